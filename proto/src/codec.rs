@@ -1,0 +1,62 @@
+//! The two encodings a Mesos v1 client may pick with `Content-Type` / `Accept`.
+
+use crate::{ProtoError, json, schema};
+
+/// A message of the Mesos v1 schema: a prost type that also knows its full protobuf
+/// name, so the JSON mapping can find its descriptor.
+pub trait MesosMessage: prost::Message + prost::Name + Default + Clone + 'static {}
+impl<T: prost::Message + prost::Name + Default + Clone + 'static> MesosMessage for T {}
+
+/// `application/json` (Mesos's JSON mapping) or `application/x-protobuf`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    Json,
+    Protobuf,
+}
+
+impl Encoding {
+    pub const JSON_MEDIA_TYPE: &'static str = "application/json";
+    pub const PROTOBUF_MEDIA_TYPE: &'static str = "application/x-protobuf";
+
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Encoding::Json => Self::JSON_MEDIA_TYPE,
+            Encoding::Protobuf => Self::PROTOBUF_MEDIA_TYPE,
+        }
+    }
+
+    /// Exact match, as Mesos compares: `application/json; charset=utf-8` is not accepted.
+    pub fn from_media_type(value: &str) -> Option<Encoding> {
+        match value {
+            Self::JSON_MEDIA_TYPE => Some(Encoding::Json),
+            Self::PROTOBUF_MEDIA_TYPE => Some(Encoding::Protobuf),
+            _ => None,
+        }
+    }
+
+    pub fn encode<M: MesosMessage>(self, message: &M) -> Vec<u8> {
+        match self {
+            Encoding::Json => json::encode(message),
+            Encoding::Protobuf => message.encode_to_vec(),
+        }
+    }
+
+    pub fn decode<M: MesosMessage>(self, bytes: &[u8]) -> Result<M, ProtoError> {
+        match self {
+            Encoding::Json => json::decode(bytes),
+            Encoding::Protobuf => decode_protobuf(bytes),
+        }
+    }
+}
+
+/// Decodes protobuf bytes and, as protobuf's proto2 parser does, rejects a message
+/// whose `required` fields are missing.
+pub fn decode_protobuf<M: MesosMessage>(bytes: &[u8]) -> Result<M, ProtoError> {
+    // prost fills absent `required` message fields with defaults, so presence is
+    // checked on the reflective decoding, which keeps it.
+    let desc = schema::descriptor::<M>()?;
+    let dynamic = prost_reflect::DynamicMessage::decode(desc, bytes)
+        .map_err(|e| ProtoError::Protobuf(e.to_string()))?;
+    schema::check_required_dynamic(&dynamic, "")?;
+    M::decode(bytes).map_err(|e| ProtoError::Protobuf(e.to_string()))
+}

@@ -1,0 +1,50 @@
+//! The Mesos v1 wire schema for ratufa.
+//!
+//! `v1` holds the prost types generated from our .proto files (package `mesos.v1` and
+//! its sub-packages). `json` implements Mesos's own JSON mapping (not proto3's), and
+//! `codec` the two encodings a client may choose between.
+
+#![allow(clippy::doc_markdown)]
+
+pub mod codec;
+mod error;
+pub mod json;
+pub mod schema;
+
+pub use codec::{Encoding, MesosMessage};
+pub use error::ProtoError;
+
+/// Generated types, one module per protobuf package, nested as the packages are.
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    missing_docs,
+    rustdoc::all,
+    unreachable_pub,
+    non_camel_case_types
+)]
+pub mod v1 {
+    include!(concat!(env!("OUT_DIR"), "/mesos.v1.rs"));
+
+    pub mod scheduler {
+        include!(concat!(env!("OUT_DIR"), "/mesos.v1.scheduler.rs"));
+    }
+    pub mod executor {
+        include!(concat!(env!("OUT_DIR"), "/mesos.v1.executor.rs"));
+    }
+    pub mod master {
+        include!(concat!(env!("OUT_DIR"), "/mesos.v1.master.rs"));
+    }
+    pub mod agent {
+        include!(concat!(env!("OUT_DIR"), "/mesos.v1.agent.rs"));
+    }
+    pub mod quota {
+        include!(concat!(env!("OUT_DIR"), "/mesos.v1.quota.rs"));
+    }
+    pub mod maintenance {
+        include!(concat!(env!("OUT_DIR"), "/mesos.v1.maintenance.rs"));
+    }
+    pub mod allocator {
+        include!(concat!(env!("OUT_DIR"), "/mesos.v1.allocator.rs"));
+    }
+}
