@@ -10,6 +10,9 @@ pub enum ProtoError {
     /// The body is not JSON at all.
     #[error("malformed JSON: {0}")]
     Syntax(String),
+    /// The document as a whole has the wrong shape (an array where a message belongs).
+    #[error("{0}")]
+    Shape(String),
     /// The JSON is well formed but a value does not fit the schema.
     #[error("field '{path}': {message}")]
     Field { path: String, message: String },

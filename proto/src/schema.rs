@@ -35,7 +35,10 @@ pub fn to_dynamic<M: MesosMessage>(message: &M) -> Result<DynamicMessage, ProtoE
 }
 
 /// Fails with the path of the first `required` field that is not set, at any depth.
-pub(crate) fn check_required_dynamic(message: &DynamicMessage, prefix: &str) -> Result<(), ProtoError> {
+pub(crate) fn check_required_dynamic(
+    message: &DynamicMessage,
+    prefix: &str,
+) -> Result<(), ProtoError> {
     use prost_reflect::{Cardinality, ReflectMessage, Value};
     for field in message.descriptor().fields() {
         let path = join(prefix, field.name());
