@@ -1,1 +1,33 @@
-//! ratufa gateway.
+//! ratufa's HTTP layer, shared by the master and the agent: RecordIO framing, content
+//! negotiation, call decoding with bounded bodies, event streams with heartbeats,
+//! leader redirects, basic authentication, and the errors every endpoint answers with.
+//!
+//! Everything here is protocol plumbing with no knowledge of frameworks or tasks; the
+//! cores hand it typed messages and take typed calls back.
+
+pub mod auth;
+pub mod error;
+pub mod health;
+pub mod leader;
+pub mod negotiate;
+pub mod recordio;
+pub mod request;
+pub mod stream;
+
+#[cfg(test)]
+mod test_server;
+
+use axum::http::HeaderName;
+
+pub use auth::Credentials;
+pub use error::{ApiError, GatewayError};
+pub use health::health;
+pub use leader::{AlwaysLeader, LeaderStatus, Leadership, require_leader};
+pub use negotiate::{request_encoding, response_encoding};
+pub use recordio::RecordIoDecoder;
+pub use request::{DEFAULT_MAX_BODY_BYTES, decode_call, stream_id};
+pub use stream::{Heartbeat, event_stream, new_stream_id};
+
+/// `Mesos-Stream-Id`: set on a SUBSCRIBE response, required on the scheduler's later
+/// calls so the master can tell a stale connection from the current one.
+pub const MESOS_STREAM_ID: HeaderName = HeaderName::from_static("mesos-stream-id");

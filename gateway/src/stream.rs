@@ -1,0 +1,202 @@
+//! Event streams: the response to a SUBSCRIBE, held open as a chunked body of RecordIO
+//! records, one event each, with heartbeats between.
+//!
+//! The producer (master or agent core) owns the `UnboundedSender`; this module owns the
+//! receiver, inside the response body. That gives two signals for free:
+//! - the producer drops its sender → queued events are written, then the body ends
+//!   with the terminating chunk (how a stream is closed after an ERROR event, or on
+//!   failover);
+//! - the client goes away → hyper drops the body, and with it the receiver, so
+//!   `UnboundedSender::closed()` resolves and `send` fails. **This is how a disconnect
+//!   is detected**: the producer watches `closed()` (or a failing `send`) and treats it
+//!   as the framework's stream being lost. hyper notices a vanished client when it
+//!   next reads or writes the connection; heartbeats guarantee a write at least every
+//!   interval, which bounds how late the disconnect is seen.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use ratufa_proto::{Encoding, MesosMessage};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::{Interval, MissedTickBehavior};
+
+use crate::{ApiError, MESOS_STREAM_ID, recordio};
+
+/// A fresh stream id: a random UUID v4, as Mesos hands out.
+pub fn new_stream_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// What to send to keep a quiet stream alive, and how often.
+#[derive(Debug, Clone)]
+pub struct Heartbeat<M> {
+    pub interval: Duration,
+    pub event: M,
+}
+
+/// Chunks are cut at about this size when several events are queued at once, so a
+/// burst costs few writes without one chunk growing without bound.
+const MAX_BATCH_BYTES: usize = 64 * 1024;
+
+/// The streaming response for a subscription: 200, `Content-Type` of `encoding`,
+/// `Mesos-Stream-Id` when given, and a chunked body of RecordIO records.
+///
+/// Heartbeats, when asked for, follow the stream's first event at once (that event is
+/// SUBSCRIBED) and then come every `interval` for as long as the stream lives.
+pub fn event_stream<M: MesosMessage>(
+    encoding: Encoding,
+    stream_id: Option<String>,
+    events: UnboundedReceiver<M>,
+    heartbeat: Option<Heartbeat<M>>,
+) -> Response {
+    let stream_id_header = match stream_id.as_deref().map(HeaderValue::from_str) {
+        None => None,
+        Some(Ok(value)) => Some(value),
+        Some(Err(_)) => {
+            return ApiError::internal(format!(
+                "Stream id {stream_id:?} is not a valid header value"
+            ))
+            .into_response();
+        }
+    };
+
+    let heartbeat = heartbeat.and_then(|hb| {
+        let frame = encode_event(encoding, &hb.event)?;
+        Some((hb.interval, frame))
+    });
+    let state = EventStream {
+        encoding,
+        stream_id: stream_id.clone(),
+        events,
+        heartbeat,
+        ticker: None,
+        first_sent: false,
+    };
+    tracing::debug!(
+        stream_id = stream_id.as_deref(),
+        ?encoding,
+        "event stream opened"
+    );
+
+    let body = Body::from_stream(futures::stream::unfold(state, |mut state| async move {
+        let chunk = state.next_chunk().await?;
+        Some((Ok::<_, Infallible>(chunk), state))
+    }));
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(encoding.media_type()),
+    );
+    if let Some(value) = stream_id_header {
+        headers.insert(MESOS_STREAM_ID, value);
+    }
+    response
+}
+
+/// One event, framed. `None` (and an error in the log) if it encodes to nothing: an
+/// empty record would break every Mesos client, so we never send one.
+fn encode_event<M: MesosMessage>(encoding: Encoding, event: &M) -> Option<Bytes> {
+    let bytes = encoding.encode(event);
+    if bytes.is_empty() {
+        tracing::error!(
+            message_type = M::NAME,
+            ?encoding,
+            "event encodes to zero bytes; not sent"
+        );
+        return None;
+    }
+    Some(recordio::frame(&bytes))
+}
+
+struct EventStream<M> {
+    encoding: Encoding,
+    stream_id: Option<String>,
+    events: UnboundedReceiver<M>,
+    /// The interval and the pre-framed heartbeat record.
+    heartbeat: Option<(Duration, Bytes)>,
+    /// Started once the first event is out.
+    ticker: Option<Interval>,
+    first_sent: bool,
+}
+
+impl<M: MesosMessage> EventStream<M> {
+    /// The next chunk to write, or `None` once the producer is gone and its queue is
+    /// drained (which ends the body).
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        loop {
+            let Self { events, ticker, .. } = self;
+            let tick = async {
+                match ticker {
+                    Some(ticker) => {
+                        ticker.tick().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            // Heartbeats first: a steady flow of events must not starve them, since
+            // clients count missed heartbeats, not events.
+            let event = tokio::select! {
+                biased;
+                () = tick => return self.heartbeat.as_ref().map(|(_, frame)| frame.clone()),
+                event = events.recv() => event?,
+            };
+
+            let mut chunk = BytesMut::new();
+            if let Some(frame) = encode_event(self.encoding, &event) {
+                chunk.extend_from_slice(&frame);
+            }
+            if !self.first_sent {
+                self.first_sent = true;
+                // The first event is SUBSCRIBED; a heartbeat follows it at once so the
+                // client sees the rhythm begin.
+                if let Some((interval, frame)) = &self.heartbeat {
+                    chunk.extend_from_slice(frame);
+                    self.ticker = start_ticker(*interval);
+                }
+            } else {
+                // Whatever else is already queued goes out in the same write.
+                while chunk.len() < MAX_BATCH_BYTES {
+                    let Ok(event) = self.events.try_recv() else {
+                        break;
+                    };
+                    if let Some(frame) = encode_event(self.encoding, &event) {
+                        chunk.extend_from_slice(&frame);
+                    }
+                }
+            }
+            if !chunk.is_empty() {
+                return Some(chunk.freeze());
+            }
+        }
+    }
+}
+
+fn start_ticker(interval: Duration) -> Option<Interval> {
+    if interval.is_zero() {
+        // tokio refuses a zero period; a zero interval is a caller bug, and the stream
+        // is better without periodic heartbeats than dead.
+        tracing::error!("heartbeat interval is zero; periodic heartbeats disabled");
+        return None;
+    }
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    // After a stall, one heartbeat and back to the rhythm, not a burst.
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    Some(ticker)
+}
+
+impl<M> Drop for EventStream<M> {
+    fn drop(&mut self) {
+        // Dropped when the body ends or when hyper gives up on the connection; either
+        // way the producer now sees its sender closed.
+        tracing::debug!(stream_id = self.stream_id.as_deref(), "event stream closed");
+    }
+}
+
+#[cfg(test)]
+mod tests;
