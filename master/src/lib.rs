@@ -1,7 +1,24 @@
 //! The ratufa master: framework registration and lifecycle behind the Mesos v1
 //! scheduler API.
 //!
-//! `core` is the state machine (no IO); the IO that drives it and the HTTP routes come
-//! on top of it.
+//! - [`core`]: the state machine, free of IO, tested deterministically;
+//! - `driver`: the tokio task that owns the core and carries its outputs out;
+//! - [`http`]: the routes ([`app`]);
+//! - [`serve`]: all of it on a given listener.
 
+mod config;
 pub mod core;
+mod driver;
+mod error;
+mod handle;
+pub mod http;
+pub mod master_info;
+mod serve;
+
+pub use config::{
+    DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_MAX_COMPLETED_FRAMEWORKS, DEFAULT_PORT, MasterConfig,
+};
+pub use error::MasterError;
+pub use handle::{MasterHandle, Stopped};
+pub use http::app;
+pub use serve::serve;

@@ -7,6 +7,9 @@ use ratufa_proto::v1::{FrameworkId, MasterInfo};
 use super::framework::ConnectionId;
 
 /// Something the IO layer must do on the core's behalf, in order.
+// Outputs live only between a core call and the driver draining them, so boxing the
+// large variant would cost an allocation per event for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// Send `event` on the stream `conn`.

@@ -1,0 +1,157 @@
+//! [`MasterHandle`]: the cheap, clonable way into a running master.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ratufa_gateway::auth::Credentials;
+use ratufa_proto::v1::scheduler::{Event, call};
+use ratufa_proto::v1::{FrameworkId, MasterInfo};
+use tokio::sync::mpsc::{self, UnboundedSender};
+use tokio::sync::oneshot;
+
+use crate::MasterConfig;
+use crate::core::{CoreConfig, FrameworkCall, MasterCore, Rejection, Reply, SubscribeOutcome};
+use crate::driver::{Command, Driver};
+use crate::master_info;
+
+/// The driver task is gone (the master is shutting down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the master is shutting down")]
+pub struct Stopped;
+
+/// A running master. Clones share the one driver task; the task stops when the last
+/// clone is dropped or [`MasterHandle::shutdown`] is called.
+#[derive(Clone)]
+pub struct MasterHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    commands: mpsc::Sender<Command>,
+    master_info: MasterInfo,
+    heartbeat_interval: Duration,
+    max_body_bytes: usize,
+    authenticate_http_frameworks: bool,
+    credentials: Option<Credentials>,
+}
+
+impl std::fmt::Debug for MasterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterHandle")
+            .field("master_id", &self.inner.master_info.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MasterHandle {
+    /// Starts the master's driver task on the current tokio runtime (panics outside
+    /// one, as `tokio::spawn` does). The advertised address comes from the config;
+    /// use [`serve`](crate::serve) to advertise the address of a listener.
+    pub fn start(config: MasterConfig) -> MasterHandle {
+        Self::start_at(config, None)
+    }
+
+    pub(crate) fn start_at(config: MasterConfig, bound: Option<SocketAddr>) -> MasterHandle {
+        let advertised = master_info::advertised(&config, bound);
+        let info = master_info::master_info(uuid::Uuid::new_v4().to_string(), &advertised);
+        let core = MasterCore::new(CoreConfig {
+            master_info: info.clone(),
+            heartbeat_interval: config.heartbeat_interval,
+            max_completed_frameworks: config.max_completed_frameworks,
+            role_whitelist: config
+                .roles
+                .as_ref()
+                .map(|roles| roles.iter().cloned().collect::<BTreeSet<_>>()),
+        });
+        let (driver, commands) = Driver::new(core);
+        tokio::spawn(driver.run());
+        tracing::info!(
+            master_id = %info.id,
+            pid = info.pid.as_deref().unwrap_or(""),
+            hostname = info.hostname.as_deref().unwrap_or(""),
+            "master started"
+        );
+        MasterHandle {
+            inner: Arc::new(Inner {
+                commands,
+                master_info: info,
+                heartbeat_interval: config.heartbeat_interval,
+                max_body_bytes: config.max_body_bytes,
+                authenticate_http_frameworks: config.authenticate_http_frameworks,
+                credentials: config.credentials,
+            }),
+        }
+    }
+
+    /// The MasterInfo this master advertises.
+    pub fn master_info(&self) -> MasterInfo {
+        self.inner.master_info.clone()
+    }
+
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.inner.heartbeat_interval
+    }
+
+    pub fn max_body_bytes(&self) -> usize {
+        self.inner.max_body_bytes
+    }
+
+    /// The credentials to check, when HTTP frameworks must authenticate.
+    pub(crate) fn required_credentials(&self) -> Option<Option<&Credentials>> {
+        self.inner
+            .authenticate_http_frameworks
+            .then_some(self.inner.credentials.as_ref())
+    }
+
+    /// Hands a validated SUBSCRIBE to the core. Its events go to `events`; the core
+    /// drops that sender when it closes the stream.
+    pub async fn subscribe(
+        &self,
+        subscribe: call::Subscribe,
+        principal: Option<String>,
+        stream_id: String,
+        events: UnboundedSender<Event>,
+    ) -> Result<SubscribeOutcome, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Subscribe {
+            subscribe,
+            principal,
+            stream_id,
+            events,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| Stopped)
+    }
+
+    /// Hands a validated non-SUBSCRIBE call to the core.
+    pub async fn call(
+        &self,
+        framework_id: FrameworkId,
+        call: FrameworkCall,
+        principal: Option<String>,
+        stream_id: Option<String>,
+    ) -> Result<Result<Reply, Rejection>, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Call {
+            framework_id,
+            call,
+            principal,
+            stream_id,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| Stopped)
+    }
+
+    /// Closes every stream and stops the driver. Calls after this get [`Stopped`].
+    pub async fn shutdown(&self) {
+        let _ = self.send(Command::Shutdown).await;
+    }
+
+    async fn send(&self, command: Command) -> Result<(), Stopped> {
+        self.inner.commands.send(command).await.map_err(|_| Stopped)
+    }
+}

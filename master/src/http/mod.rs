@@ -1,0 +1,71 @@
+//! The master's HTTP routes.
+//!
+//! Checks run in the order Mesos runs them, so a client gets the same status for the
+//! same mistake: authentication (401), leadership (307/503), method (405),
+//! `Content-Type` (400/415), body and validation (400), `Accept` (406), then the
+//! core's own answers.
+
+mod scheduler;
+mod version;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use ratufa_gateway::{Leadership, health, require_leader};
+
+use crate::MasterHandle;
+
+/// The realm Mesos uses for the scheduler API; clients may show it.
+pub const SCHEDULER_REALM: &str = "mesos-master-scheduler";
+
+/// The principal a request authenticated as, when authentication is on.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Principal(pub Option<String>);
+
+/// The master's routes: the scheduler API (leader only), `/health` and `/version`
+/// (any master), each also under `/master/`.
+pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
+    let api = Router::new()
+        .route("/api/v1/scheduler", any(scheduler::scheduler))
+        .route("/master/api/v1/scheduler", any(scheduler::scheduler))
+        .route_layer(middleware::from_fn_with_state(leadership, require_leader))
+        // Added last, so it runs first: Mesos authenticates before the handler, and so
+        // before it redirects.
+        .route_layer(middleware::from_fn_with_state(master.clone(), authenticate))
+        .with_state(master);
+
+    let anywhere = Router::new()
+        .route("/health", any(health))
+        .route("/master/health", any(health))
+        .route("/version", any(version::version))
+        .route("/master/version", any(version::version));
+
+    api.merge(anywhere)
+}
+
+/// Basic authentication for the scheduler API when `--authenticate_http_frameworks`
+/// is on; the principal is handed on in the request's extensions.
+async fn authenticate(
+    State(master): State<MasterHandle>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let principal = match master.required_credentials() {
+        None => None,
+        Some(credentials) => {
+            // Checked at start-up (serve refuses it); a handle built directly can
+            // still get here, and then nobody can authenticate.
+            let credentials = credentials.cloned().unwrap_or_default();
+            match credentials.authenticate(req.headers(), SCHEDULER_REALM) {
+                Ok(principal) => Some(principal),
+                Err(error) => return error.into_response(),
+            }
+        }
+    };
+    req.extensions_mut().insert(Principal(principal));
+    next.run(req).await
+}

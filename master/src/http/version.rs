@@ -1,0 +1,72 @@
+//! `/version`: what Mesos's endpoint of that name answers, with our version. Clients
+//! parse `version` as numbers, so it stays numeric dotted.
+
+use axum::Json;
+use serde_json::{Value, json};
+
+use crate::master_info::VERSION;
+
+const BUILD_TIME: &str = env!("RATUFA_BUILD_TIME");
+const BUILD_USER: &str = env!("RATUFA_BUILD_USER");
+
+pub(super) async fn version() -> Json<Value> {
+    Json(version_json())
+}
+
+fn version_json() -> Value {
+    let build_time: u64 = BUILD_TIME.parse().unwrap_or(0);
+    json!({
+        "version": VERSION,
+        "build_date": format_utc(build_time),
+        "build_time": build_time as f64,
+        "build_user": BUILD_USER,
+    })
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC, from seconds since the epoch.
+fn format_utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00");
+        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00");
+        assert_eq!(format_utc(1_700_000_000), "2023-11-14 22:13:20");
+    }
+
+    #[test]
+    fn version_is_numeric_dotted() {
+        let value = version_json();
+        let version = value["version"].as_str().unwrap();
+        assert!(version.split('.').all(|p| p.parse::<u32>().is_ok()));
+        assert!(value["build_date"].is_string());
+        assert!(value["build_user"].is_string());
+    }
+}
