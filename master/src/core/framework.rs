@@ -33,6 +33,8 @@ pub enum Connection {
         since: Time,
         failover_deadline: Time,
     },
+    /// Just created, not yet given its stream.
+    Unconnected,
     /// Removed (torn down, or its failover timeout passed): kept only as history.
     Removed { at: Time },
 }
@@ -53,11 +55,12 @@ pub struct Framework {
 }
 
 impl Framework {
+    /// A framework not yet connected; the core connects it to its stream next.
     pub(super) fn new(info: FrameworkInfo, now: Time) -> Framework {
         let roles = roles::framework_roles(&info);
         Framework {
             info,
-            connection: Connection::Removed { at: now },
+            connection: Connection::Unconnected,
             active: false,
             roles,
             suppressed_roles: BTreeSet::new(),

@@ -22,7 +22,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
-use ratufa_proto::v1::scheduler::call;
+use ratufa_proto::v1::scheduler::{OfferConstraints, call};
 use ratufa_proto::v1::{FrameworkId, FrameworkInfo, MasterInfo};
 use tracing::{debug, info, warn};
 
@@ -164,70 +164,25 @@ impl MasterCore {
         let framework_id = if id.is_empty() {
             let framework_id = self.new_framework_id();
             info.id = Some(framework_id.clone());
-            let mut framework = Framework::new(info, now);
-            framework.suppressed_roles = suppressed_roles;
-            framework.offer_constraints = offer_constraints;
-            self.frameworks
-                .insert(framework_id.value.clone(), framework);
             info!(framework_id = %framework_id.value, %conn, "framework subscribed");
+            self.add_framework(now, info, suppressed_roles, offer_constraints);
             framework_id
+        } else if !self.frameworks.contains_key(&id) {
+            // Not known here, yet not removed: a framework that subscribed to an earlier
+            // leader. Take it back as it describes itself.
+            info!(framework_id = %id, %conn, "recovering framework unknown to this master");
+            self.add_framework(now, info, suppressed_roles, offer_constraints);
+            FrameworkId { value: id }
         } else {
-            let framework = match self.frameworks.get_mut(&id) {
-                Some(framework) => framework,
-                None => {
-                    // Not known here, yet not removed: a framework that subscribed to an
-                    // earlier leader. Take it back as it describes itself.
-                    info!(framework_id = %id, "recovering framework unknown to this master");
-                    let framework = Framework::new(info.clone(), now);
-                    self.frameworks.entry(id.clone()).or_insert(framework)
-                }
+            let update = FrameworkUpdate {
+                info,
+                roles,
+                suppressed_roles,
+                offer_constraints,
             };
-
-            // user and checkpoint cannot change on re-subscription; Mesos keeps the old
-            // values silently rather than refusing (MESOS-703).
-            info.user = framework.info.user.clone();
-            info.checkpoint = framework.info.checkpoint;
-            if let Err(message) = validation::validate_update(&framework.info, &info) {
-                warn!(
-                    framework_id = %id,
-                    old_principal = ?framework.info.principal,
-                    new_principal = ?info.principal,
-                    "refusing re-subscription: {message}"
-                );
-                return self.refuse(conn, &info, message);
+            if let Err(message) = self.resubscribe(now, conn, &id, update) {
+                return SubscribeOutcome::Refused { message };
             }
-
-            framework.roles = roles;
-            framework.info = info;
-            framework.suppressed_roles = suppressed_roles;
-            framework.offer_constraints = offer_constraints;
-            framework.reregistered_time = Some(now);
-
-            let previous = framework.connection.clone();
-
-            match previous {
-                // One stream per framework: the old one learns why it is being closed.
-                Connection::Connected { conn: old, .. } => {
-                    info!(framework_id = %id, old_conn = %old, new_conn = %conn, "framework failed over");
-                    self.connections.remove(&old);
-                    self.outputs.push_back(Output::Event {
-                        conn: old,
-                        event: error_event(FRAMEWORK_FAILED_OVER),
-                    });
-                    self.outputs.push_back(Output::Close { conn: old });
-                }
-                Connection::Disconnected {
-                    failover_deadline, ..
-                } => {
-                    info!(framework_id = %id, %conn, "framework re-subscribed");
-                    self.failover_deadlines
-                        .remove(&(failover_deadline, id.clone()));
-                }
-                Connection::Removed { .. } => {
-                    info!(framework_id = %id, %conn, "framework subscribed with a known id");
-                }
-            }
-            // Seam: outstanding offers and inverse offers are discarded here.
             FrameworkId { value: id }
         };
 
@@ -344,6 +299,85 @@ impl MasterCore {
         }
     }
 
+    fn add_framework(
+        &mut self,
+        now: Time,
+        info: FrameworkInfo,
+        suppressed_roles: BTreeSet<String>,
+        offer_constraints: Option<OfferConstraints>,
+    ) {
+        let mut framework = Framework::new(info, now);
+        framework.suppressed_roles = suppressed_roles;
+        framework.offer_constraints = offer_constraints;
+        self.frameworks
+            .insert(framework.id().to_string(), framework);
+    }
+
+    /// A SUBSCRIBE naming a framework we hold: checks what may not change, takes the
+    /// new info, and fails the old stream over if it is still open. The caller connects
+    /// `conn` on success; on refusal the ERROR is already queued on `conn`.
+    fn resubscribe(
+        &mut self,
+        now: Time,
+        conn: ConnectionId,
+        id: &str,
+        update: FrameworkUpdate,
+    ) -> Result<(), String> {
+        let FrameworkUpdate {
+            mut info,
+            roles,
+            suppressed_roles,
+            offer_constraints,
+        } = update;
+        let Some(framework) = self.frameworks.get_mut(id) else {
+            return Err(FRAMEWORK_NOT_FOUND.to_string());
+        };
+
+        // user and checkpoint cannot change on re-subscription; Mesos keeps the old
+        // values silently rather than refusing (MESOS-703).
+        info.user = framework.info.user.clone();
+        info.checkpoint = framework.info.checkpoint;
+        if let Err(message) = validation::validate_update(&framework.info, &info) {
+            warn!(
+                framework_id = %id,
+                old_principal = ?framework.info.principal,
+                new_principal = ?info.principal,
+                "refusing re-subscription: {message}"
+            );
+            self.refuse(conn, &info, message.clone());
+            return Err(message);
+        }
+
+        framework.roles = roles;
+        framework.info = info;
+        framework.suppressed_roles = suppressed_roles;
+        framework.offer_constraints = offer_constraints;
+        framework.reregistered_time = Some(now);
+
+        match framework.connection.clone() {
+            // One stream per framework: the old one learns why it is being closed.
+            Connection::Connected { conn: old, .. } => {
+                info!(framework_id = %id, old_conn = %old, new_conn = %conn, "framework failed over");
+                self.connections.remove(&old);
+                self.outputs.push_back(Output::Event {
+                    conn: old,
+                    event: error_event(FRAMEWORK_FAILED_OVER),
+                });
+                self.outputs.push_back(Output::Close { conn: old });
+            }
+            Connection::Disconnected {
+                failover_deadline, ..
+            } => {
+                info!(framework_id = %id, %conn, "framework re-subscribed");
+                self.failover_deadlines
+                    .remove(&(failover_deadline, id.to_string()));
+            }
+            Connection::Unconnected | Connection::Removed { .. } => {}
+        }
+        // Seam: outstanding offers and inverse offers are discarded here.
+        Ok(())
+    }
+
     fn new_framework_id(&mut self) -> FrameworkId {
         let value = format!(
             "{}-{:04}",
@@ -452,7 +486,7 @@ impl MasterCore {
                 self.failover_deadlines
                     .remove(&(failover_deadline, id.to_string()));
             }
-            Connection::Removed { .. } => {}
+            Connection::Unconnected | Connection::Removed { .. } => {}
         }
         // Seam: agents are told to shut the framework's executors down here.
         framework.connection = Connection::Removed { at: now };
@@ -462,12 +496,20 @@ impl MasterCore {
     }
 }
 
+/// A validated FrameworkInfo with what is derived from it, on its way into a framework.
+struct FrameworkUpdate {
+    info: FrameworkInfo,
+    roles: BTreeSet<String>,
+    suppressed_roles: BTreeSet<String>,
+    offer_constraints: Option<OfferConstraints>,
+}
+
 /// The suppressed roles and offer constraints must only name roles the framework is in
 /// (`createAllocatorFrameworkOptions`).
 fn validate_allocation_options(
     roles: &BTreeSet<String>,
     suppressed_roles: &BTreeSet<String>,
-    offer_constraints: Option<&ratufa_proto::v1::scheduler::OfferConstraints>,
+    offer_constraints: Option<&OfferConstraints>,
 ) -> Result<(), String> {
     let unknown: BTreeSet<String> = suppressed_roles.difference(roles).cloned().collect();
     if !unknown.is_empty() {
