@@ -23,6 +23,9 @@ pub enum GatewayError {
     /// A RecordIO length prefix does not fit in 64 bits.
     #[error("RecordIO: record length does not fit in 64 bits")]
     RecordIoLengthOverflow,
+    /// A RecordIO length prefix started with `0` and had more digits.
+    #[error("RecordIO: record length has a leading zero")]
+    RecordIoLeadingZero,
     /// A RecordIO length prefix was `\n` alone, with no digits.
     #[error("RecordIO: empty record length (no digits before '\\n')")]
     RecordIoEmptyLength,

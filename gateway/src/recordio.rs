@@ -57,8 +57,8 @@ enum State {
 /// Turns a byte stream cut into arbitrary chunks back into records.
 ///
 /// Lengths are checked as they arrive, before any record byte is buffered: a length
-/// with more digits than `max_record_len` has, a length of 0, or one above
-/// `max_record_len` is an error, so a hostile or broken peer cannot make us buffer
+/// with more digits than `max_record_len` has, a leading zero, a length of 0, or one
+/// above `max_record_len` is an error, so a hostile or broken peer cannot make us buffer
 /// more than `max_record_len` bytes. After an error the decoder stays failed.
 #[derive(Debug)]
 pub struct RecordIoDecoder {
@@ -98,6 +98,11 @@ impl RecordIoDecoder {
                     chunk = &chunk[1..];
                     match byte {
                         b'0'..=b'9' => {
+                            // One spelling per length, as Mesos writes them: a leading
+                            // zero is refused, so decoding and re-encoding are inverse.
+                            if *digits == 1 && *value == 0 {
+                                return self.fail(GatewayError::RecordIoLeadingZero);
+                            }
                             *digits += 1;
                             if *digits > self.max_digits {
                                 return self.fail(GatewayError::RecordIoLengthTooLong {
@@ -267,7 +272,7 @@ mod tests {
     fn rejects_a_length_with_too_many_digits() {
         // max 100 has 3 digits; a fourth is refused before the '\n' arrives.
         let mut decoder = RecordIoDecoder::new(100);
-        let err = decoder.feed(b"0001").unwrap_err();
+        let err = decoder.feed(b"1000").unwrap_err();
         assert!(
             matches!(err, GatewayError::RecordIoLengthTooLong { max_digits: 3 }),
             "{err}"
@@ -289,7 +294,9 @@ mod tests {
         let err = RecordIoDecoder::new(100).feed(b"0\n").unwrap_err();
         assert!(matches!(err, GatewayError::RecordIoZeroLength), "{err}");
         let err = RecordIoDecoder::new(100).feed(b"00\n").unwrap_err();
-        assert!(matches!(err, GatewayError::RecordIoZeroLength), "{err}");
+        assert!(matches!(err, GatewayError::RecordIoLeadingZero), "{err}");
+        let err = RecordIoDecoder::new(100).feed(b"05\nabcde").unwrap_err();
+        assert!(matches!(err, GatewayError::RecordIoLeadingZero), "{err}");
         let err = RecordIoDecoder::new(100).feed(b"\n").unwrap_err();
         assert!(matches!(err, GatewayError::RecordIoEmptyLength), "{err}");
     }
