@@ -58,7 +58,9 @@ pub async fn read_body(
     }
 
     let mut body = body;
-    let mut buf = BytesMut::with_capacity(declared.map_or(0, |d| d as usize));
+    // Trust a declared length only so far: a client must send bytes, not just claim
+    // them, before we hold memory for them.
+    let mut buf = BytesMut::with_capacity(declared.map_or(0, |d| d as usize).min(64 * 1024));
     while let Some(frame) = body.frame().await {
         let frame = frame
             .map_err(|e| ApiError::bad_request(format!("Failed to read the request body: {e}")))?;

@@ -174,20 +174,26 @@ async fn heartbeats_follow_the_first_event_then_keep_the_interval() {
     // Nothing, heartbeats included, before the first event.
     assert_eq!(records.next(interval * 2).await, Next::Timeout);
 
+    // Taken before the send, so the server's ticker starts no earlier than this.
+    let started = tokio::time::Instant::now();
     tx.send(typed(event::Type::Subscribed)).unwrap();
     assert_eq!(
         type_of(&records.record(WAIT).await),
         event::Type::Subscribed
     );
-    let started = tokio::time::Instant::now();
     // The first heartbeat comes at once, well before an interval has passed.
     assert_eq!(
         type_of(&records.record(interval / 2).await),
         event::Type::Heartbeat
     );
+    assert!(
+        started.elapsed() < interval,
+        "first heartbeat after {:?}",
+        started.elapsed()
+    );
 
-    // Then one per interval: never early (timers do not fire early), and not lost.
-    let mut last = started;
+    // Then one per interval: the n-th periodic one never before n intervals (timers
+    // do not fire early; a burst or a short period would), and none lost.
     for n in 1..=4u32 {
         if n == 2 {
             // An event in between is delivered at once and does not stop the rhythm.
@@ -198,18 +204,8 @@ async fn heartbeats_follow_the_first_event_then_keep_the_interval() {
             );
         }
         assert_eq!(type_of(&records.record(WAIT).await), event::Type::Heartbeat);
-        let now = tokio::time::Instant::now();
-        assert!(
-            now - started >= interval * n - Duration::from_millis(20),
-            "heartbeat {n} after {:?}",
-            now - started
-        );
-        assert!(
-            now - last >= interval - Duration::from_millis(60),
-            "gap {:?}",
-            now - last
-        );
-        last = now;
+        let elapsed = started.elapsed();
+        assert!(elapsed >= interval * n, "heartbeat {n} after {elapsed:?}");
     }
     // Loose upper bound: four intervals should not take three times as long.
     assert!(
