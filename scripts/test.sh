@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test of ratufa on a fresh machine: it installs what the tests need, then
+# checks formatting and lints, runs the unit, integration and end-to-end tests, and
+# fuzzes the decoders for a bounded time.
+#
+#   scripts/test.sh            everything
+#   FUZZ_SECONDS=0 scripts/test.sh   skip the fuzzers
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+
+section() { printf '\n==== %s ====\n' "$*"; }
+
+section "toolchain"
+cargo --version
+rustc --version
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+section "format"
+cargo fmt --all -- --check
+
+section "lint"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+section "tests"
+# The workspace's unit tests, the proto/gateway/master integration tests, and the
+# end-to-end tests in tests/ that start the real `ratufa` binary.
+cargo test --workspace --locked
+
+if [ "$FUZZ_SECONDS" != "0" ]; then
+  section "fuzz (${FUZZ_SECONDS}s per target)"
+  scripts/fuzz.sh "$FUZZ_SECONDS"
+fi
+
+section "done"
