@@ -13,8 +13,6 @@
 # A crash leaves its input under fuzz/artifacts/<target>/; replay it with
 #   RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none <target> <file>
 # Inputs found along the way accumulate in fuzz/corpus/<target>/ (not committed).
-# RATUFA_FUZZ_CROSS_ENCODING=1 also checks that every protobuf-decoded Call survives
-# JSON encoding (off by default: see fuzz/fuzz_targets/call_protobuf.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

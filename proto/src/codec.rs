@@ -52,11 +52,17 @@ impl Encoding {
 /// Decodes protobuf bytes and, as protobuf's proto2 parser does, rejects a message
 /// whose `required` fields are missing.
 pub fn decode_protobuf<M: MesosMessage>(bytes: &[u8]) -> Result<M, ProtoError> {
-    // prost fills absent `required` message fields with defaults, so presence is
-    // checked on the reflective decoding, which keeps it.
+    // prost fills absent `required` message fields with defaults and keeps enum numbers
+    // it does not know, so presence and enum values are checked on the reflective
+    // decoding, which keeps presence.
     let desc = schema::descriptor::<M>()?;
-    let dynamic = prost_reflect::DynamicMessage::decode(desc, bytes)
+    let mut dynamic = prost_reflect::DynamicMessage::decode(desc, bytes)
         .map_err(|e| ProtoError::Protobuf(e.to_string()))?;
+    let dropped = schema::drop_unknown_enum_values(&mut dynamic);
     schema::check_required_dynamic(&dynamic, "")?;
+    if dropped {
+        let cleaned = prost::Message::encode_to_vec(&dynamic);
+        return M::decode(cleaned.as_slice()).map_err(|e| ProtoError::Protobuf(e.to_string()));
+    }
     M::decode(bytes).map_err(|e| ProtoError::Protobuf(e.to_string()))
 }

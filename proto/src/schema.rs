@@ -70,3 +70,67 @@ pub(crate) fn join(prefix: &str, name: &str) -> String {
         format!("{prefix}.{name}")
     }
 }
+
+/// Drops enum values this schema does not know, as proto2's parser does (it keeps them
+/// only as unknown fields): an optional field becomes unset, a repeated field loses the
+/// element, a map loses the entry. A required field left unset by this then fails
+/// [`check_required_dynamic`]. Returns whether anything was dropped.
+pub(crate) fn drop_unknown_enum_values(message: &mut DynamicMessage) -> bool {
+    use prost_reflect::{Kind, ReflectMessage, Value};
+
+    fn known(kind: &Kind, value: &Value) -> bool {
+        match (kind, value) {
+            (Kind::Enum(e), Value::EnumNumber(n)) => e.get_value(*n).is_some(),
+            _ => true,
+        }
+    }
+
+    let mut changed = false;
+    let fields: Vec<_> = message.descriptor().fields().collect();
+    for field in fields {
+        if !message.has_field(&field) {
+            continue;
+        }
+        let kind = field.kind();
+        let value_kind = match &kind {
+            Kind::Message(entry) if field.is_map() => entry.map_entry_value_field().kind(),
+            other => other.clone(),
+        };
+        let mut clear = false;
+        match message.get_field_mut(&field) {
+            Value::List(items) => {
+                let before = items.len();
+                items.retain(|v| known(&kind, v));
+                changed |= items.len() != before;
+                for item in items.iter_mut() {
+                    if let Value::Message(inner) = item {
+                        changed |= drop_unknown_enum_values(inner);
+                    }
+                }
+                clear = items.is_empty();
+            }
+            Value::Map(entries) => {
+                let before = entries.len();
+                entries.retain(|_, v| known(&value_kind, v));
+                changed |= entries.len() != before;
+                for v in entries.values_mut() {
+                    if let Value::Message(inner) = v {
+                        changed |= drop_unknown_enum_values(inner);
+                    }
+                }
+                clear = entries.is_empty();
+            }
+            Value::Message(inner) => changed |= drop_unknown_enum_values(inner),
+            other => {
+                if !known(&kind, other) {
+                    clear = true;
+                    changed = true;
+                }
+            }
+        }
+        if clear {
+            message.clear_field(&field);
+        }
+    }
+    changed
+}

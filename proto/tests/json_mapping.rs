@@ -342,3 +342,33 @@ fn maps_round_trip_as_json_objects() {
         .unwrap();
     assert_eq!(again, quota);
 }
+
+#[test]
+fn unknown_enum_numbers_in_protobuf_are_dropped_as_proto2_does() {
+    // Call{type = 99}: optional enum with an unknown number → unset.
+    let call = Encoding::Protobuf.decode::<Call>(&[0x10, 99]).unwrap();
+    assert!(call.r#type.is_none(), "{call:?}");
+    assert_eq!(Encoding::Json.encode(&call), b"{}");
+    // Value{type = 33}: required enum with an unknown number → missing required field.
+    let err = Encoding::Protobuf
+        .decode::<v1::Value>(&[0x08, 33])
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProtoError::MissingRequired { path } if path == "type"),
+        "{err}"
+    );
+    // FrameworkInfo.capabilities[].type: the unknown one is unset, the known one kept.
+    let info = FrameworkInfo {
+        user: "u".into(),
+        name: "n".into(),
+        capabilities: vec![
+            framework_info::Capability { r#type: Some(77) },
+            framework_info::Capability { r#type: Some(5) },
+        ],
+        ..Default::default()
+    };
+    let bytes = Encoding::Protobuf.encode(&info);
+    let back = Encoding::Protobuf.decode::<FrameworkInfo>(&bytes).unwrap();
+    assert_eq!(back.capabilities[0].r#type, None);
+    assert_eq!(back.capabilities[1].r#type, Some(5));
+}
