@@ -302,6 +302,9 @@ async fn row4_get_is_405_with_allow() {
         .refused(Request::get("/master/api/v1/scheduler"), 405, &["POST"])
         .await;
     assert_eq!(response.header("Allow"), Some("POST"));
+    // Row 4 comes before row 5: a GET with a bad Content-Type is still a 405.
+    let request = Request::get(SCHEDULER).header("Content-Type", "text/plain");
+    fixture.refused(request, 405, &["'GET'"]).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -314,6 +317,13 @@ async fn row5_missing_content_type_is_400() {
         .header("Accept", JSON)
         .body(subscribe_json());
     fixture.refused(request, 400, &["Content-Type"]).await;
+    // Row 5 comes before row 6: the body is not even looked at.
+    let request = Request::post(SCHEDULER).body("{garbage");
+    fixture.refused(request, 400, &["Content-Type"]).await;
+    let request = Request::post(SCHEDULER)
+        .header("Content-Type", "text/plain")
+        .body("{garbage");
+    fixture.refused(request, 415, &["Content-Type"]).await;
 }
 
 #[tokio::test]
@@ -546,46 +556,42 @@ async fn row6_oversized_body_is_413() {
     );
 }
 
+/// A SUBSCRIBE call whose JSON is exactly `size` bytes (padded in the framework name).
+fn subscribe_of_size(size: usize) -> String {
+    let bare = subscribe_call(&framework_info("")).to_string();
+    let padding = size.checked_sub(bare.len()).expect("size too small");
+    subscribe_call(&framework_info(&"x".repeat(padding))).to_string()
+}
+
 #[tokio::test]
-async fn row6_oversized_chunked_body_is_413() {
-    // No Content-Length: the server must stop reading at its limit rather than
-    // buffer without bound. 16 MiB of padding inside a JSON string.
-    let mut fixture = Fixture::new().await;
-    let mut conn = tokio::net::TcpStream::connect(fixture.master.addr)
-        .await
-        .expect("connect");
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let head = format!(
-        "POST {SCHEDULER} HTTP/1.1\r\nHost: t\r\nContent-Type: {JSON}\r\n\
-         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    );
-    conn.write_all(head.as_bytes()).await.expect("write head");
-    let (mut reader, mut writer) = conn.into_split();
-    let writing = tokio::spawn(async move {
-        let chunk = vec![b' '; 64 * 1024];
-        let framed = [
-            format!("{:x}\r\n", chunk.len()).into_bytes(),
-            chunk,
-            b"\r\n".to_vec(),
-        ]
-        .concat();
-        for _ in 0..256 {
-            if writer.write_all(&framed).await.is_err() {
-                return; // the server stopped reading: expected
-            }
-        }
-        let _ = writer.write_all(b"0\r\n\r\n").await;
-    });
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(PATIENCE, reader.read_to_end(&mut answer)).await;
-    writing.abort();
-    let answer = String::from_utf8_lossy(&answer).into_owned();
-    assert!(
-        answer.starts_with("HTTP/1.1 413"),
-        "expected 413, got {:?}",
-        answer.chars().take(300).collect::<String>()
-    );
-    fixture.assert_unchanged().await;
+async fn row6_body_over_the_configured_limit_is_413() {
+    // `--max_request_body_bytes` (ratufa's flag) set low, so the bodies stay small.
+    let mut flags = flags_with_heartbeat(FAST_HEARTBEAT);
+    flags.push("--max_request_body_bytes=4096".into());
+    let mut fixture = Fixture::with(Master::start_with(&flags).await).await;
+
+    // One byte over, with Content-Length.
+    let request = json_call(&subscribe_of_size(4097)).header("Accept", JSON);
+    fixture.refused(request, 413, &["4096 bytes"]).await;
+
+    // One byte over, chunked (no Content-Length to judge by).
+    let body = subscribe_of_size(4097);
+    let (a, b) = body.split_at(2000);
+    let chunked = format!("{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n", a.len(), b.len());
+    let request = Request::post(SCHEDULER)
+        .header("Content-Type", JSON)
+        .header("Accept", JSON)
+        .header("Transfer-Encoding", "chunked")
+        .body(chunked);
+    fixture.refused(request, 413, &["4096 bytes"]).await;
+
+    // Exactly at the limit is fine.
+    let framework = Framework::subscribe_with(
+        &fixture.master,
+        json_call(&subscribe_of_size(4096)).header("Accept", JSON),
+    )
+    .await;
+    assert_eq!(framework_counter(&framework.id), Some(fixture.next_counter));
 }
 
 #[tokio::test]
@@ -724,6 +730,16 @@ async fn row8_subscribe_with_a_stream_id_is_400() {
             .header("Mesos-Stream-Id", &stream_id);
         fixture.refused(request, 400, &["Mesos-Stream-Id"]).await;
     }
+    // Rows 6 and 7 come first: an invalid call, or an Accept that cannot be served,
+    // is answered as such even with a stream id.
+    let request =
+        json_call(&json!({"subscribe": {"framework_info": framework_info("x")}}).to_string())
+            .header("Mesos-Stream-Id", &fixture.framework.stream_id.clone());
+    fixture.refused(request, 400, &["'type'"]).await;
+    let request = json_call(&subscribe_json())
+        .header("Accept", "text/html")
+        .header("Mesos-Stream-Id", &fixture.framework.stream_id.clone());
+    fixture.refused(request, 406, &["Accept"]).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -793,13 +809,17 @@ async fn row9_disconnected_framework_is_403() {
 
 #[tokio::test]
 async fn row9_valid_call_is_202_with_an_empty_body() {
+    // TEARDOWN of a second framework: the one 202 call this master serves so far
+    // (REVIVE and friends: scheduler_api::calls_on_the_current_stream_get_202…).
     let mut fixture = Fixture::new().await;
-    let response = fixture
-        .master
-        .send(fixture.framework_call(&bare_call("REVIVE", &fixture.framework.id)))
+    let mut leaving = Framework::subscribe(&fixture.master, &framework_info("leaving")).await;
+    fixture.next_counter += 1;
+    let response = leaving
+        .call(&fixture.master, &bare_call("TEARDOWN", &leaving.id))
         .await;
     assert_eq!(response.status, 202, "{response:?}");
     assert!(response.body.is_empty(), "{response:?}");
+    leaving.stream.expect_end_within(PATIENCE).await;
     fixture.assert_unchanged().await;
 }
 

@@ -183,10 +183,13 @@ impl Master {
         open_on(self.addr, request).await
     }
 
-    /// `/health` still answers 200: the process is alive and serving.
+    /// `/health` still answers 200: the process is alive and serving, and nothing in
+    /// it has panicked (a panic in a connection task would not stop the process).
     pub async fn assert_alive(&self) {
         let response = self.send(Request::get("/health")).await;
         assert_eq!(response.status, 200, "/health: {response:?}");
+        let log = self.log();
+        assert!(!log.contains("panicked"), "the master panicked:\n{log}");
     }
 }
 
@@ -819,8 +822,8 @@ impl EventStream {
 }
 
 /// Takes one complete record off the front of `buf`, checking the length prefix:
-/// ASCII digits, then `\n`, never 0.
-fn take_record(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, String> {
+/// ASCII digits, then `\n`, never 0. `Ok(None)` while the record is incomplete.
+pub fn take_record(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, String> {
     let Some(newline) = buf.iter().position(|b| *b == b'\n') else {
         if let Some(bad) = buf.iter().find(|b| !b.is_ascii_digit()) {
             return Err(format!("RecordIO: non-digit {bad:#04x} in a length prefix"));
