@@ -1,4 +1,5 @@
-//! Compiles the .proto files under `mesos/` with protox (pure Rust, so no `protoc`
+//! Compiles the .proto files under `mesos/` (Mesos's v1 schema) and `ratufa/` (our own
+//! internal protocols) with protox (pure Rust, so no `protoc`
 //! is needed on the build machine), writes the descriptor set that the JSON mapping
 //! walks at run time, and generates the prost types.
 
@@ -20,6 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let mut files = Vec::new();
     collect(&root.join("mesos"), &mut files)?;
+    collect(&root.join("ratufa"), &mut files)?;
     files.sort();
     // Import paths are "mesos/v1/...", as in Mesos, so the include root is the crate.
     let relative: Vec<PathBuf> = files
@@ -39,6 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .compile_fds(fds)?;
 
     println!("cargo:rerun-if-changed=mesos");
+    println!("cargo:rerun-if-changed=ratufa");
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }

@@ -48,3 +48,27 @@ pub mod v1 {
         include!(concat!(env!("OUT_DIR"), "/mesos.v1.allocator.rs"));
     }
 }
+
+/// ratufa's own protocols (not part of Mesos's API), at the module path their protobuf
+/// package (`ratufa.*`) gives them. Generated code names Mesos types through
+/// `crate::mesos::v1`, hence the alias below.
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    missing_docs,
+    rustdoc::all,
+    unreachable_pub,
+    non_camel_case_types
+)]
+pub mod ratufa {
+    /// The master <-> agent link (proto/ratufa/agent_link.proto).
+    pub mod agentlink {
+        include!(concat!(env!("OUT_DIR"), "/ratufa.agentlink.rs"));
+    }
+}
+
+/// `mesos.v1` under the path protobuf packages give it, for generated code in `ratufa`.
+#[doc(hidden)]
+pub mod mesos {
+    pub use crate::v1;
+}
