@@ -272,20 +272,15 @@ fn parse_message(
     path: &str,
 ) -> Result<DynamicMessage, ProtoError> {
     let Json::Object(object) = json else {
-        let what = if path.is_empty() {
-            "the body".to_string()
-        } else {
-            format!("'{path}'")
-        };
-        return Err(ProtoError::Field {
-            path: path.to_string(),
-            message: format!(
-                "expected {what} to be a JSON object for message {}, got {}",
-                desc.name(),
-                describe(json)
-            ),
+        let message = format!(
+            "expected a JSON object (message {}), got {}",
+            desc.name(),
+            describe(json)
+        );
+        if path.is_empty() {
+            return Err(ProtoError::Shape(format!("the body: {message}")));
         }
-        .flatten_root());
+        return Err(field_error(path, message));
     };
     let mut message = DynamicMessage::new(desc.clone());
     for (key, value) in object {
@@ -521,15 +516,5 @@ fn integer(json: &Json, path: &str) -> Result<i128, ProtoError> {
             path,
             format!("expected an integer, got {}", describe(json)),
         )),
-    }
-}
-
-impl ProtoError {
-    /// A top-level type mismatch has no field to name; report it without an empty path.
-    fn flatten_root(self) -> ProtoError {
-        match self {
-            ProtoError::Field { path, message } if path.is_empty() => ProtoError::Shape(message),
-            other => other,
-        }
     }
 }
