@@ -28,6 +28,9 @@
 //! 11. 401 with `WWW-Authenticate: Basic realm="mesos-master-scheduler"` when HTTP
 //!     framework authentication is on (and it comes before the leader check).
 //!
+//! Also: chunked request bodies are read (curl sends stdin that way), and refusals on
+//! a kept-alive connection leave it usable for the next call.
+//!
 //! Error bodies are `text/plain; charset=utf-8`. After each refused request the tests
 //! check that a subscribed framework still gets heartbeats and its calls still work,
 //! and that no framework was added (the next FrameworkID's counter did not move).
@@ -334,6 +337,8 @@ async fn row5_other_content_types_are_415() {
         "application/json; charset=utf-8",
         "application/protobuf",
         "application/x-www-form-urlencoded",
+        // Mesos compares exactly (its code has a TODO to ignore case).
+        "Application/JSON",
     ] {
         let request = Request::post(SCHEDULER)
             .header("Content-Type", content_type)
@@ -612,6 +617,17 @@ async fn row6_missing_type_is_400() {
 #[tokio::test]
 async fn row6_subscribe_with_mismatched_framework_ids_is_400() {
     let mut fixture = Fixture::new().await;
+    // framework_info.id without Call.framework_id is a mismatch too (Mesos compares
+    // the fields' values, absent being empty).
+    let body = json!({"type": "SUBSCRIBE",
+        "subscribe": {"framework_info": fixture.framework.info("x")}});
+    fixture
+        .refused(
+            json_call(&body.to_string()).header("Accept", JSON),
+            400,
+            &["framework_id"],
+        )
+        .await;
     let mut info = framework_info("x");
     info["id"] = json!({"value": fixture.framework.id});
     let body = json!({"type": "SUBSCRIBE", "framework_id": {"value": "someone-else"},
@@ -721,10 +737,11 @@ async fn row7_other_calls_ignore_accept() {
 #[tokio::test]
 async fn row8_subscribe_with_a_stream_id_is_400() {
     let mut fixture = Fixture::new().await;
-    // Neither a made-up id nor the framework's own current one.
+    // Neither a made-up id, nor the framework's own current one, nor an empty one.
     for stream_id in [
         "0f2a8b4e-8f3b-4b9e-8c47-6f0a7c1d2e3f".to_string(),
         fixture.framework.stream_id.clone(),
+        String::new(),
     ] {
         let request = subscribe_request(&subscribe_call(&fixture.framework.info("x")))
             .header("Mesos-Stream-Id", &stream_id);
@@ -1024,4 +1041,46 @@ async fn chunked_request_body_is_accepted() {
     )
     .await;
     assert_eq!(framework_counter(&framework.id), Some(0));
+}
+
+// ---------------------------------------------------------------------------------------
+// Connections that carry several requests
+
+#[tokio::test]
+async fn calls_and_refusals_share_a_kept_alive_connection() {
+    // Clients reuse one connection for their calls; a refused call must not spoil it
+    // for the next one.
+    let mut fixture = Fixture::new().await;
+    let mut connection = KeepAlive::connect(fixture.master.addr).await;
+    let noop = fixture.framework_call(&fixture.framework.noop_call());
+    for _ in 0..2 {
+        let response = connection.send(noop.clone()).await;
+        assert_eq!(response.status, 200, "{response:?}");
+        let response = connection.send(json_call("{garbage")).await;
+        assert_refusal(
+            &response,
+            400,
+            &["JSON"],
+            "garbage on a kept-alive connection",
+        );
+        let response = connection.send(Request::post(SCHEDULER).body("{}")).await;
+        assert_refusal(
+            &response,
+            400,
+            &["Content-Type"],
+            "no Content-Type, kept alive",
+        );
+        let response = connection
+            .send(json_call(
+                &bare_call("TEARDOWN", &fixture.framework.id).to_string(),
+            ))
+            .await;
+        assert_refusal(
+            &response,
+            400,
+            &["Mesos-Stream-Id"],
+            "no stream id, kept alive",
+        );
+    }
+    fixture.assert_unchanged().await;
 }

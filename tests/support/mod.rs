@@ -383,6 +383,35 @@ pub async fn send_to(addr: SocketAddr, request: Request) -> Result<Response, Str
     conn.read_response(&request.method).await
 }
 
+/// A connection kept open across requests, as clients that reuse connections for
+/// their calls do.
+pub struct KeepAlive {
+    conn: Conn,
+}
+
+impl KeepAlive {
+    pub async fn connect(addr: SocketAddr) -> KeepAlive {
+        KeepAlive {
+            conn: Conn::connect(addr).await.unwrap_or_else(|e| panic!("{e}")),
+        }
+    }
+
+    /// Sends `request` (with `Connection: keep-alive`) and reads its response.
+    pub async fn send(&mut self, request: Request) -> Response {
+        let what = format!("{} {}", request.method, request.path);
+        let request = request.header("Connection", "keep-alive");
+        let exchange = async {
+            self.conn.write(&request.to_bytes()).await?;
+            self.conn.read_response(&request.method).await
+        };
+        match tokio::time::timeout(PATIENCE, exchange).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => panic!("{what} on a kept-alive connection: {e}"),
+            Err(_) => panic!("{what} on a kept-alive connection: no response in {PATIENCE:?}"),
+        }
+    }
+}
+
 /// Sends `bytes` as they are (no framing added) and reads one response.
 pub async fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Result<Response, String> {
     let mut conn = Conn::connect(addr).await?;
