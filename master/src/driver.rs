@@ -202,6 +202,8 @@ impl Driver {
                 Output::Close { conn } => {
                     self.streams.remove(&conn);
                 }
+                // Agent-link streams are not served by this driver yet.
+                Output::AgentCommand { .. } => {}
             }
         }
     }

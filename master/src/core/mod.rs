@@ -10,6 +10,7 @@
 //! Offers, tasks and agents are not here yet; the places they hook in are marked
 //! "seam" (deactivation rescinds offers, failover discards them, removal kills tasks).
 
+mod agents;
 mod framework;
 mod output;
 pub mod roles;

@@ -1,6 +1,7 @@
 //! What the core hands back: stream outputs (drained with `poll_output`) and the
 //! synchronous answers the HTTP layer turns into status codes.
 
+use ratufa_proto::ratufa::agentlink::Command;
 use ratufa_proto::v1::scheduler::{Event, event};
 use ratufa_proto::v1::{FrameworkId, MasterInfo};
 
@@ -14,7 +15,13 @@ use super::framework::ConnectionId;
 pub enum Output {
     /// Send `event` on the stream `conn`.
     Event { conn: ConnectionId, event: Event },
-    /// End the stream `conn` once the events queued before this are sent.
+    /// Send `command` on the agent-link stream `conn` (an agent's SUBSCRIBE response).
+    AgentCommand {
+        conn: ConnectionId,
+        command: Command,
+    },
+    /// End the stream `conn` (a framework's or an agent's) once what was queued before
+    /// this is sent.
     Close { conn: ConnectionId },
 }
 
