@@ -153,6 +153,14 @@ fn every_message_round_trips_through_json_and_protobuf() {
             );
 
             let text = json::encode_dynamic(&original);
+            // The fast writer (straight from the wire bytes) must write the same text.
+            let fast = json::encode_wire(&desc, &bytes).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&fast),
+                String::from_utf8_lossy(&text),
+                "{} fast JSON writer differs",
+                desc.full_name()
+            );
             let from_json = json::decode_dynamic(&desc, &text).unwrap_or_else(|e| {
                 panic!(
                     "{} JSON round {round}: {e}\n{}",

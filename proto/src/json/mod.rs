@@ -25,20 +25,39 @@ use prost_reflect::{
 };
 use serde_json::Value as Json;
 
+mod wire;
+
 use crate::schema::{self, join};
 use crate::{MesosMessage, ProtoError};
 
 /// Encodes a message as Mesos JSON.
 pub fn encode<M: MesosMessage>(message: &M) -> Vec<u8> {
-    let mut out = String::with_capacity(128);
+    if let Ok(desc) = schema::descriptor::<M>() {
+        let bytes = message.encode_to_vec();
+        // JSON runs about twice the protobuf size; one allocation in the common case.
+        let mut out = String::with_capacity(bytes.len() * 5 / 2 + 16);
+        if wire::write_message(&desc, &bytes, &mut out).is_ok() {
+            return out.into_bytes();
+        }
+    }
+    let mut out = String::with_capacity(256);
     match schema::to_dynamic(message) {
         Ok(dynamic) => write_message(&dynamic, &mut out),
-        // Only reachable if a type is missing from our own descriptor set; the typed
-        // message re-decodes from its own encoding otherwise. Write an empty object
-        // rather than panic in a server.
+        // Only reachable if a type is missing from our own descriptor set. Write an
+        // empty object rather than panic in a server.
         Err(_) => out.push_str("{}"),
     }
     out.into_bytes()
+}
+
+/// Encodes protobuf bytes of the given type as Mesos JSON without building a typed or
+/// reflective message (the path `encode` takes).
+pub fn encode_wire(desc: &MessageDescriptor, bytes: &[u8]) -> Result<Vec<u8>, ProtoError> {
+    let mut out = String::with_capacity(bytes.len() * 2 + 16);
+    wire::write_message(desc, bytes, &mut out).map_err(|_| {
+        ProtoError::Protobuf(format!("cannot transcode {} to JSON", desc.full_name()))
+    })?;
+    Ok(out.into_bytes())
 }
 
 /// Encodes a message as a `serde_json::Value` (for tests and operator endpoints that
@@ -115,7 +134,7 @@ fn write_message(message: &DynamicMessage, out: &mut String) {
     out.push('}');
 }
 
-fn has_explicit_default(field: &FieldDescriptor) -> bool {
+pub(crate) fn has_explicit_default(field: &FieldDescriptor) -> bool {
     let proto = field.field_descriptor_proto();
     let deprecated = proto.options.as_ref().is_some_and(|o| o.deprecated());
     proto.default_value.is_some() && !deprecated
@@ -166,7 +185,7 @@ fn write_field_value(field: &FieldDescriptor, value: &Value, out: &mut String) {
     }
 }
 
-fn write_scalar(kind: &Kind, value: &Value, out: &mut String) {
+pub(crate) fn write_scalar(kind: &Kind, value: &Value, out: &mut String) {
     match value {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::I32(v) => {
@@ -204,7 +223,7 @@ fn write_scalar(kind: &Kind, value: &Value, out: &mut String) {
     }
 }
 
-fn write_float(v: f64, out: &mut String) {
+pub(crate) fn write_float(v: f64, out: &mut String) {
     if v.is_finite() {
         // serde_json prints the shortest representation that round-trips.
         match serde_json::to_string(&v) {
@@ -220,7 +239,7 @@ fn write_float(v: f64, out: &mut String) {
     }
 }
 
-fn write_str(s: &str, out: &mut String) {
+pub(crate) fn write_str(s: &str, out: &mut String) {
     out.reserve(s.len() + 2);
     out.push('"');
     for c in s.chars() {
