@@ -25,6 +25,7 @@
 //!   then the stream closes; the refused framework takes no id.
 //! - failover_timeout 0: the framework is removed as soon as its stream is lost.
 //! - curl subscribes in JSON and protobuf, reads RecordIO, and tears down.
+//! - `ratufa local` serves the same API.
 
 mod support;
 
@@ -502,6 +503,61 @@ async fn torn_down_framework_cannot_come_back() {
         "{error}"
     );
     stream.expect_end_within(PATIENCE).await;
+
+    // In protobuf, the same ERROR as an Event.
+    let call = Call {
+        r#type: Some(call::Type::Subscribe as i32),
+        framework_id: Some(FrameworkId {
+            value: framework.id.clone(),
+        }),
+        subscribe: Some(call::Subscribe {
+            framework_info: FrameworkInfo {
+                user: "ratufa-test".into(),
+                name: "removed".into(),
+                id: Some(FrameworkId {
+                    value: framework.id.clone(),
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut stream = master
+        .open(
+            Request::post(SCHEDULER)
+                .header("Content-Type", PROTOBUF)
+                .header("Accept", PROTOBUF)
+                .body(call.encode_to_vec()),
+        )
+        .await
+        .expect("SUBSCRIBE");
+    assert_eq!(stream.content_type(), Some(PROTOBUF));
+    let error = stream.proto().await;
+    assert_eq!(error.r#type, Some(event::Type::Error as i32), "{error:?}");
+    assert_eq!(
+        error.error.map(|e| e.message).as_deref(),
+        Some("Framework has been removed")
+    );
+    assert_eq!(
+        stream.next_record_within(PATIENCE).await,
+        Err(StreamEnd::Closed),
+        "the stream ends after the ERROR"
+    );
+}
+
+#[tokio::test]
+async fn local_serves_the_scheduler_api_too() {
+    // `ratufa local`: the embedded master (and its agents, none yet).
+    let master = Master::start_as("local", &flags_with_heartbeat(FAST_HEARTBEAT)).await;
+    let mut framework = Framework::subscribe(&master, &framework_info("local")).await;
+    assert_subscribed_event(&framework.subscribed, &master);
+    framework.assert_still_served(&master).await;
+    let response = framework
+        .call(&master, &bare_call("TEARDOWN", &framework.id))
+        .await;
+    assert_eq!(response.status, 202, "{response:?}");
+    framework.stream.expect_end_within(PATIENCE).await;
 }
 
 #[tokio::test]

@@ -87,6 +87,13 @@ impl Master {
     /// may take it in between, so a master that exits before answering `/health` is
     /// started again on another port (a few times).
     pub async fn start_with(flags: &[String]) -> Master {
+        Master::start_as("master", flags).await
+    }
+
+    /// `ratufa <subcommand>` (`master` or `local`) with `flags`, as [`start_with`].
+    ///
+    /// [`start_with`]: Master::start_with
+    pub async fn start_as(subcommand: &str, flags: &[String]) -> Master {
         let mut last_log = String::new();
         for _attempt in 0..5 {
             let port = free_port();
@@ -95,7 +102,7 @@ impl Master {
             let log_file = File::create(&log).expect("create master.log");
             let log_err = log_file.try_clone().expect("clone master.log handle");
             let child = Command::new(env!("CARGO_BIN_EXE_ratufa"))
-                .arg("master")
+                .arg(subcommand)
                 .arg("--ip=127.0.0.1")
                 .arg(format!("--port={port}"))
                 .arg(format!("--work_dir={}", work_dir.join("work").display()))
@@ -121,7 +128,7 @@ impl Master {
                 }
             }
         }
-        panic!("ratufa master did not come up: {last_log}");
+        panic!("ratufa {subcommand} did not come up: {last_log}");
     }
 
     async fn wait_healthy(&mut self) -> Result<(), String> {
