@@ -25,4 +25,11 @@ pub enum ProtoError {
     /// The message type is not in the descriptor pool (a bug in ratufa, not in input).
     #[error("unknown message type '{0}'")]
     UnknownType(String),
+    /// A resource that breaks Mesos's rules for resources (in a call, from an agent,
+    /// or in `--resources`).
+    #[error("Resource '{resource}' is invalid: {message}")]
+    InvalidResource { resource: String, message: String },
+    /// Text that is not valid `--resources` or `--attributes` syntax.
+    #[error("Bad value for resources '{input}': {message}")]
+    ResourceSyntax { input: String, message: String },
 }

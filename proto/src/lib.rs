@@ -9,6 +9,7 @@
 pub mod codec;
 mod error;
 pub mod json;
+pub mod resources;
 pub mod schema;
 
 pub use codec::{Encoding, MesosMessage};

@@ -259,11 +259,7 @@ impl Resources {
         if arith::is_empty_value(&resource) {
             return;
         }
-        match self
-            .items
-            .iter_mut()
-            .find(|r| arith::addable(r, &resource))
-        {
+        match self.items.iter_mut().find(|r| arith::addable(r, &resource)) {
             Some(existing) => arith::add_value(existing, &resource),
             None => self.items.push(resource),
         }
@@ -328,9 +324,7 @@ fn normalized(mut resource: Resource) -> Resource {
         }
         Ok(ValueType::Ranges) => {
             if let Some(ranges) = &resource.ranges {
-                resource.ranges = Some(value::ranges_of(&value::coalesce(value::spans_of(
-                    ranges,
-                ))));
+                resource.ranges = Some(value::ranges_of(&value::coalesce(value::spans_of(ranges))));
             }
         }
         Ok(ValueType::Set) => {

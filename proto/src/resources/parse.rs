@@ -49,7 +49,10 @@ pub fn validate_resource(resource: &Resource) -> Result<(), ProtoError> {
             }
             let v = resource.scalar.as_ref().map_or(0.0, |s| s.value);
             if !v.is_finite() {
-                return Err(invalid(resource, "Invalid scalar resource: value is not finite"));
+                return Err(invalid(
+                    resource,
+                    "Invalid scalar resource: value is not finite",
+                ));
             }
             // Zero is fine (and dropped); a value that rounds to zero or below is not.
             if v != 0.0 && to_fixed(v) <= 0 {
@@ -83,7 +86,10 @@ pub fn validate_resource(resource: &Resource) -> Result<(), ProtoError> {
             let items = resource.set.as_ref().map_or(&[][..], |s| &s.item[..]);
             for (i, item) in items.iter().enumerate() {
                 if items[i + 1..].contains(item) {
-                    return Err(invalid(resource, "Invalid set resource: duplicated elements"));
+                    return Err(invalid(
+                        resource,
+                        "Invalid set resource: duplicated elements",
+                    ));
                 }
             }
         }
@@ -216,18 +222,21 @@ fn validate_reservations(resource: &Resource) -> Result<(), ProtoError> {
     // The old fields may ride along with a single reservation if they agree with it.
     if let [only] = resource.reservations.as_slice() {
         let role = role_of(only);
-        if let Some(old) = old_role {
-            if old != role {
-                return Err(invalid(
-                    resource,
-                    format!(
-                        "Invalid resource format: 'Resource.role' field with '{old}' does not \
+        if let Some(old) = old_role
+            && old != role
+        {
+            return Err(invalid(
+                resource,
+                format!(
+                    "Invalid resource format: 'Resource.role' field with '{old}' does not \
                          match the role '{role}' in 'Resource.reservations'"
-                    ),
-                ));
-            }
+                ),
+            ));
         }
-        match only.r#type.and_then(|t| reservation_info::Type::try_from(t).ok()) {
+        match only
+            .r#type
+            .and_then(|t| reservation_info::Type::try_from(t).ok())
+        {
             Some(reservation_info::Type::Static) => {
                 if resource.reservation.is_some() {
                     return Err(invalid(
@@ -246,14 +255,14 @@ fn validate_reservations(resource: &Resource) -> Result<(), ProtoError> {
                          in 'Resource.reservations' is DYNAMIC",
                     ));
                 }
-                if let Some(old) = &resource.reservation {
-                    if old.principal != only.principal || old.labels != only.labels {
-                        return Err(invalid(
-                            resource,
-                            "Invalid resource format: 'Resource.reservation' does not match \
+                if let Some(old) = &resource.reservation
+                    && (old.principal != only.principal || old.labels != only.labels)
+                {
+                    return Err(invalid(
+                        resource,
+                        "Invalid resource format: 'Resource.reservation' does not match \
                              the reservation in 'Resource.reservations'",
-                        ));
-                    }
+                    ));
                 }
             }
             _ => {
@@ -324,9 +333,7 @@ fn from_text(text: &str, default_role: &str) -> Result<Vec<Resource>, ProtoError
         let (name, role) = match head.find('(') {
             None => (head.trim(), default_role),
             Some(open) => match head.find(')') {
-                Some(close) if close > open => {
-                    (head[..open].trim(), head[open + 1..close].trim())
-                }
+                Some(close) if close > open => (head[..open].trim(), head[open + 1..close].trim()),
                 _ => return Err(syntax(token, "mismatched parentheses")),
             },
         };

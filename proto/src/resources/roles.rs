@@ -56,7 +56,9 @@ mod tests {
         for ok in ["*", "a", "a/b", "a.b", "a-b"] {
             assert_eq!(validate_role_name(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "/a", "a/", "a//b", ".", "a/..", "a/*", "-a", "a b", "a\x7f"] {
+        for bad in [
+            "", "/a", "a/", "a//b", ".", "a/..", "a/*", "-a", "a b", "a\x7f",
+        ] {
             assert!(validate_role_name(bad).is_err(), "{bad:?}");
         }
     }

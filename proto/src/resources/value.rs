@@ -64,8 +64,7 @@ pub(crate) fn difference(left: &[(u64, u64)], right: &[(u64, u64)]) -> Spans {
                 break;
             }
         }
-        let mut scan = cuts.clone();
-        while let Some(&(cut_begin, cut_end)) = scan.next() {
+        for &(cut_begin, cut_end) in cuts.clone() {
             if cut_begin > end {
                 break;
             }
@@ -171,7 +170,7 @@ fn parse_ranges(compact: &str) -> Result<Spans, String> {
         .split(['[', ']', '-', ',', '\n'])
         .filter(|s| !s.is_empty())
         .collect();
-    if tokens.len() % 2 != 0 {
+    if !tokens.len().is_multiple_of(2) {
         return Err("Expecting one or more \"ranges\"".to_string());
     }
     let mut spans = Vec::with_capacity(tokens.len() / 2);
@@ -179,7 +178,10 @@ fn parse_ranges(compact: &str) -> Result<Spans, String> {
         let begin = pair[0].parse::<u64>();
         let end = pair[1].parse::<u64>();
         match (begin, end) {
-            (Ok(begin), Ok(end)) => spans.push((begin, end)),
+            (Ok(begin), Ok(end)) if begin <= end => spans.push((begin, end)),
+            (Ok(begin), Ok(end)) => {
+                return Err(format!("Invalid range {begin}-{end}: begin > end"));
+            }
             _ => return Err(format!("Expecting non-negative integers in '{}'", pair[0])),
         }
     }
@@ -235,7 +237,10 @@ mod tests {
             vec![(1, 2), (5, 7), (9, 10)]
         );
         assert_eq!(difference(&[(1, 10)], &[(0, 20)]), vec![]);
-        assert_eq!(difference(&[(1, 3), (5, 9)], &[(3, 5)]), vec![(1, 2), (6, 9)]);
+        assert_eq!(
+            difference(&[(1, 3), (5, 9)], &[(3, 5)]),
+            vec![(1, 2), (6, 9)]
+        );
         assert_eq!(difference(&[(1, 3)], &[]), vec![(1, 3)]);
         assert_eq!(
             difference(&[(0, u64::MAX)], &[(u64::MAX, u64::MAX)]),
@@ -263,7 +268,10 @@ mod tests {
             Ok(ParsedValue::Set(vec!["a".into(), "b".into()]))
         );
         assert_eq!(parse_value("-1"), Ok(ParsedValue::Text("-1".into())));
-        assert_eq!(parse_value("us east"), Ok(ParsedValue::Text("useast".into())));
+        assert_eq!(
+            parse_value("us east"),
+            Ok(ParsedValue::Text("useast".into()))
+        );
         assert!(parse_value("").is_err());
         assert!(parse_value("[1-2").is_err());
         assert!(parse_value("[1-2,3]").is_err());
