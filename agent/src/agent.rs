@@ -1,0 +1,533 @@
+//! The agent loop: one task owns the agent's state (its id, frameworks, tasks and
+//! status updates) and reacts to the master's commands, its tasks' runners, and time.
+//!
+//! The master link lives in a reader task per connection that forwards commands here,
+//! tagged with a generation so that a late message from a dropped connection is
+//! ignored. Calls to the master (PONG, STATUS_UPDATE) go out on their own tasks so a
+//! slow master never stalls the loop; a lost update is resent by the status-update
+//! manager's retry timer.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::time::Duration;
+
+use ratufa_proto::ratufa::agentlink::{Call, Command, call, command};
+use ratufa_proto::v1::framework_info::capability::Type as Capability;
+use ratufa_proto::v1::{AgentId, AgentInfo, FrameworkId, FrameworkInfo, Task, TaskInfo, TaskState};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::config::MAX_REGISTRATION_BACKOFF;
+use crate::link::{CommandStream, MasterLink};
+use crate::runner::{Progress, Report};
+use crate::updates::{Outgoing, StatusUpdates, TaskKey};
+use crate::{AgentConfig, AgentError, VERSION};
+
+mod tasks;
+
+/// How many ping intervals of silence make the agent give up on a stream the master
+/// may have forgotten (a partition that left the TCP connection up).
+const SILENT_PINGS: u32 = 6;
+/// Silence allowed before the master has told us its ping interval.
+const DEFAULT_SILENCE: Duration = Duration::from_secs(90);
+
+/// What reaches the loop from the link's tasks.
+#[derive(Debug)]
+enum LinkEvent {
+    Connected {
+        stream_id: String,
+    },
+    Command(Box<Command>),
+    /// The stream ended or could not be opened.
+    Lost {
+        reason: String,
+    },
+    /// The master refused a call on this stream as not subscribed: subscribe again.
+    Refused {
+        reason: String,
+    },
+}
+
+#[derive(Debug)]
+struct Tagged {
+    generation: u64,
+    event: LinkEvent,
+}
+
+/// The agent's hold on one task.
+#[derive(Debug)]
+struct TaskEntry {
+    task: TaskInfo,
+    framework_id: FrameworkId,
+    state: TaskState,
+    /// Tells the runner to kill, with the grace period; gone once used.
+    kill: Option<oneshot::Sender<Duration>>,
+    /// The framework was shut down: the master wants no more of this task's updates.
+    silent: bool,
+}
+
+enum Link {
+    /// Waiting to (re)connect at the instant.
+    Idle { retry_at: Instant },
+    /// A SUBSCRIBE is out; the reader task reports how it went.
+    Connecting { reader: JoinHandle<()> },
+    Connected {
+        stream_id: String,
+        reader: JoinHandle<()>,
+    },
+}
+
+pub(crate) struct Agent {
+    config: AgentConfig,
+    /// What we register with (its id set once we have one).
+    info: AgentInfo,
+    link: MasterLink,
+    state: Link,
+    generation: u64,
+    backoff: Duration,
+    link_tx: mpsc::UnboundedSender<Tagged>,
+    link_rx: mpsc::UnboundedReceiver<Tagged>,
+    reports_tx: mpsc::UnboundedSender<Report>,
+    reports_rx: mpsc::UnboundedReceiver<Report>,
+    frameworks: HashMap<String, FrameworkInfo>,
+    tasks: BTreeMap<TaskKey, TaskEntry>,
+    updates: StatusUpdates,
+}
+
+impl Agent {
+    pub(crate) fn new(config: AgentConfig, info: AgentInfo, link: MasterLink) -> Agent {
+        let (link_tx, link_rx) = mpsc::unbounded_channel();
+        let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+        let backoff = config.registration_backoff_factor;
+        Agent {
+            config,
+            info,
+            link,
+            state: Link::Idle {
+                retry_at: Instant::now(),
+            },
+            generation: 0,
+            backoff,
+            link_tx,
+            link_rx,
+            reports_tx,
+            reports_rx,
+            frameworks: HashMap::new(),
+            tasks: BTreeMap::new(),
+            updates: StatusUpdates::default(),
+        }
+    }
+
+    pub(crate) async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            self.flush_updates();
+            let wake = self.next_wake();
+            tokio::select! {
+                () = &mut shutdown => break,
+                Some(tagged) = self.link_rx.recv() => self.on_link(tagged),
+                Some(report) = self.reports_rx.recv() => self.on_report(report),
+                () = sleep_until(wake) => {}
+            }
+            if let Link::Idle { retry_at } = self.state
+                && retry_at <= Instant::now()
+            {
+                self.connect();
+            }
+        }
+        info!(
+            tasks = self.tasks.len(),
+            "agent stopping; killing its tasks"
+        );
+        self.drop_link();
+        // Dropping the kill senders makes every runner kill its process at once.
+        let runners = self.tasks.len();
+        self.tasks.clear();
+        // Give the runners a moment to deliver their kills before the runtime goes.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut ended = 0;
+        while ended < runners {
+            match tokio::time::timeout_at(deadline, self.reports_rx.recv()).await {
+                Ok(Some(Report {
+                    progress: Progress::Exited { .. } | Progress::LaunchFailed { .. },
+                    ..
+                })) => ended += 1,
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        let retry = self.updates.next_retry().map(Instant::from_std);
+        let reconnect = match self.state {
+            Link::Idle { retry_at } => Some(retry_at),
+            _ => None,
+        };
+        [retry, reconnect].into_iter().flatten().min()
+    }
+
+    // -----------------------------------------------------------------------------
+    // The link
+
+    fn connect(&mut self) {
+        self.generation += 1;
+        let generation = self.generation;
+        let subscribe = self.subscribe_call();
+        let link = self.link.clone();
+        let events = self.link_tx.clone();
+        info!(
+            master = self.link.master(),
+            agent_id = self.agent_id().map(|id| id.value.as_str()),
+            tasks = self.tasks.len(),
+            "subscribing to the master"
+        );
+        let reader = tokio::spawn(async move {
+            let send = |event| {
+                let _ = events.send(Tagged { generation, event });
+            };
+            let reason = match link.subscribe(&subscribe).await {
+                Ok(stream) => {
+                    send(LinkEvent::Connected {
+                        stream_id: stream.stream_id.clone(),
+                    });
+                    read_commands(stream, &send).await
+                }
+                Err(e) => e.to_string(),
+            };
+            send(LinkEvent::Lost { reason });
+        });
+        self.state = Link::Connecting { reader };
+    }
+
+    fn subscribe_call(&self) -> Call {
+        let mut frameworks: Vec<FrameworkInfo> = Vec::new();
+        let mut tasks = Vec::new();
+        for (key, entry) in &self.tasks {
+            if entry.silent {
+                continue;
+            }
+            if let Some(info) = self.frameworks.get(&key.framework_id)
+                && !frameworks.iter().any(|f| f.id == info.id)
+            {
+                frameworks.push(info.clone());
+            }
+            tasks.push(self.task_of(key, entry));
+        }
+        Call {
+            r#type: Some(call::Type::Subscribe as i32),
+            subscribe: Some(call::Subscribe {
+                agent_info: self.info.clone(),
+                tasks,
+                executors: Vec::new(),
+                frameworks,
+                version: Some(VERSION.to_string()),
+            }),
+            ..Call::default()
+        }
+    }
+
+    /// A task as re-registration reports it: its latest state, and the oldest update
+    /// the framework has not acknowledged.
+    fn task_of(&self, key: &TaskKey, entry: &TaskEntry) -> Task {
+        let unacked = self.updates.oldest_unacknowledged(key);
+        Task {
+            name: entry.task.name.clone(),
+            task_id: entry.task.task_id.clone(),
+            framework_id: entry.framework_id.clone(),
+            executor_id: Some(ratufa_proto::v1::ExecutorId {
+                value: key.task_id.clone(),
+            }),
+            agent_id: self.agent_id().cloned().unwrap_or_default(),
+            state: entry.state as i32,
+            resources: entry.task.resources.clone(),
+            statuses: unacked.cloned().into_iter().collect(),
+            status_update_state: unacked.map(|s| s.state),
+            status_update_uuid: unacked.and_then(|s| s.uuid.clone()),
+            labels: entry.task.labels.clone(),
+            discovery: entry.task.discovery.clone(),
+            container: entry.task.container.clone(),
+            health_check: entry.task.health_check.clone(),
+            kill_policy: entry.task.kill_policy,
+            user: None,
+            limits: entry.task.limits.clone(),
+        }
+    }
+
+    fn on_link(&mut self, tagged: Tagged) {
+        if tagged.generation != self.generation {
+            return;
+        }
+        match tagged.event {
+            LinkEvent::Connected { stream_id } => {
+                if let Link::Connecting { reader } = std::mem::replace(&mut self.state, idle_now())
+                {
+                    debug!(%stream_id, "agent link stream open");
+                    self.state = Link::Connected { stream_id, reader };
+                }
+            }
+            LinkEvent::Command(command) => self.on_command(*command),
+            LinkEvent::Lost { reason } | LinkEvent::Refused { reason } => {
+                warn!(master = self.link.master(), %reason, retry_in = ?self.backoff, "lost the master");
+                self.reconnect_later();
+            }
+        }
+    }
+
+    /// Drops the current stream and schedules the next SUBSCRIBE after the backoff,
+    /// which doubles up to a minute (Mesos's registration backoff).
+    fn reconnect_later(&mut self) {
+        self.drop_link();
+        // Spread reconnecting agents out a little, as Mesos does with a random factor.
+        let jitter = self.backoff.mul_f64(0.5 + random_fraction() / 2.0);
+        self.state = Link::Idle {
+            retry_at: Instant::now() + jitter,
+        };
+        self.backoff = (self.backoff * 2).min(MAX_REGISTRATION_BACKOFF);
+    }
+
+    fn drop_link(&mut self) {
+        self.generation += 1;
+        match std::mem::replace(&mut self.state, idle_now()) {
+            Link::Connecting { reader } | Link::Connected { reader, .. } => reader.abort(),
+            Link::Idle { .. } => {}
+        }
+    }
+
+    fn stream_id(&self) -> Option<&str> {
+        match &self.state {
+            Link::Connected { stream_id, .. } => Some(stream_id),
+            _ => None,
+        }
+    }
+
+    fn agent_id(&self) -> Option<&AgentId> {
+        self.info.id.as_ref()
+    }
+
+    /// Sends a call on the current stream from its own task; a 403 (the master no
+    /// longer takes this stream) makes the agent subscribe again.
+    fn send_call(&self, mut call: Call) {
+        let Some(stream_id) = self.stream_id().map(str::to_string) else {
+            return;
+        };
+        call.agent_id = self.agent_id().cloned();
+        let link = self.link.clone();
+        let events = self.link_tx.clone();
+        let generation = self.generation;
+        tokio::spawn(async move {
+            match link.call(&call, &stream_id).await {
+                Ok(()) => {}
+                Err(AgentError::Refused { status: 403, body }) => {
+                    let _ = events.send(Tagged {
+                        generation,
+                        event: LinkEvent::Refused { reason: body },
+                    });
+                }
+                Err(e) => debug!(error = %e, "agent call failed; a retry will follow"),
+            }
+        });
+    }
+
+    fn flush_updates(&mut self) {
+        if self.stream_id().is_none() || self.agent_id().is_none() {
+            return;
+        }
+        for Outgoing {
+            framework_id,
+            status,
+            latest_state,
+        } in self.updates.due(Instant::now().into_std())
+        {
+            debug!(
+                framework_id = %framework_id.value,
+                task_id = %status.task_id.value,
+                state = state_name(status.state),
+                "sending status update"
+            );
+            self.send_call(Call {
+                r#type: Some(call::Type::StatusUpdate as i32),
+                status_update: Some(call::StatusUpdate {
+                    framework_id,
+                    status,
+                    latest_state,
+                }),
+                ..Call::default()
+            });
+        }
+    }
+
+    // -----------------------------------------------------------------------------
+    // Commands
+
+    fn on_command(&mut self, command: Command) {
+        let kind = command
+            .r#type
+            .and_then(|t| command::Type::try_from(t).ok())
+            .unwrap_or(command::Type::Unknown);
+        match kind {
+            command::Type::Subscribed => self.on_subscribed(command.subscribed),
+            command::Type::Ping => self.send_call(Call {
+                r#type: Some(call::Type::Pong as i32),
+                ..Call::default()
+            }),
+            command::Type::RunTask => {
+                if let Some(run) = command.run_task {
+                    self.run_task(run.framework, run.task);
+                }
+            }
+            command::Type::RunTaskGroup => {
+                if let Some(group) = command.run_task_group {
+                    self.refuse_task_group(group);
+                }
+            }
+            command::Type::KillTask => {
+                if let Some(kill) = command.kill_task {
+                    self.kill_task(&kill);
+                }
+            }
+            command::Type::ShutdownExecutor => {
+                if let Some(shutdown) = command.shutdown_executor {
+                    // A command task's executor id is its task id.
+                    let key = TaskKey {
+                        framework_id: shutdown.framework_id.value,
+                        task_id: shutdown.executor_id.value,
+                    };
+                    self.kill(&key, None);
+                }
+            }
+            command::Type::ShutdownFramework => {
+                if let Some(shutdown) = command.shutdown_framework {
+                    self.shutdown_framework(&shutdown.framework_id.value);
+                }
+            }
+            command::Type::Acknowledge => {
+                if let Some(ack) = command.acknowledge {
+                    self.acknowledge(ack);
+                }
+            }
+            command::Type::FrameworkMessage => {
+                if let Some(message) = command.framework_message {
+                    // The command executor takes no messages (Mesos drops them too).
+                    info!(
+                        framework_id = %message.framework_id.value,
+                        executor_id = %message.executor_id.value,
+                        bytes = message.data.len(),
+                        "dropping a framework message: command tasks take none"
+                    );
+                }
+            }
+            command::Type::UpdateFramework => {
+                if let Some(update) = command.update_framework
+                    && let Some(id) = update.framework.id.as_ref()
+                {
+                    self.frameworks
+                        .insert(id.value.clone(), update.framework.clone());
+                }
+            }
+            command::Type::Error => {
+                let message = command.error.map(|e| e.message).unwrap_or_default();
+                self.on_refused(&message);
+            }
+            command::Type::Unknown => warn!("ignoring a command of unknown type"),
+        }
+    }
+
+    fn on_subscribed(&mut self, subscribed: Option<command::Subscribed>) {
+        let Some(subscribed) = subscribed else {
+            warn!("SUBSCRIBED without its agent id; ignored");
+            return;
+        };
+        let reregistered = self.agent_id() == Some(&subscribed.agent_id);
+        info!(
+            agent_id = %subscribed.agent_id.value,
+            reregistered,
+            master = self.link.master(),
+            "subscribed to the master"
+        );
+        self.info.id = Some(subscribed.agent_id);
+        self.backoff = self.config.registration_backoff_factor;
+        // Whatever was in flight went to a master that may never have seen it.
+        self.updates.resend_all();
+    }
+
+    /// The master refused our registration. An agent id it will not take back is of no
+    /// more use, nor are the tasks under it (Mesos's agent shuts down here): start over
+    /// as a new agent.
+    fn on_refused(&mut self, message: &str) {
+        warn!(
+            agent_id = self.agent_id().map(|id| id.value.as_str()),
+            %message,
+            "the master refused this agent"
+        );
+        if self.info.id.take().is_some() {
+            for entry in self.tasks.values_mut() {
+                entry.silent = true;
+            }
+            let keys: Vec<TaskKey> = self.tasks.keys().cloned().collect();
+            for key in keys {
+                self.kill(&key, Some(Duration::ZERO));
+            }
+            self.updates = StatusUpdates::default();
+        }
+        self.reconnect_later();
+    }
+}
+
+/// Reads commands off `stream` and forwards them until it ends; returns why it ended.
+/// Silence longer than a few ping intervals counts as the end: a master that stopped
+/// pinging has forgotten us or cannot reach us.
+async fn read_commands(mut stream: CommandStream, send: &impl Fn(LinkEvent)) -> String {
+    let mut silence = DEFAULT_SILENCE;
+    loop {
+        match tokio::time::timeout(silence, stream.next()).await {
+            Err(_) => return format!("no word from the master in {silence:?}"),
+            Ok(Ok(None)) => return "the master closed the stream".to_string(),
+            Ok(Err(e)) => return e.to_string(),
+            Ok(Ok(Some(command))) => {
+                if let Some(interval) = command
+                    .subscribed
+                    .as_ref()
+                    .and_then(|s| s.ping_interval_seconds)
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    .filter(|d| !d.is_zero())
+                {
+                    silence = interval.saturating_mul(SILENT_PINGS);
+                }
+                send(LinkEvent::Command(Box::new(command)));
+            }
+        }
+    }
+}
+
+fn partition_aware(framework: &FrameworkInfo) -> bool {
+    framework
+        .capabilities
+        .iter()
+        .any(|c| c.r#type == Some(Capability::PartitionAware as i32))
+}
+
+fn state_name(state: i32) -> &'static str {
+    TaskState::try_from(state).map_or("UNKNOWN", |s| s.as_str_name())
+}
+
+fn idle_now() -> Link {
+    Link::Idle {
+        retry_at: Instant::now(),
+    }
+}
+
+/// A number in [0, 1) from a fresh UUID: good enough to spread reconnections.
+fn random_fraction() -> f64 {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    f64::from(u16::from_le_bytes([bytes[0], bytes[1]])) / 65536.0
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,59 @@
+//! The agent's settings, as the `ratufa agent` flags fill them.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Mesos's agent port.
+pub const DEFAULT_PORT: u16 = 5051;
+/// Mesos's `--registration_backoff_factor`: the first reconnection waits up to this.
+pub const DEFAULT_REGISTRATION_BACKOFF: Duration = Duration::from_secs(1);
+/// Mesos caps the registration backoff at one minute.
+pub const MAX_REGISTRATION_BACKOFF: Duration = Duration::from_secs(60);
+/// Mesos's status update retry: 10 s, doubling, at most 10 min.
+pub const STATUS_UPDATE_RETRY_MIN: Duration = Duration::from_secs(10);
+pub const STATUS_UPDATE_RETRY_MAX: Duration = Duration::from_secs(600);
+/// The command executor's kill grace period when the KillPolicy names none.
+pub const DEFAULT_KILL_GRACE_PERIOD: Duration = Duration::from_secs(3);
+
+/// Everything an agent needs to start.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// `--master`: `host:port` (an `http://` prefix is accepted).
+    pub master: String,
+    /// `--work_dir`: sandboxes live under `<work_dir>/slaves/<agent id>/…`.
+    pub work_dir: PathBuf,
+    /// `--ip`: the address to bind.
+    pub ip: IpAddr,
+    /// `--port`; 0 binds an ephemeral port (what `ratufa local` and tests use).
+    pub port: u16,
+    /// `--hostname`: advertised in AgentInfo (and so in offers).
+    pub hostname: Option<String>,
+    /// `--resources`, Mesos's text or JSON form. What it leaves out of cpus, mem, disk
+    /// and ports is detected.
+    pub resources: Option<String>,
+    /// `--attributes`: `rack:22;zone:us_east`.
+    pub attributes: Option<String>,
+    /// `--default_role`: the role of resources given or detected without one.
+    pub default_role: String,
+    /// `--registration_backoff_factor`: the first reconnection delay bound; it doubles
+    /// on each failure up to [`MAX_REGISTRATION_BACKOFF`].
+    pub registration_backoff_factor: Duration,
+}
+
+impl AgentConfig {
+    /// An agent of `master` working in `work_dir`, with Mesos's defaults otherwise.
+    pub fn new(master: impl Into<String>, work_dir: impl Into<PathBuf>) -> AgentConfig {
+        AgentConfig {
+            master: master.into(),
+            work_dir: work_dir.into(),
+            ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: DEFAULT_PORT,
+            hostname: None,
+            resources: None,
+            attributes: None,
+            default_role: "*".to_string(),
+            registration_backoff_factor: DEFAULT_REGISTRATION_BACKOFF,
+        }
+    }
+}

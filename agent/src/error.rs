@@ -1,0 +1,40 @@
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// What can go wrong in the agent: bad flags, the master link, the sandbox, a task's
+/// process.
+#[derive(Debug, Error)]
+pub enum AgentError {
+    /// `--master` is not something we can connect to.
+    #[error("--master={given}: {reason}")]
+    BadMaster { given: String, reason: String },
+    /// `--resources` or `--attributes` do not parse.
+    #[error("{flag}={given}: {reason}")]
+    BadFlag {
+        flag: &'static str,
+        given: String,
+        reason: String,
+    },
+    /// A directory or file under `--work_dir` could not be made.
+    #[error("{path}: {source}")]
+    Sandbox {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A task's command could not be started.
+    #[error("cannot start the command: {0}")]
+    Spawn(String),
+    /// The master could not be reached, or broke the connection.
+    #[error("master link: {0}")]
+    Link(String),
+    /// The master answered with a status we did not expect.
+    #[error("master answered {status}: {body}")]
+    Refused { status: u16, body: String },
+    /// The command stream broke its framing or carried something that is not a Command.
+    #[error("bad command stream: {0}")]
+    BadStream(String),
+    #[error("failed to serve HTTP: {0}")]
+    Io(#[from] std::io::Error),
+}

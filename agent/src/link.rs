@@ -1,0 +1,183 @@
+//! The agent's side of the agent link: a SUBSCRIBE whose response is a RecordIO stream
+//! of [`Command`]s, and plain calls answered 202, all protobuf over HTTP/1.1 to the
+//! master's `POST /agent/api/v1`.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use prost::Message;
+use ratufa_gateway::{MESOS_STREAM_ID, RecordIoDecoder};
+use ratufa_proto::ratufa::agentlink::{Call, Command};
+
+use crate::AgentError;
+
+/// Where the master serves the agent link.
+pub const AGENT_API_PATH: &str = "/agent/api/v1";
+const PROTOBUF: &str = "application/x-protobuf";
+/// No command is anywhere near this; a length above it means a broken stream.
+const MAX_COMMAND_BYTES: usize = 64 * 1024 * 1024;
+
+/// A client of one master's agent link. Cheap to clone: clones share connections.
+#[derive(Debug, Clone)]
+pub struct MasterLink {
+    client: Client<HttpConnector, Full<Bytes>>,
+    uri: Uri,
+    authority: String,
+}
+
+impl MasterLink {
+    /// `master` is `host:port`, optionally with an `http://` prefix.
+    pub fn new(master: &str) -> Result<MasterLink, AgentError> {
+        let bad = |reason: &str| AgentError::BadMaster {
+            given: master.to_string(),
+            reason: reason.to_string(),
+        };
+        if master.starts_with("zk://") {
+            return Err(bad(
+                "ZooKeeper detection is not available yet; give the master as host:port",
+            ));
+        }
+        let authority = master
+            .strip_prefix("http://")
+            .unwrap_or(master)
+            .trim_end_matches('/');
+        if authority.is_empty() || authority.contains('/') || !authority.contains(':') {
+            return Err(bad("expected host:port"));
+        }
+        let uri: Uri = format!("http://{authority}{AGENT_API_PATH}")
+            .parse()
+            .map_err(|e| bad(&format!("not a valid address: {e}")))?;
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Ok(MasterLink {
+            client,
+            uri,
+            authority: authority.to_string(),
+        })
+    }
+
+    pub fn master(&self) -> &str {
+        &self.authority
+    }
+
+    /// Sends SUBSCRIBE and, on 200, returns the command stream.
+    pub async fn subscribe(&self, call: &Call) -> Result<CommandStream, AgentError> {
+        let response = self.post(call, None).await?;
+        if response.status() != StatusCode::OK {
+            return Err(refused(response).await);
+        }
+        let stream_id = response
+            .headers()
+            .get(MESOS_STREAM_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or_else(|| AgentError::BadStream("no Mesos-Stream-Id on the stream".into()))?;
+        Ok(CommandStream {
+            stream_id,
+            body: response.into_body(),
+            decoder: RecordIoDecoder::new(MAX_COMMAND_BYTES),
+            queued: VecDeque::new(),
+        })
+    }
+
+    /// Sends a non-SUBSCRIBE call on the stream `stream_id`; the master answers 202.
+    pub async fn call(&self, call: &Call, stream_id: &str) -> Result<(), AgentError> {
+        let response = self.post(call, Some(stream_id)).await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(refused(response).await);
+        }
+        // Drain the (empty) body so the connection goes back to the pool.
+        let _ = response.into_body().collect().await;
+        Ok(())
+    }
+
+    async fn post(
+        &self,
+        call: &Call,
+        stream_id: Option<&str>,
+    ) -> Result<hyper::Response<Incoming>, AgentError> {
+        let mut request = Request::post(self.uri.clone())
+            .header("Content-Type", PROTOBUF)
+            .header("Accept", PROTOBUF);
+        if let Some(stream_id) = stream_id {
+            request = request.header(MESOS_STREAM_ID, stream_id);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(call.encode_to_vec())))
+            .map_err(|e| AgentError::Link(format!("cannot build the request: {e}")))?;
+        self.client
+            .request(request)
+            .await
+            .map_err(|e| AgentError::Link(format!("{}: {e}", self.authority)))
+    }
+}
+
+async fn refused(response: hyper::Response<Incoming>) -> AgentError {
+    let status = response.status().as_u16();
+    let body = match response.into_body().collect().await {
+        Ok(body) => String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+        Err(e) => format!("(body unreadable: {e})"),
+    };
+    AgentError::Refused { status, body }
+}
+
+/// The master's commands, one RecordIO record each.
+#[derive(Debug)]
+pub struct CommandStream {
+    pub stream_id: String,
+    body: Incoming,
+    decoder: RecordIoDecoder,
+    queued: VecDeque<Bytes>,
+}
+
+impl CommandStream {
+    /// The next command; `Ok(None)` when the master ended the stream. Cancel safe: a
+    /// record read but not yet returned stays queued.
+    pub async fn next(&mut self) -> Result<Option<Command>, AgentError> {
+        loop {
+            if let Some(record) = self.queued.pop_front() {
+                return Command::decode(record)
+                    .map(Some)
+                    .map_err(|e| AgentError::BadStream(format!("not a Command: {e}")));
+            }
+            let Some(frame) = self.body.frame().await else {
+                self.decoder
+                    .finish()
+                    .map_err(|e| AgentError::BadStream(e.to_string()))?;
+                return Ok(None);
+            };
+            let frame = frame.map_err(|e| AgentError::Link(e.to_string()))?;
+            if let Ok(data) = frame.into_data() {
+                let records = self
+                    .decoder
+                    .feed(&data)
+                    .map_err(|e| AgentError::BadStream(e.to_string()))?;
+                self.queued.extend(records);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_addresses() {
+        assert_eq!(
+            MasterLink::new("127.0.0.1:5050")
+                .map(|l| l.uri.to_string())
+                .ok(),
+            Some("http://127.0.0.1:5050/agent/api/v1".to_string())
+        );
+        assert!(MasterLink::new("http://master:5050/").is_ok());
+        for bad in ["", "master", "zk://zk:2181/mesos", "host:5050/path"] {
+            assert!(MasterLink::new(bad).is_err(), "{bad:?}");
+        }
+    }
+}

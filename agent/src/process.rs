@@ -1,0 +1,212 @@
+//! Running a command task's process: its own process group (so a kill reaches what it
+//! forked), the sandbox as working directory, stdout and stderr in files there.
+
+use std::fs::File;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use ratufa_proto::v1::CommandInfo;
+use ratufa_proto::v1::environment::variable::Type as VariableType;
+use tokio::process::{Child, Command};
+
+use crate::AgentError;
+
+/// What to run, resolved from a CommandInfo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessSpec {
+    pub program: String,
+    /// What the program sees as `argv[0]`, when not the program itself.
+    pub arg0: Option<String>,
+    pub args: Vec<String>,
+    /// Added to the agent's own environment (later entries win).
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+}
+
+impl ProcessSpec {
+    /// `shell` (the default) runs `sh -c value`; otherwise `value` is executed with
+    /// `arguments` as its whole argv, `arguments[0]` being argv[0], as Mesos does.
+    pub fn from_command(command: &CommandInfo, cwd: PathBuf) -> Result<ProcessSpec, String> {
+        let value = command.value.clone().unwrap_or_default();
+        if value.is_empty() {
+            return Err("the command has no 'value' to run".to_string());
+        }
+        let mut env = Vec::new();
+        for variable in command.environment.iter().flat_map(|e| &e.variables) {
+            match variable.r#type.and_then(|t| VariableType::try_from(t).ok()) {
+                None | Some(VariableType::Value) | Some(VariableType::Unknown) => {
+                    env.push((
+                        variable.name.clone(),
+                        variable.value.clone().unwrap_or_default(),
+                    ));
+                }
+                Some(VariableType::Secret) => {
+                    return Err(format!(
+                        "environment variable '{}' is a secret; this agent has no secret \
+                         resolver",
+                        variable.name
+                    ));
+                }
+            }
+        }
+        if command.shell.unwrap_or(true) {
+            Ok(ProcessSpec {
+                program: "sh".to_string(),
+                arg0: None,
+                args: vec!["-c".to_string(), value],
+                env,
+                cwd,
+            })
+        } else {
+            let mut arguments = command.arguments.clone().into_iter();
+            Ok(ProcessSpec {
+                program: value,
+                arg0: arguments.next(),
+                args: arguments.collect(),
+                env,
+                cwd,
+            })
+        }
+    }
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+    /// Waiting for it failed; nothing is known.
+    Unknown(String),
+}
+
+impl Exit {
+    fn from_status(status: std::io::Result<ExitStatus>) -> Exit {
+        match status {
+            Ok(status) => match (status.code(), status.signal()) {
+                (Some(code), _) => Exit::Code(code),
+                (None, Some(signal)) => Exit::Signal(signal),
+                (None, None) => Exit::Unknown(format!("{status}")),
+            },
+            Err(e) => Exit::Unknown(e.to_string()),
+        }
+    }
+
+    /// How Mesos's command executor words a failure: "Command exited with status 3".
+    pub fn describe(&self) -> String {
+        match self {
+            Exit::Code(code) => format!("Command exited with status {code}"),
+            Exit::Signal(signal) => format!("Command terminated with signal {signal}"),
+            Exit::Unknown(why) => format!("Command ended in an unknown way: {why}"),
+        }
+    }
+}
+
+/// A running command in its own process group.
+#[derive(Debug)]
+pub struct Process {
+    child: Child,
+    pgid: i32,
+}
+
+impl Process {
+    /// Starts `spec` with stdout and stderr going to files of those names in its cwd.
+    pub fn spawn(spec: &ProcessSpec) -> Result<Process, AgentError> {
+        let stdout = create(&spec.cwd.join("stdout"))?;
+        let stderr = create(&spec.cwd.join("stderr"))?;
+        let mut command = Command::new(&spec.program);
+        if let Some(arg0) = &spec.arg0 {
+            command.arg0(arg0);
+        }
+        command
+            .args(&spec.args)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&spec.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(stdout))
+            .stderr(Stdio::from(stderr))
+            // Its own group, so that a kill reaches whatever it forked.
+            .process_group(0)
+            .kill_on_drop(false);
+        die_with_the_agent(&mut command);
+        let child = command
+            .spawn()
+            .map_err(|e| AgentError::Spawn(format!("{}: {e}", spec.program)))?;
+        let pgid = child
+            .id()
+            .and_then(|pid| i32::try_from(pid).ok())
+            .ok_or_else(|| AgentError::Spawn("the child has no pid".to_string()))?;
+        Ok(Process { child, pgid })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pgid
+    }
+
+    /// Waits for the process to end, then kills what it left behind in its group (the
+    /// container is gone once its command is: Mesos destroys it too). Cancel safe.
+    pub async fn wait(&mut self) -> Exit {
+        let exit = Exit::from_status(self.child.wait().await);
+        self.signal_group(libc::SIGKILL);
+        exit
+    }
+
+    /// SIGTERM to the group, SIGKILL after `grace` if the process is still there.
+    pub async fn kill(&mut self, grace: Duration) -> Exit {
+        self.signal_group(libc::SIGTERM);
+        match tokio::time::timeout(grace, self.child.wait()).await {
+            Ok(status) => {
+                self.signal_group(libc::SIGKILL);
+                Exit::from_status(status)
+            }
+            Err(_) => {
+                tracing::debug!(pgid = self.pgid, ?grace, "grace period over, SIGKILL");
+                self.signal_group(libc::SIGKILL);
+                Exit::from_status(self.child.wait().await)
+            }
+        }
+    }
+
+    /// Sends `signal` to the whole group; a group already gone is not an error.
+    pub fn signal_group(&self, signal: i32) {
+        // SAFETY: killpg takes plain integers and touches no memory of ours.
+        let rc = unsafe { libc::killpg(self.pgid, signal) };
+        if rc != 0 {
+            let error = std::io::Error::last_os_error();
+            if error.raw_os_error() != Some(libc::ESRCH) {
+                tracing::warn!(pgid = self.pgid, signal, %error, "cannot signal process group");
+            }
+        }
+    }
+}
+
+fn create(path: &Path) -> Result<File, AgentError> {
+    File::create(path).map_err(|source| AgentError::Sandbox {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Until the agent can recover its tasks after a restart (issue #4), a task outliving
+/// its agent would be a process nobody manages or reports; the kernel kills it when
+/// the agent goes.
+#[cfg(target_os = "linux")]
+fn die_with_the_agent(command: &mut Command) {
+    // SAFETY: the closure runs between fork and exec and only calls prctl, which is
+    // async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_the_agent(_command: &mut Command) {}
+
+#[cfg(test)]
+mod tests;

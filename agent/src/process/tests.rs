@@ -1,0 +1,167 @@
+// Test scaffolding: a failure here should fail the test loudly.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Instant;
+
+use super::*;
+use ratufa_proto::v1::Environment;
+use ratufa_proto::v1::environment::Variable;
+
+fn shell(value: &str, cwd: &Path) -> ProcessSpec {
+    let command = CommandInfo {
+        value: Some(value.to_string()),
+        ..CommandInfo::default()
+    };
+    ProcessSpec::from_command(&command, cwd.to_path_buf()).unwrap()
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap()
+}
+
+#[tokio::test]
+async fn exit_codes_and_output_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ok = Process::spawn(&shell("echo out; echo err >&2; pwd", dir.path())).unwrap();
+    assert_eq!(ok.wait().await, Exit::Code(0));
+    let stdout = read(dir.path(), "stdout");
+    assert!(stdout.starts_with("out\n"), "{stdout:?}");
+    // The sandbox is the working directory.
+    let cwd = std::fs::canonicalize(dir.path()).unwrap();
+    assert!(stdout.contains(cwd.to_str().unwrap()), "{stdout:?}");
+    assert_eq!(read(dir.path(), "stderr"), "err\n");
+
+    let mut failing = Process::spawn(&shell("exit 3", dir.path())).unwrap();
+    let exit = failing.wait().await;
+    assert_eq!(exit, Exit::Code(3));
+    assert_eq!(exit.describe(), "Command exited with status 3");
+}
+
+#[tokio::test]
+async fn environment_and_argv_without_a_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let command = CommandInfo {
+        shell: Some(false),
+        value: Some("/bin/sh".to_string()),
+        // argv[0] first, as Mesos takes `arguments`; sh -c without more arguments
+        // makes $0 its own argv[0].
+        arguments: vec![
+            "my-name".to_string(),
+            "-c".to_string(),
+            "echo \"$0 $GREETING\"".to_string(),
+        ],
+        environment: Some(Environment {
+            variables: vec![Variable {
+                name: "GREETING".to_string(),
+                value: Some("hello".to_string()),
+                ..Variable::default()
+            }],
+        }),
+        ..CommandInfo::default()
+    };
+    let spec = ProcessSpec::from_command(&command, dir.path().to_path_buf()).unwrap();
+    let mut process = Process::spawn(&spec).unwrap();
+    assert_eq!(process.wait().await, Exit::Code(0));
+    assert_eq!(read(dir.path(), "stdout"), "my-name hello\n");
+}
+
+#[tokio::test]
+async fn a_missing_program_fails_to_spawn() {
+    let dir = tempfile::tempdir().unwrap();
+    let command = CommandInfo {
+        shell: Some(false),
+        value: Some("/nonexistent/program".to_string()),
+        ..CommandInfo::default()
+    };
+    let spec = ProcessSpec::from_command(&command, dir.path().to_path_buf()).unwrap();
+    let error = Process::spawn(&spec).unwrap_err();
+    assert!(
+        error.to_string().contains("/nonexistent/program"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_command_needs_a_value_and_no_secrets() {
+    let dir = PathBuf::from("/tmp");
+    let empty = CommandInfo::default();
+    assert!(
+        ProcessSpec::from_command(&empty, dir.clone())
+            .unwrap_err()
+            .contains("value")
+    );
+    let secret = CommandInfo {
+        value: Some("true".to_string()),
+        environment: Some(Environment {
+            variables: vec![Variable {
+                name: "TOKEN".to_string(),
+                r#type: Some(VariableType::Secret as i32),
+                ..Variable::default()
+            }],
+        }),
+        ..CommandInfo::default()
+    };
+    assert!(
+        ProcessSpec::from_command(&secret, dir)
+            .unwrap_err()
+            .contains("TOKEN")
+    );
+}
+
+#[tokio::test]
+async fn kill_reaches_the_whole_group_with_sigterm_first() {
+    let dir = tempfile::tempdir().unwrap();
+    // The shell forks a sleep (not exec'd: two commands) and records its pid.
+    let mut process =
+        Process::spawn(&shell("sleep 100 & echo $! > child.pid; wait", dir.path())).unwrap();
+    let pid_file = dir.path().join("child.pid");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while read(dir.path(), "stdout").is_empty()
+        && std::fs::read_to_string(&pid_file).map_or(true, |s| s.trim().is_empty())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the shell never started its child"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let grandchild: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let exit = process.kill(Duration::from_secs(5)).await;
+    // SIGTERM was enough for sh: it died of it within the grace period.
+    assert_eq!(exit, Exit::Signal(libc::SIGTERM));
+    // And the sleep it forked is gone too (it may linger as a zombie of init briefly).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{grandchild}/status"));
+        let gone = status.map_or(true, |s| s.contains("State:\tZ"));
+        if gone {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pid {grandchild} survived the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn sigkill_after_the_grace_period_when_sigterm_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut process = Process::spawn(&shell(
+        "trap '' TERM; echo ready; while true; do sleep 0.05; done",
+        dir.path(),
+    ))
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while read(dir.path(), "stdout").is_empty() {
+        assert!(Instant::now() < deadline, "the shell never got ready");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let exit = process.kill(Duration::from_millis(200)).await;
+    assert_eq!(exit, Exit::Signal(libc::SIGKILL));
+}

@@ -1,0 +1,226 @@
+//! One command task, from sandbox to exit: the task the agent loop spawns per RUN_TASK.
+//! It reports back over a channel; the loop turns that into status updates.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ratufa_proto::v1::{CommandInfo, DurationInfo, KillPolicy};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::DEFAULT_KILL_GRACE_PERIOD;
+use crate::process::{Exit, Process, ProcessSpec};
+use crate::updates::TaskKey;
+
+/// What a runner tells the agent loop.
+#[derive(Debug)]
+pub enum Progress {
+    /// The command's process is running.
+    Running { pid: i32 },
+    /// It could not be started.
+    LaunchFailed { message: String },
+    /// It ended; `killed` when a kill asked it to.
+    Exited { exit: Exit, killed: bool },
+}
+
+#[derive(Debug)]
+pub struct Report {
+    pub key: TaskKey,
+    pub progress: Progress,
+}
+
+/// Runs `command` in `sandbox` until it exits or a grace period arrives on `kill`.
+pub async fn run(
+    key: TaskKey,
+    command: CommandInfo,
+    sandbox: PathBuf,
+    env: Vec<(String, String)>,
+    mut kill: oneshot::Receiver<Duration>,
+    reports: mpsc::UnboundedSender<Report>,
+) {
+    let report = |progress| {
+        // The loop is gone only when the agent stops; nothing to tell then.
+        let _ = reports.send(Report {
+            key: key.clone(),
+            progress,
+        });
+    };
+    let mut spec = match ProcessSpec::from_command(&command, sandbox) {
+        Ok(spec) => spec,
+        Err(message) => return report(Progress::LaunchFailed { message }),
+    };
+    // The task's own variables win over ours.
+    let task_env = std::mem::take(&mut spec.env);
+    spec.env = env;
+    spec.env.extend(task_env);
+    let mut process = match Process::spawn(&spec) {
+        Ok(process) => process,
+        Err(e) => {
+            return report(Progress::LaunchFailed {
+                message: format!("Failed to launch the command: {e}"),
+            });
+        }
+    };
+    tracing::debug!(task_id = %key.task_id, pid = process.pid(), "command started");
+    report(Progress::Running { pid: process.pid() });
+    let (exit, killed) = tokio::select! {
+        exit = process.wait() => (exit, false),
+        grace = &mut kill => {
+            // A dropped sender means the agent is going away: kill at once.
+            let grace = grace.unwrap_or(Duration::ZERO);
+            (process.kill(grace).await, true)
+        }
+    };
+    report(Progress::Exited { exit, killed });
+}
+
+/// The sandbox of a command task (whose executor id is its task id), created with a
+/// `latest` link beside it: `<work_dir>/slaves/<agent>/frameworks/<fw>/executors/<ex>/runs/<container>`.
+pub fn create_sandbox(
+    work_dir: &Path,
+    agent_id: &str,
+    framework_id: &str,
+    executor_id: &str,
+    container_id: &str,
+) -> std::io::Result<PathBuf> {
+    let runs = work_dir
+        .join("slaves")
+        .join(agent_id)
+        .join("frameworks")
+        .join(framework_id)
+        .join("executors")
+        .join(executor_id)
+        .join("runs");
+    let sandbox = runs.join(container_id);
+    std::fs::create_dir_all(&sandbox)?;
+    let latest = runs.join("latest");
+    let _ = std::fs::remove_file(&latest);
+    std::os::unix::fs::symlink(container_id, &latest)?;
+    Ok(sandbox)
+}
+
+/// An id is used as a path component: it must not climb out of the work dir.
+pub fn safe_path_component(id: &str) -> bool {
+    !id.is_empty() && id != "." && id != ".." && !id.contains('/') && !id.contains('\0')
+}
+
+/// The grace period of a kill: the kill's own policy, else the task's, else 3 s.
+pub fn grace_period(kill: Option<&KillPolicy>, task: Option<&KillPolicy>) -> Duration {
+    kill.or(task)
+        .and_then(|policy| policy.grace_period.as_ref())
+        .map_or(DEFAULT_KILL_GRACE_PERIOD, duration_info)
+}
+
+fn duration_info(info: &DurationInfo) -> Duration {
+    u64::try_from(info.nanoseconds).map_or(Duration::ZERO, Duration::from_nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn sandbox_layout_with_latest_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = create_sandbox(dir.path(), "m-S0", "m-0000", "t1", "c1").unwrap();
+        assert_eq!(
+            sandbox,
+            dir.path()
+                .join("slaves/m-S0/frameworks/m-0000/executors/t1/runs/c1")
+        );
+        assert!(sandbox.is_dir());
+        let latest = dir
+            .path()
+            .join("slaves/m-S0/frameworks/m-0000/executors/t1/runs/latest");
+        assert_eq!(std::fs::read_link(&latest).unwrap(), PathBuf::from("c1"));
+        // A second run of the same executor id moves the link.
+        create_sandbox(dir.path(), "m-S0", "m-0000", "t1", "c2").unwrap();
+        assert_eq!(std::fs::read_link(&latest).unwrap(), PathBuf::from("c2"));
+    }
+
+    #[test]
+    fn path_components_cannot_escape() {
+        assert!(safe_path_component("task-1"));
+        for bad in ["", ".", "..", "a/b", "../x"] {
+            assert!(!safe_path_component(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn grace_periods() {
+        let policy = |ns| KillPolicy {
+            grace_period: Some(DurationInfo { nanoseconds: ns }),
+        };
+        assert_eq!(grace_period(None, None), Duration::from_secs(3));
+        assert_eq!(
+            grace_period(None, Some(&policy(1_000_000_000))),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            grace_period(Some(&policy(5)), Some(&policy(1_000_000_000))),
+            Duration::from_nanos(5)
+        );
+        assert_eq!(grace_period(Some(&policy(-1)), None), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_run_reports_running_then_its_exit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (_kill, kill_rx) = oneshot::channel();
+        let key = TaskKey {
+            framework_id: "f".into(),
+            task_id: "t".into(),
+        };
+        let command = CommandInfo {
+            value: Some("echo $MESOS_TASK_ID; exit 4".to_string()),
+            ..CommandInfo::default()
+        };
+        let env = vec![("MESOS_TASK_ID".to_string(), "t".to_string())];
+        run(key, command, dir.path().into(), env, kill_rx, tx).await;
+        assert!(matches!(
+            rx.recv().await.unwrap().progress,
+            Progress::Running { .. }
+        ));
+        match rx.recv().await.unwrap().progress {
+            Progress::Exited { exit, killed } => {
+                assert_eq!(exit, Exit::Code(4));
+                assert!(!killed);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("stdout")).unwrap(),
+            "t\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_kill_ends_the_run_as_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (kill, kill_rx) = oneshot::channel();
+        let key = TaskKey {
+            framework_id: "f".into(),
+            task_id: "t".into(),
+        };
+        let command = CommandInfo {
+            value: Some("sleep 100".to_string()),
+            ..CommandInfo::default()
+        };
+        let runner = tokio::spawn(run(key, command, dir.path().into(), vec![], kill_rx, tx));
+        assert!(matches!(
+            rx.recv().await.unwrap().progress,
+            Progress::Running { .. }
+        ));
+        kill.send(Duration::from_secs(3)).unwrap();
+        match rx.recv().await.unwrap().progress {
+            Progress::Exited { exit, killed } => {
+                assert!(killed);
+                assert_eq!(exit, Exit::Signal(libc::SIGTERM));
+            }
+            other => panic!("{other:?}"),
+        }
+        runner.await.unwrap();
+    }
+}
