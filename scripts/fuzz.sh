@@ -48,7 +48,7 @@ for target in $TARGETS; do
       -timeout="$PER_INPUT_TIMEOUT" \
       -rss_limit_mb=2048 \
       -print_final_stats=1 \
-      "${extra[@]}"; then
+      "${extra[@]}" 2>&1 | grep -v -E '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse|INITED)'; then
     echo "FAILED: $target (see fuzz/artifacts/$target/)"
     status=1
   fi
