@@ -64,7 +64,8 @@ impl MasterHandle {
                 .roles
                 .as_ref()
                 .map(|roles| roles.iter().cloned().collect::<BTreeSet<_>>()),
-        });
+            ..CoreConfig::default()
+        }, Box::new(crate::core::NoAllocator));
         let (driver, commands) = Driver::new(core);
         tokio::spawn(driver.run());
         tracing::info!(

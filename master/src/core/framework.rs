@@ -8,8 +8,9 @@ use ratufa_proto::v1::scheduler::OfferConstraints;
 use super::roles;
 use super::time::Time;
 
-/// Identifies one SUBSCRIBE response stream. The IO layer assigns it; it must never
-/// reuse one, since a late "stream closed" for an old stream must not hit a new one.
+/// Identifies one SUBSCRIBE response stream, a framework's or an agent's (one id
+/// space for both). The IO layer assigns it; it must never reuse one, since a late
+/// "stream closed" for an old stream must not hit a new one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectionId(pub u64);
 
@@ -52,6 +53,8 @@ pub struct Framework {
     pub(super) offer_constraints: Option<OfferConstraints>,
     pub(super) registered_time: Time,
     pub(super) reregistered_time: Option<Time>,
+    /// Ids of its outstanding offers.
+    pub(super) offers: BTreeSet<String>,
 }
 
 impl Framework {
@@ -67,6 +70,7 @@ impl Framework {
             offer_constraints: None,
             registered_time: now,
             reregistered_time: None,
+            offers: BTreeSet::new(),
         }
     }
 
@@ -124,6 +128,10 @@ impl Framework {
 
     pub fn reregistered_time(&self) -> Option<Time> {
         self.reregistered_time
+    }
+
+    pub fn offer_ids(&self) -> &BTreeSet<String> {
+        &self.offers
     }
 }
 

@@ -7,13 +7,27 @@
 //! methods' return values. This is what lets every ordering of subscribes, disconnects,
 //! failovers and timeouts be tested deterministically.
 //!
-//! Offers, tasks and agents are not here yet; the places they hook in are marked
-//! "seam" (deactivation rescinds offers, failover discards them, removal kills tasks).
+//! Agents, offers, tasks and executors live here too; the allocator is a
+//! [`Allocator`] the core owns and calls synchronously. After a batch of inputs the
+//! driver asks [`MasterCore::wants_allocation`] and calls [`MasterCore::allocate`]
+//! (and does so every `--allocation_interval` regardless).
 
+mod accept;
+mod agent;
 mod agents;
+mod allocator_seam;
 mod framework;
+mod frameworks;
+mod invariants;
+pub mod launch_validation;
+mod offers;
 mod output;
+mod reconcile;
 pub mod roles;
+mod snapshot;
+pub mod status;
+mod task;
+mod tasks;
 mod time;
 pub mod validation;
 
@@ -23,15 +37,21 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
-use ratufa_proto::v1::scheduler::{OfferConstraints, call};
+use ratufa_proto::v1::scheduler::{Event, OfferConstraints, call};
 use ratufa_proto::v1::{FrameworkId, FrameworkInfo, MasterInfo};
 use tracing::{debug, info, warn};
 
+pub use agent::{Agent, ExecutorEntry, ExecutorKey, TaskKey};
+pub use agents::AGENT_NOT_SUBSCRIBED;
+pub use allocator_seam::{Allocation, Allocator, NoAllocator};
 pub use framework::{CompletedFrameworks, Connection, ConnectionId, Framework};
+pub use offers::{DEFAULT_REFUSE_SECONDS, MAX_REFUSE_SECONDS, OfferEntry, refuse_filter};
 pub use output::{
     Output, Rejection, RejectionKind, Reply, SubscribeOutcome, error_event, heartbeat_event,
     subscribed_event,
 };
+pub use snapshot::{AgentSnapshot, Counters, FrameworkSnapshot, StateSnapshot};
+pub use task::{FrameworkTasks, TaskEntry};
 pub use time::{Time, seconds_to_duration};
 pub use validation::{CallValidationError, FrameworkCall, ValidCall, validate_call};
 
@@ -55,10 +75,46 @@ pub struct CoreConfig {
     pub max_completed_frameworks: usize,
     /// `--roles`: when set, the only roles frameworks may use (`*` is always allowed).
     pub role_whitelist: Option<BTreeSet<String>>,
+    /// `--agent_ping_timeout`: how often agents are pinged, and how long a PONG may
+    /// take.
+    pub agent_ping_timeout: Duration,
+    /// `--max_agent_ping_timeouts`: missed PONGs in a row before an agent is
+    /// unreachable.
+    pub max_agent_ping_timeouts: u32,
+    /// `--offer_timeout`: offers outstanding this long are rescinded; `None`, never.
+    pub offer_timeout: Option<Duration>,
+    /// Most offers in one OFFERS event (ratufa's; Mesos sends them all at once).
+    pub max_offers_per_event: usize,
+    /// `--max_completed_tasks_per_framework`; also bounds unreachable tasks kept.
+    pub max_completed_tasks_per_framework: usize,
+}
+
+/// Mesos's `--agent_ping_timeout` default.
+pub const DEFAULT_AGENT_PING_TIMEOUT: Duration = Duration::from_secs(15);
+/// Mesos's `--max_agent_ping_timeouts` default.
+pub const DEFAULT_MAX_AGENT_PING_TIMEOUTS: u32 = 5;
+pub const DEFAULT_MAX_OFFERS_PER_EVENT: usize = 100;
+/// Mesos's `--max_completed_tasks_per_framework` default.
+pub const DEFAULT_MAX_COMPLETED_TASKS_PER_FRAMEWORK: usize = 1000;
+
+impl Default for CoreConfig {
+    /// Mesos's defaults, with an empty MasterInfo (callers set `master_info`).
+    fn default() -> Self {
+        CoreConfig {
+            master_info: MasterInfo::default(),
+            heartbeat_interval: Duration::from_secs(15),
+            max_completed_frameworks: 50,
+            role_whitelist: None,
+            agent_ping_timeout: DEFAULT_AGENT_PING_TIMEOUT,
+            max_agent_ping_timeouts: DEFAULT_MAX_AGENT_PING_TIMEOUTS,
+            offer_timeout: None,
+            max_offers_per_event: DEFAULT_MAX_OFFERS_PER_EVENT,
+            max_completed_tasks_per_framework: DEFAULT_MAX_COMPLETED_TASKS_PER_FRAMEWORK,
+        }
+    }
 }
 
 /// The master's state machine.
-#[derive(Debug)]
 pub struct MasterCore {
     config: CoreConfig,
     next_framework_id: u64,
@@ -71,10 +127,41 @@ pub struct MasterCore {
     /// Disconnected frameworks by failover deadline, so a tick touches only the expired.
     failover_deadlines: BTreeSet<(Time, String)>,
     outputs: VecDeque<Output>,
+    allocator: Box<dyn Allocator>,
+    /// Set by whatever may make new offers possible; cleared by `allocate`.
+    allocation_wanted: bool,
+    /// Registered agents (connected or not), by id.
+    agents: BTreeMap<String, Agent>,
+    /// Which agent each open agent-link stream belongs to.
+    agent_connections: HashMap<ConnectionId, String>,
+    /// Agents marked unreachable, with when.
+    unreachable_agents: BTreeMap<String, Time>,
+    next_agent_id: u64,
+    /// Agents by when their next PING is due.
+    ping_deadlines: BTreeSet<(Time, String)>,
+    offers: HashMap<String, OfferEntry>,
+    next_offer_id: u64,
+    /// Offers by `--offer_timeout` expiry.
+    offer_deadlines: BTreeSet<(Time, String)>,
+    /// Tasks by framework (including frameworks only agents told of).
+    tasks: task::TaskBooks,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for MasterCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterCore")
+            .field("master_id", &self.config.master_info.id)
+            .field("frameworks", &self.frameworks.len())
+            .field("agents", &self.agents.len())
+            .field("offers", &self.offers.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl MasterCore {
-    pub fn new(mut config: CoreConfig) -> MasterCore {
+    /// A core with no frameworks or agents, offering through `allocator`.
+    pub fn new(mut config: CoreConfig, allocator: Box<dyn Allocator>) -> MasterCore {
         if let Some(whitelist) = &mut config.role_whitelist {
             // The default role is always allowed, whatever --roles says.
             whitelist.insert(roles::DEFAULT_ROLE.to_string());
@@ -88,6 +175,18 @@ impl MasterCore {
             connections: HashMap::new(),
             failover_deadlines: BTreeSet::new(),
             outputs: VecDeque::new(),
+            allocator,
+            allocation_wanted: false,
+            agents: BTreeMap::new(),
+            agent_connections: HashMap::new(),
+            unreachable_agents: BTreeMap::new(),
+            next_agent_id: 0,
+            ping_deadlines: BTreeSet::new(),
+            offers: HashMap::new(),
+            next_offer_id: 0,
+            offer_deadlines: BTreeSet::new(),
+            tasks: task::TaskBooks::new(),
+            counters: Counters::default(),
         }
     }
 
@@ -104,11 +203,33 @@ impl MasterCore {
         self.outputs.pop_front()
     }
 
-    /// When the core next wants [`handle_tick`](Self::handle_tick), if ever.
+    /// When the core next wants [`handle_tick`](Self::handle_tick), if ever: a
+    /// failover timeout, a PING, an offer timeout, or a decline filter expiring.
     pub fn poll_timeout(&self) -> Option<Time> {
-        self.failover_deadlines
-            .first()
-            .map(|(deadline, _)| *deadline)
+        [
+            self.failover_deadlines.first().map(|(t, _)| *t),
+            self.ping_deadlines.first().map(|(t, _)| *t),
+            self.offer_deadlines.first().map(|(t, _)| *t),
+            self.allocator.next_wakeup(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Sends an event to a framework if it is connected; returns whether it was.
+    pub(crate) fn send_event(&mut self, framework_id: &str, event: Event) -> bool {
+        match self
+            .frameworks
+            .get(framework_id)
+            .and_then(|f| f.connection_id())
+        {
+            Some(conn) => {
+                self.outputs.push_back(Output::Event { conn, event });
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn framework(&self, id: &str) -> Option<&Framework> {
@@ -248,14 +369,38 @@ impl MasterCore {
                 self.remove_framework(now, id);
                 Ok(Reply::Accepted)
             }
-            FrameworkCall::UpdateFramework(update) => self.update_framework(id, update),
+            FrameworkCall::UpdateFramework(update) => self.update_framework(now, id, update),
+            FrameworkCall::Accept(accept) => self.accept(now, id, accept),
+            FrameworkCall::Decline(decline) => Ok(self.decline(now, id, decline)),
+            FrameworkCall::Revive(revive) => self.revive_or_suppress(id, revive.roles, true),
+            FrameworkCall::Suppress(suppress) => self.revive_or_suppress(id, suppress.roles, false),
+            FrameworkCall::Kill(kill) => Ok(self.kill(id, kill)),
+            FrameworkCall::Shutdown(shutdown) => Ok(self.shutdown_executor(id, shutdown)),
+            FrameworkCall::Acknowledge(ack) => {
+                self.counters.messages_status_update_acknowledgement += 1;
+                Ok(self.acknowledge(now, id, ack))
+            }
+            FrameworkCall::Reconcile(reconcile) => Ok(self.reconcile(id, reconcile)),
+            FrameworkCall::Message(message) => Ok(self.framework_message(id, message)),
+            FrameworkCall::Request(request) => {
+                // Mesos passes requests to an allocator that ignores them.
+                self.counters.messages_resource_request += 1;
+                info!(framework_id = %id, requests = request.requests.len(), "ignoring resource request");
+                Ok(Reply::Accepted)
+            }
+            // There are no inverse offers (maintenance comes later): every id is
+            // invalid, which Mesos answers by dropping the call.
+            FrameworkCall::AcceptInverseOffers(_) | FrameworkCall::DeclineInverseOffers(_) => {
+                warn!(framework_id = %id, "ignoring inverse offer call: no inverse offers are outstanding");
+                Ok(Reply::Accepted)
+            }
             FrameworkCall::Unknown => Err(Rejection::not_implemented(
                 "Call type 'UNKNOWN' is not implemented: set 'type' to a call type",
             )),
-            // Seam: the offer and task calls arrive with the allocator and agents.
-            other => Err(Rejection::not_implemented(format!(
-                "'{}' calls are not implemented yet: this master has no offers, tasks or \
-                 agents",
+            other @ (FrameworkCall::AcknowledgeOperationStatus(_)
+            | FrameworkCall::ReconcileOperations(_)) => Err(Rejection::not_implemented(format!(
+                "'{}' calls are not implemented yet: this master has no offer operations \
+                 other than LAUNCH and LAUNCH_GROUP",
                 other.type_name()
             ))),
         }
@@ -281,14 +426,18 @@ impl MasterCore {
             since: now,
             failover_deadline,
         };
-        // Seam: deactivation rescinds the framework's offers.
         framework.active = false;
         self.failover_deadlines
             .insert((failover_deadline, id.clone()));
         info!(framework_id = %id, %conn, failover_timeout = ?timeout, "framework disconnected");
+        self.allocator
+            .deactivate_framework(&FrameworkId { value: id.clone() });
+        self.rescind_framework_offers(now, &id);
     }
 
-    /// Time passed: remove frameworks whose failover timeout ran out.
+    /// Time passed: remove frameworks whose failover timeout ran out, ping agents
+    /// (marking those that stopped answering unreachable), rescind timed-out offers,
+    /// and note expired decline filters as a reason to allocate.
     pub fn handle_tick(&mut self, now: Time) {
         while let Some((deadline, id)) = self.failover_deadlines.first().cloned() {
             if deadline > now {
@@ -298,202 +447,58 @@ impl MasterCore {
             info!(framework_id = %id, "framework failover timeout, removing framework");
             self.remove_framework(now, &id);
         }
-    }
-
-    fn add_framework(
-        &mut self,
-        now: Time,
-        info: FrameworkInfo,
-        suppressed_roles: BTreeSet<String>,
-        offer_constraints: Option<OfferConstraints>,
-    ) {
-        let mut framework = Framework::new(info, now);
-        framework.suppressed_roles = suppressed_roles;
-        framework.offer_constraints = offer_constraints;
-        self.frameworks
-            .insert(framework.id().to_string(), framework);
-    }
-
-    /// A SUBSCRIBE naming a framework we hold: checks what may not change, takes the
-    /// new info, and fails the old stream over if it is still open. The caller connects
-    /// `conn` on success; on refusal the ERROR is already queued on `conn`.
-    fn resubscribe(
-        &mut self,
-        now: Time,
-        conn: ConnectionId,
-        id: &str,
-        update: FrameworkUpdate,
-    ) -> Result<(), String> {
-        let FrameworkUpdate {
-            mut info,
-            roles,
-            suppressed_roles,
-            offer_constraints,
-        } = update;
-        let Some(framework) = self.frameworks.get_mut(id) else {
-            return Err(FRAMEWORK_NOT_FOUND.to_string());
-        };
-
-        // user and checkpoint cannot change on re-subscription; Mesos keeps the old
-        // values silently rather than refusing (MESOS-703).
-        info.user = framework.info.user.clone();
-        info.checkpoint = framework.info.checkpoint;
-        if let Err(message) = validation::validate_update(&framework.info, &info) {
-            warn!(
-                framework_id = %id,
-                old_principal = ?framework.info.principal,
-                new_principal = ?info.principal,
-                "refusing re-subscription: {message}"
-            );
-            self.refuse(conn, &info, message.clone());
-            return Err(message);
-        }
-
-        framework.roles = roles;
-        framework.info = info;
-        framework.suppressed_roles = suppressed_roles;
-        framework.offer_constraints = offer_constraints;
-        framework.reregistered_time = Some(now);
-
-        match framework.connection.clone() {
-            // One stream per framework: the old one learns why it is being closed.
-            Connection::Connected { conn: old, .. } => {
-                info!(framework_id = %id, old_conn = %old, new_conn = %conn, "framework failed over");
-                self.connections.remove(&old);
-                self.outputs.push_back(Output::Event {
-                    conn: old,
-                    event: error_event(FRAMEWORK_FAILED_OVER),
-                });
-                self.outputs.push_back(Output::Close { conn: old });
-            }
-            Connection::Disconnected {
-                failover_deadline, ..
-            } => {
-                info!(framework_id = %id, %conn, "framework re-subscribed");
-                self.failover_deadlines
-                    .remove(&(failover_deadline, id.to_string()));
-            }
-            Connection::Unconnected | Connection::Removed { .. } => {}
-        }
-        // Seam: outstanding offers and inverse offers are discarded here.
-        Ok(())
-    }
-
-    fn new_framework_id(&mut self) -> FrameworkId {
-        let value = format!(
-            "{}-{:04}",
-            self.config.master_info.id, self.next_framework_id
-        );
-        self.next_framework_id += 1;
-        FrameworkId { value }
-    }
-
-    fn connect(&mut self, conn: ConnectionId, stream_id: String, id: &str) {
-        if let Some(framework) = self.frameworks.get_mut(id) {
-            framework.connection = Connection::Connected { conn, stream_id };
-            // Seam: the allocator learns of (re)activation here.
-            framework.active = true;
-            self.connections.insert(conn, id.to_string());
+        self.ping_agents(now);
+        self.expire_offers(now);
+        if self.allocator.next_wakeup().is_some_and(|t| t <= now) {
+            self.allocation_wanted = true;
         }
     }
 
-    fn refuse(
-        &mut self,
-        conn: ConnectionId,
-        info: &FrameworkInfo,
-        message: String,
-    ) -> SubscribeOutcome {
-        info!(framework = %info.name, %conn, "refusing subscription: {message}");
-        self.outputs.push_back(Output::Event {
-            conn,
-            event: error_event(message.clone()),
-        });
-        self.outputs.push_back(Output::Close { conn });
-        SubscribeOutcome::Refused { message }
-    }
-
-    /// `Master::validateFramework`: the stateless checks, then the ones that need the
-    /// master: the `--roles` whitelist and the list of removed frameworks.
-    fn validate_framework(&self, info: &FrameworkInfo) -> Result<(), String> {
-        validation::validate_framework_info(info)?;
-        if let Some(whitelist) = &self.config.role_whitelist {
-            let refused: BTreeSet<String> = roles::framework_roles(info)
-                .into_iter()
-                .filter(|role| !whitelist.contains(role))
-                .collect();
-            if !refused.is_empty() {
-                return Err(format!(
-                    "Roles {} are not present in the master's --roles",
-                    roles::format_set(&refused)
-                ));
-            }
-        }
-        if let Some(id) = &info.id
-            && self.completed.contains(&id.value)
-        {
-            return Err(FRAMEWORK_REMOVED.to_string());
-        }
-        Ok(())
-    }
-
-    fn update_framework(
+    /// REVIVE (`revive`) or SUPPRESS: the roles must be the framework's; none means
+    /// all of them.
+    fn revive_or_suppress(
         &mut self,
         id: &str,
-        update: call::UpdateFramework,
+        asked: Vec<String>,
+        revive: bool,
     ) -> Result<Reply, Rejection> {
-        let call::UpdateFramework {
-            framework_info: info,
-            suppressed_roles,
-            offer_constraints,
-        } = update;
-        self.validate_framework(&info).map_err(|e| {
-            Rejection::bad_request(format!("Supplied FrameworkInfo is not valid: {e}"))
-        })?;
+        let verb = if revive { "revive" } else { "suppression" };
         let Some(framework) = self.frameworks.get_mut(id) else {
             return Err(Rejection::bad_request(FRAMEWORK_NOT_FOUND));
         };
-        validation::validate_update(&framework.info, &info).map_err(|e| {
-            Rejection::bad_request(format!("FrameworkInfo update is not valid: {e}"))
-        })?;
-        let roles = roles::framework_roles(&info);
-        let suppressed_roles: BTreeSet<String> = suppressed_roles.into_iter().collect();
-        validate_allocation_options(&roles, &suppressed_roles, offer_constraints.as_ref())
-            .map_err(|e| {
-                Rejection::bad_request(format!("'UpdateFramework' call is not valid: {e}"))
+        // Mesos drops such a call after answering 202; a 400 says what is wrong.
+        for role in &asked {
+            roles::validate_role(role).map_err(|e| {
+                Rejection::bad_request(format!("{verb} role '{role}' is invalid: {e}"))
             })?;
-
-        // Seam: offers for roles the framework left are rescinded here.
-        framework.info = info;
-        framework.roles = roles;
-        framework.suppressed_roles = suppressed_roles;
-        framework.offer_constraints = offer_constraints;
-        info!(framework_id = %id, roles = ?framework.roles, "framework updated");
-        Ok(Reply::Ok)
-    }
-
-    /// Removes a framework for good: closes its stream, remembers it as completed.
-    fn remove_framework(&mut self, now: Time, id: &str) {
-        let Some(mut framework) = self.frameworks.remove(id) else {
-            return;
-        };
-        match framework.connection {
-            Connection::Connected { conn, .. } => {
-                self.connections.remove(&conn);
-                self.outputs.push_back(Output::Close { conn });
+            if !framework.roles.contains(role) {
+                return Err(Rejection::bad_request(format!(
+                    "{verb} role '{role}' is not one of the framework's subscribed roles"
+                )));
             }
-            Connection::Disconnected {
-                failover_deadline, ..
-            } => {
-                self.failover_deadlines
-                    .remove(&(failover_deadline, id.to_string()));
-            }
-            Connection::Unconnected | Connection::Removed { .. } => {}
         }
-        // Seam: agents are told to shut the framework's executors down here.
-        framework.connection = Connection::Removed { at: now };
-        framework.active = false;
-        info!(framework_id = %id, "framework removed");
-        self.completed.insert(framework);
+        let affected: Vec<String> = if asked.is_empty() {
+            framework.roles.iter().cloned().collect()
+        } else {
+            asked.clone()
+        };
+        let framework_id = FrameworkId {
+            value: id.to_string(),
+        };
+        if revive {
+            self.counters.messages_revive_offers += 1;
+            for role in &affected {
+                framework.suppressed_roles.remove(role);
+            }
+            self.allocator.revive(&framework_id, &asked);
+            self.allocation_wanted = true;
+        } else {
+            self.counters.messages_suppress_offers += 1;
+            framework.suppressed_roles.extend(affected);
+            self.allocator.suppress(&framework_id, &asked);
+        }
+        info!(framework_id = %id, roles = ?asked, revive, "offers {}", if revive { "revived" } else { "suppressed" });
+        Ok(Reply::Accepted)
     }
 }
 

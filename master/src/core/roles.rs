@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use ratufa_proto::v1::FrameworkInfo;
-use ratufa_proto::v1::framework_info::capability::Type as Capability;
+pub use ratufa_proto::v1::framework_info::capability::Type as Capability;
 
 /// The role a non-MULTI_ROLE framework gets when it names none.
 pub const DEFAULT_ROLE: &str = "*";
@@ -62,6 +62,10 @@ pub fn has_capability(info: &FrameworkInfo, capability: Capability) -> bool {
 
 pub fn is_multi_role(info: &FrameworkInfo) -> bool {
     has_capability(info, Capability::MultiRole)
+}
+
+pub fn is_partition_aware(info: &FrameworkInfo) -> bool {
+    has_capability(info, Capability::PartitionAware)
 }
 
 /// The deprecated single `role` field, with its proto default.

@@ -131,7 +131,7 @@ fn unknown_call_is_not_implemented() {
 }
 
 #[test]
-fn offer_and_task_calls_are_not_implemented_yet_but_checked_first() {
+fn calls_are_checked_before_dispatch() {
     let mut h = Harness::new();
     let sub = h.subscribed(info("f"));
     let calls = [
@@ -152,16 +152,27 @@ fn offer_and_task_calls_are_not_implemented_yet_but_checked_first() {
     ];
     for call in calls {
         let name = call.type_name();
-        // The usual checks come first: a wrong stream id is still a 400.
-        let stale = h.call(&sub.framework_id(), call.clone(), None, Some("x"));
+        // A wrong stream id is a 400 whatever the call.
+        let stale = h.call(&sub.framework_id(), call, None, Some("x"));
         assert_eq!(stale.unwrap_err().kind, RejectionKind::BadRequest, "{name}");
+    }
+    assert!(h.outputs().is_empty());
+}
 
+#[test]
+fn operation_calls_are_not_implemented_yet() {
+    let mut h = Harness::new();
+    let sub = h.subscribed(info("f"));
+    for call in [
+        FrameworkCall::AcknowledgeOperationStatus(Default::default()),
+        FrameworkCall::ReconcileOperations(Default::default()),
+    ] {
+        let name = call.type_name();
         let err = h.call_on(&sub, call).unwrap_err();
         assert_eq!(err.kind, RejectionKind::NotImplemented, "{name}");
         assert!(err.message.contains(name), "{}", err.message);
     }
     assert!(h.framework(&sub.framework_id()).is_connected());
-    assert!(h.outputs().is_empty());
 }
 
 #[test]

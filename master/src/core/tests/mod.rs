@@ -1,9 +1,17 @@
 //! Deterministic tests of the core: every input is a method call with an explicit
 //! time, every effect an output or a return value.
 
+mod agents;
 mod calls;
+mod fake_allocator;
+mod launch;
 mod lifecycle;
+mod offers;
+mod reconcile;
 mod subscribe;
+mod updates;
+
+pub use fake_allocator::FakeAllocator;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -24,9 +32,7 @@ pub fn config() -> CoreConfig {
             hostname: Some("localhost".into()),
             ..MasterInfo::default()
         },
-        heartbeat_interval: Duration::from_secs(15),
-        max_completed_frameworks: 50,
-        role_whitelist: None,
+        ..CoreConfig::default()
     }
 }
 
@@ -62,6 +68,7 @@ pub fn subscribe_call(info: FrameworkInfo) -> call::Subscribe {
 pub struct Harness {
     pub core: MasterCore,
     pub now: Time,
+    pub allocator: FakeAllocator,
     next_conn: u64,
 }
 
@@ -88,9 +95,11 @@ impl Harness {
     }
 
     pub fn with_config(config: CoreConfig) -> Harness {
+        let allocator = FakeAllocator::default();
         Harness {
-            core: MasterCore::new(config),
+            core: MasterCore::new(config, Box::new(allocator.clone())),
             now: Time::ZERO,
+            allocator,
             next_conn: 0,
         }
     }
@@ -105,13 +114,18 @@ impl Harness {
         self.core.handle_tick(self.now);
     }
 
+    pub fn next_conn(&mut self) -> ConnectionId {
+        let conn = ConnectionId(self.next_conn);
+        self.next_conn += 1;
+        conn
+    }
+
     pub fn subscribe_as(
         &mut self,
         principal: Option<&str>,
         subscribe: call::Subscribe,
     ) -> Subscription {
-        let conn = ConnectionId(self.next_conn);
-        self.next_conn += 1;
+        let conn = self.next_conn();
         let stream_id = format!("stream-{}", conn.0);
         let outcome =
             self.core

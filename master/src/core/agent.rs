@@ -1,0 +1,162 @@
+//! What the master knows about one registered agent.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ratufa_proto::resources::Resources;
+use ratufa_proto::v1::{AgentId, AgentInfo, ExecutorInfo};
+
+use super::framework::ConnectionId;
+use super::time::Time;
+
+/// (framework id, task id): how agents index the tasks they run.
+pub type TaskKey = (String, String);
+/// (framework id, executor id).
+pub type ExecutorKey = (String, String);
+
+/// An executor running on an agent, with what it holds there (allocated form).
+#[derive(Debug, Clone)]
+pub struct ExecutorEntry {
+    pub(super) info: ExecutorInfo,
+    pub(super) resources: Resources,
+}
+
+impl ExecutorEntry {
+    pub fn info(&self) -> &ExecutorInfo {
+        &self.info
+    }
+
+    pub fn resources(&self) -> &Resources {
+        &self.resources
+    }
+}
+
+/// A registered agent, connected or not. Unreachable agents are not `Agent`s: they are
+/// removed and only their id and the time they went are remembered.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub(super) info: AgentInfo,
+    pub(super) total: Resources,
+    /// The agent-link stream, while connected.
+    pub(super) conn: Option<ConnectionId>,
+    pub(super) registered_time: Time,
+    pub(super) reregistered_time: Option<Time>,
+    pub(super) version: Option<String>,
+    /// Resources of tasks (not yet terminal) and executors, per framework, in
+    /// allocated form (`allocation_info` set).
+    pub(super) used: BTreeMap<String, Resources>,
+    /// Outstanding offers of this agent's resources.
+    pub(super) offers: BTreeSet<String>,
+    pub(super) tasks: BTreeSet<TaskKey>,
+    pub(super) executors: BTreeMap<ExecutorKey, ExecutorEntry>,
+    /// Tasks a framework asked to kill while the agent was away: killed again if the
+    /// agent comes back still running them.
+    pub(super) killed_tasks: BTreeSet<TaskKey>,
+    /// Whether the last PING is still unanswered.
+    pub(super) pong_pending: bool,
+    /// Consecutive PINGs that went unanswered.
+    pub(super) pings_missed: u32,
+    /// When the next PING is due (also the key in the core's ping deadlines).
+    pub(super) next_ping: Time,
+}
+
+impl Agent {
+    pub(super) fn new(info: AgentInfo, total: Resources, conn: ConnectionId, now: Time) -> Agent {
+        Agent {
+            info,
+            total,
+            conn: Some(conn),
+            registered_time: now,
+            reregistered_time: None,
+            version: None,
+            used: BTreeMap::new(),
+            offers: BTreeSet::new(),
+            tasks: BTreeSet::new(),
+            executors: BTreeMap::new(),
+            killed_tasks: BTreeSet::new(),
+            pong_pending: false,
+            pings_missed: 0,
+            next_ping: now,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        self.info.id.as_ref().map_or("", |id| id.value.as_str())
+    }
+
+    pub fn agent_id(&self) -> AgentId {
+        AgentId {
+            value: self.id().to_string(),
+        }
+    }
+
+    pub fn info(&self) -> &AgentInfo {
+        &self.info
+    }
+
+    pub fn total(&self) -> &Resources {
+        &self.total
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    pub fn connection_id(&self) -> Option<ConnectionId> {
+        self.conn
+    }
+
+    pub fn registered_time(&self) -> Time {
+        self.registered_time
+    }
+
+    pub fn reregistered_time(&self) -> Option<Time> {
+        self.reregistered_time
+    }
+
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    /// Resources in use by tasks and executors, all frameworks together.
+    pub fn used(&self) -> Resources {
+        let mut total = Resources::new();
+        for resources in self.used.values() {
+            total += resources;
+        }
+        total
+    }
+
+    pub fn used_by(&self) -> &BTreeMap<String, Resources> {
+        &self.used
+    }
+
+    pub fn offer_ids(&self) -> &BTreeSet<String> {
+        &self.offers
+    }
+
+    pub fn tasks(&self) -> &BTreeSet<TaskKey> {
+        &self.tasks
+    }
+
+    pub fn executors(&self) -> &BTreeMap<ExecutorKey, ExecutorEntry> {
+        &self.executors
+    }
+
+    pub fn has_executor(&self, framework_id: &str, executor_id: &str) -> bool {
+        self.executors
+            .contains_key(&(framework_id.to_string(), executor_id.to_string()))
+    }
+
+    pub(super) fn add_used(&mut self, framework_id: &str, resources: &Resources) {
+        *self.used.entry(framework_id.to_string()).or_default() += resources;
+    }
+
+    pub(super) fn remove_used(&mut self, framework_id: &str, resources: &Resources) {
+        if let Some(used) = self.used.get_mut(framework_id) {
+            *used -= resources;
+            if used.is_empty() {
+                self.used.remove(framework_id);
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! RECONCILE: what the master knows of a framework's tasks, as UPDATEs from
+//! SOURCE_MASTER with REASON_RECONCILIATION and no uuid (nothing to acknowledge).
+
+use ratufa_proto::v1::scheduler::call;
+use ratufa_proto::v1::task_status::{Reason, Source};
+use ratufa_proto::v1::{TaskState, TaskStatus};
+use tracing::{debug, info};
+
+use super::status::{MasterStatus, time_info};
+use super::task::TaskEntry;
+use super::{MasterCore, Reply, roles};
+
+impl MasterCore {
+    /// Implicit (no tasks named): the latest state of every task the master holds for
+    /// the framework. Explicit: one answer per named task, by what the master knows
+    /// of it and of its agent; the answers that would say "not running" become
+    /// TASK_LOST for frameworks that are not PARTITION_AWARE.
+    pub(super) fn reconcile(&mut self, framework_id: &str, reconcile: call::Reconcile) -> Reply {
+        self.counters.messages_reconcile_tasks += 1;
+        let partition_aware = self
+            .frameworks
+            .get(framework_id)
+            .is_some_and(|f| roles::is_partition_aware(&f.info));
+        let pick = |aware: TaskState| {
+            if partition_aware {
+                aware
+            } else {
+                TaskState::TaskLost
+            }
+        };
+
+        let mut replies = Vec::new();
+        if reconcile.tasks.is_empty() {
+            info!(framework_id = %framework_id, "implicit task reconciliation");
+            if let Some(books) = self.tasks.get(framework_id) {
+                let mut entries: Vec<&TaskEntry> = books.active.values().collect();
+                entries.sort_by(|a, b| a.task.task_id.value.cmp(&b.task.task_id.value));
+                replies.extend(entries.into_iter().map(latest_state));
+            }
+        } else {
+            info!(framework_id = %framework_id, tasks = reconcile.tasks.len(), "explicit task reconciliation");
+            for asked in reconcile.tasks {
+                let known = self
+                    .tasks
+                    .get(framework_id)
+                    .and_then(|t| t.active.get(&asked.task_id.value));
+                let reply = if let Some(entry) = known {
+                    latest_state(entry)
+                } else if let Some(agent_id) = asked
+                    .agent_id
+                    .as_ref()
+                    .filter(|id| self.agents.contains_key(&id.value))
+                {
+                    MasterStatus::new(
+                        asked.task_id,
+                        Some(agent_id.clone()),
+                        pick(TaskState::TaskGone),
+                        Reason::Reconciliation,
+                        "Reconciliation: Task is unknown to the agent",
+                    )
+                    .into_status()
+                } else if let Some((agent_id, since)) = asked.agent_id.as_ref().and_then(|id| {
+                    self.unreachable_agents
+                        .get(&id.value)
+                        .map(|since| (id.clone(), *since))
+                }) {
+                    let mut status = MasterStatus::new(
+                        asked.task_id,
+                        Some(agent_id),
+                        pick(TaskState::TaskUnreachable),
+                        Reason::Reconciliation,
+                        "Reconciliation: Task is unreachable",
+                    );
+                    status.unreachable_time = Some(time_info(since));
+                    status.into_status()
+                } else {
+                    MasterStatus::new(
+                        asked.task_id,
+                        asked.agent_id,
+                        pick(TaskState::TaskUnknown),
+                        Reason::Reconciliation,
+                        "Reconciliation: Task is unknown",
+                    )
+                    .into_status()
+                };
+                replies.push(reply);
+            }
+        }
+        debug!(framework_id = %framework_id, replies = replies.len(), "sending reconciliation updates");
+        for status in replies {
+            self.send_update(framework_id, status);
+        }
+        Reply::Accepted
+    }
+}
+
+/// "Reconciliation: Latest task state": the state last reported to the framework,
+/// with what the latest status said of health, checks and container.
+fn latest_state(entry: &TaskEntry) -> TaskStatus {
+    let task = &entry.task;
+    let last = task.statuses.last();
+    TaskStatus {
+        task_id: task.task_id.clone(),
+        state: entry.reported_state() as i32,
+        message: Some("Reconciliation: Latest task state".to_string()),
+        source: Some(Source::Master as i32),
+        reason: Some(Reason::Reconciliation as i32),
+        agent_id: Some(task.agent_id.clone()),
+        executor_id: task.executor_id.clone(),
+        healthy: last.and_then(|s| s.healthy),
+        check_status: last.and_then(|s| s.check_status.clone()),
+        container_status: last.and_then(|s| s.container_status.clone()),
+        ..TaskStatus::default()
+    }
+}
