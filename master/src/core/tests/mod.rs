@@ -210,3 +210,239 @@ pub fn assert_error_then_close(outputs: &[Output], on: ConnectionId, message: &s
 pub fn roles(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|r| r.to_string()).collect()
 }
+
+// ---- agents, offers and tasks ----
+
+use ratufa_proto::ratufa::agentlink::{self, Command, command};
+use ratufa_proto::resources::Resources;
+use ratufa_proto::v1::{
+    AgentId, AgentInfo, CommandInfo, Offer, OfferId, TaskId, TaskInfo, TaskState, TaskStatus,
+};
+
+pub fn agent_info(hostname: &str, resources: &str) -> AgentInfo {
+    AgentInfo {
+        hostname: hostname.into(),
+        port: Some(5051),
+        resources: Resources::parse(resources, "*")
+            .expect("test resources parse")
+            .into_vec(),
+        ..AgentInfo::default()
+    }
+}
+
+pub fn partition_aware(mut info: FrameworkInfo) -> FrameworkInfo {
+    info.capabilities.push(framework_info::Capability {
+        r#type: Some(framework_info::capability::Type::PartitionAware as i32),
+    });
+    info
+}
+
+/// A registered agent as a test sees it.
+#[derive(Debug, Clone)]
+pub struct TestAgent {
+    pub conn: ConnectionId,
+    pub id: AgentId,
+}
+
+pub fn command_type(command: &Command) -> Option<command::Type> {
+    command.r#type.and_then(|t| command::Type::try_from(t).ok())
+}
+
+/// The commands sent on `conn`, in order.
+pub fn commands_on(outputs: &[Output], on: ConnectionId) -> Vec<Command> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::AgentCommand { conn, command } if *conn == on => Some(command.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The events sent on `conn`, in order.
+pub fn events_on(outputs: &[Output], on: ConnectionId) -> Vec<Event> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Event { conn, event } if *conn == on => Some(event.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn offers_on(outputs: &[Output], on: ConnectionId) -> Vec<Offer> {
+    events_on(outputs, on)
+        .into_iter()
+        .filter_map(|e| e.offers.map(|o| o.offers))
+        .flatten()
+        .collect()
+}
+
+pub fn updates_on(outputs: &[Output], on: ConnectionId) -> Vec<TaskStatus> {
+    events_on(outputs, on)
+        .into_iter()
+        .filter_map(|e| e.update.map(|u| u.status))
+        .collect()
+}
+
+pub fn state_of(status: &TaskStatus) -> TaskState {
+    status::task_state(status.state)
+}
+
+pub fn reason_of(status: &TaskStatus) -> Option<ratufa_proto::v1::task_status::Reason> {
+    status
+        .reason
+        .and_then(|r| ratufa_proto::v1::task_status::Reason::try_from(r).ok())
+}
+
+pub fn command_task(id: &str, agent: &AgentId, resources: &str) -> TaskInfo {
+    TaskInfo {
+        name: id.into(),
+        task_id: TaskId { value: id.into() },
+        agent_id: agent.clone(),
+        resources: Resources::parse(resources, "*")
+            .expect("test resources parse")
+            .into_vec(),
+        command: Some(CommandInfo {
+            value: Some("true".into()),
+            ..CommandInfo::default()
+        }),
+        ..TaskInfo::default()
+    }
+}
+
+pub fn launch(tasks: Vec<TaskInfo>) -> ratufa_proto::v1::offer::Operation {
+    use ratufa_proto::v1::offer::{Operation, operation};
+    Operation {
+        r#type: Some(operation::Type::Launch as i32),
+        launch: Some(operation::Launch { task_infos: tasks }),
+        ..Operation::default()
+    }
+}
+
+pub fn accept(
+    offers: &[&Offer],
+    operations: Vec<ratufa_proto::v1::offer::Operation>,
+) -> FrameworkCall {
+    FrameworkCall::Accept(call::Accept {
+        offer_ids: offers.iter().map(|o| o.id.clone()).collect(),
+        operations,
+        filters: None,
+    })
+}
+
+pub fn uuid(n: u8) -> Vec<u8> {
+    // Version 4 in the version nibble, as validate_call wants.
+    let mut bytes = vec![n; 16];
+    bytes[6] = 0x40 | (n & 0x0f);
+    bytes
+}
+
+pub fn offer_id(offer: &Offer) -> OfferId {
+    offer.id.clone()
+}
+
+impl Harness {
+    /// Registers an agent; its SUBSCRIBED is checked and drained.
+    pub fn agent(&mut self, hostname: &str, resources: &str) -> TestAgent {
+        let conn = self.next_conn();
+        let id = self
+            .core
+            .handle_agent_subscribe(
+                self.now,
+                conn,
+                agentlink::call::Subscribe {
+                    agent_info: agent_info(hostname, resources),
+                    ..Default::default()
+                },
+            )
+            .expect("agent registers");
+        let outputs = self.outputs();
+        let commands = commands_on(&outputs, conn);
+        assert_eq!(command_type(&commands[0]), Some(command::Type::Subscribed));
+        TestAgent { conn, id }
+    }
+
+    pub fn agent_call(
+        &mut self,
+        agent: &TestAgent,
+        mut call: agentlink::Call,
+    ) -> Result<Reply, Rejection> {
+        call.agent_id.get_or_insert_with(|| agent.id.clone());
+        self.core.handle_agent_call(self.now, agent.conn, call)
+    }
+
+    /// Sends a status update from `agent` with a fresh uuid; returns the uuid.
+    pub fn agent_update(
+        &mut self,
+        agent: &TestAgent,
+        framework: &FrameworkId,
+        task: &str,
+        state: TaskState,
+        n: u8,
+    ) -> Vec<u8> {
+        let uuid = uuid(n);
+        let call = agentlink::Call {
+            r#type: Some(agentlink::call::Type::StatusUpdate as i32),
+            status_update: Some(agentlink::call::StatusUpdate {
+                framework_id: framework.clone(),
+                status: TaskStatus {
+                    task_id: TaskId { value: task.into() },
+                    state: state as i32,
+                    source: Some(ratufa_proto::v1::task_status::Source::Executor as i32),
+                    uuid: Some(uuid.clone()),
+                    ..TaskStatus::default()
+                },
+                latest_state: None,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(self.agent_call(agent, call), Ok(Reply::Accepted));
+        uuid
+    }
+
+    /// Runs an allocation and returns what came out.
+    pub fn allocate(&mut self) -> Vec<Output> {
+        self.core.allocate(self.now);
+        self.check();
+        self.outputs()
+    }
+
+    /// The invariants must hold after every step a test takes.
+    pub fn check(&self) {
+        if let Err(e) = self.core.debug_check_invariants() {
+            panic!("invariant broken: {e}");
+        }
+    }
+
+    /// A framework subscribed, an agent registered, and the one offer it got.
+    pub fn offered(
+        &mut self,
+        info: FrameworkInfo,
+        resources: &str,
+    ) -> (Subscription, TestAgent, Offer) {
+        let sub = self.subscribed(info);
+        let agent = self.agent("host1", resources);
+        let outputs = self.allocate();
+        let offers = offers_on(&outputs, sub.conn);
+        assert_eq!(offers.len(), 1, "{outputs:?}");
+        (sub, agent, offers[0].clone())
+    }
+
+    /// Launches one command task from `offer` and drains the outputs.
+    pub fn launched(
+        &mut self,
+        sub: &Subscription,
+        offer: &Offer,
+        task: &str,
+        resources: &str,
+    ) -> Vec<Output> {
+        let t = command_task(task, &offer.agent_id, resources);
+        assert_eq!(
+            self.call_on(sub, accept(&[offer], vec![launch(vec![t])])),
+            Ok(Reply::Accepted)
+        );
+        self.check();
+        self.outputs()
+    }
+}
