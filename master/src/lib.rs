@@ -6,6 +6,7 @@
 //! - [`http`]: the routes ([`app`]);
 //! - [`serve`]: all of it on a given listener.
 
+pub mod allocator;
 mod config;
 pub mod core;
 mod driver;
