@@ -15,11 +15,11 @@
 mod accept;
 mod agent;
 mod agents;
-mod allocator_seam;
 mod framework;
 mod frameworks;
 mod invariants;
 pub mod launch_validation;
+mod null_allocator;
 mod offers;
 mod output;
 mod reconcile;
@@ -41,10 +41,11 @@ use ratufa_proto::v1::scheduler::{Event, OfferConstraints, call};
 use ratufa_proto::v1::{FrameworkId, FrameworkInfo, MasterInfo};
 use tracing::{debug, info, warn};
 
+pub use crate::allocator::{Allocation, Allocator};
 pub use agent::{Agent, ExecutorEntry, ExecutorKey, TaskKey};
 pub use agents::AGENT_NOT_SUBSCRIBED;
-pub use allocator_seam::{Allocation, Allocator, NoAllocator};
 pub use framework::{CompletedFrameworks, Connection, ConnectionId, Framework};
+pub use null_allocator::NoAllocator;
 pub use offers::{DEFAULT_REFUSE_SECONDS, MAX_REFUSE_SECONDS, OfferEntry, refuse_filter};
 pub use output::{
     Output, Rejection, RejectionKind, Reply, SubscribeOutcome, error_event, heartbeat_event,

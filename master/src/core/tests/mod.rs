@@ -10,6 +10,7 @@ mod offers;
 mod reconcile;
 mod subscribe;
 mod updates;
+mod with_drf;
 
 pub use fake_allocator::FakeAllocator;
 
@@ -92,6 +93,16 @@ impl Subscription {
 impl Harness {
     pub fn new() -> Harness {
         Harness::with_config(config())
+    }
+
+    /// A core on the real allocator; `allocator` is then a detached fake nobody calls.
+    pub fn with_allocator(config: CoreConfig, real: Box<dyn Allocator>) -> Harness {
+        Harness {
+            core: MasterCore::new(config, real),
+            now: Time::ZERO,
+            allocator: FakeAllocator::default(),
+            next_conn: 0,
+        }
     }
 
     pub fn with_config(config: CoreConfig) -> Harness {
@@ -216,7 +227,7 @@ pub fn roles(names: &[&str]) -> BTreeSet<String> {
 use ratufa_proto::ratufa::agentlink::{self, Command, command};
 use ratufa_proto::resources::Resources;
 use ratufa_proto::v1::{
-    AgentId, AgentInfo, CommandInfo, Offer, OfferId, TaskId, TaskInfo, TaskState, TaskStatus,
+    AgentId, AgentInfo, CommandInfo, Offer, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 
 pub fn agent_info(hostname: &str, resources: &str) -> AgentInfo {
@@ -336,10 +347,6 @@ pub fn uuid(n: u8) -> Vec<u8> {
     let mut bytes = vec![n; 16];
     bytes[6] = 0x40 | (n & 0x0f);
     bytes
-}
-
-pub fn offer_id(offer: &Offer) -> OfferId {
-    offer.id.clone()
 }
 
 impl Harness {
