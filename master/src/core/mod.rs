@@ -14,6 +14,8 @@
 
 mod accept;
 mod agent;
+mod agent_health;
+mod agent_reregistration;
 mod agents;
 mod framework;
 mod frameworks;

@@ -108,7 +108,7 @@ fn latest_state(entry: &TaskEntry) -> TaskStatus {
         agent_id: Some(task.agent_id.clone()),
         executor_id: task.executor_id.clone(),
         healthy: last.and_then(|s| s.healthy),
-        check_status: last.and_then(|s| s.check_status.clone()),
+        check_status: last.and_then(|s| s.check_status),
         container_status: last.and_then(|s| s.container_status.clone()),
         ..TaskStatus::default()
     }

@@ -76,7 +76,7 @@ impl MasterCore {
             discovery: info.discovery.clone(),
             container: info.container.clone(),
             health_check: info.health_check.clone(),
-            kill_policy: info.kill_policy.clone(),
+            kill_policy: info.kill_policy,
             limits: info.limits.clone(),
             user: info
                 .command

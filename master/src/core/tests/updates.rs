@@ -159,7 +159,7 @@ fn kill_of_known_task_goes_to_its_agent() {
         FrameworkCall::Kill(call::Kill {
             task_id: TaskId { value: "t".into() },
             agent_id: None,
-            kill_policy: Some(policy.clone()),
+            kill_policy: Some(policy),
         }),
     )
     .unwrap();

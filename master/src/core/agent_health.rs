@@ -1,0 +1,145 @@
+//! Agent health: PINGs every `--agent_ping_timeout`, and the unreachable transition
+//! after `--max_agent_ping_timeouts` of them go unanswered.
+
+use ratufa_proto::ratufa::agentlink::{Command, command};
+use ratufa_proto::v1::scheduler::{Event, event};
+use ratufa_proto::v1::task_status::Reason;
+use ratufa_proto::v1::{AgentId, TaskState};
+use tracing::warn;
+
+use super::status::{MasterStatus, time_info};
+use super::{MasterCore, Output, Time, roles};
+
+impl MasterCore {
+    pub(super) fn schedule_ping(&mut self, now: Time, agent_id: &str) {
+        let due = now + self.config.agent_ping_timeout;
+        if let Some(agent) = self.agents.get_mut(agent_id) {
+            agent.next_ping = due;
+            self.ping_deadlines.insert((due, agent_id.to_string()));
+        }
+    }
+
+    pub(super) fn reschedule_ping(&mut self, now: Time, agent_id: &str) {
+        if let Some(agent) = self.agents.get(agent_id) {
+            self.ping_deadlines
+                .remove(&(agent.next_ping, agent_id.to_string()));
+        }
+        self.schedule_ping(now, agent_id);
+    }
+
+    /// Pings due agents; one that missed `max_agent_ping_timeouts` pings in a row
+    /// (connected or not) is marked unreachable.
+    pub(super) fn ping_agents(&mut self, now: Time) {
+        while let Some((due, agent_id)) = self.ping_deadlines.first().cloned() {
+            if due > now {
+                break;
+            }
+            self.ping_deadlines.remove(&(due, agent_id.clone()));
+            let Some(agent) = self.agents.get_mut(&agent_id) else {
+                continue;
+            };
+            if agent.pong_pending {
+                agent.pings_missed += 1;
+            }
+            if agent.pings_missed >= self.config.max_agent_ping_timeouts {
+                self.mark_unreachable(now, &agent_id);
+                continue;
+            }
+            agent.pong_pending = true;
+            self.send_command(
+                &agent_id,
+                Command {
+                    r#type: Some(command::Type::Ping as i32),
+                    ..Command::default()
+                },
+            );
+            self.schedule_ping(now, &agent_id);
+        }
+    }
+
+    /// The agent stopped answering pings (`Master::markUnreachable`): its offers are
+    /// rescinded, its tasks become TASK_UNREACHABLE (partition-aware frameworks) or
+    /// TASK_LOST, every framework gets a FAILURE naming it, and it is forgotten but for
+    /// its id, which may come back.
+    pub(super) fn mark_unreachable(&mut self, now: Time, agent_id: &str) {
+        warn!(agent_id = %agent_id, "agent missed too many pings, marking it unreachable");
+        self.counters.slave_removals += 1;
+        self.counters.slave_removals_reason_unhealthy += 1;
+        self.counters.slave_unreachable_completed += 1;
+        self.rescind_agent_offers(now, agent_id);
+        let id = AgentId {
+            value: agent_id.to_string(),
+        };
+        let tasks: Vec<(String, String)> = self
+            .agents
+            .get(agent_id)
+            .map(|a| a.tasks.iter().cloned().collect())
+            .unwrap_or_default();
+        for (framework_id, task_id) in tasks {
+            let partition_aware = self
+                .frameworks
+                .get(&framework_id)
+                .is_some_and(|f| roles::is_partition_aware(&f.info));
+            let Some(entry) = self.task(&framework_id, &task_id) else {
+                continue;
+            };
+            let state = if partition_aware {
+                TaskState::TaskUnreachable
+            } else {
+                TaskState::TaskLost
+            };
+            let mut status = MasterStatus::new(
+                entry.task.task_id.clone(),
+                Some(id.clone()),
+                state,
+                Reason::AgentRemoved,
+                "health check timed out",
+            );
+            status.executor_id = entry.task.executor_id.clone();
+            status.unreachable_time = Some(time_info(now));
+            let status = status.into_status();
+            let was_terminal = entry.is_terminal();
+            self.update_task(now, &framework_id, &task_id, &status, None, false);
+            self.remove_task(
+                now,
+                &framework_id,
+                &task_id,
+                partition_aware && !was_terminal,
+            );
+            if !was_terminal {
+                self.send_update(&framework_id, status);
+            }
+        }
+        self.allocator.remove_agent(&id);
+        let Some(agent) = self.agents.remove(agent_id) else {
+            return;
+        };
+        self.ping_deadlines
+            .remove(&(agent.next_ping, agent_id.to_string()));
+        if let Some(conn) = agent.conn {
+            self.agent_connections.remove(&conn);
+            self.outputs.push_back(Output::Close { conn });
+        }
+        self.unreachable_agents.insert(agent_id.to_string(), now);
+        let connected: Vec<String> = self
+            .frameworks
+            .values()
+            .filter(|f| f.is_connected())
+            .map(|f| f.id().to_string())
+            .collect();
+        for framework_id in connected {
+            self.send_event(
+                &framework_id,
+                Event {
+                    r#type: Some(event::Type::Failure as i32),
+                    failure: Some(event::Failure {
+                        agent_id: Some(id.clone()),
+                        executor_id: None,
+                        status: None,
+                    }),
+                    ..Event::default()
+                },
+            );
+        }
+    }
+}
