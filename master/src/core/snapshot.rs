@@ -6,6 +6,9 @@ use ratufa_proto::v1::{
     AgentInfo, ExecutorInfo, FrameworkInfo, MasterInfo, Offer, Task, TaskState,
 };
 
+use std::collections::BTreeMap;
+
+use super::agent::ExecutorEntry;
 use super::status::task_state;
 use super::{MasterCore, Time};
 
@@ -259,15 +262,26 @@ impl MasterCore {
     /// A copy of the state for endpoints. Costs a copy of every task the master
     /// holds; the driver takes it per request.
     pub fn state_snapshot(&self) -> StateSnapshot {
+        // One pass over agents for every framework's executors, rather than one per
+        // framework.
+        let mut executors: BTreeMap<&str, Vec<(&str, &ExecutorEntry)>> = BTreeMap::new();
+        for agent in self.agents.values() {
+            for ((framework_id, _), executor) in &agent.executors {
+                executors
+                    .entry(framework_id.as_str())
+                    .or_default()
+                    .push((agent.id(), executor));
+            }
+        }
         let frameworks = self
             .frameworks
             .values()
-            .map(|f| self.framework_snapshot(f))
+            .map(|f| self.framework_snapshot(f, executors.get(f.id())))
             .collect();
         let completed_frameworks = self
             .completed
             .iter()
-            .map(|f| self.framework_snapshot(f))
+            .map(|f| self.framework_snapshot(f, None))
             .collect();
         let agents = self
             .agents
@@ -310,7 +324,11 @@ impl MasterCore {
         &self.counters
     }
 
-    fn framework_snapshot(&self, f: &super::Framework) -> FrameworkSnapshot {
+    fn framework_snapshot(
+        &self,
+        f: &super::Framework,
+        on_agents: Option<&Vec<(&str, &ExecutorEntry)>>,
+    ) -> FrameworkSnapshot {
         let id = f.id();
         let books = self.tasks.get(id);
         let mut tasks: Vec<Task> = books
@@ -324,13 +342,9 @@ impl MasterCore {
             }
         }
         let mut executors = Vec::new();
-        for agent in self.agents.values() {
-            for ((framework_id, _), executor) in &agent.executors {
-                if framework_id == id {
-                    used += &executor.resources;
-                    executors.push((agent.id().to_string(), executor.info.clone()));
-                }
-            }
+        for (agent_id, executor) in on_agents.into_iter().flatten() {
+            used += &executor.resources;
+            executors.push((agent_id.to_string(), executor.info.clone()));
         }
         let mut offers = Vec::new();
         let mut offered = Resources::new();

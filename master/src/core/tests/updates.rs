@@ -349,3 +349,36 @@ fn update_framework_reaches_agents_running_its_tasks() {
     let update = commands[0].update_framework.as_ref().unwrap();
     assert_eq!(update.framework.name, "renamed");
 }
+
+#[test]
+fn snapshot_and_metrics_reflect_the_books() {
+    let mut h = Harness::new();
+    let (sub, agent, fw) = running(&mut h);
+    h.agent_update(&agent, &fw, "t", TaskState::TaskRunning, 1);
+    let snapshot = h.core.state_snapshot();
+    assert_eq!(snapshot.frameworks.len(), 1);
+    let framework = &snapshot.frameworks[0];
+    assert_eq!(framework.tasks.len(), 1);
+    assert_eq!(framework.tasks[0].state, TaskState::TaskRunning as i32);
+    assert_eq!(framework.used_resources.cpus(), 1.0);
+    assert_eq!(snapshot.agents.len(), 1);
+    assert_eq!(snapshot.agents[0].used.cpus(), 1.0);
+    assert_eq!(snapshot.agents[0].total.cpus(), 2.0);
+
+    let metrics: std::collections::BTreeMap<String, f64> = snapshot.metrics().into_iter().collect();
+    for (name, value) in [
+        ("master/frameworks_active", 1.0),
+        ("master/slaves_active", 1.0),
+        ("master/tasks_running", 1.0),
+        ("master/tasks_staging", 0.0),
+        ("master/outstanding_offers", 0.0),
+        ("master/offers_sent", 1.0),
+        ("master/offers_accepted", 1.0),
+        ("master/cpus_total", 2.0),
+        ("master/cpus_used", 1.0),
+        ("master/valid_status_updates", 1.0),
+    ] {
+        assert_eq!(metrics.get(name), Some(&value), "{name}");
+    }
+    drop(sub);
+}
