@@ -39,8 +39,8 @@ enum Command {
     Master(MasterFlags),
     /// Run a master and its agents in one process (Mesos's mesos-local); no ZooKeeper.
     Local(LocalFlags),
-    /// Run an agent (Mesos's mesos-agent). Not available yet: agents arrive with the
-    /// offers-and-tasks work.
+    /// Run an agent (Mesos's mesos-agent): registers with --master and runs command
+    /// tasks.
     Agent(AgentFlags),
 }
 
@@ -118,6 +118,45 @@ struct MasterFlags {
     /// Largest request body accepted, in bytes (ratufa's flag; Mesos has no limit).
     #[arg(long = "max_request_body_bytes", default_value_t = ratufa_gateway::request::DEFAULT_MAX_BODY_BYTES)]
     max_request_body_bytes: usize,
+
+    /// How often agents are pinged; a ping unanswered this long counts as missed.
+    #[arg(long = "agent_ping_timeout", alias = "slave_ping_timeout", default_value = "15secs", value_parser = parse_duration)]
+    agent_ping_timeout: Duration,
+
+    /// Missed pings in a row after which an agent is unreachable (its tasks
+    /// TASK_UNREACHABLE, or TASK_LOST for frameworks that are not PARTITION_AWARE).
+    #[arg(
+        long = "max_agent_ping_timeouts",
+        alias = "max_slave_ping_timeouts",
+        default_value_t = 5
+    )]
+    max_agent_ping_timeouts: u32,
+
+    /// Offers outstanding longer than this are rescinded. Unset: never.
+    #[arg(long = "offer_timeout", value_parser = parse_duration)]
+    offer_timeout: Option<Duration>,
+
+    /// Period of the backstop allocation cycle (offers also go out as soon as
+    /// resources free up).
+    #[arg(long = "allocation_interval", default_value = "1secs", value_parser = parse_duration)]
+    allocation_interval: Duration,
+
+    /// Role weights for DRF, `role=weight` pairs separated by commas (e.g. a=1,b=3).
+    #[arg(long)]
+    weights: Option<String>,
+
+    /// Leftovers on an agent are offered only if they hold at least one of these
+    /// `|`-separated quantities.
+    #[arg(long = "min_allocatable_resources", default_value = "cpus:0.01|mem:32")]
+    min_allocatable_resources: String,
+
+    /// Completed tasks remembered per framework (for /master/state).
+    #[arg(long = "max_completed_tasks_per_framework", default_value_t = 1000)]
+    max_completed_tasks_per_framework: usize,
+
+    /// Most offers in one OFFERS event (ratufa's flag; Mesos sends all at once).
+    #[arg(long = "max_offers_per_event", default_value_t = 100)]
+    max_offers_per_event: usize,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -125,25 +164,85 @@ struct LocalFlags {
     #[command(flatten)]
     master: MasterFlags,
 
-    /// Number of agents to run in the process (Mesos's --num_slaves). Agents arrive with
-    /// the offers-and-tasks work; until then this must be 0.
-    #[arg(long = "num_agents", alias = "num_slaves", default_value_t = 0)]
+    /// Number of agents to run in the process (Mesos's --num_slaves).
+    #[arg(long = "num_agents", alias = "num_slaves", default_value_t = 1)]
     num_agents: u32,
+
+    /// Each agent's resources, as `ratufa agent --resources` (detected when unset).
+    #[arg(long)]
+    resources: Option<String>,
+
+    /// Each agent's attributes, as `ratufa agent --attributes`.
+    #[arg(long)]
+    attributes: Option<String>,
+
+    /// Port of the first agent; the others take the next ones. 0 (the default) gives
+    /// each agent an ephemeral port, so several clusters can share a machine.
+    #[arg(long = "agent_port", default_value_t = 0)]
+    agent_port: u16,
+
+    /// Role of the agents' resources given or detected without one.
+    #[arg(long = "default_role", default_value = "*")]
+    default_role: String,
 }
 
 #[derive(Args, Debug, Clone)]
 struct AgentFlags {
-    /// The master to register with: host:port or zk://host:port/path.
+    /// The master to register with: host:port (ZooKeeper detection comes later).
     #[arg(long)]
-    master: Option<String>,
+    master: String,
+
+    /// Directory for the agent's sandboxes:
+    /// <work_dir>/slaves/<agent id>/frameworks/<framework>/executors/<executor>/runs/<container>.
+    #[arg(long = "work_dir", value_parser = parse_path)]
+    work_dir: PathBuf,
+
+    /// IP address to listen on.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    ip: IpAddr,
 
     /// Port to listen on.
-    #[arg(long, default_value_t = 5051)]
+    #[arg(long, default_value_t = ratufa_agent::DEFAULT_PORT)]
     port: u16,
 
-    /// Directory for the agent's sandboxes and checkpoints.
-    #[arg(long = "work_dir", value_parser = parse_path)]
-    work_dir: Option<PathBuf>,
+    /// The hostname the agent advertises (in offers). Defaults to --ip when set, else
+    /// the machine's hostname.
+    #[arg(long)]
+    hostname: Option<String>,
+
+    /// Total resources, e.g. `cpus:4;mem:4096;ports:[31000-32000];cpus(prod):2`, or
+    /// their JSON array form. cpus, mem, disk and ports left out are detected.
+    #[arg(long)]
+    resources: Option<String>,
+
+    /// Attributes, e.g. `rack:22;zone:us_east`.
+    #[arg(long)]
+    attributes: Option<String>,
+
+    /// Role of resources given or detected without one.
+    #[arg(long = "default_role", default_value = "*")]
+    default_role: String,
+
+    /// Bound on the first reconnection delay; it doubles on each failure, up to a
+    /// minute.
+    #[arg(long = "registration_backoff_factor", default_value = "1secs", value_parser = parse_duration)]
+    registration_backoff_factor: Duration,
+}
+
+impl AgentFlags {
+    fn into_config(self) -> ratufa_agent::AgentConfig {
+        ratufa_agent::AgentConfig {
+            master: self.master,
+            work_dir: self.work_dir,
+            ip: self.ip,
+            port: self.port,
+            hostname: self.hostname,
+            resources: self.resources,
+            attributes: self.attributes,
+            default_role: self.default_role,
+            registration_backoff_factor: self.registration_backoff_factor,
+        }
+    }
 }
 
 impl MasterFlags {
@@ -162,6 +261,20 @@ impl MasterFlags {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("--work_dir={}: cannot create", dir.display()))?;
         }
+        let weights = match &self.weights {
+            Some(text) => ratufa_master::allocator::parse_weights(text)
+                .map_err(|e| anyhow::anyhow!("--weights={text}: {e}"))?,
+            None => Vec::new(),
+        };
+        let min_allocatable_resources = ratufa_master::allocator::parse_min_allocatable_resources(
+            &self.min_allocatable_resources,
+        )
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "--min_allocatable_resources={}: {e}",
+                self.min_allocatable_resources
+            )
+        })?;
         Ok(MasterConfig {
             ip: self.ip,
             port: self.port,
@@ -175,6 +288,14 @@ impl MasterFlags {
             max_body_bytes: self.max_request_body_bytes,
             authenticate_http_frameworks: self.authenticate_http_frameworks,
             credentials,
+            agent_ping_timeout: self.agent_ping_timeout,
+            max_agent_ping_timeouts: self.max_agent_ping_timeouts,
+            offer_timeout: self.offer_timeout,
+            allocation_interval: self.allocation_interval,
+            weights,
+            min_allocatable_resources,
+            max_completed_tasks_per_framework: self.max_completed_tasks_per_framework,
+            max_offers_per_event: self.max_offers_per_event,
         })
     }
 }
@@ -207,6 +328,102 @@ async fn run_master(flags: MasterFlags) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn run_agent(flags: AgentFlags) -> anyhow::Result<()> {
+    let config = flags.into_config();
+    std::fs::create_dir_all(&config.work_dir)
+        .with_context(|| format!("--work_dir={}: cannot create", config.work_dir.display()))?;
+    let addr = std::net::SocketAddr::new(config.ip, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (--ip/--port)"))?;
+    ratufa_agent::serve(config, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// A master and `--num_agents` agents in this process. Each agent has its own work
+/// dir under `<work_dir>/agents/<n>` and talks to the master over the agent link on
+/// the loopback, exactly as a separate agent process would.
+async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
+    let hostname = flags.master.hostname.clone();
+    let config = flags.master.into_config()?;
+    let work_dir = config.work_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("ratufa-local-{}", std::process::id()))
+    });
+    let addr = std::net::SocketAddr::new(config.ip, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (--ip/--port)"))?;
+    let bound = listener.local_addr()?;
+    // Agents reach the master on the address it bound, or the loopback when it bound
+    // every interface.
+    let master_ip = if bound.ip().is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        bound.ip()
+    };
+    let master_address = std::net::SocketAddr::new(master_ip, bound.port()).to_string();
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    let mut agents = Vec::new();
+    for n in 0..flags.num_agents {
+        let port = if flags.agent_port == 0 {
+            0
+        } else {
+            u16::try_from(u32::from(flags.agent_port) + n).with_context(|| {
+                format!(
+                    "--agent_port={} leaves no port for agent {n}",
+                    flags.agent_port
+                )
+            })?
+        };
+        let agent_addr = std::net::SocketAddr::new(config.ip, port);
+        let agent_listener = tokio::net::TcpListener::bind(agent_addr)
+            .await
+            .with_context(|| format!("agent {n}: cannot listen on {agent_addr} (--agent_port)"))?;
+        let agent_config = ratufa_agent::AgentConfig {
+            ip: config.ip,
+            port,
+            hostname: hostname.clone(),
+            resources: flags.resources.clone(),
+            attributes: flags.attributes.clone(),
+            default_role: flags.default_role.clone(),
+            ..ratufa_agent::AgentConfig::new(
+                master_address.clone(),
+                work_dir.join("agents").join(n.to_string()),
+            )
+        };
+        let shutdown = stopped(stop_rx.clone());
+        agents.push(tokio::spawn(async move {
+            ratufa_agent::serve(agent_config, agent_listener, shutdown).await
+        }));
+    }
+    info!(address = %bound, agents = flags.num_agents, work_dir = %work_dir.display(), "local cluster starting");
+
+    let master = tokio::spawn(ratufa_master::serve(config, listener, stopped(stop_rx)));
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let master_result = master.await;
+    let mut result: anyhow::Result<()> = match master_result {
+        Ok(result) => result.map_err(Into::into),
+        Err(e) => Err(anyhow::anyhow!("the master task failed: {e}")),
+    };
+    for (n, agent) in agents.into_iter().enumerate() {
+        match agent.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if result.is_ok() => result = Err(anyhow::anyhow!("agent {n}: {e}")),
+            Ok(Err(e)) => error!(agent = n, error = %e, "agent failed"),
+            Err(e) => error!(agent = n, error = %e, "agent task failed"),
+        }
+    }
+    result
+}
+
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
@@ -225,7 +442,19 @@ async fn shutdown_signal() {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Bad flags exit with 1 (as Mesos's binaries do), not clap's 2; --help and
+    // --version still exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     init_logging(&cli.logging_level);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -237,18 +466,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Master(flags) => run_master(flags).await,
-            Command::Local(flags) => {
-                if flags.num_agents > 0 {
-                    anyhow::bail!(
-                        "--num_agents={}: agents are not available in this build yet; use --num_agents=0",
-                        flags.num_agents
-                    );
-                }
-                run_master(flags.master).await
-            }
-            Command::Agent(_) => anyhow::bail!(
-                "the agent is not available in this build yet; `ratufa master` and `ratufa local` are"
-            ),
+            Command::Local(flags) => run_local(flags).await,
+            Command::Agent(flags) => run_agent(flags).await,
         }
     });
     match result {

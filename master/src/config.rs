@@ -5,12 +5,25 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ratufa_gateway::auth::Credentials;
+use ratufa_proto::resources::Resources;
 
 /// Mesos's default `--max_completed_frameworks`.
 pub const DEFAULT_MAX_COMPLETED_FRAMEWORKS: usize = 50;
 /// Mesos's fixed scheduler heartbeat interval (ratufa makes it a flag).
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
 pub const DEFAULT_PORT: u16 = 5050;
+/// Mesos's `--agent_ping_timeout`: how long an agent may leave a ping unanswered.
+pub const DEFAULT_AGENT_PING_TIMEOUT: Duration = Duration::from_secs(15);
+/// Mesos's `--max_agent_ping_timeouts`: missed pings before an agent is unreachable.
+pub const DEFAULT_MAX_AGENT_PING_TIMEOUTS: u32 = 5;
+/// Mesos's `--allocation_interval`: the backstop allocation period (offers also go out
+/// as soon as resources free up).
+pub const DEFAULT_ALLOCATION_INTERVAL: Duration = Duration::from_secs(1);
+/// Mesos's `--max_completed_tasks_per_framework`.
+pub const DEFAULT_MAX_COMPLETED_TASKS_PER_FRAMEWORK: usize = 1000;
+/// ratufa's `--max_offers_per_event`: offers are sent in OFFERS events of at most this
+/// many, so one event never grows without bound on a large cluster.
+pub const DEFAULT_MAX_OFFERS_PER_EVENT: usize = 100;
 
 /// Everything the master needs to start. `Default` gives Mesos's defaults.
 #[derive(Debug, Clone)]
@@ -43,6 +56,24 @@ pub struct MasterConfig {
     pub authenticate_http_frameworks: bool,
     /// `--credentials`: principals and secrets for basic authentication.
     pub credentials: Option<Credentials>,
+    /// `--agent_ping_timeout`: the master pings every agent this often and counts a
+    /// ping unanswered after it as missed.
+    pub agent_ping_timeout: Duration,
+    /// `--max_agent_ping_timeouts`: missed pings after which an agent is unreachable.
+    pub max_agent_ping_timeouts: u32,
+    /// `--offer_timeout`: offers outstanding longer are rescinded; `None` never.
+    pub offer_timeout: Option<Duration>,
+    /// `--allocation_interval`: the period of the backstop allocation cycle.
+    pub allocation_interval: Duration,
+    /// `--weights`: role weights for DRF (default 1.0 for roles not named).
+    pub weights: Vec<(String, f64)>,
+    /// `--min_allocatable_resources`: an agent's leftovers are offered only when they
+    /// hold at least one of these.
+    pub min_allocatable_resources: Vec<Resources>,
+    /// `--max_completed_tasks_per_framework`.
+    pub max_completed_tasks_per_framework: usize,
+    /// `--max_offers_per_event` (ratufa's).
+    pub max_offers_per_event: usize,
 }
 
 impl Default for MasterConfig {
@@ -60,6 +91,95 @@ impl Default for MasterConfig {
             max_body_bytes: ratufa_gateway::DEFAULT_MAX_BODY_BYTES,
             authenticate_http_frameworks: false,
             credentials: None,
+            agent_ping_timeout: DEFAULT_AGENT_PING_TIMEOUT,
+            max_agent_ping_timeouts: DEFAULT_MAX_AGENT_PING_TIMEOUTS,
+            offer_timeout: None,
+            allocation_interval: DEFAULT_ALLOCATION_INTERVAL,
+            weights: Vec::new(),
+            min_allocatable_resources: crate::allocator::default_min_allocatable_resources(),
+            max_completed_tasks_per_framework: DEFAULT_MAX_COMPLETED_TASKS_PER_FRAMEWORK,
+            max_offers_per_event: DEFAULT_MAX_OFFERS_PER_EVENT,
         }
+    }
+}
+
+impl MasterConfig {
+    /// The flags by Mesos's names with their values as text, as `/master/state` and
+    /// `/flags` show them. Secrets (the credentials) are shown by path only, never
+    /// their content.
+    pub fn flags(&self) -> Vec<(String, String)> {
+        let secs = |d: Duration| format!("{}secs", d.as_secs_f64());
+        let mut flags = vec![
+            ("ip".to_string(), self.ip.to_string()),
+            ("port".to_string(), self.port.to_string()),
+            (
+                "scheduler_heartbeat_interval".to_string(),
+                secs(self.heartbeat_interval),
+            ),
+            (
+                "max_completed_frameworks".to_string(),
+                self.max_completed_frameworks.to_string(),
+            ),
+            (
+                "authenticate_http_frameworks".to_string(),
+                self.authenticate_http_frameworks.to_string(),
+            ),
+            (
+                "agent_ping_timeout".to_string(),
+                secs(self.agent_ping_timeout),
+            ),
+            (
+                "max_agent_ping_timeouts".to_string(),
+                self.max_agent_ping_timeouts.to_string(),
+            ),
+            (
+                "allocation_interval".to_string(),
+                secs(self.allocation_interval),
+            ),
+            (
+                "max_completed_tasks_per_framework".to_string(),
+                self.max_completed_tasks_per_framework.to_string(),
+            ),
+            (
+                "max_offers_per_event".to_string(),
+                self.max_offers_per_event.to_string(),
+            ),
+            (
+                "min_allocatable_resources".to_string(),
+                self.min_allocatable_resources
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            ),
+        ];
+        let optional = [
+            ("hostname", self.hostname.clone()),
+            ("advertise_ip", self.advertise_ip.map(|ip| ip.to_string())),
+            ("advertise_port", self.advertise_port.map(|p| p.to_string())),
+            (
+                "work_dir",
+                self.work_dir.as_ref().map(|d| d.display().to_string()),
+            ),
+            ("roles", self.roles.as_ref().map(|r| r.join(","))),
+            ("offer_timeout", self.offer_timeout.map(secs)),
+            (
+                "weights",
+                (!self.weights.is_empty()).then(|| {
+                    self.weights
+                        .iter()
+                        .map(|(role, weight)| format!("{role}={weight}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                }),
+            ),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                flags.push((name.to_string(), value));
+            }
+        }
+        flags.sort();
+        flags
     }
 }

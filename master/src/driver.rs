@@ -1,24 +1,35 @@
 //! The IO around the core: one tokio task owns the [`MasterCore`] and is the only
 //! thing that touches it. HTTP handlers send it [`Command`]s and await a oneshot
-//! reply; it turns the core's outputs into events on each stream's sender, notices
-//! streams whose client went away, and ticks the core when it asks for it.
+//! reply; it turns the core's outputs into events (scheduler streams) and commands
+//! (agent-link streams) on each stream's sender, notices streams whose client went
+//! away, ticks the core when it asks for it, and runs the allocator: after every batch
+//! of inputs that changed something (so offers go out as soon as resources free up)
+//! and every `--allocation_interval` as a backstop.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
-use ratufa_proto::v1::FrameworkId;
+use ratufa_proto::ratufa::agentlink;
 use ratufa_proto::v1::scheduler::{Event, call};
+use ratufa_proto::v1::{AgentId, FrameworkId};
 use tokio::sync::mpsc::{self, UnboundedSender, WeakSender};
 use tokio::sync::oneshot;
-use tokio::time::Instant;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tracing::{debug, info};
 
 use crate::core::{
-    ConnectionId, FrameworkCall, MasterCore, Output, Rejection, Reply, SubscribeOutcome, Time,
+    ConnectionId, FrameworkCall, MasterCore, Output, Rejection, Reply, StateSnapshot,
+    SubscribeOutcome, Time,
 };
 
 /// How many commands may wait for the driver before handlers wait to send. Each HTTP
 /// request holds at most one, so this bounds memory, not concurrency.
 pub const COMMAND_QUEUE: usize = 4096;
+
+/// The most commands handled before the driver allocates and flushes: large enough
+/// that a burst of calls (an ACCEPT storm, many status updates) costs one allocation
+/// cycle, small enough that streams are not starved while a queue drains.
+const BATCH: usize = 1024;
 
 /// A request to the driver task.
 #[derive(Debug)]
@@ -38,6 +49,23 @@ pub enum Command {
         stream_id: Option<String>,
         reply: oneshot::Sender<Result<Reply, Rejection>>,
     },
+    /// An agent's SUBSCRIBE on the agent link; `commands` carries its stream.
+    AgentSubscribe {
+        subscribe: Box<agentlink::call::Subscribe>,
+        stream_id: String,
+        commands: UnboundedSender<agentlink::Command>,
+        reply: oneshot::Sender<Result<AgentId, Rejection>>,
+    },
+    /// Any other agent-link call, on the stream named by `stream_id`.
+    AgentCall {
+        call: Box<agentlink::Call>,
+        stream_id: String,
+        reply: oneshot::Sender<Result<Reply, Rejection>>,
+    },
+    /// A copy of the state for the read-only endpoints.
+    Snapshot {
+        reply: oneshot::Sender<StateSnapshot>,
+    },
     /// The client of stream `ConnectionId` went away (sent by the stream's watcher).
     StreamClosed(ConnectionId),
     /// Close every stream and stop.
@@ -47,8 +75,23 @@ pub enum Command {
 /// An open stream: its sender, and the handle that stops its watcher. Dropping this
 /// drops both, which is what closes the stream.
 struct Stream {
-    events: UnboundedSender<Event>,
+    sink: Sink,
     _stop_watcher: oneshot::Sender<()>,
+}
+
+/// Where a stream's messages go: a scheduler's events or an agent's commands.
+enum Sink {
+    Scheduler(UnboundedSender<Event>),
+    Agent {
+        commands: UnboundedSender<agentlink::Command>,
+        stream_id: String,
+    },
+}
+
+impl Sink {
+    fn is_agent(&self) -> bool {
+        matches!(self, Sink::Agent { .. })
+    }
 }
 
 pub struct Driver {
@@ -58,22 +101,27 @@ pub struct Driver {
     /// command channel (and so the driver) alive.
     weak_commands: WeakSender<Command>,
     streams: HashMap<ConnectionId, Stream>,
+    /// Agent-link streams by their `Mesos-Stream-Id`, which the agent's calls carry.
+    agent_streams: HashMap<String, ConnectionId>,
     next_conn: u64,
     /// The origin of the core's [`Time`].
     origin: Instant,
+    allocation_interval: Duration,
 }
 
 impl Driver {
     /// A driver for `core`, and the sender that feeds it.
-    pub fn new(core: MasterCore) -> (Driver, mpsc::Sender<Command>) {
+    pub fn new(core: MasterCore, allocation_interval: Duration) -> (Driver, mpsc::Sender<Command>) {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let driver = Driver {
             core,
             commands: rx,
             weak_commands: tx.downgrade(),
             streams: HashMap::new(),
+            agent_streams: HashMap::new(),
             next_conn: 0,
             origin: Instant::now(),
+            allocation_interval,
         };
         (driver, tx)
     }
@@ -89,20 +137,37 @@ impl Driver {
     /// Runs until [`Command::Shutdown`] or until every sender is gone.
     pub async fn run(mut self) {
         info!(master_id = %self.core.master_info().id, "master driver started");
-        loop {
+        let mut backstop = allocation_ticker(self.allocation_interval);
+        'run: loop {
             let wake = self.core.poll_timeout().and_then(|t| self.instant(t));
-            let command = tokio::select! {
-                command = self.commands.recv() => command,
+            tokio::select! {
+                command = self.commands.recv() => {
+                    let Some(command) = command else { break };
+                    if matches!(command, Command::Shutdown) {
+                        break;
+                    }
+                    self.handle(command);
+                    // Whatever else is already queued joins this batch.
+                    for _ in 1..BATCH {
+                        match self.commands.try_recv() {
+                            Ok(Command::Shutdown) => break 'run,
+                            Ok(command) => self.handle(command),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 () = sleep_until(wake) => {
                     let now = self.now();
                     self.core.handle_tick(now);
-                    self.flush();
-                    continue;
                 }
-            };
-            match command {
-                None | Some(Command::Shutdown) => break,
-                Some(command) => self.handle(command),
+                _ = backstop.tick() => {
+                    let now = self.now();
+                    self.core.allocate(now);
+                }
+            }
+            if self.core.wants_allocation() {
+                let now = self.now();
+                self.core.allocate(now);
             }
             self.flush();
         }
@@ -110,6 +175,7 @@ impl Driver {
         // is not held up by subscriptions that would otherwise never finish.
         info!(streams = self.streams.len(), "master driver stopping");
         self.streams.clear();
+        self.agent_streams.clear();
     }
 
     fn handle(&mut self, command: Command) {
@@ -122,9 +188,8 @@ impl Driver {
                 events,
                 reply,
             } => {
-                let conn = ConnectionId(self.next_conn);
-                self.next_conn += 1;
-                self.open_stream(conn, events);
+                let conn = self.new_conn();
+                self.open_stream(conn, Sink::Scheduler(events));
                 let outcome = self.core.handle_subscribe(
                     now,
                     conn,
@@ -153,24 +218,89 @@ impl Driver {
                 );
                 let _ = reply.send(result);
             }
+            Command::AgentSubscribe {
+                subscribe,
+                stream_id,
+                commands,
+                reply,
+            } => {
+                let conn = self.new_conn();
+                self.agent_streams.insert(stream_id.clone(), conn);
+                self.open_stream(
+                    conn,
+                    Sink::Agent {
+                        commands,
+                        stream_id,
+                    },
+                );
+                let result = self.core.handle_agent_subscribe(now, conn, *subscribe);
+                let _ = reply.send(result);
+            }
+            Command::AgentCall {
+                call,
+                stream_id,
+                reply,
+            } => {
+                let result = match self.agent_streams.get(&stream_id) {
+                    Some(conn) => self.core.handle_agent_call(now, *conn, *call),
+                    // Not a stream of ours (any more): the agent must subscribe again.
+                    None => Err(Rejection::forbidden(format!(
+                        "Agent is not subscribed: no agent-link stream '{stream_id}'"
+                    ))),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Snapshot { reply } => {
+                let _ = reply.send(self.core.state_snapshot());
+            }
             Command::StreamClosed(conn) => {
-                if self.streams.remove(&conn).is_some() {
-                    debug!(%conn, "subscriber went away");
-                    self.core.handle_stream_closed(now, conn);
+                if let Some(stream) = self.close_stream(conn) {
+                    if stream.sink.is_agent() {
+                        debug!(%conn, "agent went away");
+                        self.core.handle_agent_stream_closed(now, conn);
+                    } else {
+                        debug!(%conn, "subscriber went away");
+                        self.core.handle_stream_closed(now, conn);
+                    }
                 }
             }
             Command::Shutdown => {}
         }
     }
 
+    /// Framework and agent streams share one id space (the core relies on it).
+    fn new_conn(&mut self) -> ConnectionId {
+        let conn = ConnectionId(self.next_conn);
+        self.next_conn += 1;
+        conn
+    }
+
+    /// Forgets a stream, which ends it once what was sent on it is written.
+    fn close_stream(&mut self, conn: ConnectionId) -> Option<Stream> {
+        let stream = self.streams.remove(&conn)?;
+        if let Sink::Agent { stream_id, .. } = &stream.sink {
+            self.agent_streams.remove(stream_id);
+        }
+        Some(stream)
+    }
+
     /// Registers a stream and starts its watcher, which reports the client leaving.
-    fn open_stream(&mut self, conn: ConnectionId, events: UnboundedSender<Event>) {
+    fn open_stream(&mut self, conn: ConnectionId, sink: Sink) {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let watched = events.clone();
+        let closed: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = match &sink {
+            Sink::Scheduler(events) => {
+                let watched = events.clone();
+                Box::pin(async move { watched.closed().await })
+            }
+            Sink::Agent { commands, .. } => {
+                let watched = commands.clone();
+                Box::pin(async move { watched.closed().await })
+            }
+        };
         let commands = self.weak_commands.clone();
         tokio::spawn(async move {
             tokio::select! {
-                () = watched.closed() => {
+                () = closed => {
                     if let Some(commands) = commands.upgrade() {
                         let _ = commands.send(Command::StreamClosed(conn)).await;
                     }
@@ -183,7 +313,7 @@ impl Driver {
         self.streams.insert(
             conn,
             Stream {
-                events,
+                sink,
                 _stop_watcher: stop_tx,
             },
         );
@@ -193,20 +323,41 @@ impl Driver {
     fn flush(&mut self) {
         while let Some(output) = self.core.poll_output() {
             match output {
+                // A failed send means the client is gone; the watcher reports it.
                 Output::Event { conn, event } => {
-                    if let Some(stream) = self.streams.get(&conn) {
-                        // A failed send means the client is gone; the watcher reports it.
-                        let _ = stream.events.send(event);
+                    if let Some(Stream {
+                        sink: Sink::Scheduler(events),
+                        ..
+                    }) = self.streams.get(&conn)
+                    {
+                        let _ = events.send(event);
+                    }
+                }
+                Output::AgentCommand { conn, command } => {
+                    if let Some(Stream {
+                        sink: Sink::Agent { commands, .. },
+                        ..
+                    }) = self.streams.get(&conn)
+                    {
+                        let _ = commands.send(command);
                     }
                 }
                 Output::Close { conn } => {
-                    self.streams.remove(&conn);
+                    self.close_stream(conn);
                 }
-                // Agent-link streams are not served by this driver yet.
-                Output::AgentCommand { .. } => {}
             }
         }
     }
+}
+
+/// The backstop allocation timer. Its first tick is one interval from now, and a late
+/// tick is not made up with a burst.
+fn allocation_ticker(interval: Duration) -> Interval {
+    // A zero interval is refused at start-up; guard anyway, tokio panics on zero.
+    let interval = interval.max(Duration::from_millis(1));
+    let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    ticker
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

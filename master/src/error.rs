@@ -15,6 +15,13 @@ pub enum MasterError {
     /// A `--roles` entry that no framework could ever use.
     #[error("invalid role '{role}' in --roles: {reason}")]
     InvalidRole { role: String, reason: String },
+    /// A flag whose value does not parse or makes no sense.
+    #[error("{flag}={given}: {reason}")]
+    BadFlag {
+        flag: &'static str,
+        given: String,
+        reason: String,
+    },
     /// `--scheduler_heartbeat_interval` of zero would announce a heartbeat never sent.
     #[error("--scheduler_heartbeat_interval must be greater than zero")]
     ZeroHeartbeatInterval,

@@ -3,16 +3,20 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ratufa_gateway::auth::Credentials;
+use ratufa_proto::ratufa::agentlink;
 use ratufa_proto::v1::scheduler::{Event, call};
-use ratufa_proto::v1::{FrameworkId, MasterInfo};
+use ratufa_proto::v1::{AgentId, FrameworkId, MasterInfo};
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::sync::oneshot;
 
 use crate::MasterConfig;
-use crate::core::{CoreConfig, FrameworkCall, MasterCore, Rejection, Reply, SubscribeOutcome};
+use crate::allocator::{AllocatorConfig, HierarchicalDrf};
+use crate::core::{
+    CoreConfig, FrameworkCall, MasterCore, Rejection, Reply, StateSnapshot, SubscribeOutcome,
+};
 use crate::driver::{Command, Driver};
 use crate::master_info;
 
@@ -35,6 +39,10 @@ struct Inner {
     max_body_bytes: usize,
     authenticate_http_frameworks: bool,
     credentials: Option<Credentials>,
+    /// The wall-clock time of the core's time origin (the driver's start).
+    started_at: SystemTime,
+    /// The flags as `/master/state` shows them: Mesos's names, values as text.
+    flags: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for MasterHandle {
@@ -56,17 +64,29 @@ impl MasterHandle {
     pub(crate) fn start_at(config: MasterConfig, bound: Option<SocketAddr>) -> MasterHandle {
         let advertised = master_info::advertised(&config, bound);
         let info = master_info::master_info(uuid::Uuid::new_v4().to_string(), &advertised);
-        let core = MasterCore::new(CoreConfig {
-            master_info: info.clone(),
-            heartbeat_interval: config.heartbeat_interval,
-            max_completed_frameworks: config.max_completed_frameworks,
-            role_whitelist: config
-                .roles
-                .as_ref()
-                .map(|roles| roles.iter().cloned().collect::<BTreeSet<_>>()),
-            ..CoreConfig::default()
-        }, Box::new(crate::core::NoAllocator));
-        let (driver, commands) = Driver::new(core);
+        let allocator = HierarchicalDrf::new(AllocatorConfig {
+            min_allocatable_resources: config.min_allocatable_resources.clone(),
+            weights: config.weights.clone(),
+        });
+        let core = MasterCore::new(
+            CoreConfig {
+                master_info: info.clone(),
+                heartbeat_interval: config.heartbeat_interval,
+                max_completed_frameworks: config.max_completed_frameworks,
+                role_whitelist: config
+                    .roles
+                    .as_ref()
+                    .map(|roles| roles.iter().cloned().collect::<BTreeSet<_>>()),
+                agent_ping_timeout: config.agent_ping_timeout,
+                max_agent_ping_timeouts: config.max_agent_ping_timeouts,
+                offer_timeout: config.offer_timeout,
+                max_offers_per_event: config.max_offers_per_event,
+                max_completed_tasks_per_framework: config.max_completed_tasks_per_framework,
+            },
+            Box::new(allocator),
+        );
+        let (driver, commands) = Driver::new(core, config.allocation_interval);
+        let started_at = SystemTime::now();
         tokio::spawn(driver.run());
         tracing::info!(
             master_id = %info.id,
@@ -81,6 +101,8 @@ impl MasterHandle {
                 heartbeat_interval: config.heartbeat_interval,
                 max_body_bytes: config.max_body_bytes,
                 authenticate_http_frameworks: config.authenticate_http_frameworks,
+                started_at,
+                flags: config.flags(),
                 credentials: config.credentials,
             }),
         }
@@ -145,6 +167,57 @@ impl MasterHandle {
         })
         .await?;
         answer.await.map_err(|_| Stopped)
+    }
+
+    /// Hands an agent's SUBSCRIBE to the core; its commands go to `commands`.
+    pub async fn agent_subscribe(
+        &self,
+        subscribe: agentlink::call::Subscribe,
+        stream_id: String,
+        commands: UnboundedSender<agentlink::Command>,
+    ) -> Result<Result<AgentId, Rejection>, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::AgentSubscribe {
+            subscribe: Box::new(subscribe),
+            stream_id,
+            commands,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| Stopped)
+    }
+
+    /// Hands another agent-link call, made on the stream `stream_id`, to the core.
+    pub async fn agent_call(
+        &self,
+        call: agentlink::Call,
+        stream_id: String,
+    ) -> Result<Result<Reply, Rejection>, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::AgentCall {
+            call: Box::new(call),
+            stream_id,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| Stopped)
+    }
+
+    /// A copy of the master's state, taken between two inputs.
+    pub async fn snapshot(&self) -> Result<StateSnapshot, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Snapshot { reply }).await?;
+        answer.await.map_err(|_| Stopped)
+    }
+
+    /// When the master started (the origin of the core's times).
+    pub fn started_at(&self) -> SystemTime {
+        self.inner.started_at
+    }
+
+    /// The master's flags, by Mesos's names.
+    pub fn flags(&self) -> &[(String, String)] {
+        &self.inner.flags
     }
 
     /// Closes every stream and stops the driver. Calls after this get [`Stopped`].

@@ -45,6 +45,37 @@ fn check(config: &MasterConfig) -> Result<(), MasterError> {
     if config.heartbeat_interval.is_zero() {
         return Err(MasterError::ZeroHeartbeatInterval);
     }
+    let positive = |flag: &'static str, ok: bool, given: String| {
+        if ok {
+            Ok(())
+        } else {
+            Err(MasterError::BadFlag {
+                flag,
+                given,
+                reason: "must be greater than zero".to_string(),
+            })
+        }
+    };
+    positive(
+        "--agent_ping_timeout",
+        !config.agent_ping_timeout.is_zero(),
+        format!("{:?}", config.agent_ping_timeout),
+    )?;
+    positive(
+        "--max_agent_ping_timeouts",
+        config.max_agent_ping_timeouts > 0,
+        config.max_agent_ping_timeouts.to_string(),
+    )?;
+    positive(
+        "--allocation_interval",
+        !config.allocation_interval.is_zero(),
+        format!("{:?}", config.allocation_interval),
+    )?;
+    positive(
+        "--max_offers_per_event",
+        config.max_offers_per_event > 0,
+        config.max_offers_per_event.to_string(),
+    )?;
     for role in config.roles.iter().flatten() {
         roles::validate_role(role).map_err(|reason| MasterError::InvalidRole {
             role: role.clone(),

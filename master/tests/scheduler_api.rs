@@ -212,7 +212,7 @@ async fn http_checks_before_the_core() {
         "Failed to validate scheduler::Call: Expecting 'subscribe' to be present"
     );
 
-    // Offer calls come later: after the usual checks, a 501 that says so.
+    // Offer calls pass the same checks: with the stream id, 202; without, 400.
     let mut stream = master.subscribe(Encoding::Protobuf, info("f")).await;
     let id = stream.expect_subscribed().await;
     let response = master
@@ -222,8 +222,7 @@ async fn http_checks_before_the_core() {
             Some(&stream.stream_id),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::NOT_IMPLEMENTED);
-    assert!(body_text(response).await.contains("REVIVE"));
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
     let response = master
         .post_call(
             Encoding::Protobuf,

@@ -5,7 +5,9 @@
 //! `Content-Type` (400/415), body and validation (400), `Accept` (406), then the
 //! core's own answers.
 
+mod agent_link;
 mod scheduler;
+mod state;
 mod version;
 
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::{any, get};
 use ratufa_gateway::{Leadership, health, require_leader};
 
 use crate::MasterHandle;
@@ -26,9 +28,33 @@ pub const SCHEDULER_REALM: &str = "mesos-master-scheduler";
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Principal(pub Option<String>);
 
-/// The master's routes: the scheduler API (leader only), `/health` and `/version`
-/// (any master), each also under `/master/`.
+/// The master's routes: the scheduler API and the agent link (leader only), `/health`
+/// and `/version` (any master), each also under `/master/`.
 pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
+    // Agents do not authenticate as frameworks do (Mesos authenticates agents on its
+    // own terms); only leadership applies.
+    let agents = Router::new()
+        .route("/agent/api/v1", any(agent_link::agent_api))
+        .route("/master/agent/api/v1", any(agent_link::agent_api))
+        // The read-only endpoints, as Mesos serves them: leader only, each also under
+        // /master/ and with the old `.json` names.
+        .route("/master/state", get(state::state))
+        .route("/master/state.json", get(state::state))
+        .route("/state", get(state::state))
+        .route("/state.json", get(state::state))
+        .route("/master/frameworks", get(state::frameworks))
+        .route("/frameworks", get(state::frameworks))
+        .route("/master/slaves", get(state::slaves))
+        .route("/slaves", get(state::slaves))
+        .route("/master/tasks", get(state::tasks))
+        .route("/tasks", get(state::tasks))
+        .route("/metrics/snapshot", get(state::metrics))
+        .route_layer(middleware::from_fn_with_state(
+            leadership.clone(),
+            require_leader,
+        ))
+        .with_state(master.clone());
+
     let api = Router::new()
         .route("/api/v1/scheduler", any(scheduler::scheduler))
         .route("/master/api/v1/scheduler", any(scheduler::scheduler))
@@ -44,7 +70,7 @@ pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
         .route("/version", any(version::version))
         .route("/master/version", any(version::version));
 
-    api.merge(anywhere)
+    api.merge(agents).merge(anywhere)
 }
 
 /// Basic authentication for the scheduler API when `--authenticate_http_frameworks`

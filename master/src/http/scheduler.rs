@@ -94,7 +94,7 @@ async fn handle(
     }
 }
 
-fn rejected(rejection: Rejection) -> ApiError {
+pub(super) fn rejected(rejection: Rejection) -> ApiError {
     match rejection.kind {
         RejectionKind::BadRequest => ApiError::bad_request(rejection.message),
         RejectionKind::Forbidden => ApiError::forbidden(rejection.message),
@@ -102,7 +102,7 @@ fn rejected(rejection: Rejection) -> ApiError {
     }
 }
 
-fn stopped(error: Stopped) -> ApiError {
+pub(super) fn stopped(error: Stopped) -> ApiError {
     ApiError::service_unavailable(
         error.to_string(),
         ratufa_gateway::leader::LEADER_RETRY_AFTER,
