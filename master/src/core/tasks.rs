@@ -204,8 +204,10 @@ impl MasterCore {
         if !frees_resources(old) && frees_resources(new) {
             let resources = entry.resources.clone();
             let agent_id = entry.task.agent_id.value.clone();
+            // Counted by the state the task ended in: with `latest` set, `status` is an
+            // older, non-terminal update being retried.
             if is_terminal(new) {
-                self.count_terminal(task_state(status.state));
+                self.count_terminal(new);
             }
             if let Some(agent) = self.agents.get_mut(&agent_id) {
                 agent.remove_used(framework_id, &resources);
