@@ -548,8 +548,12 @@ async fn torn_down_framework_cannot_come_back() {
 
 #[tokio::test]
 async fn local_serves_the_scheduler_api_too() {
-    // `ratufa local`: the embedded master (and its agents, none yet).
-    let master = Master::start_as("local", &flags_with_heartbeat(FAST_HEARTBEAT)).await;
+    // `ratufa local`: the embedded master. No agents (the default is one, as Mesos's),
+    // so that no OFFERS come between the events this test expects; the offers suite
+    // (tests/offers_tasks.rs) runs it with agents.
+    let mut flags = flags_with_heartbeat(FAST_HEARTBEAT);
+    flags.push("--num_agents=0".to_string());
+    let master = Master::start_as("local", &flags).await;
     let mut framework = Framework::subscribe(&master, &framework_info("local")).await;
     assert_subscribed_event(&framework.subscribed, &master);
     framework.assert_still_served(&master).await;
