@@ -5,9 +5,7 @@ use crate::v1::Resource;
 use crate::v1::resource::disk_info::source::Type as SourceType;
 use crate::v1::value::{self, Type as ValueType};
 
-use super::value::{
-    difference, from_fixed, normalize_set, ranges_of, spans_contain, spans_of, to_fixed, union,
-};
+use super::value::{difference, from_fixed, normalize_set, spans_contain, to_fixed, union};
 
 /// Everything but the value matches: name, type, allocation role, reservation stack,
 /// disk, revocability, provider. Shared resources only ever merge with identical ones.
@@ -84,7 +82,7 @@ pub(crate) fn subtractable(left: &Resource, right: &Resource) -> bool {
 pub(crate) fn value_contains(left: &Resource, right: &Resource) -> bool {
     match ValueType::try_from(left.r#type) {
         Ok(ValueType::Scalar) => to_fixed(scalar(left)) >= to_fixed(scalar(right)),
-        Ok(ValueType::Ranges) => spans_contain(&spans(left), &spans(right)),
+        Ok(ValueType::Ranges) => spans_contain(spans(left), spans(right)),
         Ok(ValueType::Set) => {
             let outer = items(left);
             items(right).iter().all(|item| outer.contains(item))
@@ -103,7 +101,8 @@ pub(crate) fn add_value(left: &mut Resource, right: &Resource) {
             });
         }
         Ok(ValueType::Ranges) => {
-            left.ranges = Some(ranges_of(&union(&spans(left), &spans(right))));
+            let range = union(spans(left), spans(right));
+            left.ranges = Some(value::Ranges { range });
         }
         Ok(ValueType::Set) => {
             let mut merged = items(left).to_vec();
@@ -125,7 +124,8 @@ pub(crate) fn subtract_value(left: &mut Resource, right: &Resource) {
             });
         }
         Ok(ValueType::Ranges) => {
-            left.ranges = Some(ranges_of(&difference(&spans(left), &spans(right))));
+            let range = difference(spans(left), spans(right));
+            left.ranges = Some(value::Ranges { range });
         }
         Ok(ValueType::Set) => {
             let remove = items(right);
@@ -154,8 +154,8 @@ pub(crate) fn scalar(resource: &Resource) -> f64 {
     resource.scalar.as_ref().map_or(0.0, |s| s.value)
 }
 
-pub(crate) fn spans(resource: &Resource) -> Vec<(u64, u64)> {
-    resource.ranges.as_ref().map(spans_of).unwrap_or_default()
+pub(crate) fn spans(resource: &Resource) -> &[value::Range] {
+    resource.ranges.as_ref().map_or(&[], |r| r.range.as_slice())
 }
 
 pub(crate) fn items(resource: &Resource) -> &[String] {

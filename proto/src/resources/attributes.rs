@@ -4,7 +4,7 @@ use crate::ProtoError;
 use crate::v1::Attribute;
 use crate::v1::value::{self, Type as ValueType};
 
-use super::value::{ParsedValue, parse_value, ranges_of};
+use super::value::{ParsedValue, parse_value};
 
 /// Parses `name:value` pairs separated by `;` or newlines. A value is a scalar when it
 /// is a non-negative number, ranges when bracketed (`[1-5]`), and text otherwise.
@@ -35,7 +35,7 @@ pub fn parse_attributes(text: &str) -> Result<Vec<Attribute>, ProtoError> {
             }
             ParsedValue::Ranges(spans) => {
                 attribute.r#type = ValueType::Ranges as i32;
-                attribute.ranges = Some(ranges_of(&spans));
+                attribute.ranges = Some(value::Ranges { range: spans });
             }
             ParsedValue::Text(text) => {
                 attribute.r#type = ValueType::Text as i32;

@@ -71,11 +71,11 @@ fn write_resource(out: &mut impl Write, resource: &Resource) -> fmt::Result {
         Ok(ValueType::Scalar) => write!(out, "{}", arith::scalar(resource)),
         Ok(ValueType::Ranges) => {
             out.write_char('[')?;
-            for (i, (begin, end)) in arith::spans(resource).into_iter().enumerate() {
+            for (i, range) in arith::spans(resource).iter().enumerate() {
                 if i > 0 {
                     out.write_str(", ")?;
                 }
-                write!(out, "{begin}-{end}")?;
+                write!(out, "{}-{}", range.begin, range.end)?;
             }
             out.write_char(']')
         }

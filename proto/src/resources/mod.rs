@@ -84,8 +84,17 @@ impl Resources {
     /// Whether everything in `that` is here: each entry is covered by an entry of the
     /// same identity with at least its value.
     pub fn contains(&self, that: &Resources) -> bool {
-        // Subtracting as we go keeps shared resources, whose copies are separate
-        // entries, counted correctly.
+        if !self.has_whole_entries() && !that.has_whole_entries() {
+            // Without shared resources or disks every identity has at most one entry
+            // on each side, so entry-by-entry containment is the whole answer.
+            return that.items.iter().all(|resource| {
+                self.items
+                    .iter()
+                    .any(|r| arith::subtractable(r, resource) && arith::value_contains(r, resource))
+            });
+        }
+        // Shared resources (one entry per copy) and exclusive disks (one entry per
+        // disk) may repeat an identity: subtract as we go so each is counted once.
         let mut remaining = self.clone();
         for resource in &that.items {
             let Some(index) = remaining.items.iter().position(|r| {
@@ -96,6 +105,12 @@ impl Resources {
             remaining.subtract_at(index, resource);
         }
         true
+    }
+
+    fn has_whole_entries(&self) -> bool {
+        self.items
+            .iter()
+            .any(|r| r.shared.is_some() || r.disk.is_some())
     }
 
     /// `self - that` when `that` is contained here, otherwise `None`.
@@ -136,9 +151,9 @@ impl Resources {
             .items
             .iter()
             .filter(|r| r.name == name && r.r#type == ValueType::Ranges as i32)
-            .flat_map(arith::spans)
+            .flat_map(|r| arith::spans(r).iter().copied())
             .collect();
-        value::coalesce(all)
+        value::to_pairs(&value::coalesce(all))
     }
 
     /// Every scalar quantity by name, summed over reservations and the like, in order
@@ -194,6 +209,20 @@ impl Resources {
 
     /// Marks every entry as allocated to `role` (as offers and tasks carry them).
     pub fn allocate(&mut self, role: &str) {
+        if self.single_allocation_role() {
+            // Nothing can merge: set the role in place.
+            for resource in &mut self.items {
+                match &mut resource.allocation_info {
+                    Some(AllocationInfo { role: Some(r) }) if r == role => {}
+                    info => {
+                        *info = Some(AllocationInfo {
+                            role: Some(role.to_string()),
+                        })
+                    }
+                }
+            }
+            return;
+        }
         let items = std::mem::take(&mut self.items);
         for mut resource in items {
             resource.allocation_info = Some(AllocationInfo {
@@ -206,6 +235,13 @@ impl Resources {
 
     /// A copy with the allocation role cleared, as the agent's free pool holds them.
     pub fn unallocated(&self) -> Resources {
+        if self.single_allocation_role() {
+            let mut out = self.clone();
+            for resource in &mut out.items {
+                resource.allocation_info = None;
+            }
+            return out;
+        }
         let mut out = Resources::new();
         for resource in &self.items {
             let mut resource = resource.clone();
@@ -213,6 +249,17 @@ impl Resources {
             out.add_one(resource);
         }
         out
+    }
+
+    /// Whether all entries carry the same allocation info (or none), so changing it on
+    /// every entry cannot make two of them combinable.
+    fn single_allocation_role(&self) -> bool {
+        match self.items.split_first() {
+            None => true,
+            Some((first, rest)) => rest
+                .iter()
+                .all(|r| r.allocation_info == first.allocation_info),
+        }
     }
 
     /// The allocation role of the first entry that has one.
@@ -323,8 +370,8 @@ fn normalized(mut resource: Resource) -> Resource {
             }
         }
         Ok(ValueType::Ranges) => {
-            if let Some(ranges) = &resource.ranges {
-                resource.ranges = Some(value::ranges_of(&value::coalesce(value::spans_of(ranges))));
+            if let Some(ranges) = &mut resource.ranges {
+                ranges.range = value::coalesce(std::mem::take(&mut ranges.range));
             }
         }
         Ok(ValueType::Set) => {
@@ -384,6 +431,10 @@ impl<'a> IntoIterator for &'a Resources {
 
 impl AddAssign<&Resources> for Resources {
     fn add_assign(&mut self, rhs: &Resources) {
+        if self.items.is_empty() {
+            self.items.clone_from(&rhs.items);
+            return;
+        }
         for resource in &rhs.items {
             self.add_one(resource.clone());
         }

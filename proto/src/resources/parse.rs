@@ -9,7 +9,7 @@ use crate::v1::resource::{ReservationInfo, reservation_info};
 use crate::v1::value::{self, Type as ValueType};
 use crate::v1::{Resource, value::Type};
 
-use super::value::{ParsedValue, parse_value, ranges_of, to_fixed};
+use super::value::{ParsedValue, parse_value, to_fixed};
 use super::{Resources, UNRESERVED_ROLE, is_strict_subrole, normalized};
 
 fn invalid(resource: &Resource, message: impl Into<String>) -> ProtoError {
@@ -354,7 +354,7 @@ fn from_text(text: &str, default_role: &str) -> Result<Vec<Resource>, ProtoError
             }
             ParsedValue::Ranges(spans) => {
                 resource.r#type = ValueType::Ranges as i32;
-                resource.ranges = Some(ranges_of(&spans));
+                resource.ranges = Some(value::Ranges { range: spans });
             }
             ParsedValue::Set(items) => {
                 resource.r#type = ValueType::Set as i32;

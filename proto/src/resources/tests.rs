@@ -24,7 +24,9 @@ fn ports(spans: &[(u64, u64)]) -> Resource {
     Resource {
         name: "ports".into(),
         r#type: ValueType::Ranges as i32,
-        ranges: Some(vals::ranges_of(spans)),
+        ranges: Some(value::Ranges {
+            range: vals::from_pairs(spans),
+        }),
         ..Resource::default()
     }
 }
@@ -158,7 +160,7 @@ fn validation_follows_mesos() {
     assert!(validate_resource(&text).is_err());
 
     let mut disk_on_cpus = scalar("cpus", 1.0);
-    disk_on_cpus.disk = Some(DiskInfo::default());
+    disk_on_cpus.disk = Some(Box::default());
     assert!(validate_resource(&disk_on_cpus).is_err());
 
     let mut shared_cpus = scalar("cpus", 1.0);
@@ -337,7 +339,7 @@ fn allocatable_to_follows_the_role_tree() {
 
 fn mount_disk(root: &str, size: f64) -> Resource {
     Resource {
-        disk: Some(DiskInfo {
+        disk: Some(Box::new(DiskInfo {
             source: Some(disk_info::Source {
                 r#type: disk_info::source::Type::Mount as i32,
                 mount: Some(disk_info::source::Mount {
@@ -346,7 +348,7 @@ fn mount_disk(root: &str, size: f64) -> Resource {
                 ..disk_info::Source::default()
             }),
             ..DiskInfo::default()
-        }),
+        })),
         ..scalar("disk", size)
     }
 }
@@ -390,8 +392,13 @@ fn scalar_quantities_sum_over_reservations() {
 // ---- properties ----
 
 fn arb_spans() -> impl Strategy<Value = Vec<(u64, u64)>> {
-    prop::collection::vec((0u64..60, 0u64..8), 0..5)
-        .prop_map(|v| vals::coalesce(v.into_iter().map(|(b, len)| (b, b + len)).collect()))
+    prop::collection::vec((0u64..60, 0u64..8), 0..5).prop_map(|v| {
+        let spans = v
+            .into_iter()
+            .map(|(b, len)| vals::span(b, b + len))
+            .collect();
+        vals::to_pairs(&vals::coalesce(spans))
+    })
 }
 
 fn arb_resources() -> impl Strategy<Value = Resources> {
@@ -473,17 +480,20 @@ proptest! {
         let (a, b) = (naive(&x), naive(&y));
         let union: BTreeSet<u64> = a.union(&b).copied().collect();
         let diff: BTreeSet<u64> = a.difference(&b).copied().collect();
-        prop_assert_eq!(naive(&vals::union(&x, &y)), union);
-        prop_assert_eq!(naive(&vals::difference(&x, &y)), diff);
-        prop_assert_eq!(vals::spans_contain(&x, &y), b.is_subset(&a));
+        let (rx_, ry_) = (vals::from_pairs(&x), vals::from_pairs(&y));
+        prop_assert_eq!(naive(&vals::to_pairs(&vals::union(&rx_, &ry_))), union);
+        prop_assert_eq!(naive(&vals::to_pairs(&vals::difference(&rx_, &ry_))), diff);
+        prop_assert_eq!(vals::spans_contain(&rx_, &ry_), b.is_subset(&a));
 
         let rx = Resources::try_from_vec(vec![ports(&x)]).expect("valid");
         let ry = Resources::try_from_vec(vec![ports(&y)]).expect("valid");
         prop_assert_eq!(naive(&(&rx - &ry).ranges("ports")), a.difference(&b).copied().collect::<BTreeSet<_>>());
         prop_assert_eq!(rx.contains(&ry), b.is_subset(&a));
         // Results stay coalesced: no two ranges touch.
-        let d = vals::difference(&x, &y);
+        let d = vals::to_pairs(&vals::difference(&rx_, &ry_));
         prop_assert!(d.windows(2).all(|w| w[0].1 + 1 < w[1].0));
+        let u = vals::to_pairs(&vals::union(&rx_, &ry_));
+        prop_assert!(u.windows(2).all(|w| w[0].1 + 1 < w[1].0));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Values as resources and attributes carry them: fixed-point scalars, coalesced
 //! ranges, sets, and Mesos's text syntax for all of them.
 
-use crate::v1::value;
+use crate::v1::value::Range;
 
 /// Scalars are compared and summed in thousandths, as Mesos does, so that adding and
 /// removing `0.1` a thousand times lands exactly where it started.
@@ -23,94 +23,116 @@ pub(crate) fn normalize_scalar(value: f64) -> f64 {
 }
 
 /// Inclusive ranges, sorted by start, with overlapping and adjacent ones merged.
-pub(crate) type Spans = Vec<(u64, u64)>;
+pub(crate) type Spans = Vec<Range>;
+
+pub(crate) const fn span(begin: u64, end: u64) -> Range {
+    Range { begin, end }
+}
 
 /// Sorts and merges ranges (`[1-2],[3-5]` becomes `[1-5]`). Inverted ranges are the
 /// caller's to refuse; here they are dropped so the result stays well formed.
 pub(crate) fn coalesce(mut spans: Spans) -> Spans {
-    spans.retain(|(begin, end)| begin <= end);
-    spans.sort_unstable();
+    spans.retain(|r| r.begin <= r.end);
+    spans.sort_unstable_by_key(|r| (r.begin, r.end));
     let mut merged: Spans = Vec::with_capacity(spans.len());
-    for (begin, end) in spans {
+    for r in spans {
         match merged.last_mut() {
             // Adjacent counts as touching: ports 1-2 and 3-4 are the same as 1-4.
-            Some(last) if begin <= last.1.saturating_add(1) => last.1 = last.1.max(end),
-            _ => merged.push((begin, end)),
+            Some(last) if r.begin <= last.end.saturating_add(1) => {
+                last.end = last.end.max(r.end);
+            }
+            _ => merged.push(r),
         }
     }
     merged
 }
 
+/// Whether a list of ranges is sorted, non-overlapping and non-adjacent already.
+fn is_coalesced(spans: &[Range]) -> bool {
+    spans
+        .windows(2)
+        .all(|w| w[0].end.saturating_add(1) < w[1].begin)
+        && spans.iter().all(|r| r.begin <= r.end)
+}
+
 /// `left ∪ right`, both coalesced.
-pub(crate) fn union(left: &[(u64, u64)], right: &[(u64, u64)]) -> Spans {
-    let mut all = Vec::with_capacity(left.len() + right.len());
-    all.extend_from_slice(left);
-    all.extend_from_slice(right);
-    coalesce(all)
+pub(crate) fn union(left: &[Range], right: &[Range]) -> Spans {
+    // A merge of two sorted lists, coalescing as it goes.
+    let mut out: Spans = Vec::with_capacity(left.len() + right.len());
+    let (mut i, mut j) = (0, 0);
+    while i < left.len() || j < right.len() {
+        let next = if j >= right.len() || (i < left.len() && left[i].begin <= right[j].begin) {
+            i += 1;
+            left[i - 1]
+        } else {
+            j += 1;
+            right[j - 1]
+        };
+        match out.last_mut() {
+            Some(last) if next.begin <= last.end.saturating_add(1) => {
+                last.end = last.end.max(next.end);
+            }
+            _ => out.push(next),
+        }
+    }
+    debug_assert!(is_coalesced(&out));
+    out
 }
 
 /// `left ∖ right`, both coalesced; splits a range that `right` cuts in the middle.
-pub(crate) fn difference(left: &[(u64, u64)], right: &[(u64, u64)]) -> Spans {
+pub(crate) fn difference(left: &[Range], right: &[Range]) -> Spans {
     let mut out = Vec::with_capacity(left.len() + 1);
-    let mut cuts = right.iter().peekable();
-    for &(begin, end) in left {
-        let mut start = begin;
+    // Index of the first cut that may still overlap the current range.
+    let mut first_cut = 0;
+    for r in left {
+        let mut start = r.begin;
         let mut open = true;
-        // Skip cuts that end before this range starts.
-        while let Some(&&(_, cut_end)) = cuts.peek() {
-            if cut_end < start {
-                cuts.next();
-            } else {
-                break;
-            }
+        while first_cut < right.len() && right[first_cut].end < start {
+            first_cut += 1;
         }
-        for &(cut_begin, cut_end) in cuts.clone() {
-            if cut_begin > end {
+        for cut in &right[first_cut..] {
+            if cut.begin > r.end {
                 break;
             }
-            if cut_begin > start {
-                out.push((start, cut_begin - 1));
+            if cut.begin > start {
+                out.push(span(start, cut.begin - 1));
             }
-            if cut_end >= end {
+            if cut.end >= r.end {
                 open = false;
                 break;
             }
-            start = cut_end + 1;
+            start = cut.end + 1;
         }
-        if open && start <= end {
-            out.push((start, end));
+        if open && start <= r.end {
+            out.push(span(start, r.end));
         }
     }
     out
 }
 
 /// Whether every number in `inner` is in `outer`, both coalesced.
-pub(crate) fn spans_contain(outer: &[(u64, u64)], inner: &[(u64, u64)]) -> bool {
+pub(crate) fn spans_contain(outer: &[Range], inner: &[Range]) -> bool {
     // Each coalesced inner range must lie within a single outer range.
     let mut i = 0;
-    for &(begin, end) in inner {
-        while i < outer.len() && outer[i].1 < begin {
+    for r in inner {
+        while i < outer.len() && outer[i].end < r.begin {
             i += 1;
         }
         match outer.get(i) {
-            Some(&(outer_begin, outer_end)) if outer_begin <= begin && end <= outer_end => {}
+            Some(o) if o.begin <= r.begin && r.end <= o.end => {}
             _ => return false,
         }
     }
     true
 }
 
-pub(crate) fn spans_of(ranges: &value::Ranges) -> Spans {
-    ranges.range.iter().map(|r| (r.begin, r.end)).collect()
+pub(crate) fn to_pairs(spans: &[Range]) -> Vec<(u64, u64)> {
+    spans.iter().map(|r| (r.begin, r.end)).collect()
 }
 
-pub(crate) fn ranges_of(spans: &[(u64, u64)]) -> value::Ranges {
-    value::Ranges {
-        range: spans
-            .iter()
-            .map(|&(begin, end)| value::Range { begin, end })
-            .collect(),
-    }
+#[cfg(test)]
+pub(crate) fn from_pairs(pairs: &[(u64, u64)]) -> Spans {
+    pairs.iter().map(|&(begin, end)| span(begin, end)).collect()
 }
 
 /// Set items kept sorted, so equal sets compare equal field by field.
@@ -178,7 +200,7 @@ fn parse_ranges(compact: &str) -> Result<Spans, String> {
         let begin = pair[0].parse::<u64>();
         let end = pair[1].parse::<u64>();
         match (begin, end) {
-            (Ok(begin), Ok(end)) if begin <= end => spans.push((begin, end)),
+            (Ok(begin), Ok(end)) if begin <= end => spans.push(span(begin, end)),
             (Ok(begin), Ok(end)) => {
                 return Err(format!("Invalid range {begin}-{end}: begin > end"));
             }
@@ -221,39 +243,56 @@ mod tests {
         assert_eq!(from_fixed(sum), 100.0);
     }
 
+    fn r(pairs: &[(u64, u64)]) -> Spans {
+        from_pairs(pairs)
+    }
+
     #[test]
     fn coalescing() {
-        assert_eq!(coalesce(vec![(3, 4), (1, 2)]), vec![(1, 4)]);
-        assert_eq!(coalesce(vec![(1, 10), (2, 3)]), vec![(1, 10)]);
-        assert_eq!(coalesce(vec![(1, 2), (4, 5)]), vec![(1, 2), (4, 5)]);
-        assert_eq!(coalesce(vec![(5, 1)]), vec![]);
-        assert_eq!(coalesce(vec![(0, u64::MAX), (5, 6)]), vec![(0, u64::MAX)]);
+        assert_eq!(coalesce(r(&[(3, 4), (1, 2)])), r(&[(1, 4)]));
+        assert_eq!(coalesce(r(&[(1, 10), (2, 3)])), r(&[(1, 10)]));
+        assert_eq!(coalesce(r(&[(1, 2), (4, 5)])), r(&[(1, 2), (4, 5)]));
+        assert_eq!(coalesce(r(&[(5, 1)])), r(&[]));
+        assert_eq!(coalesce(r(&[(0, u64::MAX), (5, 6)])), r(&[(0, u64::MAX)]));
+    }
+
+    #[test]
+    fn union_merges() {
+        assert_eq!(union(&r(&[(1, 2)]), &r(&[(3, 4)])), r(&[(1, 4)]));
+        assert_eq!(
+            union(&r(&[(1, 2), (10, 12)]), &r(&[(5, 6)])),
+            r(&[(1, 2), (5, 6), (10, 12)])
+        );
+        assert_eq!(
+            union(&r(&[(0, u64::MAX)]), &r(&[(7, 8)])),
+            r(&[(0, u64::MAX)])
+        );
     }
 
     #[test]
     fn difference_splits() {
         assert_eq!(
-            difference(&[(1, 10)], &[(3, 4), (8, 8)]),
-            vec![(1, 2), (5, 7), (9, 10)]
+            difference(&r(&[(1, 10)]), &r(&[(3, 4), (8, 8)])),
+            r(&[(1, 2), (5, 7), (9, 10)])
         );
-        assert_eq!(difference(&[(1, 10)], &[(0, 20)]), vec![]);
+        assert_eq!(difference(&r(&[(1, 10)]), &r(&[(0, 20)])), r(&[]));
         assert_eq!(
-            difference(&[(1, 3), (5, 9)], &[(3, 5)]),
-            vec![(1, 2), (6, 9)]
+            difference(&r(&[(1, 3), (5, 9)]), &r(&[(3, 5)])),
+            r(&[(1, 2), (6, 9)])
         );
-        assert_eq!(difference(&[(1, 3)], &[]), vec![(1, 3)]);
+        assert_eq!(difference(&r(&[(1, 3)]), &r(&[])), r(&[(1, 3)]));
         assert_eq!(
-            difference(&[(0, u64::MAX)], &[(u64::MAX, u64::MAX)]),
-            vec![(0, u64::MAX - 1)]
+            difference(&r(&[(0, u64::MAX)]), &r(&[(u64::MAX, u64::MAX)])),
+            r(&[(0, u64::MAX - 1)])
         );
     }
 
     #[test]
     fn containment() {
-        assert!(spans_contain(&[(1, 10)], &[(2, 3), (5, 10)]));
-        assert!(!spans_contain(&[(1, 3), (5, 10)], &[(3, 5)]));
-        assert!(!spans_contain(&[(1, 3)], &[(4, 4)]));
-        assert!(spans_contain(&[(1, 3)], &[]));
+        assert!(spans_contain(&r(&[(1, 10)]), &r(&[(2, 3), (5, 10)])));
+        assert!(!spans_contain(&r(&[(1, 3), (5, 10)]), &r(&[(3, 5)])));
+        assert!(!spans_contain(&r(&[(1, 3)]), &r(&[(4, 4)])));
+        assert!(spans_contain(&r(&[(1, 3)]), &r(&[])));
     }
 
     #[test]
@@ -261,7 +300,7 @@ mod tests {
         assert_eq!(parse_value("2.5"), Ok(ParsedValue::Scalar(2.5)));
         assert_eq!(
             parse_value("[31000-32000, 1000 - 2000]"),
-            Ok(ParsedValue::Ranges(vec![(1000, 2000), (31000, 32000)]))
+            Ok(ParsedValue::Ranges(r(&[(1000, 2000), (31000, 32000)])))
         );
         assert_eq!(
             parse_value("{a, b}"),
