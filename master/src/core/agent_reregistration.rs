@@ -167,7 +167,11 @@ impl MasterCore {
                 books.take_unreachable(&task_id);
                 books.completed.retain(|t| t.task_id.value != task_id);
             }
-            let state = task_state(task.state);
+            // The state the framework hears next from the agent: its oldest update
+            // not yet acknowledged, if any. Mesos sends the latest state here, which a
+            // framework then sees followed by older updates (a terminal task coming
+            // back as RUNNING).
+            let state = task_state(task.status_update_state.unwrap_or(task.state));
             let executor_id = task.executor_id.clone();
             self.insert_task(&framework_id, agent_id, task, resources);
             if was_unreachable {

@@ -40,11 +40,20 @@ impl TaskEntry {
         &self.task.agent_id.value
     }
 
-    /// The state reconciliation reports: that of the last update sent, if any.
+    /// The state reconciliation reports: that of the last update sent, if any; else
+    /// that of the last update the agent sent, which it is still trying to deliver.
+    ///
+    /// Not `state()`: a retried update carries the agent's latest state along, and a
+    /// framework told that (TASK_FAILED, say) before the retried TASK_RUNNING reaches
+    /// it would see a terminal task come back to life. Mesos reports `state()` here.
     pub fn reported_state(&self) -> TaskState {
+        if let Some(state) = self.task.status_update_state {
+            return task_state(state);
+        }
         self.task
-            .status_update_state
-            .map_or_else(|| self.state(), task_state)
+            .statuses
+            .last()
+            .map_or_else(|| self.state(), |status| task_state(status.state))
     }
 }
 
