@@ -288,6 +288,20 @@ fn revive_clears_filters() {
 }
 
 #[test]
+fn deactivation_clears_filters() {
+    let mut alloc = no_minimum();
+    add_framework(&mut alloc, "f", &framework("*", &[]));
+    add_agent(&mut alloc, "a1", "cpus:2");
+    let out = alloc.allocate(at(0));
+    decline(&mut alloc, &out[0], Some(Duration::from_secs(1000)), at(0));
+    alloc.deactivate_framework(&fid("f"));
+    assert_eq!(alloc.next_wakeup(), None);
+    assert!(alloc.allocate(at(1)).is_empty());
+    alloc.activate_framework(&fid("f"));
+    assert_eq!(alloc.allocate(at(2)).len(), 1);
+}
+
+#[test]
 fn suppress_stops_and_revive_restarts() {
     let mut alloc = no_minimum();
     add_framework(&mut alloc, "f", &multi_role(&["a", "b"]));

@@ -106,6 +106,10 @@ impl Allocator for HierarchicalDrf {
             if let Some(framework) = self.frameworks.get_mut(f) {
                 framework.active = false;
             }
+            // As Mesos does: a framework that comes back may want what it declined.
+            for c in self.clients_for(f, &[]) {
+                self.clear_filters(c);
+            }
             self.refresh_framework_eligibility(f);
         }
     }
