@@ -40,6 +40,27 @@ fn has_source_id(resource: &Resource) -> bool {
         .is_some_and(|s| s.id.is_some())
 }
 
+/// A key equal for two resources exactly when [`addable`] holds for them (the
+/// resource's encoding without its value), or `None` for resources that never merge
+/// with another (shared ones, exclusive disks, persistent volumes).
+pub(crate) fn identity_key(resource: &Resource) -> Option<Vec<u8>> {
+    let exclusive = matches!(
+        disk_source_type(resource),
+        Some(SourceType::Mount | SourceType::Block)
+    ) || (disk_source_type(resource) == Some(SourceType::Raw)
+        && has_source_id(resource));
+    if resource.shared.is_some() || exclusive || has_persistence(resource) {
+        return None;
+    }
+    let mut identity = resource.clone();
+    identity.scalar = None;
+    identity.ranges = None;
+    identity.set = None;
+    // `revocable` and `shared` are empty messages: presence is all that is compared,
+    // and the encoding carries exactly that.
+    Some(prost::Message::encode_to_vec(&identity))
+}
+
 /// Whether `right` can be merged into `left` as one entry.
 pub(crate) fn addable(left: &Resource, right: &Resource) -> bool {
     if left.shared.is_some() || right.shared.is_some() {

@@ -18,6 +18,7 @@ mod value;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::ops::{Add, AddAssign, Sub, SubAssign};
 
 use crate::ProtoError;
@@ -45,12 +46,42 @@ impl Resources {
     /// Validates each resource as Mesos does (see [`validate_resource`]), converts the
     /// old `role`/`reservation` fields to the `reservations` stack and normalizes.
     pub fn try_from_vec(resources: Vec<Resource>) -> Result<Resources, ProtoError> {
-        let mut out = Resources::new();
-        for resource in resources {
-            validate_resource(&resource)?;
-            out.add_one(normalized(resource));
+        for resource in &resources {
+            validate_resource(resource)?;
         }
-        Ok(out)
+        Ok(Resources::from_valid(resources))
+    }
+
+    /// Normalizes resources that passed validation. Merging looks for a matching
+    /// entry; past a few dozen entries (only ever from odd or hostile input) it finds
+    /// it by identity key instead, so building stays linear.
+    fn from_valid(resources: Vec<Resource>) -> Resources {
+        const LINEAR_LIMIT: usize = 32;
+        let mut out = Resources::new();
+        if resources.len() <= LINEAR_LIMIT {
+            for resource in resources {
+                out.add_one(normalized(resource));
+            }
+            return out;
+        }
+        let mut by_identity: HashMap<Vec<u8>, usize> = HashMap::new();
+        for resource in resources {
+            let resource = normalized(resource);
+            if arith::is_empty_value(&resource) {
+                continue;
+            }
+            let key = arith::identity_key(&resource);
+            match key.as_ref().and_then(|k| by_identity.get(k)) {
+                Some(&index) => arith::add_value(&mut out.items[index], &resource),
+                None => {
+                    if let Some(key) = key {
+                        by_identity.insert(key, out.items.len());
+                    }
+                    out.items.push(resource);
+                }
+            }
+        }
+        out
     }
 
     /// Mesos's agent `--resources` syntax (`cpus(prod):1;mem:4096;ports:[1-5]`) or its

@@ -10,7 +10,7 @@ use crate::v1::value::{self, Type as ValueType};
 use crate::v1::{Resource, value::Type};
 
 use super::value::{ParsedValue, parse_value, to_fixed};
-use super::{Resources, UNRESERVED_ROLE, is_strict_subrole, normalized};
+use super::{Resources, UNRESERVED_ROLE, is_strict_subrole};
 
 fn invalid(resource: &Resource, message: impl Into<String>) -> ProtoError {
     ProtoError::InvalidResource {
@@ -64,19 +64,17 @@ pub fn validate_resource(resource: &Resource) -> Result<(), ProtoError> {
                 return Err(invalid(resource, "Invalid ranges resource"));
             }
             let ranges = resource.ranges.as_ref().map_or(&[][..], |r| &r.range[..]);
-            for (i, range) in ranges.iter().enumerate() {
-                if range.begin > range.end {
-                    return Err(invalid(resource, "Invalid ranges resource: begin > end"));
-                }
-                let overlaps = ranges[i + 1..]
-                    .iter()
-                    .any(|other| other.begin <= range.end && range.begin <= other.end);
-                if overlaps {
-                    return Err(invalid(
-                        resource,
-                        "Invalid ranges resource: overlapping ranges",
-                    ));
-                }
+            if ranges.iter().any(|r| r.begin > r.end) {
+                return Err(invalid(resource, "Invalid ranges resource: begin > end"));
+            }
+            // Sorted, overlapping ranges are neighbours: n log n, whatever the input.
+            let mut sorted = ranges.to_vec();
+            sorted.sort_unstable_by_key(|r| r.begin);
+            if sorted.windows(2).any(|w| w[1].begin <= w[0].end) {
+                return Err(invalid(
+                    resource,
+                    "Invalid ranges resource: overlapping ranges",
+                ));
             }
         }
         Ok(Type::Set) => {
@@ -84,13 +82,13 @@ pub fn validate_resource(resource: &Resource) -> Result<(), ProtoError> {
                 return Err(invalid(resource, "Invalid set resource"));
             }
             let items = resource.set.as_ref().map_or(&[][..], |s| &s.item[..]);
-            for (i, item) in items.iter().enumerate() {
-                if items[i + 1..].contains(item) {
-                    return Err(invalid(
-                        resource,
-                        "Invalid set resource: duplicated elements",
-                    ));
-                }
+            let mut sorted: Vec<&String> = items.iter().collect();
+            sorted.sort_unstable();
+            if sorted.windows(2).any(|w| w[0] == w[1]) {
+                return Err(invalid(
+                    resource,
+                    "Invalid set resource: duplicated elements",
+                ));
             }
         }
         Ok(Type::Text) => return Err(invalid(resource, "Unsupported resource type")),
@@ -292,11 +290,10 @@ pub(crate) fn parse_resources(text: &str, default_role: &str) -> Result<Resource
         Ok(json @ serde_json::Value::Array(_)) => from_json(&json, default_role)?,
         _ => from_text(text, default_role)?,
     };
-    let mut out = Resources::new();
-    for resource in parsed {
-        validate_resource(&resource)?;
-        out.add_one(normalized(resource));
+    for resource in &parsed {
+        validate_resource(resource)?;
     }
+    let out = Resources::from_valid(parsed);
     validate_command_line(&out)?;
     Ok(out)
 }

@@ -506,3 +506,55 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn large_inputs_merge_like_small_ones() {
+    // Past the linear limit, merging goes by identity key; the result must be the
+    // same as adding one entry at a time.
+    let mut entries = Vec::new();
+    let mut one_by_one = Resources::new();
+    for i in 0..300u64 {
+        let mut r = if i % 3 == 0 {
+            ports(&[(i * 10, i * 10 + 4)])
+        } else {
+            scalar(["cpus", "mem"][(i % 2) as usize], 0.5)
+        };
+        if i % 5 == 0 {
+            r.reservations.push(ReservationInfo {
+                r#type: Some(reservation_info::Type::Static as i32),
+                role: Some(format!("r{}", i % 4)),
+                principal: None,
+                labels: None,
+            });
+        }
+        one_by_one += &Resources::try_from_vec(vec![r.clone()]).expect("valid");
+        entries.push(r);
+    }
+    let bulk = Resources::try_from_vec(entries).expect("valid");
+    assert_eq!(bulk, one_by_one);
+    assert_eq!(bulk.len(), one_by_one.len());
+    assert!(bulk.len() < 20, "merged: {}", bulk.len());
+    assert_eq!(bulk.cpus() + bulk.mem(), 100.0);
+}
+
+#[test]
+fn validation_is_not_quadratic_in_wire_input() {
+    // A hostile number of ranges and set items is checked by sorting, not pairwise.
+    let many: Vec<(u64, u64)> = (0..200_000u64).map(|i| (i * 3, i * 3 + 1)).collect();
+    assert!(validate_resource(&ports(&many)).is_ok());
+    let mut overlapping = many.clone();
+    overlapping.push((4, 5));
+    assert!(validate_resource(&ports(&overlapping)).is_err());
+    let items: Vec<String> = (0..200_000).map(|i| format!("g{i}")).collect();
+    let mut set = Resource {
+        name: "gpus".into(),
+        r#type: ValueType::Set as i32,
+        set: Some(value::Set { item: items }),
+        ..Resource::default()
+    };
+    assert!(validate_resource(&set).is_ok());
+    if let Some(s) = &mut set.set {
+        s.item.push("g7".into());
+    }
+    assert!(validate_resource(&set).is_err());
+}
