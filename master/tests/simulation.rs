@@ -5,7 +5,7 @@
 //! stay terminal, that no task runs twice, and (after a final drain) that every status
 //! update an agent sent was delivered and acknowledged or has a reason not to be.
 //!
-//! - `cargo test -p ratufa-master --test simulation`: the CI run (200 seeds).
+//! - `cargo test -p ratufa-master --test simulation`: the CI run (300 seeds).
 //! - `SIM_SEEDS=5000 cargo test --release -p ratufa-master --test simulation`: a long run;
 //!   `SIM_FIRST_SEED` moves the window, `SIM_STEPS` lengthens each run.
 //! - `SIM_SEED=<n> cargo test -p ratufa-master --test simulation -- --nocapture`: replays
@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
-const DEFAULT_SEEDS: u64 = 200;
+const DEFAULT_SEEDS: u64 = 300;
 const DEFAULT_STEPS: usize = 400;
 /// How much of a failing run's log to print when not replaying it.
 const LOG_TAIL: usize = 150;

@@ -373,6 +373,13 @@ impl World {
         self.framework_call(i, call)
     }
 
+    /// REVIVE of all its roles: filters cleared, nothing suppressed.
+    pub fn framework_revive_all(&mut self, i: usize) -> Result<(), String> {
+        let mut call = call_of(call::Type::Revive);
+        call.revive = Some(call::Revive { roles: Vec::new() });
+        self.framework_call(i, call)
+    }
+
     /// UPDATE_FRAMEWORK with new roles (MULTI_ROLE frameworks only).
     pub fn framework_update_roles(&mut self, i: usize) -> Result<(), String> {
         if !self.connected(i) || !self.frameworks[i].is_multi_role() {

@@ -248,7 +248,48 @@ impl World {
                 self.ledger.open.len()
             ));
         }
-        self.check_books_agree()
+        self.check_books_agree()?;
+        self.check_nothing_leaked()
+    }
+
+    /// With every framework revived, whatever an agent has free and unreserved is
+    /// offered to someone: resources the master lost track of would never be.
+    fn check_nothing_leaked(&mut self) -> Result<(), String> {
+        let connected: Vec<usize> = (0..self.frameworks.len())
+            .filter(|i| self.frameworks[*i].phase == Phase::Connected)
+            .collect();
+        if connected.is_empty() {
+            return Ok(());
+        }
+        for i in connected {
+            self.framework_revive_all(i)?;
+        }
+        self.allocate(true)?;
+        self.read_all_inboxes()?;
+        self.check()?;
+        for agent in self.agents.iter().filter(|a| a.is_connected()) {
+            let Some(booked) = self.core.agent(agent.id_str()) else {
+                continue;
+            };
+            let mut held = booked.used().unallocated();
+            for offer in self
+                .core
+                .offers()
+                .filter(|o| o.agent_id() == agent.id_str())
+            {
+                held += &offer.resources().unallocated();
+            }
+            let free = (booked.total().clone() - &held).unreserved();
+            // Mesos's --min_allocatable_resources default: less than this is not offered.
+            if free.cpus() >= 0.01 || free.mem() >= 32.0 {
+                return Err(format!(
+                    "{} ({}) has {free} free and unreserved that nobody was offered",
+                    agent.hostname,
+                    agent.id_str()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// After the drain, what each connected agent runs is what the master books on it.
