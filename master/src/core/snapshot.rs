@@ -332,7 +332,7 @@ impl MasterCore {
         let id = f.id();
         let books = self.tasks.get(id);
         let mut tasks: Vec<Task> = books
-            .map(|b| b.active.values().map(|e| e.task.clone()).collect())
+            .map(|b| b.active.values().map(|e| Task::clone(&e.task)).collect())
             .unwrap_or_default();
         tasks.sort_by(|a, b| a.task_id.value.cmp(&b.task_id.value));
         let mut used = Resources::new();

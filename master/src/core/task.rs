@@ -13,7 +13,10 @@ use super::status::{is_terminal, task_state};
 pub struct TaskEntry {
     /// Its state, latest statuses (data stripped), and the state and uuid of the last
     /// update forwarded to the framework (what an ACK is checked against).
-    pub(super) task: Task,
+    ///
+    /// Boxed: a `Task` is 1.4 KB inline, mostly optional fields left empty, and the
+    /// books' hash table keeps up to twice as many slots as entries.
+    pub(super) task: Box<Task>,
     /// What the task holds on its agent, in allocated form. Given back to the
     /// allocator when the task turns terminal or unreachable.
     pub(super) resources: Resources,

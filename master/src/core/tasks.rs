@@ -115,7 +115,15 @@ impl MasterCore {
             .entry(framework_id.to_string())
             .or_default()
             .active
-            .insert(task_id, TaskEntry { task, resources });
+            .insert(
+                task_id,
+                TaskEntry {
+                    task: Box::new(task),
+                    // A clone is allocated to fit; `resources` was built by pushing,
+                    // with room for twice what a task usually holds.
+                    resources: resources.clone(),
+                },
+            );
     }
 
     pub(super) fn add_executor(
@@ -196,6 +204,9 @@ impl MasterCore {
         if statuses.last().is_some_and(|s| s.state == kept.state) {
             statuses.pop();
         }
+        // Grown one at a time: a Vec's first push reserves room for four 350-byte
+        // statuses, which most tasks never use (see benches/core_memory.rs).
+        statuses.reserve_exact(1);
         statuses.push(kept);
         if statuses.len() > MAX_STATUSES_PER_TASK {
             statuses.remove(0);
@@ -238,9 +249,9 @@ impl MasterCore {
         let agent_id = entry.task.agent_id.value.clone();
         let still_held = !frees_resources(entry.state());
         if unreachable {
-            books.push_unreachable(entry.task, capacity);
+            books.push_unreachable(*entry.task, capacity);
         } else {
-            books.push_completed(entry.task, capacity);
+            books.push_completed(*entry.task, capacity);
         }
         if let Some(agent) = self.agents.get_mut(&agent_id) {
             agent
