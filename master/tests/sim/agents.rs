@@ -254,6 +254,7 @@ impl World {
                     ));
                 }
                 self.stats.launched += 1;
+                self.note(format!("{name}: runs {} of {}", key.1, key.0));
                 let agent = &mut self.agents[i];
                 agent.frameworks.insert(framework_id, run.framework);
                 agent.tasks.insert(
@@ -269,6 +270,7 @@ impl World {
                     return Err(format!("{name}: KILL_TASK without its body"));
                 };
                 let key: TaskKey = (kill.framework_id.value, kill.task_id.value);
+                self.note(format!("{name}: told to kill {}", key.1));
                 let state = self.agents[i].tasks.get(&key).map(|t| t.state);
                 match state {
                     Some(state) if !is_terminal(state) => {
@@ -324,6 +326,11 @@ impl World {
                 let key: TaskKey = (ack.framework_id.value, ack.task_id.value);
                 if self.agents[i].acknowledge(&key, &ack.uuid).is_some() {
                     self.stats.acks += 1;
+                    self.note(format!(
+                        "{name}: update {} of {} acknowledged",
+                        hex(&ack.uuid),
+                        key.1
+                    ));
                     let Some(sent) = self.ledger.settle(&ack.uuid, "acknowledged") else {
                         return Err(format!(
                             "{name}: acked update {} is not in the ledger",

@@ -230,7 +230,13 @@ impl World {
                         ));
                     }
                     self.stats.offers += 1;
+                    let line = format!(
+                        "{name}: offered {id} on {} for {}",
+                        offer.agent_id.value,
+                        fw.offer_role(&offer)
+                    );
                     fw.offers.insert(id, offer);
+                    self.note(line);
                 }
             }
             Some(event::Type::Rescind) => {
@@ -239,7 +245,8 @@ impl World {
                 if fw.offers.remove(&id).is_none() {
                     return Err(format!("{name}: RESCIND of offer {id} it does not hold"));
                 }
-                fw.remember_stale([id]);
+                fw.remember_stale([id.clone()]);
+                self.note(format!("{name}: offer {id} rescinded"));
             }
             Some(event::Type::Update) => {
                 let Some(update) = event.update else {

@@ -261,6 +261,7 @@ impl World {
         if connected.is_empty() {
             return Ok(());
         }
+        self.stats.leak_checked += 1;
         for i in connected {
             self.framework_revive_all(i)?;
         }

@@ -103,6 +103,8 @@ pub struct Stats {
     pub acks: u64,
     pub crashes: u64,
     pub unreachable: u64,
+    /// Runs whose drain ended with frameworks connected, so the leak check had work.
+    pub leak_checked: u64,
 }
 
 impl World {
@@ -270,5 +272,6 @@ impl Stats {
         self.acks += other.acks;
         self.crashes += other.crashes;
         self.unreachable += other.unreachable;
+        self.leak_checked += other.leak_checked;
     }
 }
