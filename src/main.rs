@@ -4,6 +4,12 @@
 
 mod duration;
 
+// Encoded events cross threads (the core's task to each stream's writer); glibc's
+// allocator trims and regrows its heap under that pattern, costing page faults on every
+// burst (BENCHMARKS.md: 3x on JSON event streams).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
