@@ -329,8 +329,6 @@ async fn record_lengths_count_bytes_not_characters() {
 }
 
 #[tokio::test]
-#[ignore = "REVIVE, SUPPRESS and RECONCILE answer 501 until offers land (docs/COMPATIBILITY.md, \
-            'Not there yet'); Mesos answers 202"]
 async fn calls_on_the_current_stream_get_202_with_an_empty_body() {
     let master = Master::start_fast().await;
     let mut framework = Framework::subscribe(&master, &framework_info("calls")).await;
