@@ -374,7 +374,7 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
 
-    let mut agents = Vec::new();
+    let mut agents = tokio::task::JoinSet::new();
     for n in 0..flags.num_agents {
         let port = if flags.agent_port == 0 {
             0
@@ -403,28 +403,58 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
             )
         };
         let shutdown = stopped(stop_rx.clone());
-        agents.push(tokio::spawn(async move {
-            ratufa_agent::serve(agent_config, agent_listener, shutdown).await
-        }));
+        agents.spawn(async move {
+            (
+                n,
+                ratufa_agent::serve(agent_config, agent_listener, shutdown).await,
+            )
+        });
     }
     info!(address = %bound, agents = flags.num_agents, work_dir = %work_dir.display(), "local cluster starting");
 
-    let master = tokio::spawn(ratufa_master::serve(config, listener, stopped(stop_rx)));
+    let mut master = tokio::spawn(ratufa_master::serve(config, listener, stopped(stop_rx)));
+    let signal_stop = stop_tx.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
-        let _ = stop_tx.send(true);
+        let _ = signal_stop.send(true);
     });
-    let master_result = master.await;
-    let mut result: anyhow::Result<()> = match master_result {
-        Ok(result) => result.map_err(Into::into),
-        Err(e) => Err(anyhow::anyhow!("the master task failed: {e}")),
-    };
-    for (n, agent) in agents.into_iter().enumerate() {
-        match agent.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) if result.is_ok() => result = Err(anyhow::anyhow!("agent {n}: {e}")),
-            Ok(Err(e)) => error!(agent = n, error = %e, "agent failed"),
-            Err(e) => error!(agent = n, error = %e, "agent task failed"),
+    // Until a signal stops the master, or an agent fails (then everything stops: a
+    // local cluster short of an agent is not what was asked for).
+    let mut result: anyhow::Result<()> = Ok(());
+    let mut master_done = None;
+    while master_done.is_none() {
+        tokio::select! {
+            joined = &mut master => master_done = Some(joined),
+            Some(joined) = agents.join_next() => {
+                let failure = match joined {
+                    Ok((_, Ok(()))) => None,
+                    Ok((n, Err(e))) => Some(anyhow::anyhow!("agent {n}: {e}")),
+                    Err(e) => Some(anyhow::anyhow!("an agent task failed: {e}")),
+                };
+                if let Some(failure) = failure {
+                    error!(error = %failure, "agent failed; stopping the local cluster");
+                    result = Err(failure);
+                    let _ = stop_tx.send(true);
+                }
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    if let Some(joined) = master_done {
+        let master_result = match joined {
+            Ok(result) => result.map_err(Into::into),
+            Err(e) => Err(anyhow::anyhow!("the master task failed: {e}")),
+        };
+        if result.is_ok() {
+            result = master_result;
+        }
+    }
+    while let Some(joined) = agents.join_next().await {
+        match joined {
+            Ok((_, Ok(()))) => {}
+            Ok((n, Err(e))) if result.is_ok() => result = Err(anyhow::anyhow!("agent {n}: {e}")),
+            Ok((n, Err(e))) => error!(agent = n, error = %e, "agent failed"),
+            Err(e) => error!(error = %e, "agent task failed"),
         }
     }
     result

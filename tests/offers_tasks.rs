@@ -516,3 +516,68 @@ async fn roles_weighted_one_and_three_share_the_cluster_one_to_three() {
         "light {light_tasks}, heavy {heavy_tasks}: not 1:3"
     );
 }
+
+#[test]
+fn bad_flags_exit_with_1_and_say_what_is_wrong() {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_ratufa"))
+            .args(args)
+            .output()
+            .expect("run ratufa");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    for (args, says) in [
+        (&["agent", "--work_dir=/tmp/x"][..], "--master"),
+        (
+            &["agent", "--master=localhost", "--work_dir=/tmp/x"][..],
+            "host:port",
+        ),
+        (&["master", "--weights=a=x"][..], "--weights"),
+        (
+            &["master", "--min_allocatable_resources=cpus:x"][..],
+            "--min_allocatable_resources",
+        ),
+        (&["master", "--agent_ping_timeout=15"][..], "unit"),
+        (&["local", "--num_agents=lots"][..], "--num_agents"),
+        (
+            &[
+                "local",
+                "--num_agents=1",
+                "--resources=cpus:lots",
+                "--port=0",
+                "--ip=127.0.0.1",
+            ][..],
+            "--resources",
+        ),
+    ] {
+        let (code, stderr) = run(args);
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(says),
+            "{args:?} should mention {says}: {stderr}"
+        );
+    }
+    let (code, stdout) = {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_ratufa"))
+            .args(["agent", "--help"])
+            .output()
+            .expect("run ratufa");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    assert_eq!(code, Some(0));
+    for flag in [
+        "--master",
+        "--work_dir",
+        "--resources",
+        "--attributes",
+        "--default_role",
+    ] {
+        assert!(stdout.contains(flag), "agent --help lacks {flag}");
+    }
+}
