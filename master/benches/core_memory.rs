@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use mimalloc::MiMalloc;
 use ratufa_master::allocator::{AllocatorConfig, HierarchicalDrf};
 use ratufa_master::core::{
-    ConnectionId, CoreConfig, FrameworkCall, MasterCore, Output, SubscribeOutcome, Time,
+    ConnectionId, CoreConfig, FrameworkCall, MasterCore, Output, SubscribeOutcome, TaskEntry, Time,
 };
 use ratufa_proto::ratufa::agentlink;
 use ratufa_proto::resources::Resources;
@@ -456,6 +456,21 @@ fn main() {
         "  state_snapshot(): {:.1} ms (fastest of 3)",
         fastest.as_secs_f64() * 1e3
     );
+    // What the endpoint then does off the core's task: build every Task.
+    let snapshot = cluster.core.state_snapshot();
+    let start = Instant::now();
+    let built: usize = snapshot
+        .frameworks
+        .iter()
+        .flat_map(|f| &f.tasks)
+        .map(|t| black_box(t.task()).statuses.len())
+        .sum();
+    println!(
+        "  building the {built} tasks' Task from the snapshot (endpoint side, off the core): \
+         {:.1} ms",
+        start.elapsed().as_secs_f64() * 1e3
+    );
+    drop(snapshot);
     print_task_anatomy(&cluster.core);
     black_box(&cluster);
 }
@@ -471,26 +486,15 @@ fn print_task_anatomy(core: &MasterCore) {
         return;
     };
     let task = entry.task();
-    let heap_strings = task.name.capacity()
-        + task.task_id.value.capacity()
-        + task.framework_id.value.capacity()
-        + task.agent_id.value.capacity();
-    let labels = task.labels.as_ref().map_or(0, |l| {
-        l.labels.capacity() * size_of::<Label>()
-            + l.labels
-                .iter()
-                .map(|l| l.key.capacity() + l.value.as_ref().map_or(0, String::capacity))
-                .sum::<usize>()
-    });
+    let ids = task.task_id.value.len() + entry.executor_id().map_or(0, |e| e.value.len());
+    let (rest, statuses) = entry.encoded_sizes();
     println!(
-        "  one task as booked: Task struct {} B inline; resources {} x {} B; statuses {} x {} B; \
-         labels {labels} B; ids and name {heap_strings} B; the entry's own Resources {} x {} B",
-        size_of::<ratufa_proto::v1::Task>(),
+        "  one task as booked: record {} B inline (in an Arc); task id and executor id {ids} B; \
+         encoded TaskInfo part {rest} B (resources {} x, labels {}); statuses {} encoded in \
+         {statuses} B; framework and agent ids shared",
+        size_of::<TaskEntry>(),
         task.resources.len(),
-        size_of::<Resource>(),
+        task.labels.as_ref().map_or(0, |l| l.labels.len()),
         task.statuses.len(),
-        size_of::<TaskStatus>(),
-        entry.resources().len(),
-        size_of::<Resource>(),
     );
 }

@@ -1,6 +1,7 @@
 //! What the master knows about one registered agent.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use ratufa_proto::resources::Resources;
 use ratufa_proto::v1::{AgentId, AgentInfo, ExecutorInfo};
@@ -8,8 +9,14 @@ use ratufa_proto::v1::{AgentId, AgentInfo, ExecutorInfo};
 use super::framework::ConnectionId;
 use super::time::Time;
 
-/// (framework id, task id): how agents index the tasks they run.
-pub type TaskKey = (String, String);
+/// (framework id, task id): how agents index the tasks they run. Shared with the
+/// task's record (a task costs the index two pointers, not two strings).
+pub type TaskKey = (Arc<str>, Arc<str>);
+
+/// A key for looking a task up in an agent's index.
+pub fn task_key(framework_id: &str, task_id: &str) -> TaskKey {
+    (Arc::from(framework_id), Arc::from(task_id))
+}
 /// (framework id, executor id).
 pub type ExecutorKey = (String, String);
 
@@ -35,6 +42,8 @@ impl ExecutorEntry {
 #[derive(Debug, Clone)]
 pub struct Agent {
     pub(super) info: AgentInfo,
+    /// Its id, shared by the records of its tasks.
+    pub(super) interned_id: Arc<str>,
     pub(super) total: Resources,
     /// The agent-link stream, while connected.
     pub(super) conn: Option<ConnectionId>,
@@ -61,8 +70,10 @@ pub struct Agent {
 
 impl Agent {
     pub(super) fn new(info: AgentInfo, total: Resources, conn: ConnectionId, now: Time) -> Agent {
+        let interned_id = Arc::from(info.id.as_ref().map_or("", |id| id.value.as_str()));
         Agent {
             info,
+            interned_id,
             total,
             conn: Some(conn),
             registered_time: now,
@@ -148,7 +159,15 @@ impl Agent {
     }
 
     pub(super) fn add_used(&mut self, framework_id: &str, resources: &Resources) {
-        *self.used.entry(framework_id.to_string()).or_default() += resources;
+        match self.used.get_mut(framework_id) {
+            Some(used) => *used += resources,
+            // A clone is allocated to fit; adding to an empty `Resources` would
+            // reserve room for four 280-byte resources.
+            None => {
+                self.used
+                    .insert(framework_id.to_string(), resources.clone());
+            }
+        }
     }
 
     pub(super) fn remove_used(&mut self, framework_id: &str, resources: &Resources) {

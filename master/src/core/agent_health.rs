@@ -73,7 +73,12 @@ impl MasterCore {
         let tasks: Vec<(String, String)> = self
             .agents
             .get(agent_id)
-            .map(|a| a.tasks.iter().cloned().collect())
+            .map(|a| {
+                a.tasks
+                    .iter()
+                    .map(|(f, t)| (f.to_string(), t.to_string()))
+                    .collect()
+            })
             .unwrap_or_default();
         for (framework_id, task_id) in tasks {
             let partition_aware = self
@@ -89,13 +94,13 @@ impl MasterCore {
                 TaskState::TaskLost
             };
             let mut status = MasterStatus::new(
-                entry.task.task_id.clone(),
+                entry.task_id_proto(),
                 Some(id.clone()),
                 state,
                 Reason::AgentRemoved,
                 "health check timed out",
             );
-            status.executor_id = entry.task.executor_id.clone();
+            status.executor_id = entry.executor_id();
             status.unreachable_time = Some(time_info(now));
             let status = status.into_status();
             let was_terminal = entry.is_terminal();

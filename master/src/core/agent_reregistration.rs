@@ -9,6 +9,7 @@ use ratufa_proto::v1::task_status::Reason;
 use ratufa_proto::v1::{AgentId, ExecutorInfo, FrameworkId, FrameworkInfo, Task, TaskState};
 use tracing::{info, warn};
 
+use super::agent::task_key;
 use super::framework::Framework;
 use super::launch_validation::allocated;
 use super::status::{MasterStatus, frees_resources, is_terminal, task_state};
@@ -154,7 +155,7 @@ impl MasterCore {
             if self
                 .tasks
                 .get(&framework_id)
-                .and_then(|t| t.active.get(&task_id))
+                .and_then(|t| t.get(&task_id))
                 .is_some()
             {
                 warn!(framework_id = %framework_id, task_id = %task_id, agent_id = %agent_id, "task reported by an agent is already booked; keeping the booked one");
@@ -269,7 +270,12 @@ impl MasterCore {
         let booked: Vec<(String, String)> = self
             .agents
             .get(&agent_id)
-            .map(|a| a.tasks.iter().cloned().collect())
+            .map(|a| {
+                a.tasks
+                    .iter()
+                    .map(|(f, t)| (f.to_string(), t.to_string()))
+                    .collect()
+            })
             .unwrap_or_default();
         for key in booked {
             if reported.contains(&key) {
@@ -291,13 +297,13 @@ impl MasterCore {
                     TaskState::TaskLost
                 };
                 let mut status = MasterStatus::new(
-                    entry.task.task_id.clone(),
-                    Some(entry.task.agent_id.clone()),
+                    entry.task_id_proto(),
+                    Some(entry.agent_id_proto()),
                     state,
                     Reason::Reconciliation,
                     "Task is unknown to the agent",
                 );
-                status.executor_id = entry.task.executor_id.clone();
+                status.executor_id = entry.executor_id();
                 let status = status.into_status();
                 self.update_task(now, &framework_id, &task_id, &status, None, false);
                 self.send_update(&framework_id, status);
@@ -340,12 +346,12 @@ impl MasterCore {
             let booked = self
                 .agents
                 .get(&agent_id)
-                .is_some_and(|a| a.tasks.contains(&key));
+                .is_some_and(|a| a.tasks.contains(&task_key(&key.0, &key.1)));
             if booked {
                 let killed = self
                     .agents
                     .get(&agent_id)
-                    .is_some_and(|a| a.killed_tasks.contains(&key));
+                    .is_some_and(|a| a.killed_tasks.contains(&task_key(&key.0, &key.1)));
                 if killed && !is_terminal(task_state(task.state)) {
                     kills.push((key.0, task.task_id));
                 }

@@ -278,7 +278,7 @@ impl MasterCore {
             .map(|t| {
                 t.active
                     .values()
-                    .map(|e| (e.task.task_id.value.clone(), e.task.agent_id.value.clone()))
+                    .map(|e| (e.task_id().to_string(), e.agent_id().to_string()))
                     .collect()
             })
             .unwrap_or_default();
@@ -286,8 +286,8 @@ impl MasterCore {
             agents.insert(agent_id.clone());
             if let Some(entry) = self.task(id, &task_id) {
                 let status = status::MasterStatus::new(
-                    entry.task.task_id.clone(),
-                    Some(entry.task.agent_id.clone()),
+                    entry.task_id_proto(),
+                    Some(entry.agent_id_proto()),
                     ratufa_proto::v1::TaskState::TaskKilled,
                     ratufa_proto::v1::task_status::Reason::FrameworkRemoved,
                     format!("Framework {id} removed"),
@@ -330,7 +330,7 @@ impl MasterCore {
         let agents: Vec<String> = self
             .agents
             .values()
-            .filter(|a| a.used.contains_key(id) || a.tasks.iter().any(|(f, _)| f == id))
+            .filter(|a| a.used.contains_key(id) || a.tasks.iter().any(|(f, _)| &**f == id))
             .map(|a| a.id().to_string())
             .collect();
         for agent_id in agents {

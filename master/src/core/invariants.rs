@@ -78,20 +78,20 @@ impl MasterCore {
             for (framework_id, task_id) in &agent.tasks {
                 let entry = self
                     .tasks
-                    .get(framework_id)
-                    .and_then(|t| t.active.get(task_id))
+                    .get(&**framework_id)
+                    .and_then(|t| t.get(task_id))
                     .ok_or_else(|| {
                         format!(
                             "agent {agent_id} lists task {task_id} of {framework_id}, not booked"
                         )
                     })?;
-                if entry.task.agent_id.value != *agent_id {
+                if entry.agent_id() != agent_id {
                     return Err(format!(
                         "task {task_id} listed by {agent_id}, booked elsewhere"
                     ));
                 }
                 if !frees_resources(entry.state()) {
-                    expected_used += &entry.resources.unallocated();
+                    expected_used += &entry.resources().unallocated();
                 }
             }
             for executor in agent.executors.values() {
@@ -114,8 +114,13 @@ impl MasterCore {
 
         for (framework_id, books) in &self.tasks {
             for (task_id, entry) in &books.active {
-                let agent_id = &entry.task.agent_id.value;
-                let key = (framework_id.clone(), task_id.clone());
+                let agent_id = entry.agent_id();
+                if entry.task_id() != &**task_id || entry.framework_id() != framework_id {
+                    return Err(format!(
+                        "task {task_id} of {framework_id} booked under another id"
+                    ));
+                }
+                let key = (entry.framework_id_arc().clone(), task_id.clone());
                 let listed = self
                     .agents
                     .get(agent_id)
@@ -125,7 +130,7 @@ impl MasterCore {
                         "task {task_id} of {framework_id} booked on {agent_id}, which does not list it"
                     ));
                 }
-                if books.unreachable.contains_key(task_id) {
+                if books.unreachable.contains_key(&**task_id) {
                     return Err(format!(
                         "task {task_id} of {framework_id} both active and unreachable"
                     ));

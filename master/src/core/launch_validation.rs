@@ -192,7 +192,7 @@ fn validate_task_common(task: &TaskInfo, ctx: &LaunchContext<'_>) -> Result<Reso
     let task_id = &task.task_id.value;
     validate_id(task_id).map_err(|e| format!("'TaskInfo.task_id' is invalid: {e}"))?;
     if let Some(tasks) = ctx.tasks {
-        if tasks.active.contains_key(task_id) {
+        if tasks.get(task_id).is_some() {
             return Err(format!("Task has duplicate ID: {task_id}"));
         }
         if tasks.unreachable.contains_key(task_id) {

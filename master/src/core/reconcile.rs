@@ -33,9 +33,8 @@ impl MasterCore {
         if reconcile.tasks.is_empty() {
             info!(framework_id = %framework_id, "implicit task reconciliation");
             if let Some(books) = self.tasks.get(framework_id) {
-                let mut entries: Vec<&TaskEntry> = books.active.values().collect();
-                entries.sort_by(|a, b| a.task.task_id.value.cmp(&b.task.task_id.value));
-                replies.extend(entries.into_iter().map(latest_state));
+                // In task id order: the books are kept in it.
+                replies.extend(books.active().map(latest_state));
             }
         } else {
             info!(framework_id = %framework_id, tasks = reconcile.tasks.len(), "explicit task reconciliation");
@@ -43,7 +42,7 @@ impl MasterCore {
                 let known = self
                     .tasks
                     .get(framework_id)
-                    .and_then(|t| t.active.get(&asked.task_id.value));
+                    .and_then(|t| t.get(&asked.task_id.value));
                 let reply = if let Some(entry) = known {
                     latest_state(entry)
                 } else if let Some(agent_id) = asked
@@ -97,16 +96,16 @@ impl MasterCore {
 /// "Reconciliation: Latest task state": the state last reported to the framework,
 /// with what the latest status said of health, checks and container.
 fn latest_state(entry: &TaskEntry) -> TaskStatus {
-    let task = &entry.task;
-    let last = task.statuses.last();
+    let last = entry.latest_status();
+    let last = last.as_ref();
     TaskStatus {
-        task_id: task.task_id.clone(),
+        task_id: entry.task_id_proto(),
         state: entry.reported_state() as i32,
         message: Some("Reconciliation: Latest task state".to_string()),
         source: Some(Source::Master as i32),
         reason: Some(Reason::Reconciliation as i32),
-        agent_id: Some(task.agent_id.clone()),
-        executor_id: task.executor_id.clone(),
+        agent_id: Some(entry.agent_id_proto()),
+        executor_id: entry.executor_id(),
         healthy: last.and_then(|s| s.healthy),
         check_status: last.and_then(|s| s.check_status),
         container_status: last.and_then(|s| s.container_status.clone()),

@@ -7,9 +7,10 @@ use ratufa_proto::v1::{
 };
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::agent::ExecutorEntry;
-use super::status::task_state;
+use super::task::TaskEntry;
 use super::{MasterCore, Time};
 
 /// Counters since the master started, named after Mesos's metrics where Mesos has
@@ -70,8 +71,10 @@ pub struct FrameworkSnapshot {
     pub registered_time: Time,
     pub reregistered_time: Option<Time>,
     pub unregistered_time: Option<Time>,
-    /// Tasks not yet removed (terminal ones until acknowledged).
-    pub tasks: Vec<Task>,
+    /// Tasks not yet removed (terminal ones until acknowledged), in task id order:
+    /// the core's own records, shared (a snapshot costs the core a pointer per task;
+    /// [`TaskEntry::task`] builds the `Task` off the core's task).
+    pub tasks: Vec<Arc<TaskEntry>>,
     pub unreachable_tasks: Vec<Task>,
     pub completed_tasks: Vec<Task>,
     pub offers: Vec<Offer>,
@@ -147,7 +150,7 @@ impl StateSnapshot {
 
         let mut by_state = std::collections::BTreeMap::<i32, u64>::new();
         for task in frameworks.iter().flat_map(|f| &f.tasks) {
-            *by_state.entry(task.state).or_default() += 1;
+            *by_state.entry(task.state() as i32).or_default() += 1;
         }
         let unreachable: usize = frameworks.iter().map(|f| f.unreachable_tasks.len()).sum();
         let gauge = |state: TaskState| by_state.get(&(state as i32)).copied().unwrap_or(0) as f64;
@@ -258,25 +261,37 @@ impl StateSnapshot {
     }
 }
 
+/// A framework's executors and the resources it holds, gathered from the agents.
+#[derive(Default)]
+struct OnAgents<'a> {
+    executors: Vec<(&'a str, &'a ExecutorEntry)>,
+    used: Resources,
+}
+
 impl MasterCore {
-    /// A copy of the state for endpoints. Costs a copy of every task the master
-    /// holds; the driver takes it per request.
+    /// A copy of the state for endpoints, taken per request by the driver. Active
+    /// tasks are shared with the core, not copied: the core's cost is a pointer per
+    /// task, and building their JSON happens on the endpoint's side.
     pub fn state_snapshot(&self) -> StateSnapshot {
-        // One pass over agents for every framework's executors, rather than one per
-        // framework.
-        let mut executors: BTreeMap<&str, Vec<(&str, &ExecutorEntry)>> = BTreeMap::new();
+        // One pass over agents for every framework's executors and used resources,
+        // rather than one per framework.
+        let mut on_agents: BTreeMap<&str, OnAgents<'_>> = BTreeMap::new();
         for agent in self.agents.values() {
             for ((framework_id, _), executor) in &agent.executors {
-                executors
+                on_agents
                     .entry(framework_id.as_str())
                     .or_default()
+                    .executors
                     .push((agent.id(), executor));
+            }
+            for (framework_id, used) in &agent.used {
+                on_agents.entry(framework_id.as_str()).or_default().used += used;
             }
         }
         let frameworks = self
             .frameworks
             .values()
-            .map(|f| self.framework_snapshot(f, executors.get(f.id())))
+            .map(|f| self.framework_snapshot(f, on_agents.get(f.id())))
             .collect();
         let completed_frameworks = self
             .completed
@@ -327,24 +342,22 @@ impl MasterCore {
     fn framework_snapshot(
         &self,
         f: &super::Framework,
-        on_agents: Option<&Vec<(&str, &ExecutorEntry)>>,
+        on_agents: Option<&OnAgents<'_>>,
     ) -> FrameworkSnapshot {
         let id = f.id();
         let books = self.tasks.get(id);
-        let mut tasks: Vec<Task> = books
-            .map(|b| b.active.values().map(|e| Task::clone(&e.task)).collect())
+        let tasks: Vec<Arc<TaskEntry>> = books
+            .map(|b| b.active_shared().cloned().collect())
             .unwrap_or_default();
-        tasks.sort_by(|a, b| a.task_id.value.cmp(&b.task_id.value));
+        // What agents count as held by the framework's tasks (not yet terminal) and
+        // executors; the invariants check that they agree with the books.
         let mut used = Resources::new();
-        for task in books.iter().flat_map(|b| b.active.values()) {
-            if !super::status::frees_resources(task_state(task.task.state)) {
-                used += &task.resources;
-            }
-        }
         let mut executors = Vec::new();
-        for (agent_id, executor) in on_agents.into_iter().flatten() {
-            used += &executor.resources;
-            executors.push((agent_id.to_string(), executor.info.clone()));
+        if let Some(on_agents) = on_agents {
+            used = on_agents.used.clone();
+            for (agent_id, executor) in &on_agents.executors {
+                executors.push((agent_id.to_string(), executor.info.clone()));
+            }
         }
         let mut offers = Vec::new();
         let mut offered = Resources::new();

@@ -1,46 +1,259 @@
 //! The master's books of tasks, per framework: active (not yet acknowledged as
 //! terminal), unreachable, and a bounded history of completed ones.
+//!
+//! An active task is a compact record (see [`TaskEntry`]) rather than the `v1::Task`
+//! proto: at 100,000 tasks the proto's empty optional fields alone were 1.4 KB each
+//! (benches/core_memory.rs).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
+use prost::Message;
 use ratufa_proto::resources::Resources;
-use ratufa_proto::v1::{Task, TaskState};
+use ratufa_proto::v1::{
+    AgentId, ExecutorId, FrameworkId, Resource, Task, TaskId, TaskState, TaskStatus,
+};
 
 use super::status::{is_terminal, task_state};
 
 /// One task the master tracks on a registered agent.
+///
+/// What changes or is read on the hot path (state, the update last forwarded, ids)
+/// is kept as plain fields; what the task was launched with (name, resources, labels,
+/// command, container, health check, discovery, kill policy, user, limits) is kept
+/// once as an encoded `Task` with those hot fields cleared, and decoded on demand by
+/// [`TaskEntry::task`] and [`TaskEntry::resources`]. Statuses are kept encoded too.
+///
+/// Held in the books behind an `Arc`, so that a state snapshot shares the records
+/// rather than copying them; the core changes a record through `Arc::make_mut`.
 #[derive(Debug, Clone)]
 pub struct TaskEntry {
-    /// Its state, latest statuses (data stripped), and the state and uuid of the last
-    /// update forwarded to the framework (what an ACK is checked against).
-    ///
-    /// Boxed: a `Task` is 1.4 KB inline, mostly optional fields left empty, and the
-    /// books' hash table keeps up to twice as many slots as entries.
-    pub(super) task: Box<Task>,
-    /// What the task holds on its agent, in allocated form. Given back to the
-    /// allocator when the task turns terminal or unreachable.
-    pub(super) resources: Resources,
+    task_id: Arc<str>,
+    /// Shared with the framework's books and the agent (interned).
+    framework_id: Arc<str>,
+    agent_id: Arc<str>,
+    state: i32,
+    /// State and uuid of the last update forwarded to the framework (what an ACK is
+    /// checked against); the state only when `has` says so (an `Option<i32>` would
+    /// take 8 bytes).
+    status_update_state: i32,
+    status_update_uuid: Option<StatusUuid>,
+    /// State of the latest of `statuses`, when `has` says so.
+    last_status_state: i32,
+    /// Which of the optional states are set: `FORWARDED`, `LAST_STATUS`.
+    has: u8,
+    /// The latest statuses (data stripped), oldest first: each a flags byte (which
+    /// of the task's own ids were left out of it) and the length-delimited encoded
+    /// `TaskStatus`.
+    statuses: Box<[u8]>,
+    /// The rest of the `Task` (executor id included), encoded.
+    rest: Box<[u8]>,
+    /// What the task holds, where that is not the `Task`'s own resources in allocated
+    /// form (an agent reported it without allocation info); else decoded from `rest`.
+    held: Option<Box<Resources>>,
 }
 
+/// Only the resources of an encoded `Task` (prost skips the other fields).
+#[derive(Clone, PartialEq, Message)]
+struct TaskResources {
+    #[prost(message, repeated, tag = "7")]
+    resources: Vec<Resource>,
+}
+
+/// Only the executor id of an encoded `Task`.
+#[derive(Clone, PartialEq, Message)]
+struct TaskExecutorId {
+    #[prost(message, optional, tag = "4")]
+    executor_id: Option<ExecutorId>,
+}
+
+/// `TaskEntry::has`: the state of an update forwarded to the framework is set.
+const FORWARDED: u8 = 1;
+/// `TaskEntry::has`: the state of the latest status is set.
+const LAST_STATUS: u8 = 2;
+
+/// A status update's uuid: inline when 16 bytes long (those agents send), else boxed.
+#[derive(Debug, Clone)]
+enum StatusUuid {
+    Inline([u8; 16]),
+    Other(Box<[u8]>),
+}
+
+impl StatusUuid {
+    fn new(uuid: &[u8]) -> StatusUuid {
+        match <[u8; 16]>::try_from(uuid) {
+            Ok(inline) => StatusUuid::Inline(inline),
+            Err(_) => StatusUuid::Other(Box::from(uuid)),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            StatusUuid::Inline(uuid) => uuid,
+            StatusUuid::Other(uuid) => uuid,
+        }
+    }
+}
+
+/// A stored status whose task id was the task's own, left out.
+const OWN_TASK_ID: u8 = 1;
+/// A stored status whose agent id was the task's own, left out.
+const OWN_AGENT_ID: u8 = 2;
+
 impl TaskEntry {
-    pub fn task(&self) -> &Task {
-        &self.task
+    /// Books `task`, holding `resources` (allocated form), with `framework_id` and
+    /// `agent_id` (interned copies of its ids, used when they match).
+    pub(super) fn new(
+        mut task: Task,
+        resources: Resources,
+        framework_id: &Arc<str>,
+        agent_id: &Arc<str>,
+    ) -> TaskEntry {
+        let intern = |value: String, interned: &Arc<str>| -> Arc<str> {
+            if *value == **interned {
+                interned.clone()
+            } else {
+                Arc::from(value)
+            }
+        };
+        let task_id = Arc::from(std::mem::take(&mut task.task_id.value));
+        let framework_id = intern(std::mem::take(&mut task.framework_id.value), framework_id);
+        let agent_id = intern(std::mem::take(&mut task.agent_id.value), agent_id);
+        let statuses = std::mem::take(&mut task.statuses);
+        let last_status_state = statuses.last().map(|s| s.state);
+        let status_update_state = task.status_update_state.take();
+        let mut has = 0;
+        if status_update_state.is_some() {
+            has |= FORWARDED;
+        }
+        if last_status_state.is_some() {
+            has |= LAST_STATUS;
+        }
+        let mut entry = TaskEntry {
+            task_id,
+            framework_id,
+            agent_id,
+            state: task.state,
+            status_update_state: status_update_state.unwrap_or_default(),
+            status_update_uuid: task.status_update_uuid.take().map(|u| StatusUuid::new(&u)),
+            last_status_state: last_status_state.unwrap_or_default(),
+            has,
+            statuses: Box::default(),
+            rest: Box::default(),
+            held: (task.resources.as_slice() != resources.as_slice()).then(|| Box::new(resources)),
+        };
+        task.state = 0;
+        entry.rest = encode(&task);
+        entry.statuses = entry.pack_statuses(statuses);
+        entry
+    }
+
+    /// The task as the v1 API shows it, built from the record.
+    pub fn task(&self) -> Task {
+        // Our own encoding: decoding it cannot fail short of a bug.
+        let mut task = Task::decode(&self.rest[..]).unwrap_or_default();
+        task.task_id = TaskId {
+            value: self.task_id.to_string(),
+        };
+        task.framework_id = FrameworkId {
+            value: self.framework_id.to_string(),
+        };
+        task.agent_id = AgentId {
+            value: self.agent_id.to_string(),
+        };
+        task.state = self.state;
+        task.statuses = self
+            .status_entries()
+            .into_iter()
+            .map(|(flags, bytes)| self.unpack_status(flags, bytes))
+            .collect();
+        task.status_update_state = self.forwarded_state();
+        task.status_update_uuid = self.status_update_uuid().map(<[u8]>::to_vec);
+        task
+    }
+
+    pub fn task_id(&self) -> &str {
+        &self.task_id
+    }
+
+    pub(super) fn task_id_arc(&self) -> &Arc<str> {
+        &self.task_id
+    }
+
+    /// The task id as the v1 API carries it.
+    pub fn task_id_proto(&self) -> TaskId {
+        TaskId {
+            value: self.task_id.to_string(),
+        }
+    }
+
+    /// The agent id as the v1 API carries it.
+    pub fn agent_id_proto(&self) -> AgentId {
+        AgentId {
+            value: self.agent_id.to_string(),
+        }
+    }
+
+    pub(super) fn framework_id_arc(&self) -> &Arc<str> {
+        &self.framework_id
+    }
+
+    pub fn framework_id(&self) -> &str {
+        &self.framework_id
+    }
+
+    pub fn agent_id(&self) -> &str {
+        &self.agent_id
+    }
+
+    pub fn executor_id(&self) -> Option<ExecutorId> {
+        TaskExecutorId::decode(&self.rest[..])
+            .ok()
+            .and_then(|t| t.executor_id)
     }
 
     pub fn state(&self) -> TaskState {
-        task_state(self.task.state)
+        task_state(self.state)
     }
 
     pub fn is_terminal(&self) -> bool {
         is_terminal(self.state())
     }
 
-    pub fn resources(&self) -> &Resources {
-        &self.resources
+    /// What the task holds on its agent, in allocated form: given back to the
+    /// allocator when the task turns terminal or unreachable. Decoded from the record.
+    pub fn resources(&self) -> Resources {
+        if let Some(held) = &self.held {
+            return Resources::clone(held);
+        }
+        let resources = TaskResources::decode(&self.rest[..])
+            .map(|r| r.resources)
+            .unwrap_or_default();
+        // Stored from a `Resources`, so already valid and normalized.
+        Resources::try_from_vec(resources).unwrap_or_default()
     }
 
-    pub fn agent_id(&self) -> &str {
-        &self.task.agent_id.value
+    /// The state of the last update forwarded to the framework, if any.
+    pub fn status_update_state(&self) -> Option<TaskState> {
+        self.forwarded_state().map(task_state)
+    }
+
+    pub fn status_update_uuid(&self) -> Option<&[u8]> {
+        self.status_update_uuid.as_ref().map(StatusUuid::as_slice)
+    }
+
+    fn forwarded_state(&self) -> Option<i32> {
+        (self.has & FORWARDED != 0).then_some(self.status_update_state)
+    }
+
+    fn latest_status_state(&self) -> Option<i32> {
+        (self.has & LAST_STATUS != 0).then_some(self.last_status_state)
+    }
+
+    /// The latest status the master has of the task, decoded.
+    pub fn latest_status(&self) -> Option<TaskStatus> {
+        let (flags, bytes) = self.status_entries().pop()?;
+        Some(self.unpack_status(flags, bytes))
     }
 
     /// The state reconciliation reports: that of the last update sent, if any; else
@@ -50,21 +263,131 @@ impl TaskEntry {
     /// framework told that (TASK_FAILED, say) before the retried TASK_RUNNING reaches
     /// it would see a terminal task come back to life. Mesos reports `state()` here.
     pub fn reported_state(&self) -> TaskState {
-        if let Some(state) = self.task.status_update_state {
+        if let Some(state) = self.forwarded_state() {
             return task_state(state);
         }
-        self.task
-            .statuses
-            .last()
-            .map_or_else(|| self.state(), |status| task_state(status.state))
+        self.latest_status_state()
+            .map_or_else(|| self.state(), task_state)
     }
+
+    /// Bytes of the record's encoded parts: (the rest of the `Task`, its statuses).
+    /// For reading memory figures (benches/core_memory.rs).
+    pub fn encoded_sizes(&self) -> (usize, usize) {
+        (self.rest.len(), self.statuses.len())
+    }
+
+    pub(super) fn set_state(&mut self, state: TaskState) {
+        self.state = state as i32;
+    }
+
+    /// Keeps `status` (its data already stripped) as the latest, replacing a latest
+    /// one of the same state; at most `max` are kept.
+    pub(super) fn push_status(&mut self, status: TaskStatus, max: usize) {
+        let state = status.state;
+        let new = self.pack_status(status);
+        let mut entries = self.status_entries();
+        if self.latest_status_state() == Some(state) {
+            entries.pop();
+        }
+        let skip = (entries.len() + 1).saturating_sub(max);
+        let mut out = Vec::new();
+        for (flags, bytes) in entries.into_iter().skip(skip) {
+            out.push(flags);
+            prost::encoding::encode_varint(bytes.len() as u64, &mut out);
+            out.extend_from_slice(bytes);
+        }
+        out.extend_from_slice(&new);
+        self.last_status_state = state;
+        self.has |= LAST_STATUS;
+        self.statuses = out.into_boxed_slice();
+    }
+
+    /// One status as stored: a flags byte, then the status length-delimited, without
+    /// the ids it shares with the task.
+    fn pack_status(&self, mut status: TaskStatus) -> Vec<u8> {
+        let mut flags = 0;
+        if *status.task_id.value == *self.task_id {
+            status.task_id.value.clear();
+            flags |= OWN_TASK_ID;
+        }
+        if status
+            .agent_id
+            .as_ref()
+            .is_some_and(|id| *id.value == *self.agent_id)
+        {
+            status.agent_id = None;
+            flags |= OWN_AGENT_ID;
+        }
+        let mut out = Vec::with_capacity(1 + 10 + status.encoded_len());
+        out.push(flags);
+        // A Vec grows as needed: encoding into it cannot fail.
+        let _ = status.encode_length_delimited(&mut out);
+        out
+    }
+
+    fn pack_statuses(&self, statuses: Vec<TaskStatus>) -> Box<[u8]> {
+        let mut out = Vec::new();
+        for status in statuses {
+            out.extend_from_slice(&self.pack_status(status));
+        }
+        out.into_boxed_slice()
+    }
+
+    /// The stored statuses, oldest first: (flags, encoded status).
+    fn status_entries(&self) -> Vec<(u8, &[u8])> {
+        let mut entries = Vec::new();
+        let mut rest = &self.statuses[..];
+        while let Some((&flags, mut tail)) = rest.split_first() {
+            let Ok(len) = prost::encoding::decode_varint(&mut tail) else {
+                break;
+            };
+            let Some((bytes, after)) = usize::try_from(len)
+                .ok()
+                .and_then(|len| tail.split_at_checked(len))
+            else {
+                break;
+            };
+            entries.push((flags, bytes));
+            rest = after;
+        }
+        entries
+    }
+
+    fn unpack_status(&self, flags: u8, bytes: &[u8]) -> TaskStatus {
+        // Our own encoding: decoding it cannot fail short of a bug.
+        let mut status = TaskStatus::decode(bytes).unwrap_or_default();
+        if flags & OWN_TASK_ID != 0 {
+            status.task_id = self.task_id_proto();
+        }
+        if flags & OWN_AGENT_ID != 0 {
+            status.agent_id = Some(self.agent_id_proto());
+        }
+        status
+    }
+
+    /// Records the update forwarded to the framework.
+    pub(super) fn set_forwarded(&mut self, state: i32, uuid: Option<&[u8]>) {
+        self.status_update_state = state;
+        self.has |= FORWARDED;
+        self.status_update_uuid = uuid.map(StatusUuid::new);
+    }
+}
+
+fn encode(message: &impl Message) -> Box<[u8]> {
+    let mut out = Vec::with_capacity(message.encoded_len());
+    // A Vec grows as needed: encoding into it cannot fail.
+    let _ = message.encode(&mut out);
+    out.into_boxed_slice()
 }
 
 /// All a framework's tasks. Exists for frameworks the master holds and for frameworks
 /// it only learned of from re-registering agents.
 #[derive(Debug, Clone, Default)]
 pub struct FrameworkTasks {
-    pub(super) active: HashMap<String, TaskEntry>,
+    /// The framework's id, shared by its task records.
+    id: Option<Arc<str>>,
+    /// In task id order, which is the order endpoints and reconciliation list them.
+    pub(super) active: BTreeMap<Arc<str>, Arc<TaskEntry>>,
     /// Tasks of partition-aware frameworks on unreachable agents, by id, oldest first
     /// in `unreachable_order`; their ids may not be reused.
     pub(super) unreachable: HashMap<String, Task>,
@@ -76,11 +399,27 @@ pub struct FrameworkTasks {
 
 impl FrameworkTasks {
     pub fn active(&self) -> impl Iterator<Item = &TaskEntry> {
+        self.active.values().map(|e| &**e)
+    }
+
+    /// The active records, shared.
+    pub fn active_shared(&self) -> impl Iterator<Item = &Arc<TaskEntry>> {
         self.active.values()
     }
 
     pub fn get(&self, task_id: &str) -> Option<&TaskEntry> {
-        self.active.get(task_id)
+        self.active.get(task_id).map(|e| &**e)
+    }
+
+    pub(super) fn get_mut(&mut self, task_id: &str) -> Option<&mut TaskEntry> {
+        self.active.get_mut(task_id).map(Arc::make_mut)
+    }
+
+    /// The framework's id, interned.
+    pub(super) fn intern_id(&mut self, framework_id: &str) -> Arc<str> {
+        self.id
+            .get_or_insert_with(|| Arc::from(framework_id))
+            .clone()
     }
 
     pub fn unreachable(&self) -> impl Iterator<Item = &Task> {

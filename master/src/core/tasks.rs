@@ -7,9 +7,11 @@ use ratufa_proto::v1::scheduler::call;
 use ratufa_proto::v1::{
     ExecutorInfo, FrameworkId, FrameworkInfo, Task, TaskInfo, TaskState, TaskStatus,
 };
+use std::sync::Arc;
+
 use tracing::{debug, info, warn};
 
-use super::agent::ExecutorEntry;
+use super::agent::{ExecutorEntry, task_key};
 use super::status::{frees_resources, is_terminal, task_state, update_event};
 use super::task::{FrameworkTasks, TaskEntry};
 use super::{MasterCore, Reply, Time};
@@ -71,6 +73,7 @@ impl MasterCore {
             executor_id: info.executor.as_ref().map(|e| e.executor_id.clone()),
             agent_id: info.agent_id.clone(),
             state: TaskState::TaskStaging as i32,
+            // Kept once: the record's resources are these, in allocated form.
             resources: resources.as_slice().to_vec(),
             labels: info.labels.clone(),
             discovery: info.discovery.clone(),
@@ -100,30 +103,24 @@ impl MasterCore {
         task: Task,
         resources: Resources,
     ) {
-        let task_id = task.task_id.value.clone();
-        if !frees_resources(task_state(task.state))
-            && let Some(agent) = self.agents.get_mut(agent_id)
+        let state = task_state(task.state);
+        let books = self.tasks.entry(framework_id.to_string()).or_default();
+        let interned_framework = books.intern_id(framework_id);
+        let agent = self.agents.get_mut(agent_id);
+        let interned_agent = agent
+            .as_ref()
+            .map_or_else(|| Arc::from(agent_id), |a| a.interned_id.clone());
+        if let Some(agent) = agent
+            && !frees_resources(state)
         {
             agent.add_used(framework_id, &resources);
         }
+        let entry = TaskEntry::new(task, resources, &interned_framework, &interned_agent);
+        let task_id = entry.task_id_arc().clone();
         if let Some(agent) = self.agents.get_mut(agent_id) {
-            agent
-                .tasks
-                .insert((framework_id.to_string(), task_id.clone()));
+            agent.tasks.insert((interned_framework, task_id.clone()));
         }
-        self.tasks
-            .entry(framework_id.to_string())
-            .or_default()
-            .active
-            .insert(
-                task_id,
-                TaskEntry {
-                    task: Box::new(task),
-                    // A clone is allocated to fit; `resources` was built by pushing,
-                    // with room for twice what a task usually holds.
-                    resources: resources.clone(),
-                },
-            );
+        books.active.insert(task_id, Arc::new(entry));
     }
 
     pub(super) fn add_executor(
@@ -186,7 +183,7 @@ impl MasterCore {
         let Some(entry) = self
             .tasks
             .get_mut(framework_id)
-            .and_then(|t| t.active.get_mut(task_id))
+            .and_then(|t| t.get_mut(task_id))
         else {
             return;
         };
@@ -195,26 +192,16 @@ impl MasterCore {
         if is_terminal(old) {
             debug!(framework_id = %framework_id, task_id = %task_id, state = ?old, "task already terminal; state kept");
         } else {
-            entry.task.state = new as i32;
+            entry.set_state(new);
         }
         let mut kept = status.clone();
         // Task data can be large and the framework already got it.
         kept.data = None;
-        let statuses = &mut entry.task.statuses;
-        if statuses.last().is_some_and(|s| s.state == kept.state) {
-            statuses.pop();
-        }
-        // Grown one at a time: a Vec's first push reserves room for four 350-byte
-        // statuses, which most tasks never use (see benches/core_memory.rs).
-        statuses.reserve_exact(1);
-        statuses.push(kept);
-        if statuses.len() > MAX_STATUSES_PER_TASK {
-            statuses.remove(0);
-        }
+        entry.push_status(kept, MAX_STATUSES_PER_TASK);
 
         if !frees_resources(old) && frees_resources(new) {
-            let resources = entry.resources.clone();
-            let agent_id = entry.task.agent_id.value.clone();
+            let resources = entry.resources();
+            let agent_id = entry.agent_id().to_string();
             // Counted by the state the task ended in: with `latest` set, `status` is an
             // older, non-terminal update being retried.
             if is_terminal(new) {
@@ -246,26 +233,29 @@ impl MasterCore {
         let Some(entry) = books.active.remove(task_id) else {
             return;
         };
-        let agent_id = entry.task.agent_id.value.clone();
+        let agent_id = entry.agent_id().to_string();
         let still_held = !frees_resources(entry.state());
-        if unreachable {
-            books.push_unreachable(*entry.task, capacity);
+        let resources = if still_held {
+            entry.resources()
         } else {
-            books.push_completed(*entry.task, capacity);
+            Resources::new()
+        };
+        let task = entry.task();
+        if unreachable {
+            books.push_unreachable(task, capacity);
+        } else {
+            books.push_completed(task, capacity);
         }
         if let Some(agent) = self.agents.get_mut(&agent_id) {
-            agent
-                .tasks
-                .remove(&(framework_id.to_string(), task_id.to_string()));
-            agent
-                .killed_tasks
-                .remove(&(framework_id.to_string(), task_id.to_string()));
+            let key = task_key(framework_id, task_id);
+            agent.tasks.remove(&key);
+            agent.killed_tasks.remove(&key);
             if still_held {
-                agent.remove_used(framework_id, &entry.resources);
+                agent.remove_used(framework_id, &resources);
             }
         }
         if still_held {
-            self.recover(now, framework_id, &agent_id, &entry.resources, None);
+            self.recover(now, framework_id, &agent_id, &resources, None);
         }
     }
 
@@ -283,8 +273,8 @@ impl MasterCore {
         let known = self
             .tasks
             .get(framework_id)
-            .and_then(|t| t.active.get(&task_id))
-            .is_some_and(|e| e.task.agent_id.value == agent_id);
+            .and_then(|t| t.get(&task_id))
+            .is_some_and(|e| e.agent_id() == agent_id);
         let connected = self
             .frameworks
             .get(framework_id)
@@ -300,10 +290,9 @@ impl MasterCore {
             && let Some(entry) = self
                 .tasks
                 .get_mut(framework_id)
-                .and_then(|t| t.active.get_mut(&task_id))
+                .and_then(|t| t.get_mut(&task_id))
         {
-            entry.task.status_update_state = Some(status.state);
-            entry.task.status_update_uuid = status.uuid.clone();
+            entry.set_forwarded(status.state, status.uuid.as_deref());
         }
         self.send_update(framework_id, status)
     }
@@ -329,17 +318,15 @@ impl MasterCore {
         let entry = self
             .tasks
             .get(framework_id)
-            .and_then(|t| t.active.get(&task_id))
-            .filter(|e| e.task.agent_id.value == agent_id);
+            .and_then(|t| t.get(&task_id))
+            .filter(|e| e.agent_id() == agent_id);
         if let Some(entry) = entry {
-            let Some(acked_state) = entry.task.status_update_state else {
+            let Some(acked_state) = entry.status_update_state() else {
                 warn!(framework_id = %framework_id, task_id = %task_id, "ignoring acknowledgement of an update this master did not send");
                 self.counters.invalid_status_update_acknowledgements += 1;
                 return Reply::Accepted;
             };
-            if is_terminal(task_state(acked_state))
-                && entry.task.status_update_uuid.as_deref() == Some(&ack.uuid[..])
-            {
+            if is_terminal(acked_state) && entry.status_update_uuid() == Some(&ack.uuid[..]) {
                 self.remove_task(now, framework_id, &task_id, false);
             }
         }
@@ -369,8 +356,8 @@ impl MasterCore {
         let agent_of_task = self
             .tasks
             .get(framework_id)
-            .and_then(|t| t.active.get(&task_id))
-            .map(|e| e.task.agent_id.value.clone());
+            .and_then(|t| t.get(&task_id))
+            .map(|e| e.agent_id().to_string());
         let Some(agent_id) = agent_of_task else {
             info!(framework_id = %framework_id, task_id = %task_id, "cannot kill unknown task; reconciling it");
             self.reconcile(
@@ -393,9 +380,7 @@ impl MasterCore {
         let Some(agent) = self.agents.get_mut(&agent_id) else {
             return Reply::Accepted;
         };
-        agent
-            .killed_tasks
-            .insert((framework_id.to_string(), task_id.clone()));
+        agent.killed_tasks.insert(task_key(framework_id, &task_id));
         if !agent.is_connected() {
             info!(framework_id = %framework_id, task_id = %task_id, agent_id = %agent_id, "agent disconnected; the kill is retried when it comes back");
             return Reply::Accepted;
@@ -474,7 +459,7 @@ impl MasterCore {
 
     /// A task in the active books.
     pub fn task(&self, framework_id: &str, task_id: &str) -> Option<&TaskEntry> {
-        self.tasks.get(framework_id)?.active.get(task_id)
+        self.tasks.get(framework_id)?.get(task_id)
     }
 }
 

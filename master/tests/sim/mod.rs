@@ -304,7 +304,12 @@ impl World {
                 ));
             };
             let runs: Vec<&(String, String)> = agent.tasks.keys().collect();
-            let books: Vec<&(String, String)> = booked.tasks().iter().collect();
+            let books: Vec<(String, String)> = booked
+                .tasks()
+                .iter()
+                .map(|(f, t)| (f.to_string(), t.to_string()))
+                .collect();
+            let runs: Vec<(String, String)> = runs.into_iter().cloned().collect();
             if runs != books {
                 return Err(format!(
                     "{} ({}) runs {runs:?} but the master books {books:?}",

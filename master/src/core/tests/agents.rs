@@ -221,13 +221,7 @@ fn returning_unreachable_agent_kills_what_frameworks_were_told_was_lost() {
     let tasks: Vec<ratufa_proto::v1::Task> = ["p", "a"]
         .iter()
         .zip([&plain, &aware])
-        .map(|(t, sub)| {
-            h.core
-                .task(&sub.framework_id().value, t)
-                .unwrap()
-                .task()
-                .clone()
-        })
+        .map(|(t, sub)| h.core.task(&sub.framework_id().value, t).unwrap().task())
         .collect();
     let frameworks = vec![
         h.framework(&plain.framework_id()).info().clone(),

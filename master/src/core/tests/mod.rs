@@ -9,6 +9,7 @@ mod lifecycle;
 mod offers;
 mod reconcile;
 mod subscribe;
+mod task_record;
 mod update_order;
 mod updates;
 mod with_drf;

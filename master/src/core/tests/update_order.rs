@@ -76,7 +76,7 @@ fn returning_agent_is_reported_with_its_oldest_unacknowledged_state() {
     let (sub, agent, offer) = h.offered(base, "cpus:2;mem:256");
     h.launched(&sub, &offer, "t", "cpus:1");
     let fw = sub.framework_id();
-    let mut task = h.core.task(&fw.value, "t").unwrap().task().clone();
+    let mut task = h.core.task(&fw.value, "t").unwrap().task();
     let framework = h.framework(&fw).info().clone();
     for _ in 0..6 {
         h.advance_and_tick(Duration::from_secs(15));

@@ -219,7 +219,7 @@ fn kill_while_agent_is_away_is_repeated_when_it_returns() {
     .unwrap();
     assert!(commands_on(&h.outputs(), agent.conn).is_empty());
 
-    let task = h.core.task(&fw.value, "t").unwrap().task().clone();
+    let task = h.core.task(&fw.value, "t").unwrap().task();
     let conn = h.next_conn();
     let mut info = agent_info("host1", "cpus:2;mem:256");
     info.id = Some(agent.id.clone());
@@ -359,7 +359,7 @@ fn snapshot_and_metrics_reflect_the_books() {
     assert_eq!(snapshot.frameworks.len(), 1);
     let framework = &snapshot.frameworks[0];
     assert_eq!(framework.tasks.len(), 1);
-    assert_eq!(framework.tasks[0].state, TaskState::TaskRunning as i32);
+    assert_eq!(framework.tasks[0].state(), TaskState::TaskRunning);
     assert_eq!(framework.used_resources.cpus(), 1.0);
     assert_eq!(snapshot.agents.len(), 1);
     assert_eq!(snapshot.agents[0].used.cpus(), 1.0);
