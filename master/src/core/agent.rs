@@ -41,18 +41,20 @@ impl ExecutorEntry {
 /// removed and only their id and the time they went are remembered.
 #[derive(Debug, Clone)]
 pub struct Agent {
-    pub(super) info: AgentInfo,
+    /// Shared with state snapshots, as is `total`.
+    pub(super) info: Arc<AgentInfo>,
     /// Its id, shared by the records of its tasks.
     pub(super) interned_id: Arc<str>,
-    pub(super) total: Resources,
+    pub(super) total: Arc<Resources>,
     /// The agent-link stream, while connected.
     pub(super) conn: Option<ConnectionId>,
     pub(super) registered_time: Time,
     pub(super) reregistered_time: Option<Time>,
     pub(super) version: Option<String>,
     /// Resources of tasks (not yet terminal) and executors, per framework, in
-    /// allocated form (`allocation_info` set).
-    pub(super) used: BTreeMap<String, Resources>,
+    /// allocated form (`allocation_info` set). A list: an agent runs tasks of a few
+    /// frameworks, and a map's first node alone would take half a kilobyte.
+    pub(super) used: Vec<(Arc<str>, Resources)>,
     /// Outstanding offers of this agent's resources.
     pub(super) offers: BTreeSet<String>,
     pub(super) tasks: BTreeSet<TaskKey>,
@@ -72,14 +74,14 @@ impl Agent {
     pub(super) fn new(info: AgentInfo, total: Resources, conn: ConnectionId, now: Time) -> Agent {
         let interned_id = Arc::from(info.id.as_ref().map_or("", |id| id.value.as_str()));
         Agent {
-            info,
+            info: Arc::new(info),
             interned_id,
-            total,
+            total: Arc::new(total),
             conn: Some(conn),
             registered_time: now,
             reregistered_time: None,
             version: None,
-            used: BTreeMap::new(),
+            used: Vec::new(),
             offers: BTreeSet::new(),
             tasks: BTreeSet::new(),
             executors: BTreeMap::new(),
@@ -131,13 +133,14 @@ impl Agent {
     /// Resources in use by tasks and executors, all frameworks together.
     pub fn used(&self) -> Resources {
         let mut total = Resources::new();
-        for resources in self.used.values() {
+        for (_, resources) in &self.used {
             total += resources;
         }
         total
     }
 
-    pub fn used_by(&self) -> &BTreeMap<String, Resources> {
+    /// Resources in use, per framework id.
+    pub fn used_by(&self) -> &[(Arc<str>, Resources)] {
         &self.used
     }
 
@@ -159,23 +162,29 @@ impl Agent {
     }
 
     pub(super) fn add_used(&mut self, framework_id: &str, resources: &Resources) {
-        match self.used.get_mut(framework_id) {
-            Some(used) => *used += resources,
+        match self.used.iter_mut().find(|(f, _)| **f == *framework_id) {
+            Some((_, used)) => *used += resources,
             // A clone is allocated to fit; adding to an empty `Resources` would
             // reserve room for four 280-byte resources.
             None => {
-                self.used
-                    .insert(framework_id.to_string(), resources.clone());
+                self.used.reserve_exact(1);
+                self.used.push((Arc::from(framework_id), resources.clone()));
             }
         }
     }
 
     pub(super) fn remove_used(&mut self, framework_id: &str, resources: &Resources) {
-        if let Some(used) = self.used.get_mut(framework_id) {
+        if let Some(index) = self.used.iter().position(|(f, _)| **f == *framework_id) {
+            let used = &mut self.used[index].1;
             *used -= resources;
             if used.is_empty() {
-                self.used.remove(framework_id);
+                self.used.swap_remove(index);
             }
         }
+    }
+
+    /// Whether the agent counts resources in use by this framework.
+    pub(super) fn uses(&self, framework_id: &str) -> bool {
+        self.used.iter().any(|(f, _)| **f == *framework_id)
     }
 }

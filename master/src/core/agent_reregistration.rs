@@ -3,6 +3,7 @@
 //! to recover after a master failover).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use ratufa_proto::resources::Resources;
 use ratufa_proto::v1::task_status::Reason;
@@ -166,7 +167,7 @@ impl MasterCore {
             }
             if let Some(books) = self.tasks.get_mut(&framework_id) {
                 books.take_unreachable(&task_id);
-                books.completed.retain(|t| t.task_id.value != task_id);
+                books.completed.retain(|t| t.task_id() != task_id);
             }
             // The state the framework hears next from the agent: its oldest update
             // not yet acknowledged, if any. Mesos sends the latest state here, which a
@@ -380,8 +381,8 @@ impl MasterCore {
         }
 
         if let Some(agent) = self.agents.get_mut(&agent_id) {
-            agent.info = info;
-            agent.total = total;
+            agent.info = Arc::new(info);
+            agent.total = Arc::new(total);
             agent.conn = Some(conn);
             agent.reregistered_time = Some(now);
             agent.version = version;

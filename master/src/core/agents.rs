@@ -241,11 +241,18 @@ impl MasterCore {
         let used: Vec<(FrameworkId, Resources)> = agent
             .used
             .iter()
-            .map(|(f, r)| (FrameworkId { value: f.clone() }, r.clone()))
+            .map(|(f, r)| {
+                (
+                    FrameworkId {
+                        value: f.to_string(),
+                    },
+                    r.clone(),
+                )
+            })
             .collect();
         let id = agent.agent_id();
         let info = agent.info.clone();
-        let total = agent.total.clone();
+        let total = Resources::clone(&agent.total);
         self.allocator.add_agent(&id, &info, total, &used);
     }
 

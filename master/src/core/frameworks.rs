@@ -330,7 +330,7 @@ impl MasterCore {
         let agents: Vec<String> = self
             .agents
             .values()
-            .filter(|a| a.used.contains_key(id) || a.tasks.iter().any(|(f, _)| &**f == id))
+            .filter(|a| a.uses(id) || a.tasks.iter().any(|(f, _)| &**f == id))
             .map(|a| a.id().to_string())
             .collect();
         for agent_id in agents {

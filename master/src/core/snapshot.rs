@@ -2,9 +2,7 @@
 //! taken between inputs so that serving it never holds the core up.
 
 use ratufa_proto::resources::Resources;
-use ratufa_proto::v1::{
-    AgentInfo, ExecutorInfo, FrameworkInfo, MasterInfo, Offer, Task, TaskState,
-};
+use ratufa_proto::v1::{AgentInfo, ExecutorInfo, FrameworkInfo, MasterInfo, Offer, TaskState};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -75,8 +73,8 @@ pub struct FrameworkSnapshot {
     /// the core's own records, shared (a snapshot costs the core a pointer per task;
     /// [`TaskEntry::task`] builds the `Task` off the core's task).
     pub tasks: Vec<Arc<TaskEntry>>,
-    pub unreachable_tasks: Vec<Task>,
-    pub completed_tasks: Vec<Task>,
+    pub unreachable_tasks: Vec<Arc<TaskEntry>>,
+    pub completed_tasks: Vec<Arc<TaskEntry>>,
     pub offers: Vec<Offer>,
     /// (agent id, executor).
     pub executors: Vec<(String, ExecutorInfo)>,
@@ -88,14 +86,15 @@ pub struct FrameworkSnapshot {
 /// One registered agent as endpoints show it.
 #[derive(Debug, Clone)]
 pub struct AgentSnapshot {
-    pub info: AgentInfo,
+    /// The core's own, shared (as is `total`).
+    pub info: Arc<AgentInfo>,
     pub connected: bool,
     /// Offered from: connected (deactivation by operators comes later).
     pub active: bool,
     pub version: Option<String>,
     pub registered_time: Time,
     pub reregistered_time: Option<Time>,
-    pub total: Resources,
+    pub total: Arc<Resources>,
     /// Held by tasks and executors, unallocated form.
     pub used: Resources,
     pub offered: Resources,
@@ -285,7 +284,7 @@ impl MasterCore {
                     .push((agent.id(), executor));
             }
             for (framework_id, used) in &agent.used {
-                on_agents.entry(framework_id.as_str()).or_default().used += used;
+                on_agents.entry(framework_id).or_default().used += used;
             }
         }
         let frameworks = self

@@ -390,11 +390,12 @@ pub struct FrameworkTasks {
     pub(super) active: BTreeMap<Arc<str>, Arc<TaskEntry>>,
     /// Tasks of partition-aware frameworks on unreachable agents, by id, oldest first
     /// in `unreachable_order`; their ids may not be reused.
-    pub(super) unreachable: HashMap<String, Task>,
+    pub(super) unreachable: HashMap<String, Arc<TaskEntry>>,
     pub(super) unreachable_order: VecDeque<String>,
     /// Terminal tasks whose last update was acknowledged (or that the master ended
-    /// itself), newest last.
-    pub(super) completed: VecDeque<Task>,
+    /// itself), newest last. Records as they left the active books (shared with
+    /// snapshots like those).
+    pub(super) completed: VecDeque<Arc<TaskEntry>>,
 }
 
 impl FrameworkTasks {
@@ -422,13 +423,13 @@ impl FrameworkTasks {
             .clone()
     }
 
-    pub fn unreachable(&self) -> impl Iterator<Item = &Task> {
+    pub fn unreachable(&self) -> impl Iterator<Item = &Arc<TaskEntry>> {
         self.unreachable_order
             .iter()
             .filter_map(|id| self.unreachable.get(id))
     }
 
-    pub fn completed(&self) -> impl Iterator<Item = &Task> {
+    pub fn completed(&self) -> impl Iterator<Item = &Arc<TaskEntry>> {
         self.completed.iter()
     }
 
@@ -436,7 +437,7 @@ impl FrameworkTasks {
         self.active.is_empty() && self.unreachable.is_empty() && self.completed.is_empty()
     }
 
-    pub(super) fn push_completed(&mut self, task: Task, capacity: usize) {
+    pub(super) fn push_completed(&mut self, task: Arc<TaskEntry>, capacity: usize) {
         // A task reported again (an agent coming back) must not be listed twice.
         self.completed
             .retain(|existing| existing.task_id != task.task_id);
@@ -449,8 +450,8 @@ impl FrameworkTasks {
         }
     }
 
-    pub(super) fn push_unreachable(&mut self, task: Task, capacity: usize) {
-        let id = task.task_id.value.clone();
+    pub(super) fn push_unreachable(&mut self, task: Arc<TaskEntry>, capacity: usize) {
+        let id = task.task_id().to_string();
         if self.unreachable.insert(id.clone(), task).is_some() {
             self.unreachable_order.retain(|existing| *existing != id);
         }
@@ -462,7 +463,7 @@ impl FrameworkTasks {
         }
     }
 
-    pub(super) fn take_unreachable(&mut self, task_id: &str) -> Option<Task> {
+    pub(super) fn take_unreachable(&mut self, task_id: &str) -> Option<Arc<TaskEntry>> {
         let task = self.unreachable.remove(task_id)?;
         self.unreachable_order
             .retain(|existing| existing != task_id);
@@ -471,7 +472,7 @@ impl FrameworkTasks {
 
     /// Whether the master already told the framework this task ended.
     pub(super) fn completed_contains(&self, task_id: &str) -> bool {
-        self.completed.iter().any(|t| t.task_id.value == task_id)
+        self.completed.iter().any(|t| t.task_id() == task_id)
     }
 }
 

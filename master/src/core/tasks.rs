@@ -240,11 +240,10 @@ impl MasterCore {
         } else {
             Resources::new()
         };
-        let task = entry.task();
         if unreachable {
-            books.push_unreachable(task, capacity);
+            books.push_unreachable(entry, capacity);
         } else {
-            books.push_completed(task, capacity);
+            books.push_completed(entry, capacity);
         }
         if let Some(agent) = self.agents.get_mut(&agent_id) {
             let key = task_key(framework_id, task_id);

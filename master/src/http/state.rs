@@ -57,9 +57,9 @@ pub(super) async fn tasks(State(master): State<MasterHandle>) -> Response {
             .flat_map(|f| {
                 f.tasks
                     .iter()
+                    .chain(&f.unreachable_tasks)
+                    .chain(&f.completed_tasks)
                     .map(|t| task_json(&t.task()))
-                    .chain(f.unreachable_tasks.iter().map(task_json))
-                    .chain(f.completed_tasks.iter().map(task_json))
             })
             .collect();
         json!({ "tasks": tasks })
@@ -242,8 +242,8 @@ fn framework_json(framework: &FrameworkSnapshot, clock: &Clock) -> Value {
         "unregistered_time": framework.unregistered_time.map_or(json!(0), |t| clock.secs(t)),
         "resources": resources_json(total.as_slice()),
         "tasks": framework.tasks.iter().map(|t| task_json(&t.task())).collect::<Vec<_>>(),
-        "unreachable_tasks": framework.unreachable_tasks.iter().map(task_json).collect::<Vec<_>>(),
-        "completed_tasks": framework.completed_tasks.iter().map(task_json).collect::<Vec<_>>(),
+        "unreachable_tasks": framework.unreachable_tasks.iter().map(|t| task_json(&t.task())).collect::<Vec<_>>(),
+        "completed_tasks": framework.completed_tasks.iter().map(|t| task_json(&t.task())).collect::<Vec<_>>(),
         "offers": framework.offers.iter().map(offer_json).collect::<Vec<_>>(),
         "executors": framework
             .executors

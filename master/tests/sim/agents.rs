@@ -369,7 +369,7 @@ impl World {
             && self
                 .core
                 .framework_tasks(&sent.framework_id)
-                .is_some_and(|t| t.completed().any(|task| task.task_id.value == sent.task_id));
+                .is_some_and(|t| t.completed().any(|task| task.task_id() == sent.task_id));
         if removed || ended {
             Ok(())
         } else {

@@ -66,10 +66,7 @@ fn terminal_update_frees_resources_and_its_ack_removes_the_task() {
     ack(&mut h, &sub, &agent, "t", u);
     assert!(h.core.task(&fw.value, "t").is_none());
     let books = h.core.framework_tasks(&fw.value).unwrap();
-    let completed: Vec<&str> = books
-        .completed()
-        .map(|t| t.task_id.value.as_str())
-        .collect();
+    let completed: Vec<&str> = books.completed().map(|t| t.task_id()).collect();
     assert_eq!(completed, vec!["t"]);
 }
 
