@@ -54,7 +54,8 @@ pub struct Agent {
     /// Resources of tasks (not yet terminal) and executors, per framework, in
     /// allocated form (`allocation_info` set). A list: an agent runs tasks of a few
     /// frameworks, and a map's first node alone would take half a kilobyte.
-    pub(super) used: Vec<(Arc<str>, Resources)>,
+    /// Each shared with state snapshots, changed through `Arc::make_mut`.
+    pub(super) used: Vec<(Arc<str>, Arc<Resources>)>,
     /// Outstanding offers of this agent's resources.
     pub(super) offers: BTreeSet<String>,
     pub(super) tasks: BTreeSet<TaskKey>,
@@ -140,7 +141,7 @@ impl Agent {
     }
 
     /// Resources in use, per framework id.
-    pub fn used_by(&self) -> &[(Arc<str>, Resources)] {
+    pub fn used_by(&self) -> &[(Arc<str>, Arc<Resources>)] {
         &self.used
     }
 
@@ -163,19 +164,20 @@ impl Agent {
 
     pub(super) fn add_used(&mut self, framework_id: &str, resources: &Resources) {
         match self.used.iter_mut().find(|(f, _)| **f == *framework_id) {
-            Some((_, used)) => *used += resources,
+            Some((_, used)) => *Arc::make_mut(used) += resources,
             // A clone is allocated to fit; adding to an empty `Resources` would
             // reserve room for four 280-byte resources.
             None => {
                 self.used.reserve_exact(1);
-                self.used.push((Arc::from(framework_id), resources.clone()));
+                self.used
+                    .push((Arc::from(framework_id), Arc::new(resources.clone())));
             }
         }
     }
 
     pub(super) fn remove_used(&mut self, framework_id: &str, resources: &Resources) {
         if let Some(index) = self.used.iter().position(|(f, _)| **f == *framework_id) {
-            let used = &mut self.used[index].1;
+            let used = Arc::make_mut(&mut self.used[index].1);
             *used -= resources;
             if used.is_empty() {
                 self.used.swap_remove(index);

@@ -246,7 +246,7 @@ impl MasterCore {
                     FrameworkId {
                         value: f.to_string(),
                     },
-                    r.clone(),
+                    Resources::clone(r),
                 )
             })
             .collect();

@@ -78,9 +78,21 @@ pub struct FrameworkSnapshot {
     pub offers: Vec<Offer>,
     /// (agent id, executor).
     pub executors: Vec<(String, ExecutorInfo)>,
-    /// Held by tasks and executors (allocated form).
-    pub used_resources: Resources,
+    /// Held by tasks and executors (allocated form), as each agent counts it (the
+    /// core's own, shared); see [`FrameworkSnapshot::used_resources`].
+    pub used_on_agents: Vec<Arc<Resources>>,
     pub offered_resources: Resources,
+}
+
+impl FrameworkSnapshot {
+    /// Held by tasks and executors (allocated form), all agents together.
+    pub fn used_resources(&self) -> Resources {
+        let mut used = Resources::new();
+        for resources in &self.used_on_agents {
+            used += resources;
+        }
+        used
+    }
 }
 
 /// One registered agent as endpoints show it.
@@ -95,9 +107,21 @@ pub struct AgentSnapshot {
     pub registered_time: Time,
     pub reregistered_time: Option<Time>,
     pub total: Arc<Resources>,
-    /// Held by tasks and executors, unallocated form.
-    pub used: Resources,
+    /// Held by tasks and executors, per framework (allocated form; the core's own,
+    /// shared); see [`AgentSnapshot::used`].
+    pub used_by: Vec<(Arc<str>, Arc<Resources>)>,
     pub offered: Resources,
+}
+
+impl AgentSnapshot {
+    /// Held by tasks and executors, all frameworks together, unallocated form.
+    pub fn used(&self) -> Resources {
+        let mut used = Resources::new();
+        for (_, resources) in &self.used_by {
+            used += resources;
+        }
+        used.unallocated()
+    }
 }
 
 /// Everything `/master/state` and `/metrics/snapshot` need, copied.
@@ -241,7 +265,7 @@ impl StateSnapshot {
         let mut used = Resources::new();
         for agent in agents {
             total += &agent.total;
-            used += &agent.used;
+            used += &agent.used();
         }
         for (name, t, u) in [
             ("cpus", total.cpus(), used.cpus()),
@@ -264,7 +288,7 @@ impl StateSnapshot {
 #[derive(Default)]
 struct OnAgents<'a> {
     executors: Vec<(&'a str, &'a ExecutorEntry)>,
-    used: Resources,
+    used: Vec<Arc<Resources>>,
 }
 
 impl MasterCore {
@@ -284,7 +308,11 @@ impl MasterCore {
                     .push((agent.id(), executor));
             }
             for (framework_id, used) in &agent.used {
-                on_agents.entry(framework_id).or_default().used += used;
+                on_agents
+                    .entry(framework_id)
+                    .or_default()
+                    .used
+                    .push(used.clone());
             }
         }
         let frameworks = self
@@ -315,7 +343,7 @@ impl MasterCore {
                     registered_time: a.registered_time,
                     reregistered_time: a.reregistered_time,
                     total: a.total.clone(),
-                    used: a.used().unallocated(),
+                    used_by: a.used.clone(),
                     offered,
                 }
             })
@@ -350,7 +378,7 @@ impl MasterCore {
             .unwrap_or_default();
         // What agents count as held by the framework's tasks (not yet terminal) and
         // executors; the invariants check that they agree with the books.
-        let mut used = Resources::new();
+        let mut used = Vec::new();
         let mut executors = Vec::new();
         if let Some(on_agents) = on_agents {
             used = on_agents.used.clone();
@@ -389,7 +417,7 @@ impl MasterCore {
                 .unwrap_or_default(),
             offers,
             executors,
-            used_resources: used,
+            used_on_agents: used,
             offered_resources: offered,
         }
     }

@@ -193,7 +193,7 @@ fn agent_json(agent: &AgentSnapshot, clock: &Clock) -> Value {
         "pid": format!("slave(1)@{}:{}", info.hostname, info.port.unwrap_or(0)),
         "registered_time": clock.secs(agent.registered_time),
         "resources": resources_json(agent.total.as_slice()),
-        "used_resources": resources_json(agent.used.as_slice()),
+        "used_resources": resources_json(agent.used().as_slice()),
         "offered_resources": resources_json(agent.offered.as_slice()),
         "reserved_resources": reserved,
         "unreserved_resources": resources_json(agent.total.unreserved().as_slice()),
@@ -222,12 +222,13 @@ fn framework_json(framework: &FrameworkSnapshot, clock: &Clock) -> Value {
         .map(|caps| caps.iter().filter_map(|c| c.get("type").cloned()).collect())
         .unwrap_or_default();
     let multi_role = capabilities.iter().any(|c| c == "MULTI_ROLE");
-    let mut total = framework.used_resources.clone();
+    let used = framework.used_resources();
+    let mut total = used.clone();
     total += &framework.offered_resources;
     let mut out = json!({
         "id": id,
         "name": info.name,
-        "used_resources": resources_json(framework.used_resources.as_slice()),
+        "used_resources": resources_json(used.as_slice()),
         "offered_resources": resources_json(framework.offered_resources.as_slice()),
         "capabilities": capabilities,
         "hostname": info.hostname.clone().unwrap_or_default(),

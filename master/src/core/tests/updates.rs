@@ -357,9 +357,9 @@ fn snapshot_and_metrics_reflect_the_books() {
     let framework = &snapshot.frameworks[0];
     assert_eq!(framework.tasks.len(), 1);
     assert_eq!(framework.tasks[0].state(), TaskState::TaskRunning);
-    assert_eq!(framework.used_resources.cpus(), 1.0);
+    assert_eq!(framework.used_resources().cpus(), 1.0);
     assert_eq!(snapshot.agents.len(), 1);
-    assert_eq!(snapshot.agents[0].used.cpus(), 1.0);
+    assert_eq!(snapshot.agents[0].used().cpus(), 1.0);
     assert_eq!(snapshot.agents[0].total.cpus(), 2.0);
 
     let metrics: std::collections::BTreeMap<String, f64> = snapshot.metrics().into_iter().collect();
