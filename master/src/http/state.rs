@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use ratufa_proto::v1::value::{Ranges, Set};
@@ -19,10 +18,7 @@ use crate::core::{AgentSnapshot, FrameworkSnapshot, StateSnapshot, Time};
 use crate::master_info::VERSION;
 
 pub(super) async fn state(State(master): State<MasterHandle>) -> Response {
-    match master.snapshot().await {
-        Ok(snapshot) => Json(state_json(&master, &snapshot)).into_response(),
-        Err(e) => stopped(e).into_response(),
-    }
+    with_snapshot(master, state_json).await
 }
 
 pub(super) async fn frameworks(State(master): State<MasterHandle>) -> Response {
@@ -89,13 +85,28 @@ pub(super) async fn metrics(State(master): State<MasterHandle>) -> Response {
     .await
 }
 
+/// Takes a snapshot from the core (cheap: shared records) and builds the document on a
+/// blocking thread: at 100k tasks that is a few hundred milliseconds, which must hold up
+/// neither the core nor the async workers serving scheduler streams.
 async fn with_snapshot(
     master: MasterHandle,
-    build: impl FnOnce(&MasterHandle, &StateSnapshot) -> Value,
+    build: impl FnOnce(&MasterHandle, &StateSnapshot) -> Value + Send + 'static,
 ) -> Response {
-    match master.snapshot().await {
-        Ok(snapshot) => Json(build(&master, &snapshot)).into_response(),
-        Err(e) => stopped(e).into_response(),
+    let snapshot = match master.snapshot().await {
+        Ok(snapshot) => snapshot,
+        Err(e) => return stopped(e).into_response(),
+    };
+    let body = tokio::task::spawn_blocking(move || serde_json::to_vec(&build(&master, &snapshot)));
+    match body.await {
+        Ok(Ok(body)) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Ok(Err(e)) => ratufa_gateway::ApiError::internal(format!("encoding the state failed: {e}"))
+            .into_response(),
+        Err(e) => ratufa_gateway::ApiError::internal(format!("building the state failed: {e}"))
+            .into_response(),
     }
 }
 
