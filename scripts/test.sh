@@ -23,6 +23,14 @@ cargo fmt --all -- --check
 section "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+section "client dependencies"
+# Real clients written for Mesos run against ratufa in the tests: pymesos (a
+# virtualenv at .venv), mesos-go's api/v1 (Debian packages), curl. Installed when
+# missing; with RATUFA_REQUIRE_CLIENTS=1 their tests fail rather than skip.
+scripts/setup-python.sh
+scripts/setup-go.sh
+export RATUFA_REQUIRE_CLIENTS=1
+
 section "tests"
 # The workspace's unit tests, the proto/gateway/master integration tests, and the
 # end-to-end tests in tests/ that start the real `ratufa` binary.

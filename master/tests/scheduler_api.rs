@@ -249,7 +249,8 @@ async fn health_and_version_on_both_paths() {
             .await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         let value: serde_json::Value = serde_json::from_str(&body_text(response).await).unwrap();
-        assert_eq!(value["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(value["version"], ratufa_master::master_info::VERSION);
+        assert_eq!(value["ratufa_version"], env!("CARGO_PKG_VERSION"));
         assert!(value["build_date"].is_string());
         assert!(value["build_user"].is_string());
     }

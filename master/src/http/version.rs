@@ -1,10 +1,10 @@
-//! `/version`: what Mesos's endpoint of that name answers, with our version. Clients
-//! parse `version` as numbers, so it stays numeric dotted.
+//! `/version`: what Mesos's endpoint of that name answers. `version` is the Mesos API
+//! level we implement (clients parse it as numbers); `ratufa_version` is our own.
 
 use axum::Json;
 use serde_json::{Value, json};
 
-use crate::master_info::VERSION;
+use crate::master_info::{RATUFA_VERSION, VERSION};
 
 const BUILD_TIME: &str = env!("RATUFA_BUILD_TIME");
 const BUILD_USER: &str = env!("RATUFA_BUILD_USER");
@@ -17,6 +17,7 @@ fn version_json() -> Value {
     let build_time: u64 = BUILD_TIME.parse().unwrap_or(0);
     json!({
         "version": VERSION,
+        "ratufa_version": RATUFA_VERSION,
         "build_date": format_utc(build_time),
         "build_time": build_time as f64,
         "build_user": BUILD_USER,
