@@ -94,6 +94,8 @@ pub(crate) struct Agent {
     frameworks: HashMap<String, FrameworkInfo>,
     tasks: BTreeMap<TaskKey, TaskEntry>,
     updates: StatusUpdates,
+    /// What `/state` and `/files/*` see of the sandboxes.
+    sandboxes: crate::files::Sandboxes,
 }
 
 impl Agent {
@@ -101,6 +103,7 @@ impl Agent {
         let (link_tx, link_rx) = mpsc::unbounded_channel();
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
         let backoff = config.registration_backoff_factor;
+        let sandboxes = crate::files::Sandboxes::new(config.clone(), info.clone());
         Agent {
             config,
             info,
@@ -117,7 +120,12 @@ impl Agent {
             frameworks: HashMap::new(),
             tasks: BTreeMap::new(),
             updates: StatusUpdates::default(),
+            sandboxes,
         }
+    }
+
+    pub(crate) fn sandboxes(&self) -> crate::files::Sandboxes {
+        self.sandboxes.clone()
     }
 
     pub(crate) async fn run(mut self, shutdown: impl Future<Output = ()>) {
@@ -447,6 +455,7 @@ impl Agent {
             master = self.link.master(),
             "subscribed to the master"
         );
+        self.sandboxes.set_agent_id(&subscribed.agent_id.value);
         self.info.id = Some(subscribed.agent_id);
         self.backoff = self.config.registration_backoff_factor;
         // Whatever was in flight went to a master that may never have seen it.

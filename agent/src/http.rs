@@ -1,16 +1,28 @@
-//! The agent's own endpoints: `/health` and `/version` (the executor and operator
-//! APIs arrive with issue #4).
+//! The agent's own endpoints: `/health`, `/version`, `/state` and `/files/*` (the
+//! executor and operator APIs arrive with issue #4).
+
+mod state;
 
 use axum::Json;
 use axum::Router;
 use axum::routing::any;
 use serde_json::{Value, json};
 
-pub fn app() -> Router {
+use crate::files::Sandboxes;
+
+pub fn app(sandboxes: Sandboxes) -> Router {
+    let state_routes = Router::new()
+        .route("/state", any(state::state))
+        .route("/state.json", any(state::state))
+        .route("/slave(1)/state", any(state::state))
+        .route("/slave(1)/state.json", any(state::state))
+        .with_state(sandboxes.clone());
     Router::new()
         .route("/health", any(ratufa_gateway::health))
         .route("/slave(1)/health", any(ratufa_gateway::health))
         .route("/version", any(version))
+        .merge(state_routes)
+        .merge(crate::files::routes(sandboxes))
 }
 
 async fn version() -> Json<Value> {

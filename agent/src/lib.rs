@@ -8,12 +8,14 @@
 //! - [`updates`]: the status-update manager (pure, time passed in);
 //! - [`process`] and `runner`: a task's process and its life;
 //! - [`link`]: the HTTP client of the master's `/agent/api/v1`;
-//! - [`detect`]: `--resources` plus what the machine has.
+//! - [`detect`]: `--resources` plus what the machine has;
+//! - [`files`]: the sandboxes as `/files/*` and `/state` see them.
 
 mod agent;
 mod config;
 pub mod detect;
 mod error;
+pub mod files;
 mod http;
 pub mod link;
 pub mod process;
@@ -89,12 +91,14 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     });
 
+    let agent = agent::Agent::new(config, info, link);
+    let app = http::app(agent.sandboxes());
     let server = tokio::spawn(async move {
-        axum::serve(listener, http::app())
+        axum::serve(listener, app)
             .with_graceful_shutdown(http_stop)
             .await
     });
-    agent::Agent::new(config, info, link).run(agent_stop).await;
+    agent.run(agent_stop).await;
     match server.await {
         Ok(result) => result?,
         Err(e) => tracing::warn!(error = %e, "the agent's HTTP server task failed"),

@@ -91,6 +91,17 @@ impl Agent {
                 return;
             }
         };
+        if let (Some(framework), Some(entry)) =
+            (self.frameworks.get(&key.framework_id), self.tasks.get(&key))
+        {
+            self.sandboxes.attach(
+                framework,
+                &key.task_id,
+                &container_id,
+                &sandbox,
+                &entry.task,
+            );
+        }
         self.update(&key, TaskState::TaskStarting, Source::Executor, None, None);
         let env = vec![
             ("MESOS_SANDBOX".to_string(), sandbox.display().to_string()),
@@ -311,6 +322,8 @@ impl Agent {
             return;
         }
         entry.state = state;
+        self.sandboxes
+            .task_state(&key.framework_id, &key.task_id, state);
         if is_terminal_state(state as i32) {
             entry.kill = None;
         }

@@ -1,0 +1,250 @@
+//! The agent's sandboxes as its HTTP endpoints see them: `/files/browse|read|download`
+//! over the attached sandbox directories, and the executors `/state` lists.
+//!
+//! The agent loop tells [`Sandboxes`] when it creates a sandbox, when a task changes
+//! state and what its id is; the endpoints read it. One lock, held for a copy or a
+//! lookup, never across IO.
+
+mod endpoints;
+mod info;
+pub mod resolve;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use ratufa_proto::v1::{AgentInfo, FrameworkInfo, TaskInfo, TaskState};
+
+pub use endpoints::routes;
+use resolve::{Attached, Refusal};
+
+use crate::AgentConfig;
+
+/// Mesos's `--max_completed_executors_per_framework`: older ones are forgotten and
+/// their sandboxes detached.
+pub const MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK: usize = 150;
+
+/// One executor's run (a command task's executor id is its task id).
+#[derive(Debug, Clone)]
+pub struct ExecutorRun {
+    pub executor_id: String,
+    pub container_id: String,
+    pub directory: PathBuf,
+    pub task: TaskInfo,
+    pub state: TaskState,
+}
+
+#[derive(Debug, Clone)]
+pub struct FrameworkRuns {
+    pub info: FrameworkInfo,
+    pub executors: BTreeMap<String, ExecutorRun>,
+    pub completed: VecDeque<ExecutorRun>,
+}
+
+/// What the endpoints see of the agent.
+#[derive(Debug, Clone)]
+pub struct Book {
+    pub config: AgentConfig,
+    pub info: AgentInfo,
+    pub frameworks: BTreeMap<String, FrameworkRuns>,
+    attached: Attached,
+}
+
+/// The shared book: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Sandboxes(Arc<RwLock<Book>>);
+
+impl Sandboxes {
+    pub fn new(config: AgentConfig, info: AgentInfo) -> Sandboxes {
+        Sandboxes(Arc::new(RwLock::new(Book {
+            config,
+            info,
+            frameworks: BTreeMap::new(),
+            attached: Attached::default(),
+        })))
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Book> {
+        // A panic while holding the lock leaves plain data behind: keep serving it.
+        self.0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Book> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A copy of the book, for `/state`.
+    pub fn snapshot(&self) -> Book {
+        self.read().clone()
+    }
+
+    /// The agent's id, once the master gave it.
+    pub fn set_agent_id(&self, agent_id: &str) {
+        self.write().info.id = Some(ratufa_proto::v1::AgentId {
+            value: agent_id.to_string(),
+        });
+    }
+
+    /// A sandbox was created at `directory` for `task`, whose executor id is
+    /// `executor_id`: attach it under the names Mesos attaches it under — the virtual
+    /// `/frameworks/<fw>/executors/<ex>/runs/latest` (and `…/runs/<container>`), and its
+    /// host path and the host path of the `latest` link.
+    pub fn attach(
+        &self,
+        framework: &FrameworkInfo,
+        executor_id: &str,
+        container_id: &str,
+        directory: &Path,
+        task: &TaskInfo,
+    ) {
+        let Some(framework_id) = framework.id.as_ref().map(|id| id.value.clone()) else {
+            return;
+        };
+        let mut book = self.write();
+        let virtual_runs = format!("/frameworks/{framework_id}/executors/{executor_id}/runs");
+        book.attached
+            .attach(format!("{virtual_runs}/latest"), directory);
+        book.attached
+            .attach(format!("{virtual_runs}/{container_id}"), directory);
+        book.attached.attach(host_name(directory), directory);
+        if let Some(runs) = directory.parent() {
+            book.attached
+                .attach(host_name(&runs.join("latest")), directory);
+        }
+        let runs = book
+            .frameworks
+            .entry(framework_id.clone())
+            .or_insert_with(|| FrameworkRuns {
+                info: framework.clone(),
+                executors: BTreeMap::new(),
+                completed: VecDeque::new(),
+            });
+        runs.info = framework.clone();
+        let previous = runs.executors.insert(
+            executor_id.to_string(),
+            ExecutorRun {
+                executor_id: executor_id.to_string(),
+                container_id: container_id.to_string(),
+                directory: directory.to_path_buf(),
+                task: task.clone(),
+                state: TaskState::TaskStaging,
+            },
+        );
+        if let Some(previous) = previous {
+            complete(&mut book, &framework_id, previous);
+        }
+    }
+
+    /// The task of `executor_id` is now in `state`; a terminal state completes the
+    /// executor (its sandbox stays attached while it is among the completed).
+    pub fn task_state(&self, framework_id: &str, executor_id: &str, state: TaskState) {
+        let mut book = self.write();
+        let Some(runs) = book.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        let Some(run) = runs.executors.get_mut(executor_id) else {
+            return;
+        };
+        run.state = state;
+        if crate::updates::is_terminal_state(state as i32)
+            && let Some(run) = runs.executors.remove(executor_id)
+        {
+            complete(&mut book, framework_id, run);
+        }
+    }
+
+    /// `requested` on the host, or why not.
+    pub fn resolve(&self, requested: &str) -> Result<PathBuf, Refusal> {
+        let book = self.read();
+        book.attached.resolve(requested, &book.config.work_dir)
+    }
+}
+
+/// Files `run` among `framework_id`'s completed executors, forgetting (and detaching)
+/// the oldest beyond the bound.
+fn complete(book: &mut Book, framework_id: &str, run: ExecutorRun) {
+    let mut evicted = Vec::new();
+    if let Some(runs) = book.frameworks.get_mut(framework_id) {
+        runs.completed.push_back(run);
+        while runs.completed.len() > MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK {
+            if let Some(old) = runs.completed.pop_front() {
+                evicted.push(old.directory);
+            }
+        }
+    }
+    for directory in evicted {
+        book.attached.detach_directory(&directory);
+    }
+}
+
+fn host_name(path: &Path) -> String {
+    path.display().to_string().trim_end_matches('/').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use ratufa_proto::v1::{FrameworkId, TaskId};
+
+    fn framework() -> FrameworkInfo {
+        FrameworkInfo {
+            id: Some(FrameworkId { value: "F".into() }),
+            ..Default::default()
+        }
+    }
+
+    fn task(id: &str) -> TaskInfo {
+        TaskInfo {
+            task_id: TaskId { value: id.into() },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn sandboxes_stay_attached_until_their_executor_is_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("work");
+        let sandboxes = Sandboxes::new(AgentConfig::new("m:5050", &work), AgentInfo::default());
+        let sandbox = |n: usize| {
+            let path = work.join(format!("slaves/S/frameworks/F/executors/t{n}/runs/c{n}"));
+            std::fs::create_dir_all(&path).unwrap();
+            path
+        };
+        for n in 0..=MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK {
+            let id = format!("t{n}");
+            sandboxes.attach(&framework(), &id, &format!("c{n}"), &sandbox(n), &task(&id));
+            sandboxes.task_state("F", &id, TaskState::TaskRunning);
+            assert!(
+                sandboxes
+                    .resolve(&format!("/frameworks/F/executors/{id}/runs/latest"))
+                    .is_ok()
+            );
+            sandboxes.task_state("F", &id, TaskState::TaskFinished);
+        }
+        let book = sandboxes.snapshot();
+        assert!(book.frameworks["F"].executors.is_empty());
+        assert_eq!(
+            book.frameworks["F"].completed.len(),
+            MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK
+        );
+        // The oldest was forgotten and detached; the newest still resolves, by its
+        // virtual paths and its host path.
+        assert!(matches!(
+            sandboxes.resolve("/frameworks/F/executors/t0/runs/latest"),
+            Err(Refusal::NotFound(_))
+        ));
+        let last = MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK;
+        for path in [
+            format!("/frameworks/F/executors/t{last}/runs/latest"),
+            format!("/frameworks/F/executors/t{last}/runs/c{last}"),
+            sandbox(last).display().to_string(),
+        ] {
+            assert!(sandboxes.resolve(&path).is_ok(), "{path}");
+        }
+    }
+}
