@@ -233,6 +233,14 @@ struct AgentFlags {
     /// minute.
     #[arg(long = "registration_backoff_factor", default_value = "1secs", value_parser = parse_duration)]
     registration_backoff_factor: Duration,
+
+    /// Directory of the fetcher cache (default: <work_dir>/fetch).
+    #[arg(long = "fetcher_cache_dir", value_parser = parse_path)]
+    fetcher_cache_dir: Option<PathBuf>,
+
+    /// Bound of the fetcher cache, Mesos's byte syntax: 2GB, 512MB, 100KB, 10B.
+    #[arg(long = "fetcher_cache_size", default_value = "2GB", value_parser = ratufa_agent::fetcher::parse_bytes)]
+    fetcher_cache_size: u64,
 }
 
 impl AgentFlags {
@@ -247,6 +255,8 @@ impl AgentFlags {
             attributes: self.attributes,
             default_role: self.default_role,
             registration_backoff_factor: self.registration_backoff_factor,
+            fetcher_cache_dir: self.fetcher_cache_dir,
+            fetcher_cache_size: self.fetcher_cache_size,
         }
     }
 }

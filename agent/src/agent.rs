@@ -96,6 +96,7 @@ pub(crate) struct Agent {
     updates: StatusUpdates,
     /// What `/state` and `/files/*` see of the sandboxes.
     sandboxes: crate::files::Sandboxes,
+    fetcher: std::sync::Arc<crate::fetcher::Fetcher>,
 }
 
 impl Agent {
@@ -104,6 +105,10 @@ impl Agent {
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
         let backoff = config.registration_backoff_factor;
         let sandboxes = crate::files::Sandboxes::new(config.clone(), info.clone());
+        let fetcher = std::sync::Arc::new(crate::fetcher::Fetcher::new(
+            config.fetcher_cache_dir(),
+            config.fetcher_cache_size,
+        ));
         Agent {
             config,
             info,
@@ -121,6 +126,7 @@ impl Agent {
             tasks: BTreeMap::new(),
             updates: StatusUpdates::default(),
             sandboxes,
+            fetcher,
         }
     }
 
@@ -159,7 +165,10 @@ impl Agent {
         while ended < runners {
             match tokio::time::timeout_at(deadline, self.reports_rx.recv()).await {
                 Ok(Some(Report {
-                    progress: Progress::Exited { .. } | Progress::LaunchFailed { .. },
+                    progress:
+                        Progress::Exited { .. }
+                        | Progress::LaunchFailed { .. }
+                        | Progress::FetchFailed { .. },
                     ..
                 })) => ended += 1,
                 Ok(Some(_)) => {}

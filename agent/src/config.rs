@@ -39,6 +39,10 @@ pub struct AgentConfig {
     /// `--registration_backoff_factor`: the first reconnection delay bound; it doubles
     /// on each failure up to [`MAX_REGISTRATION_BACKOFF`].
     pub registration_backoff_factor: Duration,
+    /// `--fetcher_cache_dir`: where cached URIs are kept; `<work_dir>/fetch` if unset.
+    pub fetcher_cache_dir: Option<PathBuf>,
+    /// `--fetcher_cache_size`: the bound of the fetcher cache, in bytes.
+    pub fetcher_cache_size: u64,
 }
 
 impl AgentConfig {
@@ -54,6 +58,15 @@ impl AgentConfig {
             attributes: None,
             default_role: "*".to_string(),
             registration_backoff_factor: DEFAULT_REGISTRATION_BACKOFF,
+            fetcher_cache_dir: None,
+            fetcher_cache_size: crate::fetcher::DEFAULT_CACHE_SIZE,
         }
+    }
+
+    /// The fetcher cache's directory: `--fetcher_cache_dir`, else `<work_dir>/fetch`.
+    pub fn fetcher_cache_dir(&self) -> PathBuf {
+        self.fetcher_cache_dir
+            .clone()
+            .unwrap_or_else(|| self.work_dir.join("fetch"))
     }
 }

@@ -15,6 +15,7 @@ mod agent;
 mod config;
 pub mod detect;
 mod error;
+pub mod fetcher;
 pub mod files;
 mod http;
 pub mod link;

@@ -181,11 +181,16 @@ impl Process {
     }
 }
 
+/// Opens for appending (created if missing): the fetcher may have logged to stderr.
 fn create(path: &Path) -> Result<File, AgentError> {
-    File::create(path).map_err(|source| AgentError::Sandbox {
-        path: path.to_path_buf(),
-        source,
-    })
+    File::options()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| AgentError::Sandbox {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Until the agent can recover its tasks after a restart (issue #4), a task outliving

@@ -18,6 +18,8 @@ pub enum Progress {
     Running { pid: i32 },
     /// It could not be started.
     LaunchFailed { message: String },
+    /// Fetching its URIs failed; the command never started.
+    FetchFailed { message: String },
     /// It ended; `killed` when a kill asked it to.
     Exited { exit: Exit, killed: bool },
 }

@@ -116,7 +116,8 @@ impl Agent {
         if let Some(entry) = self.tasks.get_mut(&key) {
             entry.kill = Some(kill_tx);
         }
-        tokio::spawn(runner::run(
+        tokio::spawn(crate::fetcher::fetch_and_run(
+            self.fetcher.clone(),
             key,
             command.unwrap_or_default(),
             sandbox,
@@ -285,6 +286,18 @@ impl Agent {
                     TaskState::TaskFailed,
                     Source::Executor,
                     Some(message),
+                    Some(Reason::ContainerLaunchFailed),
+                );
+            }
+            Progress::FetchFailed { message } => {
+                // Mesos has no REASON_FETCHER_FAILED: a failed fetch fails the
+                // container's launch, reported by the agent.
+                warn!(framework_id = %key.framework_id, task_id = %key.task_id, %message, "fetch failed");
+                self.update(
+                    &key,
+                    TaskState::TaskFailed,
+                    Source::Agent,
+                    Some(format!("Failed to launch container: {message}")),
                     Some(Reason::ContainerLaunchFailed),
                 );
             }
