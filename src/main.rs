@@ -190,6 +190,27 @@ struct LocalFlags {
     /// Role of the agents' resources given or detected without one.
     #[arg(long = "default_role", default_value = "*")]
     default_role: String,
+
+    #[command(flatten)]
+    isolation: IsolationFlags,
+}
+
+/// How an agent isolates its containers (Mesos's flags and defaults, but the root).
+#[derive(Args, Debug, Clone)]
+struct IsolationFlags {
+    /// Isolators, comma-separated: `posix/cpu,posix/mem` (nothing enforced) or
+    /// `cgroups/cpu,cgroups/mem` (cpu shares, a hard memory limit; an OOM kill fails
+    /// the task with REASON_CONTAINER_LIMITATION_MEMORY).
+    #[arg(long, default_value = ratufa_agent::isolator::DEFAULT_ISOLATION)]
+    isolation: String,
+
+    /// The cgroup, under each hierarchy, that holds the containers' cgroups.
+    #[arg(long = "cgroups_root", default_value = ratufa_agent::isolator::DEFAULT_CGROUPS_ROOT)]
+    cgroups_root: String,
+
+    /// Also cap each container's cpu time at its cpus with a CFS quota.
+    #[arg(long = "cgroups_enable_cfs", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    cgroups_enable_cfs: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -241,6 +262,9 @@ struct AgentFlags {
     /// Bound of the fetcher cache, Mesos's byte syntax: 2GB, 512MB, 100KB, 10B.
     #[arg(long = "fetcher_cache_size", default_value = "2GB", value_parser = ratufa_agent::fetcher::parse_bytes)]
     fetcher_cache_size: u64,
+
+    #[command(flatten)]
+    isolation: IsolationFlags,
 }
 
 impl AgentFlags {
@@ -257,6 +281,9 @@ impl AgentFlags {
             registration_backoff_factor: self.registration_backoff_factor,
             fetcher_cache_dir: self.fetcher_cache_dir,
             fetcher_cache_size: self.fetcher_cache_size,
+            isolation: self.isolation.isolation,
+            cgroups_root: self.isolation.cgroups_root,
+            cgroups_enable_cfs: self.isolation.cgroups_enable_cfs,
         }
     }
 }
@@ -407,6 +434,9 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
             resources: flags.resources.clone(),
             attributes: flags.attributes.clone(),
             default_role: flags.default_role.clone(),
+            isolation: flags.isolation.isolation.clone(),
+            cgroups_root: flags.isolation.cgroups_root.clone(),
+            cgroups_enable_cfs: flags.isolation.cgroups_enable_cfs,
             ..ratufa_agent::AgentConfig::new(
                 master_address.clone(),
                 work_dir.join("agents").join(n.to_string()),

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ratufa_proto::ratufa::agentlink::{Call, Command, call, command};
@@ -20,6 +21,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::config::MAX_REGISTRATION_BACKOFF;
+use crate::isolator::{Isolator, PosixIsolator};
 use crate::link::{CommandStream, MasterLink};
 use crate::runner::{Progress, Report};
 use crate::updates::{Outgoing, StatusUpdates, TaskKey};
@@ -97,6 +99,8 @@ pub(crate) struct Agent {
     /// What `/state` and `/files/*` see of the sandboxes.
     sandboxes: crate::files::Sandboxes,
     fetcher: std::sync::Arc<crate::fetcher::Fetcher>,
+    /// What `--isolation` holds containers to.
+    isolator: Arc<dyn Isolator>,
 }
 
 impl Agent {
@@ -127,7 +131,13 @@ impl Agent {
             updates: StatusUpdates::default(),
             sandboxes,
             fetcher,
+            isolator: Arc::new(PosixIsolator),
         }
+    }
+
+    pub(crate) fn with_isolator(mut self, isolator: Arc<dyn Isolator>) -> Agent {
+        self.isolator = isolator;
+        self
     }
 
     pub(crate) fn sandboxes(&self) -> crate::files::Sandboxes {
@@ -168,7 +178,8 @@ impl Agent {
                     progress:
                         Progress::Exited { .. }
                         | Progress::LaunchFailed { .. }
-                        | Progress::FetchFailed { .. },
+                        | Progress::FetchFailed { .. }
+                        | Progress::Limited { .. },
                     ..
                 })) => ended += 1,
                 Ok(Some(_)) => {}

@@ -43,6 +43,12 @@ pub struct AgentConfig {
     pub fetcher_cache_dir: Option<PathBuf>,
     /// `--fetcher_cache_size`: the bound of the fetcher cache, in bytes.
     pub fetcher_cache_size: u64,
+    /// `--isolation`: `posix/cpu,posix/mem` (the default) or `cgroups/cpu,cgroups/mem`.
+    pub isolation: String,
+    /// `--cgroups_root`: containers' cgroups go in `<hierarchy>/<root>/<container>`.
+    pub cgroups_root: String,
+    /// `--cgroups_enable_cfs`: a CFS quota of the task's cpus, not only shares.
+    pub cgroups_enable_cfs: bool,
 }
 
 impl AgentConfig {
@@ -60,6 +66,9 @@ impl AgentConfig {
             registration_backoff_factor: DEFAULT_REGISTRATION_BACKOFF,
             fetcher_cache_dir: None,
             fetcher_cache_size: crate::fetcher::DEFAULT_CACHE_SIZE,
+            isolation: crate::isolator::DEFAULT_ISOLATION.to_string(),
+            cgroups_root: crate::isolator::DEFAULT_CGROUPS_ROOT.to_string(),
+            cgroups_enable_cfs: false,
         }
     }
 

@@ -35,6 +35,9 @@ pub enum AgentError {
     /// The command stream broke its framing or carried something that is not a Command.
     #[error("bad command stream: {0}")]
     BadStream(String),
+    /// `--isolation` cannot be had on this machine, or a container's cgroup failed.
+    #[error(transparent)]
+    Isolation(#[from] crate::isolator::IsolatorError),
     #[error("failed to serve HTTP: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -18,6 +18,7 @@ mod error;
 pub mod fetcher;
 pub mod files;
 mod http;
+pub mod isolator;
 pub mod link;
 pub mod process;
 mod runner;
@@ -57,6 +58,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
     let link = link::MasterLink::new(&config.master)?;
+    let isolator = isolator::from_flags(
+        &config.isolation,
+        &config.cgroups_root,
+        config.cgroups_enable_cfs,
+    )?;
     std::fs::create_dir_all(&config.work_dir).map_err(|source| AgentError::Sandbox {
         path: config.work_dir.clone(),
         source,
@@ -67,6 +73,7 @@ pub async fn serve(
         %bound,
         master = link.master(),
         hostname = %info.hostname,
+        isolation = %isolator.name(),
         resources = %ratufa_proto::resources::Resources::try_from_vec(info.resources.clone())
             .map(|r| r.to_string())
             .unwrap_or_default(),
@@ -92,7 +99,7 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     });
 
-    let agent = agent::Agent::new(config, info, link);
+    let agent = agent::Agent::new(config, info, link).with_isolator(isolator);
     let app = http::app(agent.sandboxes());
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

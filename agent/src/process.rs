@@ -113,6 +113,13 @@ pub struct Process {
 impl Process {
     /// Starts `spec` with stdout and stderr going to files of those names in its cwd.
     pub fn spawn(spec: &ProcessSpec) -> Result<Process, AgentError> {
+        Process::spawn_in(spec, &[])
+    }
+
+    /// As [`Process::spawn`], the child first writing itself into each of the
+    /// `cgroup.procs` files in `join`, between fork and exec: the command and all it
+    /// forks start inside the container's cgroups.
+    pub fn spawn_in(spec: &ProcessSpec, join: &[PathBuf]) -> Result<Process, AgentError> {
         let stdout = create(&spec.cwd.join("stdout"))?;
         let stderr = create(&spec.cwd.join("stderr"))?;
         let mut command = Command::new(&spec.program);
@@ -130,6 +137,7 @@ impl Process {
             .process_group(0)
             .kill_on_drop(false);
         die_with_the_agent(&mut command);
+        join_cgroups(&mut command, join)?;
         let child = command
             .spawn()
             .map_err(|e| AgentError::Spawn(format!("{}: {e}", spec.program)))?;
@@ -191,6 +199,43 @@ fn create(path: &Path) -> Result<File, AgentError> {
             path: path.to_path_buf(),
             source,
         })
+}
+
+/// Has the child write "0" (itself) into each file before it execs. The paths are
+/// made C strings here, before the fork: between fork and exec only open, write and
+/// close run, which are async-signal-safe.
+fn join_cgroups(command: &mut Command, join: &[PathBuf]) -> Result<(), AgentError> {
+    use std::os::unix::ffi::OsStrExt;
+    if join.is_empty() {
+        return Ok(());
+    }
+    let paths = join
+        .iter()
+        .map(|path| {
+            std::ffi::CString::new(path.as_os_str().as_bytes())
+                .map_err(|_| AgentError::Spawn(format!("{}: NUL in the path", path.display())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // SAFETY: the closure only calls open, write and close on memory it owns, all
+    // async-signal-safe; it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            for path in &paths {
+                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+                let error = std::io::Error::last_os_error();
+                libc::close(fd);
+                if written != 1 {
+                    return Err(error);
+                }
+            }
+            Ok(())
+        });
+    }
+    Ok(())
 }
 
 /// Until the agent can recover its tasks after a restart (issue #4), a task outliving

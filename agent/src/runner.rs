@@ -2,12 +2,14 @@
 //! It reports back over a channel; the loop turns that into status updates.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ratufa_proto::v1::{CommandInfo, DurationInfo, KillPolicy};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::DEFAULT_KILL_GRACE_PERIOD;
+use crate::isolator::{Isolator, Limitation, Limits};
 use crate::process::{Exit, Process, ProcessSpec};
 use crate::updates::TaskKey;
 
@@ -22,6 +24,51 @@ pub enum Progress {
     FetchFailed { message: String },
     /// It ended; `killed` when a kill asked it to.
     Exited { exit: Exit, killed: bool },
+    /// Its container hit a limit (an OOM kill): the container was destroyed.
+    Limited { limitation: Limitation },
+}
+
+/// How often a running container is checked for a limit it hit.
+const LIMITATION_POLL: Duration = Duration::from_millis(100);
+
+/// The container a command runs in: its id and what the isolator holds it to.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub id: String,
+    pub limits: Limits,
+    pub isolator: Arc<dyn Isolator>,
+}
+
+impl Container {
+    /// No confinement (posix).
+    #[cfg(test)]
+    pub fn posix(id: impl Into<String>) -> Container {
+        Container {
+            id: id.into(),
+            limits: Limits {
+                cpus: 0.0,
+                mem_mb: 0.0,
+            },
+            isolator: Arc::new(crate::isolator::PosixIsolator),
+        }
+    }
+
+    /// Kills what is left in the container and removes its cgroups, off the async
+    /// workers (it waits for the kernel).
+    async fn cleanup(&self) {
+        let isolator = self.isolator.clone();
+        let id = self.id.clone();
+        let result = tokio::task::spawn_blocking(move || isolator.cleanup(&id)).await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(container_id = %self.id, error = %e, "container cleanup failed")
+            }
+            Err(e) => {
+                tracing::warn!(container_id = %self.id, error = %e, "container cleanup panicked")
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -30,12 +77,15 @@ pub struct Report {
     pub progress: Progress,
 }
 
-/// Runs `command` in `sandbox` until it exits or a grace period arrives on `kill`.
+/// Runs `command` in `sandbox`, inside `container`, until it exits, its container hits
+/// a limit, or a grace period arrives on `kill`. The container is cleaned up before
+/// the end is reported.
 pub async fn run(
     key: TaskKey,
     command: CommandInfo,
     sandbox: PathBuf,
     env: Vec<(String, String)>,
+    container: Container,
     mut kill: oneshot::Receiver<Duration>,
     reports: mpsc::UnboundedSender<Report>,
 ) {
@@ -54,25 +104,66 @@ pub async fn run(
     let task_env = std::mem::take(&mut spec.env);
     spec.env = env;
     spec.env.extend(task_env);
-    let mut process = match Process::spawn(&spec) {
+    let isolator = &container.isolator;
+    let prepared = match isolator.prepare(&container.id, &container.limits) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            container.cleanup().await;
+            return report(Progress::LaunchFailed {
+                message: format!("Failed to prepare the container: {e}"),
+            });
+        }
+    };
+    let mut process = match Process::spawn_in(&spec, &prepared.join) {
         Ok(process) => process,
         Err(e) => {
+            container.cleanup().await;
             return report(Progress::LaunchFailed {
                 message: format!("Failed to launch the command: {e}"),
             });
         }
     };
-    tracing::debug!(task_id = %key.task_id, pid = process.pid(), "command started");
+    if let Err(e) = isolator.isolate(&container.id, process.pid()) {
+        process.kill(Duration::ZERO).await;
+        container.cleanup().await;
+        return report(Progress::LaunchFailed {
+            message: format!("Failed to isolate the command: {e}"),
+        });
+    }
+    tracing::debug!(task_id = %key.task_id, pid = process.pid(), container_id = %container.id, "command started");
     report(Progress::Running { pid: process.pid() });
-    let (exit, killed) = tokio::select! {
-        exit = process.wait() => (exit, false),
-        grace = &mut kill => {
-            // A dropped sender means the agent is going away: kill at once.
-            let grace = grace.unwrap_or(Duration::ZERO);
-            (process.kill(grace).await, true)
+    let mut poll = tokio::time::interval(LIMITATION_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ended = loop {
+        tokio::select! {
+            exit = process.wait() => break Ok((exit, false)),
+            grace = &mut kill => {
+                // A dropped sender means the agent is going away: kill at once.
+                let grace = grace.unwrap_or(Duration::ZERO);
+                break Ok((process.kill(grace).await, true));
+            }
+            _ = poll.tick() => {
+                if let Some(limitation) = isolator.limitation(&container.id) {
+                    // Mesos destroys a container that hit a limit.
+                    process.kill(Duration::ZERO).await;
+                    break Err(limitation);
+                }
+            }
         }
     };
-    report(Progress::Exited { exit, killed });
+    // The OOM killer may have ended the command itself.
+    let ended = match ended {
+        Ok((_, false)) => isolator.limitation(&container.id).map_or(ended, Err),
+        other => other,
+    };
+    container.cleanup().await;
+    match ended {
+        Ok((exit, killed)) => report(Progress::Exited { exit, killed }),
+        Err(limitation) => {
+            tracing::info!(task_id = %key.task_id, container_id = %container.id, message = %limitation.message, "container limitation");
+            report(Progress::Limited { limitation });
+        }
+    }
 }
 
 /// The sandbox of a command task (whose executor id is its task id), created with a
@@ -179,7 +270,8 @@ mod tests {
             ..CommandInfo::default()
         };
         let env = vec![("MESOS_TASK_ID".to_string(), "t".to_string())];
-        run(key, command, dir.path().into(), env, kill_rx, tx).await;
+        let container = Container::posix("c");
+        run(key, command, dir.path().into(), env, container, kill_rx, tx).await;
         assert!(matches!(
             rx.recv().await.unwrap().progress,
             Progress::Running { .. }
@@ -210,7 +302,16 @@ mod tests {
             value: Some("sleep 100".to_string()),
             ..CommandInfo::default()
         };
-        let runner = tokio::spawn(run(key, command, dir.path().into(), vec![], kill_rx, tx));
+        let container = Container::posix("c");
+        let runner = tokio::spawn(run(
+            key,
+            command,
+            dir.path().into(),
+            vec![],
+            container,
+            kill_rx,
+            tx,
+        ));
         assert!(matches!(
             rx.recv().await.unwrap().progress,
             Progress::Running { .. }

@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use super::{Agent, TaskEntry, partition_aware};
+use crate::isolator::{LimitedResource, Limits};
 use crate::process::Exit;
 use crate::runner::{self, Progress, Report};
 use crate::status::task_status;
@@ -116,15 +117,31 @@ impl Agent {
         if let Some(entry) = self.tasks.get_mut(&key) {
             entry.kill = Some(kill_tx);
         }
+        let container = self.container(&key, container_id);
         tokio::spawn(crate::fetcher::fetch_and_run(
             self.fetcher.clone(),
             key,
             command.unwrap_or_default(),
             sandbox,
             env,
+            container,
             kill_rx,
             self.reports_tx.clone(),
         ));
+    }
+
+    /// The container a task's command runs in, held to the task's resources.
+    fn container(&self, key: &TaskKey, id: String) -> runner::Container {
+        let resources = self
+            .tasks
+            .get(key)
+            .map(|entry| entry.task.resources.as_slice())
+            .unwrap_or_default();
+        runner::Container {
+            id,
+            limits: Limits::of(resources),
+            isolator: self.isolator.clone(),
+        }
     }
 
     pub(super) fn refuse_task_group(&mut self, group: command::RunTaskGroup) {
@@ -299,6 +316,19 @@ impl Agent {
                     Source::Agent,
                     Some(format!("Failed to launch container: {message}")),
                     Some(Reason::ContainerLaunchFailed),
+                );
+            }
+            Progress::Limited { limitation } => {
+                let reason = match limitation.resource {
+                    LimitedResource::Memory => Reason::ContainerLimitationMemory,
+                };
+                info!(framework_id = %key.framework_id, task_id = %key.task_id, message = %limitation.message, "task's container hit a limit");
+                self.update(
+                    &key,
+                    TaskState::TaskFailed,
+                    Source::Agent,
+                    Some(limitation.message),
+                    Some(reason),
                 );
             }
             Progress::Exited { exit, killed } => {

@@ -234,12 +234,14 @@ fn log(sandbox: &Path, line: &str) {
 
 /// What the agent spawns per command task: fetch the URIs (a kill meanwhile ends it
 /// as killed), then run the command.
+#[allow(clippy::too_many_arguments)] // what the runner takes, plus the fetcher
 pub(crate) async fn fetch_and_run(
     fetcher: Arc<Fetcher>,
     key: TaskKey,
     command: CommandInfo,
     sandbox: PathBuf,
     env: Vec<(String, String)>,
+    container: runner::Container,
     mut kill: oneshot::Receiver<std::time::Duration>,
     reports: mpsc::UnboundedSender<Report>,
 ) {
@@ -259,7 +261,7 @@ pub(crate) async fn fetch_and_run(
             return;
         }
     }
-    runner::run(key, command, sandbox, env, kill, reports).await;
+    runner::run(key, command, sandbox, env, container, kill, reports).await;
 }
 
 #[cfg(test)]

@@ -1,0 +1,134 @@
+//! cgroup v2: the container's cgroup is `<mount>/<root>/<container>` in the unified
+//! hierarchy; the controllers are enabled in `cgroup.subtree_control` on the way down.
+
+use std::path::{Path, PathBuf};
+
+use super::{
+    CFS_PERIOD_US, CgroupLimits, CgroupManager, CgroupStats, read_keyed, read_number, read_pids,
+    remove_dir, write,
+};
+use crate::isolator::IsolatorError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V2Manager {
+    mount: PathBuf,
+    root: PathBuf,
+    dir: PathBuf,
+}
+
+impl V2Manager {
+    pub fn new(mount: &Path, root: &str, container: &str) -> V2Manager {
+        let root = mount.join(root);
+        V2Manager {
+            mount: mount.to_path_buf(),
+            dir: root.join(container),
+            root,
+        }
+    }
+
+    /// Enables the cpu and memory controllers for the children of every cgroup from
+    /// the mount down to `--cgroups_root`.
+    fn enable_controllers(&self) -> Result<(), IsolatorError> {
+        let mut dir = self.mount.clone();
+        let below = self.root.strip_prefix(&self.mount).unwrap_or(Path::new(""));
+        let mut parents = vec![dir.clone()];
+        for part in below.components() {
+            dir.push(part);
+            parents.push(dir.clone());
+        }
+        for parent in parents {
+            let available =
+                std::fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
+            let wanted: Vec<String> = ["cpu", "memory"]
+                .into_iter()
+                .filter(|c| available.split_whitespace().any(|a| a == *c))
+                .map(|c| format!("+{c}"))
+                .collect();
+            if !wanted.is_empty() {
+                write(&parent.join("cgroup.subtree_control"), &wanted.join(" "))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// cgroup v1 shares (2..262144) to v2 weight (1..10000), as runc and systemd map them.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    let shares = shares.clamp(2, 262_144);
+    1 + ((shares - 2) * 9_999) / 262_142
+}
+
+impl CgroupManager for V2Manager {
+    fn create(&self) -> Result<(), IsolatorError> {
+        std::fs::create_dir_all(&self.root).map_err(IsolatorError::io(&self.root))?;
+        self.enable_controllers()?;
+        std::fs::create_dir_all(&self.dir).map_err(IsolatorError::io(&self.dir))
+    }
+
+    fn apply(&self, limits: &CgroupLimits) -> Result<(), IsolatorError> {
+        if let Some(shares) = limits.cpu_shares {
+            write(
+                &self.dir.join("cpu.weight"),
+                &shares_to_weight(shares).to_string(),
+            )?;
+            let quota = limits
+                .cfs_quota_us
+                .map_or("max".to_string(), |q| q.to_string());
+            write(
+                &self.dir.join("cpu.max"),
+                &format!("{quota} {CFS_PERIOD_US}"),
+            )?;
+        }
+        if let Some(bytes) = limits.memory_bytes {
+            write(&self.dir.join("memory.max"), &bytes.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn procs_files(&self) -> Vec<PathBuf> {
+        vec![self.dir.join("cgroup.procs")]
+    }
+
+    fn add_process(&self, pid: i32) -> Result<(), IsolatorError> {
+        write(&self.dir.join("cgroup.procs"), &pid.to_string())
+    }
+
+    fn pids(&self) -> Result<Vec<i32>, IsolatorError> {
+        read_pids(&self.dir.join("cgroup.procs"))
+    }
+
+    fn stats(&self) -> Result<CgroupStats, IsolatorError> {
+        let optional = |name: &str| {
+            let path = self.dir.join(name);
+            if path.exists() {
+                read_number(&path)
+            } else {
+                Ok(None)
+            }
+        };
+        let keyed = |name: &str, key: &str| {
+            let path = self.dir.join(name);
+            if path.exists() {
+                read_keyed(&path, key)
+            } else {
+                Ok(None)
+            }
+        };
+        Ok(CgroupStats {
+            memory_bytes: optional("memory.current")?,
+            // memory.peak came with Linux 5.19.
+            memory_peak_bytes: optional("memory.peak")?,
+            memory_limit_bytes: optional("memory.max")?,
+            oom_kills: keyed("memory.events", "oom_kill")?,
+            cpu_time_ns: keyed("cpu.stat", "usage_usec")?.map(|us| us * 1_000),
+        })
+    }
+
+    fn remove(&self) -> Result<(), IsolatorError> {
+        remove_dir(&self.dir)
+    }
+
+    fn exists(&self) -> bool {
+        self.dir.exists()
+    }
+}

@@ -1,0 +1,139 @@
+//! End to end against the real binary and the machine's real cgroups (tests run as
+//! root, here and in CI): `ratufa local --isolation=cgroups/cpu,cgroups/mem`.
+//!
+//! - a task with mem:64 that allocates 200 MB is OOM-killed in its cgroup and ends
+//!   TASK_FAILED with REASON_CONTAINER_LIMITATION_MEMORY, saying the limit and the use;
+//! - a task that looks at itself finds it runs in `<cgroups_root>/<container>` with
+//!   cpu.shares 1024 × cpus and memory.limit_in_bytes its mem, and ends TASK_FINISHED;
+//! - once both ended, no container cgroup is left under the root.
+//!
+//! A machine without the cpu and memory controllers fails the test, saying so.
+
+// Test scaffolding: a failure here should fail the test loudly.
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/cluster.rs"]
+mod cluster;
+mod support;
+
+use std::path::PathBuf;
+
+use ratufa_agent::isolator::cgroups::Hierarchy;
+use serde_json::{Value, json};
+
+use cluster::{Scheduler, command_task};
+use support::{FAST_HEARTBEAT, Master, flags_with_heartbeat};
+
+/// The cgroup v1 directories of `root` (cpu, cpuacct, memory), or a failure that says what this
+/// machine lacks.
+fn v1_roots(root: &str) -> Vec<PathBuf> {
+    match Hierarchy::detect(true, true) {
+        Ok(Hierarchy::V1 {
+            cpu: Some(cpu),
+            cpuacct,
+            memory: Some(memory),
+        }) => [Some(cpu), cpuacct, Some(memory)]
+            .into_iter()
+            .flatten()
+            .map(|mount| mount.join(root))
+            .collect(),
+        Ok(other) => panic!(
+            "this test checks cgroup v1 files and the machine offers {other:?}; CI machines \
+             mount the v1 cpu and memory controllers under /sys/fs/cgroup"
+        ),
+        Err(e) => panic!("cgroups isolation needs the cpu and memory controllers (and root): {e}"),
+    }
+}
+
+/// Container cgroups left under the roots.
+fn leftovers(roots: &[PathBuf]) -> Vec<PathBuf> {
+    roots
+        .iter()
+        .filter_map(|root| std::fs::read_dir(root).ok())
+        .flat_map(|entries| entries.filter_map(Result::ok))
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir())
+        .collect()
+}
+
+/// Removes the per-run roots even when the test fails.
+struct Roots(Vec<PathBuf>);
+
+impl Drop for Roots {
+    fn drop(&mut self) {
+        for root in &self.0 {
+            for dir in std::fs::read_dir(root)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+            {
+                let _ = std::fs::remove_dir(dir.path());
+            }
+            let _ = std::fs::remove_dir(root);
+        }
+    }
+}
+
+#[tokio::test]
+async fn memory_limit_kills_and_fails_the_task_and_cgroups_go_away() {
+    let root = format!("ratufa-e2e-{}", uuid::Uuid::new_v4());
+    let roots = Roots(v1_roots(&root));
+
+    let mut flags = flags_with_heartbeat(FAST_HEARTBEAT);
+    flags.extend([
+        "--resources=cpus:4;mem:1024".to_string(),
+        "--isolation=cgroups/cpu,cgroups/mem".to_string(),
+        format!("--cgroups_root={root}"),
+    ]);
+    let master = Master::start_as("local", &flags).await;
+    let info = json!({"user": "root", "name": "cgroups"});
+    let mut scheduler = Scheduler::subscribe(&master, &info).await;
+    let offer = scheduler.offers(&master).await.remove(0);
+    let agent = &offer["agent_id"];
+
+    // Exits 0 only inside `<root>/<container>` of both hierarchies, held to its figures.
+    let inspect = format!(
+        r#"set -e
+mem=$(sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup)
+cpu=$(sed -n 's/^[0-9]*:cpu://p' /proc/self/cgroup)
+case "$mem" in /{root}/?*) ;; *) echo "memory cgroup $mem"; exit 10;; esac
+case "$cpu" in /{root}/?*) ;; *) echo "cpu cgroup $cpu"; exit 11;; esac
+test "$(cat /sys/fs/cgroup/memory$mem/memory.limit_in_bytes)" = 67108864 || exit 12
+test "$(cat /sys/fs/cgroup/cpu$cpu/cpu.shares)" = 512 || exit 13"#
+    );
+    let tasks = vec![
+        command_task(
+            "hog",
+            agent,
+            0.5,
+            64.0,
+            r#"python3 -c 'b = b"x" * (200 * 1024 * 1024); print(len(b))'"#,
+        ),
+        command_task("inspect", agent, 0.5, 64.0, &inspect),
+    ];
+    scheduler
+        .launch(&master, &[&offer["id"]], tasks, 30.0)
+        .await;
+
+    let finished = scheduler
+        .await_state(&master, "inspect", "TASK_FINISHED")
+        .await;
+    assert_eq!(finished["message"], "Command exited with status 0");
+
+    let failed: Value = scheduler.await_state(&master, "hog", "TASK_FAILED").await;
+    assert_eq!(
+        failed["reason"], "REASON_CONTAINER_LIMITATION_MEMORY",
+        "{failed}"
+    );
+    assert_eq!(failed["source"], "SOURCE_AGENT", "{failed}");
+    let message = failed["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Memory limit exceeded: Requested: 64MB Maximum Used: "),
+        "{message}"
+    );
+
+    // Both containers ended, and their cgroups with them (removed before the update).
+    let left = leftovers(&roots.0);
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+    master.assert_alive().await;
+}
