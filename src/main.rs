@@ -54,6 +54,21 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     duration::parse(text)
 }
 
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = duration::parse(text)?;
+    if duration.is_zero() {
+        return Err(format!("'{text}' must be more than zero"));
+    }
+    Ok(duration)
+}
+
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
+        _ => Err(format!("'{text}' is not a number between 0.0 and 1.0")),
+    }
+}
+
 /// Accepts Mesos's path-flag forms: a plain path or `file:///path`.
 fn parse_path(text: &str) -> Result<PathBuf, String> {
     let path = text.strip_prefix("file://").unwrap_or(text);
@@ -193,6 +208,9 @@ struct LocalFlags {
 
     #[command(flatten)]
     isolation: IsolationFlags,
+
+    #[command(flatten)]
+    gc: GcFlags,
 }
 
 /// How an agent isolates its containers (Mesos's flags and defaults, but the root).
@@ -211,6 +229,24 @@ struct IsolationFlags {
     /// Also cap each container's cpu time at its cpus with a CFS quota.
     #[arg(long = "cgroups_enable_cfs", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     cgroups_enable_cfs: bool,
+}
+
+/// When ended containers' sandboxes are removed (Mesos's flags and defaults).
+#[derive(Args, Debug, Clone)]
+struct GcFlags {
+    /// How long an ended container's sandbox is kept at most; it goes sooner as the
+    /// disk fills (see --gc_disk_headroom).
+    #[arg(long = "gc_delay", default_value = "1weeks", value_parser = parse_duration)]
+    gc_delay: Duration,
+
+    /// How often the work dir's disk usage is checked to prune sandboxes sooner.
+    #[arg(long = "disk_watch_interval", default_value = "1mins", value_parser = parse_positive_duration)]
+    disk_watch_interval: Duration,
+
+    /// The fraction of the disk to keep free (0.0 to 1.0): at usage u, sandboxes older
+    /// than gc_delay × max(0, 1 − gc_disk_headroom − u) are removed.
+    #[arg(long = "gc_disk_headroom", default_value = "0.1", value_parser = parse_fraction)]
+    gc_disk_headroom: f64,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -265,6 +301,9 @@ struct AgentFlags {
 
     #[command(flatten)]
     isolation: IsolationFlags,
+
+    #[command(flatten)]
+    gc: GcFlags,
 }
 
 impl AgentFlags {
@@ -284,6 +323,9 @@ impl AgentFlags {
             isolation: self.isolation.isolation,
             cgroups_root: self.isolation.cgroups_root,
             cgroups_enable_cfs: self.isolation.cgroups_enable_cfs,
+            gc_delay: self.gc.gc_delay,
+            disk_watch_interval: self.gc.disk_watch_interval,
+            gc_disk_headroom: self.gc.gc_disk_headroom,
         }
     }
 }
@@ -437,6 +479,9 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
             isolation: flags.isolation.isolation.clone(),
             cgroups_root: flags.isolation.cgroups_root.clone(),
             cgroups_enable_cfs: flags.isolation.cgroups_enable_cfs,
+            gc_delay: flags.gc.gc_delay,
+            disk_watch_interval: flags.gc.disk_watch_interval,
+            gc_disk_headroom: flags.gc.gc_disk_headroom,
             ..ratufa_agent::AgentConfig::new(
                 master_address.clone(),
                 work_dir.join("agents").join(n.to_string()),

@@ -99,6 +99,8 @@ pub(crate) struct Agent {
     /// What `/state` and `/files/*` see of the sandboxes.
     sandboxes: crate::files::Sandboxes,
     fetcher: std::sync::Arc<crate::fetcher::Fetcher>,
+    /// Removes ended containers' sandboxes.
+    gc: crate::gc::Collector,
     /// What `--isolation` holds containers to.
     isolator: Arc<dyn Isolator>,
 }
@@ -113,6 +115,15 @@ impl Agent {
             config.fetcher_cache_dir(),
             config.fetcher_cache_size,
         ));
+        let gc = crate::gc::spawn(
+            crate::gc::GcConfig {
+                work_dir: config.work_dir.clone(),
+                gc_delay: config.gc_delay,
+                disk_watch_interval: config.disk_watch_interval,
+                gc_disk_headroom: config.gc_disk_headroom,
+            },
+            sandboxes.clone(),
+        );
         Agent {
             config,
             info,
@@ -131,6 +142,7 @@ impl Agent {
             updates: StatusUpdates::default(),
             sandboxes,
             fetcher,
+            gc,
             isolator: Arc::new(PosixIsolator),
         }
     }

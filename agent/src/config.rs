@@ -49,6 +49,13 @@ pub struct AgentConfig {
     pub cgroups_root: String,
     /// `--cgroups_enable_cfs`: a CFS quota of the task's cpus, not only shares.
     pub cgroups_enable_cfs: bool,
+    /// `--gc_delay`: how long an ended container's sandbox is kept at most.
+    pub gc_delay: Duration,
+    /// `--disk_watch_interval`: how often the work dir's disk usage is checked.
+    pub disk_watch_interval: Duration,
+    /// `--gc_disk_headroom`: the fraction of the disk kept free by pruning sandboxes
+    /// sooner (0 to 1).
+    pub gc_disk_headroom: f64,
 }
 
 impl AgentConfig {
@@ -69,6 +76,9 @@ impl AgentConfig {
             isolation: crate::isolator::DEFAULT_ISOLATION.to_string(),
             cgroups_root: crate::isolator::DEFAULT_CGROUPS_ROOT.to_string(),
             cgroups_enable_cfs: false,
+            gc_delay: crate::gc::DEFAULT_GC_DELAY,
+            disk_watch_interval: crate::gc::DEFAULT_DISK_WATCH_INTERVAL,
+            gc_disk_headroom: crate::gc::DEFAULT_GC_DISK_HEADROOM,
         }
     }
 

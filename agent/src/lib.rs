@@ -9,7 +9,9 @@
 //! - [`process`] and `runner`: a task's process and its life;
 //! - [`link`]: the HTTP client of the master's `/agent/api/v1`;
 //! - [`detect`]: `--resources` plus what the machine has;
-//! - [`files`]: the sandboxes as `/files/*` and `/state` see them.
+//! - [`files`]: the sandboxes as `/files/*` and `/state` see them;
+//! - [`gc`]: ended containers' sandboxes removed after `--gc_delay`, sooner as the
+//!   disk fills.
 
 mod agent;
 mod config;
@@ -17,6 +19,7 @@ pub mod detect;
 mod error;
 pub mod fetcher;
 pub mod files;
+pub mod gc;
 mod http;
 pub mod isolator;
 pub mod link;

@@ -292,6 +292,12 @@ impl Agent {
     // Runners
 
     pub(super) fn on_report(&mut self, Report { key, progress }: Report) {
+        if !matches!(progress, Progress::Running { .. })
+            && let Some(sandbox) = self.sandboxes.directory(&key.framework_id, &key.task_id)
+        {
+            // The container ended: its sandbox goes after --gc_delay.
+            self.gc.schedule(sandbox);
+        }
         match progress {
             Progress::Running { pid } => {
                 debug!(framework_id = %key.framework_id, task_id = %key.task_id, pid, "task running");

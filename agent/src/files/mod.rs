@@ -157,6 +157,26 @@ impl Sandboxes {
         }
     }
 
+    /// The sandbox directory of `executor_id`'s latest run, live or completed.
+    pub fn directory(&self, framework_id: &str, executor_id: &str) -> Option<PathBuf> {
+        let book = self.read();
+        let runs = book.frameworks.get(framework_id)?;
+        runs.executors
+            .get(executor_id)
+            .or_else(|| {
+                runs.completed
+                    .iter()
+                    .rev()
+                    .find(|run| run.executor_id == executor_id)
+            })
+            .map(|run| run.directory.clone())
+    }
+
+    /// The sandbox `directory` is being removed: no name leads to it any more.
+    pub fn detach_directory(&self, directory: &Path) {
+        self.write().attached.detach_directory(directory);
+    }
+
     /// `requested` on the host, or why not.
     pub fn resolve(&self, requested: &str) -> Result<PathBuf, Refusal> {
         let book = self.read();
