@@ -1,7 +1,12 @@
-//! The agent's own endpoints: `/health`, `/version`, `/state` and `/files/*` (the
-//! executor and operator APIs arrive with issue #4).
+//! The agent's own endpoints: `/health`, `/version`, `/state`, `/flags`,
+//! `/monitor/statistics` and `/files/*` (the executor and operator APIs arrive with
+//! issue #4).
 
+mod monitor;
+mod procfs;
 mod state;
+
+use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
@@ -9,8 +14,9 @@ use axum::routing::any;
 use serde_json::{Value, json};
 
 use crate::files::Sandboxes;
+use crate::isolator::Isolator;
 
-pub fn app(sandboxes: Sandboxes) -> Router {
+pub fn app(sandboxes: Sandboxes, isolator: Arc<dyn Isolator>) -> Router {
     let state_routes = Router::new()
         .route("/state", any(state::state))
         .route("/state.json", any(state::state))
@@ -22,6 +28,7 @@ pub fn app(sandboxes: Sandboxes) -> Router {
         .route("/slave(1)/health", any(ratufa_gateway::health))
         .route("/version", any(version))
         .merge(state_routes)
+        .merge(monitor::routes(sandboxes.clone(), isolator))
         .merge(crate::files::routes(sandboxes))
 }
 

@@ -102,8 +102,8 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     });
 
-    let agent = agent::Agent::new(config, info, link).with_isolator(isolator);
-    let app = http::app(agent.sandboxes());
+    let agent = agent::Agent::new(config, info, link).with_isolator(isolator.clone());
+    let app = http::app(agent.sandboxes(), isolator);
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(http_stop)

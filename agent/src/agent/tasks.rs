@@ -301,6 +301,7 @@ impl Agent {
         match progress {
             Progress::Running { pid } => {
                 debug!(framework_id = %key.framework_id, task_id = %key.task_id, pid, "task running");
+                self.sandboxes.set_pid(&key.framework_id, &key.task_id, pid);
                 self.update(&key, TaskState::TaskRunning, Source::Executor, None, None);
             }
             Progress::LaunchFailed { message } => {

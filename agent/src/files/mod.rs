@@ -32,6 +32,8 @@ pub struct ExecutorRun {
     pub directory: PathBuf,
     pub task: TaskInfo,
     pub state: TaskState,
+    /// The command's pid (its process group) once it runs: `/monitor/statistics` reads it.
+    pub pid: Option<i32>,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +134,7 @@ impl Sandboxes {
                 directory: directory.to_path_buf(),
                 task: task.clone(),
                 state: TaskState::TaskStaging,
+                pid: None,
             },
         );
         if let Some(previous) = previous {
@@ -175,6 +178,18 @@ impl Sandboxes {
     /// The sandbox `directory` is being removed: no name leads to it any more.
     pub fn detach_directory(&self, directory: &Path) {
         self.write().attached.detach_directory(directory);
+    }
+
+    /// The command of `executor_id` runs as `pid`.
+    pub fn set_pid(&self, framework_id: &str, executor_id: &str, pid: i32) {
+        let mut book = self.write();
+        if let Some(run) = book
+            .frameworks
+            .get_mut(framework_id)
+            .and_then(|runs| runs.executors.get_mut(executor_id))
+        {
+            run.pid = Some(pid);
+        }
     }
 
     /// `requested` on the host, or why not.

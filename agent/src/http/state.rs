@@ -177,7 +177,7 @@ fn master_hostname(master: &str) -> String {
 }
 
 /// The flags, as strings (Mesos's `/state` shows every flag's value as text).
-fn flags_json(book: &Book) -> Value {
+pub(super) fn flags_json(book: &Book) -> Value {
     let config = &book.config;
     let mut flags = Map::new();
     let mut put = |name: &str, value: String| {
@@ -201,6 +201,23 @@ fn flags_json(book: &Book) -> Value {
         "registration_backoff_factor",
         format!("{}ms", config.registration_backoff_factor.as_millis()),
     );
+    put(
+        "fetcher_cache_dir",
+        config.fetcher_cache_dir().display().to_string(),
+    );
+    put(
+        "fetcher_cache_size",
+        format!("{}B", config.fetcher_cache_size),
+    );
+    put("isolation", config.isolation.clone());
+    put("cgroups_root", config.cgroups_root.clone());
+    put("cgroups_enable_cfs", config.cgroups_enable_cfs.to_string());
+    put("gc_delay", format!("{}ms", config.gc_delay.as_millis()));
+    put(
+        "disk_watch_interval",
+        format!("{}ms", config.disk_watch_interval.as_millis()),
+    );
+    put("gc_disk_headroom", config.gc_disk_headroom.to_string());
     Value::Object(flags)
 }
 

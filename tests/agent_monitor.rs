@@ -1,0 +1,190 @@
+//! End to end against the real binary: the agent's `/monitor/statistics` and `/flags`
+//! (issue #4's monitoring endpoints), under posix isolation and under
+//! `--isolation=cgroups/cpu,cgroups/mem` (tests run as root, here and in CI).
+//!
+//! A `sleep 30` task of cpus:0.5 and mem:96 runs on `ratufa local --agent_port=<port>`;
+//! `/monitor/statistics` (and `.json`) lists it with its executor and framework ids,
+//! a positive `mem_rss_bytes`, and `cpus_limit` / `mem_limit_bytes` equal to what the
+//! task asked (plus the cgroup's `mem_total_bytes` under cgroups). `/flags` lists
+//! `work_dir`, `isolation` and `port`. Once the task is killed it is gone from the list.
+
+// Test scaffolding: a failure here should fail the test loudly.
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/cluster.rs"]
+mod cluster;
+mod support;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use ratufa_agent::isolator::cgroups::Hierarchy;
+use serde_json::{Value, json};
+
+use cluster::{Scheduler, command_task};
+use support::{FAST_HEARTBEAT, Master, Request, flags_with_heartbeat, free_port, send_to};
+
+async fn get_json(agent: SocketAddr, path: &str) -> Value {
+    let response = send_to(agent, Request::get(path)).await.unwrap();
+    assert_eq!(response.status, 200, "{path}: {response:?}");
+    serde_json::from_slice(&response.body).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The entry of `executor_id` in `/monitor/statistics`, once it is there (the command
+/// may still be between fork and exec when TASK_RUNNING arrives).
+async fn statistics_of(agent: SocketAddr, path: &str, executor_id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let list = get_json(agent, path).await;
+        let entries = list.as_array().unwrap_or_else(|| panic!("{path}: {list}"));
+        let found = entries.iter().find(|e| e["executor_id"] == executor_id);
+        if let Some(entry) = found
+            && entry["statistics"]["mem_rss_bytes"].as_u64().unwrap_or(0) > 0
+        {
+            return entry.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{executor_id} not in {path} with a resident set: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `ratufa local` with one agent on a port of its own. The port is free when picked but
+/// may be taken before the agent binds it (by another test's master, say), and then
+/// `ratufa local` exits: pick another and start again.
+async fn start_local(extra: &[String]) -> (Master, u16) {
+    let mut failures = Vec::new();
+    for _attempt in 0..3 {
+        let agent_port = free_port();
+        let mut flags = flags_with_heartbeat(FAST_HEARTBEAT);
+        flags.push("--num_agents=1".to_string());
+        flags.push("--resources=cpus:2;mem:512".to_string());
+        flags.push(format!("--agent_port={agent_port}"));
+        flags.extend(extra.iter().cloned());
+        // start_as panics when the cluster does not come up; a task keeps that panic.
+        match tokio::spawn(async move { Master::start_as("local", &flags).await }).await {
+            Ok(master) => return (master, agent_port),
+            Err(e) => failures.push(format!("--agent_port={agent_port}: {e}")),
+        }
+    }
+    panic!("ratufa local did not come up: {failures:#?}");
+}
+
+/// Runs `sleep 30` on a local cluster started with `extra` flags, checks the endpoints,
+/// then kills the task.
+async fn a_running_task_is_monitored(extra: &[String], isolation: &str) {
+    let (master, agent_port) = start_local(extra).await;
+    let agent = SocketAddr::from((Ipv4Addr::LOCALHOST, agent_port));
+
+    let info = json!({"user": "root", "name": "monitor"});
+    let mut scheduler = Scheduler::subscribe(&master, &info).await;
+    let offer = scheduler.offers(&master).await.remove(0);
+    let task = command_task("sleeper", &offer["agent_id"], 0.5, 96.0, "sleep 30");
+    scheduler
+        .launch(&master, &[&offer["id"]], vec![task], 0.0)
+        .await;
+    scheduler
+        .await_state(&master, "sleeper", "TASK_RUNNING")
+        .await;
+
+    for path in ["/monitor/statistics", "/monitor/statistics.json"] {
+        let entry = statistics_of(agent, path, "sleeper").await;
+        assert_eq!(entry["framework_id"], scheduler.id(), "{entry}");
+        assert_eq!(entry["source"], "sleeper", "{entry}");
+        assert_eq!(
+            entry["executor_name"], "Command Executor (Task: sleeper)",
+            "{entry}"
+        );
+        let statistics = &entry["statistics"];
+        assert_eq!(statistics["cpus_limit"], 0.5, "{entry}");
+        assert_eq!(statistics["mem_limit_bytes"], 96 * 1024 * 1024, "{entry}");
+        assert!(statistics["timestamp"].as_f64().unwrap() > 0.0, "{entry}");
+        assert!(
+            statistics["cpus_user_time_secs"].as_f64().is_some(),
+            "{entry}"
+        );
+        assert!(
+            statistics["cpus_system_time_secs"].as_f64().is_some(),
+            "{entry}"
+        );
+        assert!(statistics["processes"].as_u64().unwrap() >= 1, "{entry}");
+        if isolation.starts_with("cgroups") {
+            assert!(
+                statistics["mem_total_bytes"].as_u64().unwrap() > 0,
+                "{entry}"
+            );
+        }
+    }
+
+    let flags = get_json(agent, "/flags").await;
+    let flags = &flags["flags"];
+    assert!(
+        flags["work_dir"].as_str().unwrap().contains("agents"),
+        "{flags}"
+    );
+    assert_eq!(flags["isolation"], isolation, "{flags}");
+    assert_eq!(flags["port"], agent_port.to_string(), "{flags}");
+    assert_eq!(get_json(agent, "/slave(1)/flags").await["flags"], *flags);
+
+    let kill = json!({
+        "type": "KILL",
+        "framework_id": {"value": scheduler.id()},
+        "kill": {"task_id": {"value": "sleeper"}, "agent_id": offer["agent_id"]},
+    });
+    scheduler.call(&master, kill).await;
+    scheduler
+        .await_state(&master, "sleeper", "TASK_KILLED")
+        .await;
+    let list = get_json(agent, "/monitor/statistics").await;
+    assert_eq!(list, json!([]), "a killed task is still monitored");
+    master.assert_alive().await;
+}
+
+#[tokio::test]
+async fn posix_statistics_and_flags() {
+    a_running_task_is_monitored(&[], "posix/cpu,posix/mem").await;
+}
+
+/// Removes the per-run cgroup roots even when the test fails.
+struct Roots(Vec<std::path::PathBuf>);
+
+impl Drop for Roots {
+    fn drop(&mut self) {
+        for root in &self.0 {
+            for dir in std::fs::read_dir(root)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+            {
+                let _ = std::fs::remove_dir(dir.path());
+            }
+            let _ = std::fs::remove_dir(root);
+        }
+    }
+}
+
+#[tokio::test]
+async fn cgroups_statistics_and_flags() {
+    let root = format!("ratufa-monitor-{}", uuid::Uuid::new_v4());
+    let mounts: Vec<std::path::PathBuf> = match Hierarchy::detect(true, true) {
+        Ok(Hierarchy::V1 {
+            cpu,
+            cpuacct,
+            memory,
+        }) => [cpu, cpuacct, memory].into_iter().flatten().collect(),
+        Ok(Hierarchy::V2 { mount }) => vec![mount],
+        Err(e) => panic!("cgroups isolation needs the cpu and memory controllers (and root): {e}"),
+    };
+    let _roots = Roots(mounts.iter().map(|m| m.join(&root)).collect());
+    let isolation = "cgroups/cpu,cgroups/mem";
+    a_running_task_is_monitored(
+        &[
+            format!("--isolation={isolation}"),
+            format!("--cgroups_root={root}"),
+        ],
+        isolation,
+    )
+    .await;
+}
