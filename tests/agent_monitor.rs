@@ -1,12 +1,15 @@
 //! End to end against the real binary: the agent's `/monitor/statistics` and `/flags`
 //! (issue #4's monitoring endpoints), under posix isolation and under
-//! `--isolation=cgroups/cpu,cgroups/mem` (tests run as root, here and in CI).
+//! `--isolation=cgroups/cpu,cgroups/mem`, with and without `--cgroups_enable_cfs` (tests
+//! run as root, here and in CI).
 //!
 //! A `sleep 30` task of cpus:0.5 and mem:96 runs on `ratufa local --agent_port=<port>`;
 //! `/monitor/statistics` (and `.json`) lists it with its executor and framework ids,
 //! a positive `mem_rss_bytes`, and `cpus_limit` / `mem_limit_bytes` equal to what the
-//! task asked (plus the cgroup's `mem_total_bytes` under cgroups). `/flags` lists
-//! `work_dir`, `isolation` and `port`. Once the task is killed it is gone from the list.
+//! task asked, plus the cgroup's `mem_total_bytes` under cgroups and the CFS figures
+//! (`cpus_nr_periods`, `cpus_nr_throttled`, `cpus_throttled_time_secs`) with CFS on.
+//! `/flags` lists `work_dir`, `isolation` and `port`. Once the task is killed it is gone
+//! from the list.
 
 // Test scaffolding: a failure here should fail the test loudly.
 #![allow(clippy::unwrap_used)]
@@ -110,6 +113,15 @@ async fn a_running_task_is_monitored(extra: &[String], isolation: &str) {
             "{entry}"
         );
         assert!(statistics["processes"].as_u64().unwrap() >= 1, "{entry}");
+        if extra.iter().any(|flag| flag == "--cgroups_enable_cfs") {
+            assert!(statistics["cpus_nr_periods"].as_u64().is_some(), "{entry}");
+            assert!(
+                statistics["cpus_throttled_time_secs"].as_f64().is_some(),
+                "{entry}"
+            );
+        } else {
+            assert!(statistics.get("cpus_nr_periods").is_none(), "{entry}");
+        }
         if isolation.starts_with("cgroups") {
             assert!(
                 statistics["mem_total_bytes"].as_u64().unwrap() > 0,
@@ -165,8 +177,8 @@ impl Drop for Roots {
     }
 }
 
-#[tokio::test]
-async fn cgroups_statistics_and_flags() {
+/// The same under cgroups isolation, in a cgroups root of its own.
+async fn under_cgroups(cfs: bool) {
     let root = format!("ratufa-monitor-{}", uuid::Uuid::new_v4());
     let mounts: Vec<std::path::PathBuf> = match Hierarchy::detect(true, true) {
         Ok(Hierarchy::V1 {
@@ -179,12 +191,22 @@ async fn cgroups_statistics_and_flags() {
     };
     let _roots = Roots(mounts.iter().map(|m| m.join(&root)).collect());
     let isolation = "cgroups/cpu,cgroups/mem";
-    a_running_task_is_monitored(
-        &[
-            format!("--isolation={isolation}"),
-            format!("--cgroups_root={root}"),
-        ],
-        isolation,
-    )
-    .await;
+    let mut flags = vec![
+        format!("--isolation={isolation}"),
+        format!("--cgroups_root={root}"),
+    ];
+    if cfs {
+        flags.push("--cgroups_enable_cfs".to_string());
+    }
+    a_running_task_is_monitored(&flags, isolation).await;
+}
+
+#[tokio::test]
+async fn cgroups_statistics_and_flags() {
+    under_cgroups(false).await;
+}
+
+#[tokio::test]
+async fn cgroups_statistics_with_cfs() {
+    under_cgroups(true).await;
 }

@@ -81,6 +81,16 @@ fn statistics_json(book: &Book, isolator: &dyn Isolator) -> Vec<Value> {
                 let bytes = (limits.mem_mb * 1024.0 * 1024.0) as u64;
                 statistics.insert("mem_limit_bytes".into(), json!(bytes));
             }
+            if let Some(periods) = usage.cpu_nr_periods {
+                statistics.insert("cpus_nr_periods".into(), json!(periods));
+            }
+            if let Some(throttled) = usage.cpu_nr_throttled {
+                statistics.insert("cpus_nr_throttled".into(), json!(throttled));
+            }
+            if let Some(ns) = usage.cpu_throttled_ns {
+                let secs = ns as f64 / 1e9;
+                statistics.insert("cpus_throttled_time_secs".into(), json!(secs));
+            }
             if let Some(total) = usage.mem_bytes {
                 statistics.insert("mem_total_bytes".into(), json!(total));
             }

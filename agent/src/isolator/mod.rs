@@ -84,6 +84,10 @@ pub struct Usage {
     pub mem_limit_bytes: Option<u64>,
     pub cpu_time_ns: Option<u64>,
     pub oom_kills: Option<u64>,
+    /// CFS bandwidth figures, where a CFS quota is set (`--cgroups_enable_cfs`).
+    pub cpu_nr_periods: Option<u64>,
+    pub cpu_nr_throttled: Option<u64>,
+    pub cpu_throttled_ns: Option<u64>,
 }
 
 /// A limit the container hit: the container is destroyed and its task fails.

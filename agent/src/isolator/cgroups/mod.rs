@@ -66,6 +66,10 @@ pub struct CgroupStats {
     pub memory_limit_bytes: Option<u64>,
     pub oom_kills: Option<u64>,
     pub cpu_time_ns: Option<u64>,
+    /// From `cpu.stat`: CFS periods elapsed, periods throttled, time throttled.
+    pub cpu_nr_periods: Option<u64>,
+    pub cpu_nr_throttled: Option<u64>,
+    pub cpu_throttled_ns: Option<u64>,
 }
 
 /// One container's cgroup, in whatever hierarchies hold its controllers.
@@ -344,6 +348,10 @@ impl Isolator for CgroupsIsolator {
             mem_limit_bytes: stats.memory_limit_bytes,
             cpu_time_ns: stats.cpu_time_ns,
             oom_kills: stats.oom_kills,
+            // cpu.stat counts periods only under a quota; Mesos reports them with CFS on.
+            cpu_nr_periods: stats.cpu_nr_periods.filter(|_| self.enable_cfs),
+            cpu_nr_throttled: stats.cpu_nr_throttled.filter(|_| self.enable_cfs),
+            cpu_throttled_ns: stats.cpu_throttled_ns.filter(|_| self.enable_cfs),
         })
     }
 

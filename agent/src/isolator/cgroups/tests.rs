@@ -219,6 +219,7 @@ fn v1_reads_usage_and_the_oom_kill() {
             mem_limit_bytes: Some(64 << 20),
             cpu_time_ns: Some(123_456_789),
             oom_kills: Some(0),
+            ..Usage::default()
         }
     );
     assert_eq!(isolator.limitation("c"), None);
@@ -273,7 +274,11 @@ fn v2_enables_controllers_and_writes_its_own_files() {
 
     std::fs::write(cg.join("memory.current"), "4096\n").unwrap();
     std::fs::write(cg.join("memory.peak"), "104857600\n").unwrap();
-    std::fs::write(cg.join("cpu.stat"), "usage_usec 1500\nuser_usec 1000\n").unwrap();
+    std::fs::write(
+        cg.join("cpu.stat"),
+        "usage_usec 1500\nuser_usec 1000\nnr_periods 20\nnr_throttled 3\nthrottled_usec 4000\n",
+    )
+    .unwrap();
     std::fs::write(
         cg.join("memory.events"),
         "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n",
@@ -282,6 +287,9 @@ fn v2_enables_controllers_and_writes_its_own_files() {
     let usage = isolator.usage("c").unwrap();
     assert_eq!(usage.mem_bytes, Some(4096));
     assert_eq!(usage.cpu_time_ns, Some(1_500_000));
+    assert_eq!(usage.cpu_nr_periods, Some(20));
+    assert_eq!(usage.cpu_nr_throttled, Some(3));
+    assert_eq!(usage.cpu_throttled_ns, Some(4_000_000));
     assert_eq!(
         isolator.limitation("c").unwrap().message,
         "Memory limit exceeded: Requested: 100MB Maximum Used: 100MB"
@@ -297,6 +305,8 @@ fn v2_enables_controllers_and_writes_its_own_files() {
     );
     isolator.update("c", &limits(0.5, 100.0)).unwrap();
     assert_eq!(read(&cg.join("cpu.max")), "max 100000");
+    // …and no CFS figures in its usage (Mesos reports them with CFS on).
+    assert_eq!(isolator.usage("c").unwrap().cpu_nr_periods, None);
     std::fs::write(cg.join("memory.max"), "max\n").unwrap();
     assert_eq!(isolator.usage("c").unwrap().mem_limit_bytes, None);
 }

@@ -117,6 +117,14 @@ impl CgroupManager for V1Manager {
         if let Some(cpuacct) = &self.cpuacct {
             stats.cpu_time_ns = read_number(&cpuacct.join("cpuacct.usage"))?;
         }
+        if let Some(cpu) = &self.cpu {
+            let cpu_stat = cpu.join("cpu.stat");
+            if cpu_stat.exists() {
+                stats.cpu_nr_periods = read_keyed(&cpu_stat, "nr_periods")?;
+                stats.cpu_nr_throttled = read_keyed(&cpu_stat, "nr_throttled")?;
+                stats.cpu_throttled_ns = read_keyed(&cpu_stat, "throttled_time")?;
+            }
+        }
         Ok(stats)
     }
 

@@ -121,6 +121,9 @@ impl CgroupManager for V2Manager {
             memory_limit_bytes: optional("memory.max")?,
             oom_kills: keyed("memory.events", "oom_kill")?,
             cpu_time_ns: keyed("cpu.stat", "usage_usec")?.map(|us| us * 1_000),
+            cpu_nr_periods: keyed("cpu.stat", "nr_periods")?,
+            cpu_nr_throttled: keyed("cpu.stat", "nr_throttled")?,
+            cpu_throttled_ns: keyed("cpu.stat", "throttled_usec")?.map(|us| us * 1_000),
         })
     }
 
