@@ -21,9 +21,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use serde_json::{Value, json};
 
 use cluster::{Scheduler, command_task};
-use support::{
-    FAST_HEARTBEAT, Master, Request, Response, flags_with_heartbeat, free_port, send_to,
-};
+use support::{Request, Response, send_to, start_local_with_agent};
 
 const LINE: &str = "ratufa-files-e2e: the line the task wrote";
 
@@ -69,12 +67,7 @@ fn executor<'a>(state: &'a Value, framework_id: &str, id: &str) -> &'a Value {
 
 #[tokio::test]
 async fn a_task_sandbox_is_served_and_escapes_are_refused() {
-    let agent_port = free_port();
-    let mut flags = flags_with_heartbeat(FAST_HEARTBEAT);
-    flags.push("--num_agents=1".to_string());
-    flags.push("--resources=cpus:2;mem:512".to_string());
-    flags.push(format!("--agent_port={agent_port}"));
-    let master = Master::start_as("local", &flags).await;
+    let (master, agent_port) = start_local_with_agent(&[]).await;
     let agent = SocketAddr::from((Ipv4Addr::LOCALHOST, agent_port));
 
     let info = json!({"user": "ratufa-test", "name": "files"});

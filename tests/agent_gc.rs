@@ -22,9 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use cluster::{Scheduler, command_task};
-use support::{
-    FAST_HEARTBEAT, Master, Request, Response, flags_with_heartbeat, free_port, send_to,
-};
+use support::{Request, Response, send_to, start_local_with_agent};
 
 const LINE: &str = "ratufa-gc-e2e: written before the sandbox goes";
 /// Well past gc_delay plus a disk watch interval, for a loaded machine.
@@ -72,19 +70,8 @@ async fn directory(agent: SocketAddr, framework_id: &str, id: &str) -> String {
 
 #[tokio::test]
 async fn an_ended_task_sandbox_is_removed_after_the_gc_delay() {
-    let agent_port = free_port();
-    let mut flags = flags_with_heartbeat(FAST_HEARTBEAT);
-    flags.extend(
-        [
-            "--num_agents=1",
-            "--resources=cpus:2;mem:512",
-            "--gc_delay=2secs",
-            "--disk_watch_interval=1secs",
-        ]
-        .map(String::from),
-    );
-    flags.push(format!("--agent_port={agent_port}"));
-    let master = Master::start_as("local", &flags).await;
+    let extra = ["--gc_delay=2secs", "--disk_watch_interval=1secs"].map(String::from);
+    let (master, agent_port) = start_local_with_agent(&extra).await;
     let agent = SocketAddr::from((Ipv4Addr::LOCALHOST, agent_port));
 
     let info = json!({"user": "ratufa-test", "name": "gc"});

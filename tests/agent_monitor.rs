@@ -25,7 +25,7 @@ use ratufa_agent::isolator::cgroups::Hierarchy;
 use serde_json::{Value, json};
 
 use cluster::{Scheduler, command_task};
-use support::{FAST_HEARTBEAT, Master, Request, flags_with_heartbeat, free_port, send_to};
+use support::{Request, send_to, start_local_with_agent};
 
 async fn get_json(agent: SocketAddr, path: &str) -> Value {
     let response = send_to(agent, Request::get(path)).await.unwrap();
@@ -54,31 +54,10 @@ async fn statistics_of(agent: SocketAddr, path: &str, executor_id: &str) -> Valu
     }
 }
 
-/// `ratufa local` with one agent on a port of its own. The port is free when picked but
-/// may be taken before the agent binds it (by another test's master, say), and then
-/// `ratufa local` exits: pick another and start again.
-async fn start_local(extra: &[String]) -> (Master, u16) {
-    let mut failures = Vec::new();
-    for _attempt in 0..3 {
-        let agent_port = free_port();
-        let mut flags = flags_with_heartbeat(FAST_HEARTBEAT);
-        flags.push("--num_agents=1".to_string());
-        flags.push("--resources=cpus:2;mem:512".to_string());
-        flags.push(format!("--agent_port={agent_port}"));
-        flags.extend(extra.iter().cloned());
-        // start_as panics when the cluster does not come up; a task keeps that panic.
-        match tokio::spawn(async move { Master::start_as("local", &flags).await }).await {
-            Ok(master) => return (master, agent_port),
-            Err(e) => failures.push(format!("--agent_port={agent_port}: {e}")),
-        }
-    }
-    panic!("ratufa local did not come up: {failures:#?}");
-}
-
 /// Runs `sleep 30` on a local cluster started with `extra` flags, checks the endpoints,
 /// then kills the task.
 async fn a_running_task_is_monitored(extra: &[String], isolation: &str) {
-    let (master, agent_port) = start_local(extra).await;
+    let (master, agent_port) = start_local_with_agent(extra).await;
     let agent = SocketAddr::from((Ipv4Addr::LOCALHOST, agent_port));
 
     let info = json!({"user": "root", "name": "monitor"});

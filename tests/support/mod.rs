@@ -1032,6 +1032,29 @@ pub fn framework_counter(value: &str) -> Option<u32> {
         .flatten()
 }
 
+/// `ratufa local` with one agent (`cpus:2;mem:512`) on a port of its own, plus `extra`
+/// flags; returns the master and the agent's port. The port is free when picked but may
+/// be taken before the agent binds it (by another test's process), and then `ratufa
+/// local` exits: pick another and start again.
+#[allow(dead_code)] // Not every test binary that includes this module uses it.
+pub async fn start_local_with_agent(extra: &[String]) -> (Master, u16) {
+    let mut failures = Vec::new();
+    for _attempt in 0..3 {
+        let agent_port = free_port();
+        let mut flags = flags_with_heartbeat(FAST_HEARTBEAT);
+        flags.push("--num_agents=1".to_string());
+        flags.push("--resources=cpus:2;mem:512".to_string());
+        flags.push(format!("--agent_port={agent_port}"));
+        flags.extend(extra.iter().cloned());
+        // start_as panics when the cluster does not come up; a task keeps that panic.
+        match tokio::spawn(async move { Master::start_as("local", &flags).await }).await {
+            Ok(master) => return (master, agent_port),
+            Err(e) => failures.push(format!("--agent_port={agent_port}: {e}")),
+        }
+    }
+    panic!("ratufa local did not come up: {failures:#?}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
