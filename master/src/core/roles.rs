@@ -8,51 +8,9 @@ pub use ratufa_proto::v1::framework_info::capability::Type as Capability;
 /// The role a non-MULTI_ROLE framework gets when it names none.
 pub const DEFAULT_ROLE: &str = "*";
 
-/// Whitespace (tab, newline, vertical tab, form feed, carriage return, space) and DEL:
-/// the characters Mesos refuses in a role component, since roles become paths and
-/// appear unquoted in flags.
-const INVALID_CHARACTERS: &[char] = &['\t', '\n', '\x0b', '\x0c', '\r', ' ', '\x7f'];
-
-/// Checks one role name as Mesos does (`roles::validate`): `*` alone is fine; otherwise
-/// a `/`-separated path of components, none of them `.`, `..`, `*`, none starting with
-/// `-`, none holding whitespace or DEL.
-pub fn validate_role(role: &str) -> Result<(), String> {
-    if role == DEFAULT_ROLE {
-        return Ok(());
-    }
-    if role.starts_with('/') {
-        return Err(format!("Role '{role}' cannot start with a slash"));
-    }
-    if role.ends_with('/') {
-        return Err(format!("Role '{role}' cannot end with a slash"));
-    }
-    if role.contains("//") {
-        return Err(format!("Role '{role}' cannot contain two adjacent slashes"));
-    }
-    if role.is_empty() {
-        return Err("Role names cannot be the empty string".to_string());
-    }
-    for component in role.split('/') {
-        match component {
-            "." => return Err(format!("Role '{role}' cannot include '.' as a component")),
-            ".." => return Err(format!("Role '{role}' cannot include '..' as a component")),
-            "*" => return Err(format!("Role '{role}' cannot include '*' as a component")),
-            _ => {}
-        }
-        if component.starts_with('-') {
-            return Err(format!(
-                "Role component '{component}' is invalid because it starts with a dash"
-            ));
-        }
-        if component.contains(INVALID_CHARACTERS) {
-            return Err(format!(
-                "Role component '{component}' is invalid because it contains backspace or \
-                 whitespace"
-            ));
-        }
-    }
-    Ok(())
-}
+/// Checks one role name as Mesos does (`roles::validate`). One implementation serves
+/// both framework roles and the roles reservations carry in resources.
+pub use ratufa_proto::resources::roles::validate_role_name as validate_role;
 
 pub fn has_capability(info: &FrameworkInfo, capability: Capability) -> bool {
     info.capabilities

@@ -1,7 +1,8 @@
 //! Role names as reservations carry them.
 //!
-//! The master validates framework roles with the same rules; they live here too
-//! because reservations in resources must be checked wherever resources are read.
+//! The master validates framework roles with this same function (re-exported as
+//! `core::roles::validate_role`); it lives here because reservations in resources must
+//! be checked wherever resources are read.
 
 /// Whitespace and DEL: Mesos refuses them in role components, since roles become
 /// paths and appear unquoted in flags.
