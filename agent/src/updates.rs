@@ -201,19 +201,10 @@ pub fn is_terminal(status: &TaskStatus) -> bool {
     is_terminal_state(status.state)
 }
 
-/// Mesos's terminal states (`protobuf::isTerminalState`).
+/// Mesos's terminal states (`protobuf::isTerminalState`), for a state as it comes
+/// off the wire.
 pub fn is_terminal_state(state: i32) -> bool {
-    matches!(
-        TaskState::try_from(state),
-        Ok(TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskLost
-            | TaskState::TaskError
-            | TaskState::TaskDropped
-            | TaskState::TaskGone
-            | TaskState::TaskGoneByOperator)
-    )
+    TaskState::try_from(state).is_ok_and(ratufa_proto::task_state::is_terminal)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod error;
 pub mod json;
 pub mod resources;
 pub mod schema;
+pub mod task_state;
 
 pub use codec::{Encoding, MesosMessage};
 pub use error::ProtoError;

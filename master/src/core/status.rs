@@ -10,19 +10,7 @@ pub fn task_state(value: i32) -> TaskState {
 }
 
 /// States a task never leaves (`protobuf::isTerminalState`).
-pub fn is_terminal(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskLost
-            | TaskState::TaskError
-            | TaskState::TaskDropped
-            | TaskState::TaskGone
-            | TaskState::TaskGoneByOperator
-    )
-}
+pub use ratufa_proto::task_state::is_terminal;
 
 /// A terminal state, or UNREACHABLE: either way the task's resources are no longer
 /// in use on a reachable agent and go back to the allocator.

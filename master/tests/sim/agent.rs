@@ -242,16 +242,4 @@ pub fn state_of(status: &TaskStatus) -> TaskState {
     TaskState::try_from(status.state).unwrap_or(TaskState::TaskUnknown)
 }
 
-pub fn is_terminal(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskLost
-            | TaskState::TaskError
-            | TaskState::TaskDropped
-            | TaskState::TaskGone
-            | TaskState::TaskGoneByOperator
-    )
-}
+pub use ratufa_proto::task_state::is_terminal;
