@@ -14,7 +14,6 @@ use tracing::{info, warn};
 
 use super::launch_validation::{self, LaunchContext};
 use super::offers::refuse_filter;
-use super::roles;
 use super::status::MasterStatus;
 use super::{MasterCore, Rejection, Reply, Time};
 
@@ -69,10 +68,7 @@ impl MasterCore {
                 self.counters.messages_launch_tasks += 1;
             }
         }
-        let partition_aware = self
-            .frameworks
-            .get(framework_id)
-            .is_some_and(|f| roles::is_partition_aware(&f.info));
+        let partition_aware = self.is_partition_aware(framework_id);
 
         let offers_ok = if accept.offer_ids.is_empty() {
             Err("No offers specified".to_string())

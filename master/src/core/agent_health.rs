@@ -8,7 +8,7 @@ use ratufa_proto::v1::{AgentId, TaskState};
 use tracing::warn;
 
 use super::status::{MasterStatus, time_info};
-use super::{MasterCore, Output, Time, roles};
+use super::{MasterCore, Output, Time};
 
 impl MasterCore {
     pub(super) fn schedule_ping(&mut self, now: Time, agent_id: &str) {
@@ -81,10 +81,7 @@ impl MasterCore {
             })
             .unwrap_or_default();
         for (framework_id, task_id) in tasks {
-            let partition_aware = self
-                .frameworks
-                .get(&framework_id)
-                .is_some_and(|f| roles::is_partition_aware(&f.info));
+            let partition_aware = self.is_partition_aware(&framework_id);
             let Some(entry) = self.task(&framework_id, &task_id) else {
                 continue;
             };

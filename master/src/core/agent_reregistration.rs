@@ -288,10 +288,7 @@ impl MasterCore {
             };
             if !is_terminal(entry.state()) {
                 // Launched but never reached the agent (its stream broke first).
-                let partition_aware = self
-                    .frameworks
-                    .get(&framework_id)
-                    .is_some_and(|f| roles::is_partition_aware(&f.info));
+                let partition_aware = self.is_partition_aware(&framework_id);
                 let state = if partition_aware {
                     TaskState::TaskDropped
                 } else {

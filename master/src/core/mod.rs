@@ -239,6 +239,14 @@ impl MasterCore {
         self.frameworks.get(id)
     }
 
+    /// Whether a known framework has PARTITION_AWARE (unknown ones have not): decides
+    /// between LOST and UNREACHABLE/DROPPED/GONE in the updates the master writes.
+    pub(crate) fn is_partition_aware(&self, framework_id: &str) -> bool {
+        self.frameworks
+            .get(framework_id)
+            .is_some_and(|f| roles::is_partition_aware(&f.info))
+    }
+
     /// Subscribed and disconnected frameworks, by id.
     pub fn frameworks(&self) -> impl Iterator<Item = &Framework> {
         self.frameworks.values()

@@ -8,7 +8,7 @@ use tracing::{debug, info};
 
 use super::status::{MasterStatus, time_info};
 use super::task::TaskEntry;
-use super::{MasterCore, Reply, roles};
+use super::{MasterCore, Reply};
 
 impl MasterCore {
     /// Implicit (no tasks named): the latest state of every task the master holds for
@@ -17,10 +17,7 @@ impl MasterCore {
     /// TASK_LOST for frameworks that are not PARTITION_AWARE.
     pub(super) fn reconcile(&mut self, framework_id: &str, reconcile: call::Reconcile) -> Reply {
         self.counters.messages_reconcile_tasks += 1;
-        let partition_aware = self
-            .frameworks
-            .get(framework_id)
-            .is_some_and(|f| roles::is_partition_aware(&f.info));
+        let partition_aware = self.is_partition_aware(framework_id);
         let pick = |aware: TaskState| {
             if partition_aware {
                 aware
