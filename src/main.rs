@@ -2,8 +2,6 @@
 //! one process (the embedded default), `agent` an agent. Flags keep Apache Mesos's names,
 //! defaults and value syntax so that existing configurations carry over.
 
-mod duration;
-
 // Encoded events cross threads (the core's task to each stream's writer); glibc's
 // allocator trims and regrows its heap under that pattern, costing page faults on every
 // burst (BENCHMARKS.md: 3x on JSON event streams).
@@ -18,6 +16,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use ratufa_master::MasterConfig;
+use ratufa_proto::duration;
 use tracing::{error, info};
 
 #[derive(Parser, Debug)]
@@ -51,11 +50,11 @@ enum Command {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    duration::parse(text)
+    duration::parse(text).map_err(|e| e.to_string())
 }
 
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {
-    let duration = duration::parse(text)?;
+    let duration = parse_duration(text)?;
     if duration.is_zero() {
         return Err(format!("'{text}' must be more than zero"));
     }

@@ -32,4 +32,7 @@ pub enum ProtoError {
     /// Text that is not valid `--resources` or `--attributes` syntax.
     #[error("Bad value for resources '{input}': {message}")]
     ResourceSyntax { input: String, message: String },
+    /// Text that is not a Mesos duration (`15secs`, `500ms`, `1mins`).
+    #[error("invalid duration '{input}': {message}")]
+    InvalidDuration { input: String, message: String },
 }

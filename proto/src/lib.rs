@@ -7,6 +7,7 @@
 #![allow(clippy::doc_markdown)]
 
 pub mod codec;
+pub mod duration;
 mod error;
 pub mod json;
 pub mod resources;
