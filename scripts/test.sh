@@ -25,10 +25,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 section "client dependencies"
 # Real clients written for Mesos run against ratufa in the tests: pymesos (a
-# virtualenv at .venv), mesos-go's api/v1 (Debian packages), curl. Installed when
-# missing; with RATUFA_REQUIRE_CLIENTS=1 their tests fail rather than skip.
+# virtualenv at .venv), mesos-go's api/v1 (Debian packages), curl; and ZooKeeper's
+# server jar for the HA tests. Installed when missing; with RATUFA_REQUIRE_CLIENTS=1
+# their tests fail rather than skip.
 scripts/setup-python.sh
 scripts/setup-go.sh
+# Debian's ZooKeeper server jar: the HA tests start their own servers from it.
+scripts/setup-zookeeper.sh
 export RATUFA_REQUIRE_CLIENTS=1
 
 section "tests"
