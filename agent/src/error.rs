@@ -23,6 +23,9 @@ pub enum AgentError {
         #[source]
         source: std::io::Error,
     },
+    /// A checkpoint under `<work_dir>/meta` could not be written, or read back.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint { path: PathBuf, reason: String },
     /// A task's command could not be started.
     #[error("cannot start the command: {0}")]
     Spawn(String),

@@ -6,6 +6,7 @@
 //! - [`run`] / [`serve`]: an agent on a port, until a shutdown future resolves;
 //! - `agent`: the loop that owns the agent's state;
 //! - [`updates`]: the status-update manager (pure, time passed in);
+//! - [`checkpoint`]: what survives an agent restart, under `<work_dir>/meta`;
 //! - [`process`] and `runner`: a task's process and its life;
 //! - [`link`]: the HTTP client of the master's `/agent/api/v1`;
 //! - [`detect`]: `--resources` plus what the machine has;
@@ -14,6 +15,7 @@
 //!   disk fills.
 
 mod agent;
+pub mod checkpoint;
 mod config;
 pub mod detect;
 mod error;

@@ -68,6 +68,10 @@ pub mod ratufa {
     pub mod agentlink {
         include!(concat!(env!("OUT_DIR"), "/ratufa.agentlink.rs"));
     }
+    /// What the agent checkpoints under `<work_dir>/meta` (proto/ratufa/checkpoint.proto).
+    pub mod checkpoint {
+        include!(concat!(env!("OUT_DIR"), "/ratufa.checkpoint.rs"));
+    }
 }
 
 /// `mesos.v1` under the path protobuf packages give it, for generated code in `ratufa`.
