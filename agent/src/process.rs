@@ -13,6 +13,9 @@ use tokio::process::{Child, Command};
 
 use crate::AgentError;
 
+mod watch;
+pub use watch::{alive, wait_for_exit};
+
 /// What to run, resolved from a CommandInfo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessSpec {

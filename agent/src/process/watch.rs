@@ -1,0 +1,202 @@
+//! Watching a process that is not our child: an executor found again after an agent
+//! restart was forked by the previous agent, so there is no wait status to collect,
+//! only the fact that it is gone.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
+/// How often the fallback (no pidfd) looks again.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Whether `pid` names a process that has not exited. A zombie (exited, not yet
+/// reaped by its parent) counts as gone.
+pub fn alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    // EPERM: it exists, owned by someone we may not signal.
+    let exists = rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    exists && !exited(pid)
+}
+
+/// Whether /proc shows `pid` as a zombie or dead (gone from /proc counts too).
+fn exited(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    // "pid (comm) S ...": comm may hold spaces and parentheses, the state follows the
+    // last ')'.
+    let state = stat
+        .rfind(')')
+        .and_then(|at| stat[at + 1..].trim_start().chars().next());
+    matches!(state, Some('Z' | 'X' | 'x'))
+}
+
+/// Resolves once `pid` has exited (at once if there is no such process). Uses a pidfd,
+/// which becomes readable when the process exits; where the kernel has none (before
+/// 5.3), looks every 100 ms. Cancel safe.
+pub async fn wait_for_exit(pid: i32) {
+    match pidfd_open(pid) {
+        // SAFETY: an OwnedFd is a valid open descriptor that stays open, the same one,
+        // for as long as the AsyncFd owns it.
+        Ok(fd) => match unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) } {
+            Ok(fd) => {
+                if let Err(error) = fd.readable().await {
+                    tracing::warn!(pid, %error, "cannot poll the pidfd; polling the pid");
+                    poll_until_gone(pid).await;
+                }
+                return;
+            }
+            Err(error) => {
+                tracing::debug!(pid, %error, "cannot register the pidfd; polling the pid");
+            }
+        },
+        Err(error) if error.raw_os_error() == Some(libc::ESRCH) => return,
+        Err(error) => tracing::debug!(pid, %error, "no pidfd; polling the pid"),
+    }
+    poll_until_gone(pid).await;
+}
+
+/// The fallback of [`wait_for_exit`].
+async fn poll_until_gone(pid: i32) {
+    while alive(pid) {
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
+    if pid <= 0 {
+        return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+    }
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let fd = i32::try_from(fd).map_err(|_| std::io::Error::other("pidfd out of range"))?;
+    // SAFETY: the kernel just returned this descriptor to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A `sleep` whose parent is a shell that has already exited: not our child.
+    struct Orphan(i32);
+
+    impl Orphan {
+        fn start(seconds: u32) -> Orphan {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("sleep {seconds} >/dev/null 2>&1 & echo $!"))
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            let pid = String::from_utf8(out.stdout)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            Orphan(pid)
+        }
+
+        fn kill(&self) {
+            // SAFETY: plain integers in, nothing of ours touched.
+            unsafe { libc::kill(self.0, libc::SIGKILL) };
+        }
+    }
+
+    impl Drop for Orphan {
+        fn drop(&mut self) {
+            self.kill();
+        }
+    }
+
+    /// Parent pid of `pid`, from /proc.
+    fn parent(pid: i32) -> i32 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        after.split(' ').nth(1).unwrap().parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn wait_for_exit_follows_a_process_that_is_not_our_child() {
+        let orphan = Orphan::start(300);
+        assert!(alive(orphan.0));
+        assert_ne!(parent(orphan.0), i32::try_from(std::process::id()).unwrap());
+
+        let waiter = tokio::spawn(wait_for_exit(orphan.0));
+        // It cannot resolve while the sleep lives (300 s, far beyond this wait).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!waiter.is_finished());
+
+        orphan.kill();
+        tokio::time::timeout(Duration::from_secs(30), waiter)
+            .await
+            .expect("wait_for_exit resolves once the process is killed")
+            .unwrap();
+        // Gone, or a zombie its new parent has not reaped yet: either way not alive.
+        assert!(!alive(orphan.0));
+    }
+
+    #[tokio::test]
+    async fn a_natural_exit_is_seen_too() {
+        let orphan = Orphan::start(1);
+        tokio::time::timeout(Duration::from_secs(30), wait_for_exit(orphan.0))
+            .await
+            .expect("the sleep ends by itself");
+        assert!(!alive(orphan.0));
+    }
+
+    #[tokio::test]
+    async fn the_polling_fallback_sees_the_exit() {
+        let orphan = Orphan::start(300);
+        let waiter = tokio::spawn(poll_until_gone(orphan.0));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!waiter.is_finished());
+        orphan.kill();
+        tokio::time::timeout(Duration::from_secs(30), waiter)
+            .await
+            .expect("the fallback resolves once the process is killed")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn no_such_process_is_gone_already() {
+        // A child we reaped: its pid names nothing now.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        child.wait().unwrap();
+        assert!(!alive(pid));
+        assert!(!alive(0));
+        assert!(!alive(-1));
+        tokio::time::timeout(Duration::from_secs(30), wait_for_exit(pid))
+            .await
+            .expect("resolves at once");
+        assert!(pidfd_open(0).is_err());
+    }
+
+    #[test]
+    fn a_zombie_is_not_alive() {
+        // Our own child, exited but not reaped: kill(pid, 0) still succeeds.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !exited(pid) {
+            assert!(std::time::Instant::now() < deadline, "true never exited");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: plain integers in.
+        assert_eq!(unsafe { libc::kill(pid, 0) }, 0, "still a zombie");
+        assert!(!alive(pid));
+        child.wait().unwrap();
+    }
+}
