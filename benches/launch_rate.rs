@@ -11,6 +11,8 @@
 //!
 //! Run: `cargo bench --bench launch_rate` (AGENTS=1000 TASKS=50000 by default).
 
+mod support;
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -20,70 +22,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::BodyExt;
 use prost::Message as _;
 use ratufa_agent::link::MasterLink;
-use ratufa_gateway::recordio::RecordIoDecoder;
 use ratufa_master::MasterConfig;
 use ratufa_proto::ratufa::agentlink::{Call as AgentCall, call as agent_call, command};
-use ratufa_proto::v1::scheduler::{Call, Event, call, event};
+use ratufa_proto::v1::scheduler::{Call, call, event};
 use ratufa_proto::v1::{
-    self, AgentInfo, CommandInfo, FrameworkInfo, Resource, TaskInfo, TaskState, TaskStatus, offer,
-    task_status, value,
+    self, AgentInfo, CommandInfo, FrameworkInfo, TaskInfo, TaskState, TaskStatus, offer,
+    task_status,
 };
-
-const PROTOBUF: &str = "application/x-protobuf";
+use support::{HttpClient, Subscription, client, env, post, scalar};
 
 /// Calls in flight at once, per side (agents together; the scheduler): bounded so the
 /// client pools reuse connections instead of opening one per call.
 const IN_FLIGHT: usize = 256;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn scalar(name: &str, v: f64) -> Resource {
-    Resource {
-        name: name.into(),
-        r#type: value::Type::Scalar as i32,
-        scalar: Some(value::Scalar { value: v }),
-        ..Default::default()
-    }
-}
-
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-fn client() -> HttpClient {
-    Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(256)
-        .build_http()
-}
-
-async fn post(
-    client: &HttpClient,
-    uri: &str,
-    stream_id: Option<&str>,
-    body: Vec<u8>,
-) -> hyper::Response<Incoming> {
-    let mut request = Request::post(uri)
-        .header("Content-Type", PROTOBUF)
-        .header("Accept", PROTOBUF);
-    if let Some(id) = stream_id {
-        request = request.header("Mesos-Stream-Id", id);
-    }
-    client
-        .request(request.body(Full::new(Bytes::from(body))).expect("request"))
-        .await
-        .expect("POST")
-}
 
 /// A simulated agent: registers, answers PING with PONG and RUN_TASK with TASK_RUNNING.
 async fn sim_agent(link: MasterLink, index: u64, limit: Arc<tokio::sync::Semaphore>) {
@@ -180,28 +133,13 @@ struct Outcome {
 
 async fn scheduler(client: HttpClient, base: String, tasks: u64) -> Outcome {
     let uri = format!("{base}/api/v1/scheduler");
-    let subscribe = Call {
-        r#type: Some(call::Type::Subscribe as i32),
-        subscribe: Some(call::Subscribe {
-            framework_info: FrameworkInfo {
-                user: "bench".into(),
-                name: "launch-rate".into(),
-                ..Default::default()
-            },
-            ..Default::default()
-        }),
+    let info = FrameworkInfo {
+        user: "bench".into(),
+        name: "launch-rate".into(),
         ..Default::default()
     };
-    let response = post(&client, &uri, None, subscribe.encode_to_vec()).await;
-    assert_eq!(response.status(), 200, "subscribe");
-    let stream_id = response
-        .headers()
-        .get("Mesos-Stream-Id")
-        .and_then(|v| v.to_str().ok())
-        .expect("stream id")
-        .to_string();
-    let mut body = response.into_body();
-    let mut decoder = RecordIoDecoder::new(64 * 1024 * 1024);
+    let mut subscription = Subscription::open(&client, &uri, info).await;
+    let stream_id = subscription.stream_id.clone();
     let mut framework_id = None;
     let mut launched = 0u64;
     let mut running = 0u64;
@@ -209,15 +147,11 @@ async fn scheduler(client: HttpClient, base: String, tasks: u64) -> Outcome {
     let acked = Arc::new(AtomicU64::new(0));
     let limit = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let mut start = None;
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.expect("frame").into_data() else {
-            continue;
-        };
-        for record in decoder.feed(&data).expect("recordio") {
-            let event = Event::decode(record).expect("event");
+    while let Some(events) = subscription.next_events().await {
+        for event in events {
             match event.r#type() {
                 event::Type::Subscribed => {
-                    framework_id = event.subscribed.map(|s| s.framework_id);
+                    framework_id = subscription.framework_id.clone();
                 }
                 event::Type::Offers => {
                     let offers = event.offers.map(|o| o.offers).unwrap_or_default();

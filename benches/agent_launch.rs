@@ -1,0 +1,332 @@
+//! Tasks per second launched through ONE real agent as real processes: `ratufa local`
+//! with one agent, a scheduler speaking the v1 scheduler API in protobuf, tasks running
+//! `true`. Measured from the first ACCEPT to the last TASK_FINISHED seen by the scheduler
+//! (every update acknowledged), with the p50/p99 of ACCEPT → TASK_RUNNING per task, once
+//! per isolation (posix and cgroups).
+//!
+//! Baseline in the same run: the machine's raw fork+exec+wait rate of `true`, at the
+//! same concurrency (threads each spawning and reaping `true` in a loop) and one at a
+//! time. Each task costs at least one such fork+exec+wait (its command), and through
+//! an executor two (the executor process, then the command).
+//!
+//! Run: `cargo bench --bench agent_launch` (TASKS=1000, IN_FLIGHT=32 by default;
+//! ISOLATION="posix/cpu,posix/mem;cgroups/cpu,cgroups/mem" lists the isolations, `;`
+//! between them). cgroups isolation needs root.
+
+mod support;
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+use ratufa_proto::v1::scheduler::{Call, call, event};
+use ratufa_proto::v1::{self, CommandInfo, Filters, FrameworkInfo, TaskInfo, TaskState, offer};
+use support::{HttpClient, Subscription, client, env, post, scalar};
+
+/// What each task asks for; the agent's resources fit IN_FLIGHT of them at once.
+const TASK_CPUS: f64 = 0.1;
+const TASK_MEM: f64 = 32.0;
+
+/// Spawns and reaps `true` `n` times from `threads` threads; returns processes per second.
+fn raw_fork_exec(n: u64, threads: u64) -> f64 {
+    let left = Arc::new(AtomicU64::new(n));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let left = left.clone();
+            std::thread::spawn(move || {
+                while left
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1))
+                    .is_ok()
+                {
+                    let status = Command::new("true").status().expect("spawn true");
+                    assert!(status.success());
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().expect("worker");
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// `ratufa local` with one agent on a free port; killed on drop.
+struct Cluster {
+    child: Child,
+    base: String,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+async fn start_cluster(isolation: &str, in_flight: u64) -> Cluster {
+    let port = free_port();
+    let dir =
+        std::env::temp_dir().join(format!("ratufa-agent-launch-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let log = std::fs::File::create(dir.join("local.log")).expect("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_ratufa"))
+        .arg("local")
+        .arg("--ip=127.0.0.1")
+        .arg(format!("--port={port}"))
+        .arg(format!("--work_dir={}", dir.join("work").display()))
+        .arg("--num_agents=1")
+        .arg(format!(
+            "--resources=cpus:{};mem:{};disk:10000;ports:[31000-32000]",
+            in_flight as f64 * TASK_CPUS,
+            in_flight as f64 * TASK_MEM
+        ))
+        .arg(format!("--isolation={isolation}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start ratufa local");
+    let cluster = Cluster {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        dir,
+    };
+    let http = client();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let uri = format!("{}/metrics/snapshot", cluster.base);
+        if let Ok(Ok(response)) =
+            tokio::time::timeout(Duration::from_secs(2), http.get(uri.parse().expect("uri"))).await
+        {
+            use http_body_util::BodyExt;
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes();
+            let doc: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            if doc.get("master/slaves_active").and_then(|v| v.as_f64()) == Some(1.0) {
+                return cluster;
+            }
+        }
+        assert!(Instant::now() < deadline, "ratufa local did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+struct Outcome {
+    elapsed: Duration,
+    finished: u64,
+    failed: Vec<String>,
+    to_running: Vec<Duration>,
+}
+
+fn scalar_sum(resources: &[v1::Resource], name: &str) -> f64 {
+    resources
+        .iter()
+        .filter(|r| r.name == name)
+        .filter_map(|r| r.scalar.as_ref().map(|s| s.value))
+        .sum()
+}
+
+/// Launches `tasks` tasks running `true` as fast as offers allow; acknowledges every
+/// update; returns when each task has ended.
+async fn scheduler(client: HttpClient, base: &str, tasks: u64) -> Outcome {
+    let uri = format!("{base}/api/v1/scheduler");
+    let info = FrameworkInfo {
+        user: "root".into(),
+        name: "agent-launch".into(),
+        ..Default::default()
+    };
+    let mut subscription = Subscription::open(&client, &uri, info).await;
+    let stream_id = subscription.stream_id.clone();
+    // Unused offer resources come back at once, not after the default 5 s filter.
+    let no_filter = Some(Filters {
+        refuse_seconds: Some(0.0),
+    });
+    let mut launched = 0u64;
+    let mut accepted_at: HashMap<String, Instant> = HashMap::new();
+    let mut to_running = Vec::with_capacity(tasks as usize);
+    let mut finished = 0u64;
+    let mut failed = Vec::new();
+    let mut start = None;
+    // Calls in flight: all answered before the cluster goes away.
+    let mut calls = tokio::task::JoinSet::new();
+    while let Some(events) = subscription.next_events().await {
+        for event in events {
+            let framework_id = subscription.framework_id.clone();
+            let mut send = |call: Call| {
+                let (client, uri, sid) = (client.clone(), uri.clone(), stream_id.clone());
+                calls.spawn(async move {
+                    let r = post(&client, &uri, Some(&sid), call.encode_to_vec()).await;
+                    assert_eq!(r.status(), 202, "{call:?}");
+                });
+            };
+            match event.r#type() {
+                event::Type::Offers => {
+                    for offer in event.offers.map(|o| o.offers).unwrap_or_default() {
+                        let fit = ((scalar_sum(&offer.resources, "cpus") + 1e-9) / TASK_CPUS)
+                            .min((scalar_sum(&offer.resources, "mem") + 1e-9) / TASK_MEM)
+                            as u64;
+                        let count = fit.min(tasks - launched);
+                        let task_infos: Vec<TaskInfo> = (launched..launched + count)
+                            .map(|i| TaskInfo {
+                                name: format!("t{i}"),
+                                task_id: v1::TaskId {
+                                    value: format!("t{i}"),
+                                },
+                                agent_id: offer.agent_id.clone(),
+                                resources: vec![scalar("cpus", TASK_CPUS), scalar("mem", TASK_MEM)],
+                                command: Some(CommandInfo {
+                                    value: Some("true".into()),
+                                    ..Default::default()
+                                }),
+                                ..Default::default()
+                            })
+                            .collect();
+                        launched += count;
+                        let now = Instant::now();
+                        start.get_or_insert(now);
+                        for task in &task_infos {
+                            accepted_at.insert(task.task_id.value.clone(), now);
+                        }
+                        let operations = if task_infos.is_empty() {
+                            Vec::new()
+                        } else {
+                            vec![offer::Operation {
+                                r#type: Some(offer::operation::Type::Launch as i32),
+                                launch: Some(offer::operation::Launch { task_infos }),
+                                ..Default::default()
+                            }]
+                        };
+                        // An ACCEPT without operations declines the offer.
+                        send(Call {
+                            framework_id: framework_id.clone(),
+                            r#type: Some(call::Type::Accept as i32),
+                            accept: Some(call::Accept {
+                                offer_ids: vec![offer.id.clone()],
+                                operations,
+                                filters: no_filter,
+                            }),
+                            ..Default::default()
+                        });
+                    }
+                }
+                event::Type::Update => {
+                    let Some(status) = event.update.map(|u| u.status) else {
+                        continue;
+                    };
+                    let task_id = status.task_id.value.clone();
+                    match status.state() {
+                        TaskState::TaskRunning => {
+                            if let Some(at) = accepted_at.get(&task_id) {
+                                to_running.push(at.elapsed());
+                            }
+                        }
+                        TaskState::TaskFinished => finished += 1,
+                        TaskState::TaskStarting | TaskState::TaskStaging => {}
+                        other => failed.push(format!(
+                            "{task_id}: {} {}",
+                            other.as_str_name(),
+                            status.message.clone().unwrap_or_default()
+                        )),
+                    }
+                    if let Some(uuid) = status.uuid.clone() {
+                        send(Call {
+                            framework_id: framework_id.clone(),
+                            r#type: Some(call::Type::Acknowledge as i32),
+                            acknowledge: Some(call::Acknowledge {
+                                agent_id: status.agent_id.clone().unwrap_or_default(),
+                                task_id: status.task_id.clone(),
+                                uuid,
+                            }),
+                            ..Default::default()
+                        });
+                    }
+                    while calls.try_join_next().is_some() {}
+                    if finished + failed.len() as u64 >= tasks {
+                        let elapsed = start.map(|s| s.elapsed()).unwrap_or_default();
+                        while let Some(call) = calls.join_next().await {
+                            call.expect("a call");
+                        }
+                        return Outcome {
+                            elapsed,
+                            finished,
+                            failed,
+                            to_running,
+                        };
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    panic!("the scheduler's event stream ended after {finished} of {tasks} tasks");
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let tasks = env("TASKS", 1000);
+    let in_flight = env("IN_FLIGHT", 32);
+    let isolations = std::env::var("ISOLATION")
+        .unwrap_or_else(|_| "posix/cpu,posix/mem;cgroups/cpu,cgroups/mem".to_string());
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+
+    println!(
+        "agent_launch: {tasks} tasks running `true` through one agent, tasks cpus:{TASK_CPUS};mem:{TASK_MEM}, at most {in_flight} at once"
+    );
+    let raw_parallel = raw_fork_exec(tasks, in_flight);
+    let raw_serial = raw_fork_exec(tasks.min(500), 1);
+    println!(
+        "  baseline: raw fork+exec+wait of `true`, {in_flight} threads   {raw_parallel:>8.0} /s"
+    );
+    println!("  baseline: raw fork+exec+wait of `true`, one at a time  {raw_serial:>8.0} /s");
+
+    for isolation in isolations.split(';').filter(|s| !s.is_empty()) {
+        let outcome = runtime.block_on(async {
+            let cluster = start_cluster(isolation, in_flight).await;
+            scheduler(client(), &cluster.base, tasks).await
+        });
+        let mut to_running = outcome.to_running;
+        to_running.sort();
+        let rate = outcome.finished as f64 / outcome.elapsed.as_secs_f64();
+        println!("  --isolation={isolation}");
+        println!(
+            "    tasks/s, first ACCEPT to last TASK_FINISHED        {rate:>8.0}   ({:.0}% of the raw parallel rate)",
+            100.0 * rate / raw_parallel
+        );
+        println!(
+            "    ACCEPT -> TASK_RUNNING  p50 {:>7.1} ms   p99 {:>7.1} ms   ({} tasks in {:.2} s)",
+            percentile(&to_running, 0.5).as_secs_f64() * 1000.0,
+            percentile(&to_running, 0.99).as_secs_f64() * 1000.0,
+            outcome.finished,
+            outcome.elapsed.as_secs_f64()
+        );
+        if !outcome.failed.is_empty() {
+            println!(
+                "    {} tasks did not finish, e.g. {}",
+                outcome.failed.len(),
+                outcome.failed[0]
+            );
+        }
+    }
+}

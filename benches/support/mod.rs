@@ -1,0 +1,122 @@
+//! What the HTTP benchmarks share: settings from the environment, a pooled hyper client,
+//! protobuf POSTs, and a subscribed scheduler's event stream.
+
+// Each benchmark uses a different subset.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use prost::Message as _;
+use ratufa_gateway::recordio::RecordIoDecoder;
+use ratufa_proto::v1::scheduler::{Call, Event, call};
+use ratufa_proto::v1::{FrameworkId, FrameworkInfo, Resource, value};
+
+pub const PROTOBUF: &str = "application/x-protobuf";
+
+/// A number from the environment, else `default`.
+pub fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn scalar(name: &str, v: f64) -> Resource {
+    Resource {
+        name: name.into(),
+        r#type: value::Type::Scalar as i32,
+        scalar: Some(value::Scalar { value: v }),
+        ..Default::default()
+    }
+}
+
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+pub fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(256)
+        .build_http()
+}
+
+/// POSTs a protobuf body (on a scheduler stream when `stream_id` is given).
+pub async fn post(
+    client: &HttpClient,
+    uri: &str,
+    stream_id: Option<&str>,
+    body: Vec<u8>,
+) -> hyper::Response<Incoming> {
+    let mut request = Request::post(uri)
+        .header("Content-Type", PROTOBUF)
+        .header("Accept", PROTOBUF);
+    if let Some(id) = stream_id {
+        request = request.header("Mesos-Stream-Id", id);
+    }
+    client
+        .request(request.body(Full::new(Bytes::from(body))).expect("request"))
+        .await
+        .expect("POST")
+}
+
+/// A framework subscribed over protobuf: its stream id, and its events as they come.
+pub struct Subscription {
+    pub stream_id: String,
+    pub framework_id: Option<FrameworkId>,
+    body: Incoming,
+    decoder: RecordIoDecoder,
+}
+
+impl Subscription {
+    pub async fn open(client: &HttpClient, uri: &str, info: FrameworkInfo) -> Subscription {
+        let subscribe = Call {
+            r#type: Some(call::Type::Subscribe as i32),
+            subscribe: Some(call::Subscribe {
+                framework_info: info,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let response = post(client, uri, None, subscribe.encode_to_vec()).await;
+        assert_eq!(response.status(), 200, "subscribe");
+        let stream_id = response
+            .headers()
+            .get("Mesos-Stream-Id")
+            .and_then(|v| v.to_str().ok())
+            .expect("stream id")
+            .to_string();
+        Subscription {
+            stream_id,
+            framework_id: None,
+            body: response.into_body(),
+            decoder: RecordIoDecoder::new(64 * 1024 * 1024),
+        }
+    }
+
+    /// The events of the next chunk read (none on a chunk that ends no record); `None`
+    /// when the stream ended. SUBSCRIBED fills in `framework_id` on the way.
+    pub async fn next_events(&mut self) -> Option<Vec<Event>> {
+        loop {
+            let frame = self.body.frame().await?.expect("frame");
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let events: Vec<Event> = self
+                .decoder
+                .feed(&data)
+                .expect("recordio")
+                .into_iter()
+                .map(|record| Event::decode(record).expect("event"))
+                .collect();
+            for event in &events {
+                if let Some(subscribed) = &event.subscribed {
+                    self.framework_id = Some(subscribed.framework_id.clone());
+                }
+            }
+            return Some(events);
+        }
+    }
+}
