@@ -13,28 +13,20 @@
 // Test scaffolding: a failure here should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/agent.rs"]
+mod agent;
 #[path = "support/cluster.rs"]
 mod cluster;
 mod support;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use agent::terminal_states;
 use cluster::{AgentProcess, Scheduler, command_task};
 use support::{FAST_HEARTBEAT, Master, flags_with_heartbeat, fresh_dir};
-
-const TERMINAL: [&str; 6] = [
-    "TASK_FINISHED",
-    "TASK_FAILED",
-    "TASK_KILLED",
-    "TASK_LOST",
-    "TASK_ERROR",
-    "TASK_DROPPED",
-];
 
 /// A .tar.gz holding `app/run.sh`, built with the system's tar.
 fn app_archive(dir: &Path) -> Vec<u8> {
@@ -82,39 +74,6 @@ fn fetching_task(id: &str, agent_id: &Value, command: &str, uri: Value) -> Value
     let mut task = command_task(id, agent_id, 0.1, 32.0, command);
     task["command"]["uris"] = json!([uri]);
     task
-}
-
-/// Reads updates until every task in `ids` has a terminal one; returns them by task.
-/// Offers that arrive meanwhile are kept in `offers`.
-async fn terminal_states(
-    master: &Master,
-    scheduler: &mut Scheduler,
-    ids: &[&str],
-    offers: &mut Vec<Value>,
-) -> BTreeMap<String, Value> {
-    let mut done = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while done.len() < ids.len() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Some(event) = scheduler.next_within(master, left).await else {
-            panic!("tasks not done in time; done: {done:?}\n{}", master.log());
-        };
-        if event["type"] == "OFFERS" {
-            offers.extend(
-                event["offers"]["offers"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default(),
-            );
-            continue;
-        }
-        let status = &event["update"]["status"];
-        if event["type"] == "UPDATE" && TERMINAL.contains(&status["state"].as_str().unwrap_or("")) {
-            let id = status["task_id"]["value"].as_str().unwrap().to_string();
-            done.insert(id, status.clone());
-        }
-    }
-    done
 }
 
 /// The `latest` run of a command task's sandbox on the agent.

@@ -1,0 +1,263 @@
+//! End to end against the real binary: checkpointing and agent recovery (issue #4 items
+//! 7 and 8). `ratufa master` and `ratufa agent --port=<fixed> --work_dir=<dir>` run as
+//! separate processes; the agent is killed with SIGKILL and started again on the same
+//! port and work dir, as an operator's supervisor would.
+//!
+//! - a framework with `checkpoint: true` keeps its task through the crash: the task's
+//!   process lives on while the agent is down, the agent comes back under the same id
+//!   (in the master's `/state` too), the task's TASK_FINISHED reaches the framework
+//!   exactly once, and the task ran once; a non-checkpointing framework's task on the
+//!   same agent dies with the agent (its executor ends when the agent is gone);
+//! - `--recover=cleanup` on restart kills the checkpointed task;
+//! - a task.updates checkpoint cut in half (as by a crash mid-write) is survived: the
+//!   agent recovers, serves `/health`, and still acts on the task;
+//! - `--strict` with a framework.info of garbage: the agent exits non-zero naming the
+//!   file. The layout is Mesos's: `<work_dir>/meta/slaves/<agent>/frameworks/<fw>/
+//!   framework.info`, `…/executors/<ex>/runs/<container>/tasks/<task>/task.updates`.
+
+// Test scaffolding: a failure here should fail the test loudly.
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/agent.rs"]
+mod agent;
+#[path = "support/cluster.rs"]
+mod cluster;
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use agent::{
+    Agent, Reaper, SLOW, alive, await_gone, drain_for, find_files, kill_task, master_agent, parent,
+    pid_in, scratch, states_of, terminal_states, touch, wait_for,
+};
+use cluster::{Scheduler, command_task};
+use support::{FAST_HEARTBEAT, Master, flags_with_heartbeat};
+
+const RESOURCES: &str = "--resources=cpus:4;mem:2048";
+
+async fn cluster() -> (Master, Agent) {
+    let master = Master::start_with(&flags_with_heartbeat(FAST_HEARTBEAT)).await;
+    let agent = Agent::start(&master, &[RESOURCES]).await;
+    (master, agent)
+}
+
+fn checkpointing(name: &str) -> Value {
+    json!({"user": "root", "name": name, "checkpoint": true, "failover_timeout": 3600.0})
+}
+
+/// Subscribes `info`, takes the next offer and launches one command task `id` running
+/// `command`, refusing the rest of the offer for an hour; waits for TASK_RUNNING.
+/// Returns the scheduler and the agent id.
+async fn launch_one(master: &Master, info: &Value, id: &str, command: &str) -> (Scheduler, Value) {
+    let mut scheduler = Scheduler::subscribe(master, info).await;
+    let offer = scheduler.offers(master).await.remove(0);
+    let agent_id = offer["agent_id"].clone();
+    let task = command_task(id, &agent_id, 0.5, 64.0, command);
+    scheduler
+        .launch(master, &[&offer["id"]], vec![task], 3600.0)
+        .await;
+    scheduler.await_state(master, id, "TASK_RUNNING").await;
+    (scheduler, agent_id)
+}
+
+/// The master lists agent `agent_id` as active.
+async fn await_active_in_master(master: &Master, agent_id: &str) {
+    wait_for(
+        &format!("agent {agent_id} active in the master's /state"),
+        SLOW,
+        || async {
+            master_agent(master, agent_id)
+                .await
+                .filter(|agent| agent["active"] == true)
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_checkpointed_task_survives_an_agent_crash_and_a_plain_one_does_not() {
+    let (master, mut agent) = cluster().await;
+    let mut reaper = Reaper::default();
+
+    let dir = scratch("recovery");
+    let d = dir.display();
+    // Runs once (one line in `runs`), then waits for the gate the test opens after the
+    // agent is back.
+    let command = format!(
+        "echo ran >> {d}/runs; echo $$ > {d}/survivor.pid; \
+         while [ ! -e {d}/gate ]; do sleep 0.2; done"
+    );
+    let (mut scheduler, agent_id) = launch_one(
+        &master,
+        &checkpointing("checkpointing"),
+        "survivor",
+        &command,
+    )
+    .await;
+    let survivor = pid_in(&dir.join("survivor.pid")).await;
+    reaper.add(survivor);
+
+    let plain_info = json!({"user": "root", "name": "not-checkpointing"});
+    let plain_command = format!("echo $$ > {d}/plain.pid; exec sleep 120");
+    let (_plain, _) = launch_one(&master, &plain_info, "plain", &plain_command).await;
+    let plain = pid_in(&dir.join("plain.pid")).await;
+    reaper.add(plain);
+    if let Some(executor) = parent(plain) {
+        reaper.add(executor);
+    }
+
+    let agent_id_text = agent_id["value"].as_str().unwrap().to_string();
+    assert_eq!(agent.id().await, agent_id_text);
+
+    agent.kill();
+    // The non-checkpointing framework's task goes with its agent…
+    await_gone(plain, "the non-checkpointing framework's task").await;
+    // …the checkpointing one's lives on (it has seen the plain one go: it was up then).
+    assert!(alive(survivor), "the checkpointed task died with the agent");
+
+    agent.restart(&[RESOURCES]).await;
+    assert!(alive(survivor), "the checkpointed task died on recovery");
+    assert_eq!(
+        agent.id().await,
+        agent_id_text,
+        "the agent came back under another id"
+    );
+    await_active_in_master(&master, &agent_id_text).await;
+
+    touch(&dir.join("gate"));
+    let done = terminal_states(&master, &mut scheduler, &["survivor"], &mut Vec::new()).await;
+    assert_eq!(
+        done["survivor"]["state"], "TASK_FINISHED",
+        "{}",
+        done["survivor"]
+    );
+    // Long enough for a status update retry (10 s) to show up if the ACK was lost.
+    drain_for(&master, &mut scheduler, Duration::from_secs(15)).await;
+    let states = states_of(&scheduler, "survivor");
+    assert_eq!(
+        states
+            .iter()
+            .filter(|s| s.as_str() == "TASK_FINISHED")
+            .count(),
+        1,
+        "TASK_FINISHED should reach the framework exactly once: {states:?}"
+    );
+    let runs = std::fs::read_to_string(dir.join("runs")).unwrap();
+    assert_eq!(
+        runs.lines().count(),
+        1,
+        "the task ran more than once: {runs:?}"
+    );
+    await_gone(survivor, "the finished task").await;
+    agent.assert_alive().await;
+}
+
+#[tokio::test]
+async fn recover_cleanup_kills_the_checkpointed_tasks() {
+    let (master, mut agent) = cluster().await;
+    let mut reaper = Reaper::default();
+    let dir = scratch("recover-cleanup");
+    let command = format!("echo $$ > {}/task.pid; exec sleep 120", dir.display());
+    let (_scheduler, _agent_id) =
+        launch_one(&master, &checkpointing("cleanup"), "doomed", &command).await;
+    let task = pid_in(&dir.join("task.pid")).await;
+    reaper.add(task);
+    if let Some(executor) = parent(task) {
+        reaper.add(executor);
+    }
+
+    agent.kill();
+    assert!(alive(task), "the checkpointed task died with the agent");
+    // Mesos's agent exits once the cleanup is done; whether ratufa's does or stays up,
+    // the task must be gone.
+    agent.respawn(&[RESOURCES, "--recover=cleanup"]);
+    await_gone(task, "the checkpointed task under --recover=cleanup").await;
+    master.assert_alive().await;
+}
+
+#[tokio::test]
+async fn a_task_updates_file_cut_in_half_is_survived() {
+    let (master, mut agent) = cluster().await;
+    let mut reaper = Reaper::default();
+    let dir = scratch("torn-updates");
+    let command = format!("echo $$ > {}/task.pid; exec sleep 120", dir.display());
+    let (mut scheduler, agent_id) =
+        launch_one(&master, &checkpointing("torn"), "torn", &command).await;
+    let task = pid_in(&dir.join("task.pid")).await;
+    reaper.add(task);
+    if let Some(executor) = parent(task) {
+        reaper.add(executor);
+    }
+    let agent_id_text = agent_id["value"].as_str().unwrap().to_string();
+
+    agent.kill();
+    let meta = agent.work_dir().join("meta");
+    let updates = find_files(&meta, "task.updates");
+    assert!(
+        !updates.is_empty(),
+        "no task.updates checkpoint under {}",
+        meta.display()
+    );
+    for file in &updates {
+        let len = std::fs::metadata(file).unwrap().len();
+        assert!(len > 1, "{} is empty", file.display());
+        let handle = std::fs::OpenOptions::new().write(true).open(file).unwrap();
+        handle.set_len(len / 2).unwrap();
+    }
+
+    agent.restart(&[RESOURCES]).await;
+    agent.assert_alive().await;
+    await_active_in_master(&master, &agent_id_text).await;
+    assert_eq!(agent.id().await, agent_id_text);
+
+    // The agent still acts on the task it recovered.
+    kill_task(&master, &scheduler, "torn", &agent_id).await;
+    let done = terminal_states(&master, &mut scheduler, &["torn"], &mut Vec::new()).await;
+    assert_eq!(done["torn"]["state"], "TASK_KILLED", "{}", done["torn"]);
+    await_gone(task, "the killed task").await;
+    agent.assert_alive().await;
+}
+
+#[tokio::test]
+async fn strict_recovery_refuses_a_garbage_framework_info_naming_the_file() {
+    let (master, mut agent) = cluster().await;
+    let mut reaper = Reaper::default();
+    let dir = scratch("strict");
+    let command = format!("echo $$ > {}/task.pid; exec sleep 120", dir.display());
+    let (_scheduler, _agent_id) =
+        launch_one(&master, &checkpointing("strict"), "strict", &command).await;
+    let task = pid_in(&dir.join("task.pid")).await;
+    reaper.add(task);
+    if let Some(executor) = parent(task) {
+        reaper.add(executor);
+    }
+
+    agent.kill();
+    let meta = agent.work_dir().join("meta");
+    let infos = find_files(&meta, "framework.info");
+    assert_eq!(
+        infos.len(),
+        1,
+        "one framework.info checkpoint under {}: {infos:?}",
+        meta.display()
+    );
+    // An unterminated varint: no protobuf decoder accepts it.
+    std::fs::write(
+        &infos[0],
+        b"\xff\xff\xff\xff\xff garbage, not a FrameworkInfo",
+    )
+    .unwrap();
+
+    let (status, output) = agent.run_to_exit(&[RESOURCES, "--strict=true"]);
+    assert!(
+        !status.success(),
+        "the agent recovered from a garbage framework.info under --strict: {output}"
+    );
+    assert!(
+        output.contains("framework.info"),
+        "the agent's error should name the file: {output}"
+    );
+    master.assert_alive().await;
+}
