@@ -47,6 +47,9 @@ enum Command {
     /// Run an agent (Mesos's mesos-agent): registers with --master and runs command
     /// tasks.
     Agent(AgentFlags),
+    /// The command/default executor, launched by the agent; reads its MESOS_*
+    /// environment (not meant to be run by hand).
+    Executor,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -576,6 +579,11 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&cli.logging_level);
+    if let Command::Executor = cli.command {
+        // Its own single-threaded runtime: an executor starts per task.
+        let status = ratufa_executor::main_from_env();
+        return ExitCode::from(u8::try_from(status).unwrap_or(1));
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -588,6 +596,7 @@ fn main() -> ExitCode {
             Command::Master(flags) => run_master(flags).await,
             Command::Local(flags) => run_local(flags).await,
             Command::Agent(flags) => run_agent(flags).await,
+            Command::Executor => Ok(()),
         }
     });
     match result {

@@ -41,6 +41,7 @@ pub use config::{
     MAX_REGISTRATION_BACKOFF, STATUS_UPDATE_RETRY_MAX, STATUS_UPDATE_RETRY_MIN,
 };
 pub use error::AgentError;
+pub use runner::grace_period;
 
 /// Our version, as `/version` and re-registration report it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -85,7 +85,7 @@ pub enum Exit {
 }
 
 impl Exit {
-    fn from_status(status: std::io::Result<ExitStatus>) -> Exit {
+    pub fn from_status(status: std::io::Result<ExitStatus>) -> Exit {
         match status {
             Ok(status) => match (status.code(), status.signal()) {
                 (Some(code), _) => Exit::Code(code),
@@ -100,10 +100,27 @@ impl Exit {
     pub fn describe(&self) -> String {
         match self {
             Exit::Code(code) => format!("Command exited with status {code}"),
-            Exit::Signal(signal) => format!("Command terminated with signal {signal}"),
+            Exit::Signal(signal) => {
+                format!("Command terminated with signal {}", signal_name(*signal))
+            }
             Exit::Unknown(why) => format!("Command ended in an unknown way: {why}"),
         }
     }
+}
+
+/// The C library's description of a signal ("Terminated", "Killed"), as Mesos words
+/// a signalled command.
+fn signal_name(signal: i32) -> String {
+    // SAFETY: strsignal returns a pointer to a NUL-terminated string that stays valid
+    // until the next strsignal call on this thread; it is copied out at once.
+    let name = unsafe { libc::strsignal(signal) };
+    if name.is_null() {
+        return format!("{signal}");
+    }
+    // SAFETY: non-null, NUL-terminated (above).
+    unsafe { std::ffi::CStr::from_ptr(name) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// A running command in its own process group.

@@ -1,0 +1,152 @@
+//! A client of the agent's `POST /api/v1/executor`: SUBSCRIBE, whose response is the
+//! RecordIO stream of events, and the other calls, answered 202. Protobuf both ways,
+//! as Mesos's own executor library speaks it.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use prost::Message;
+use ratufa_gateway::RecordIoDecoder;
+use ratufa_proto::v1::executor::{Call, Event};
+
+use crate::ExecutorError;
+
+/// Where the agent serves the executor API.
+pub const EXECUTOR_API_PATH: &str = "/api/v1/executor";
+const PROTOBUF: &str = "application/x-protobuf";
+/// A LAUNCH_GROUP of many large TaskInfos stays well below this; a length above it
+/// means a broken stream.
+const MAX_EVENT_BYTES: usize = 64 * 1024 * 1024;
+
+/// A client of one agent's executor API. Cheap to clone: clones share connections.
+#[derive(Debug, Clone)]
+pub struct AgentClient {
+    client: Client<HttpConnector, Full<Bytes>>,
+    uri: Uri,
+    endpoint: String,
+}
+
+impl AgentClient {
+    /// `endpoint` is the agent's `ip:port` (MESOS_AGENT_ENDPOINT).
+    pub fn new(endpoint: &str) -> Result<AgentClient, ExecutorError> {
+        let uri: Uri = format!("http://{endpoint}{EXECUTOR_API_PATH}")
+            .parse()
+            .map_err(|e| ExecutorError::Env {
+                variable: "MESOS_AGENT_ENDPOINT",
+                message: format!("'{endpoint}' is not a valid address: {e}"),
+            })?;
+        let mut connector = HttpConnector::new();
+        // Calls are small and latency matters more than batching.
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Ok(AgentClient {
+            client,
+            uri,
+            endpoint: endpoint.to_string(),
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Sends SUBSCRIBE and, on 200, returns the event stream.
+    pub async fn subscribe(&self, call: &Call) -> Result<EventStream, ExecutorError> {
+        let response = self.post(call).await?;
+        if response.status() != StatusCode::OK {
+            return Err(refused(response).await);
+        }
+        Ok(EventStream {
+            body: response.into_body(),
+            decoder: RecordIoDecoder::new(MAX_EVENT_BYTES),
+            queued: VecDeque::new(),
+            endpoint: self.endpoint.clone(),
+        })
+    }
+
+    /// Sends UPDATE, MESSAGE or HEARTBEAT; the agent answers 202. Any other status is
+    /// an error carrying the agent's explanation.
+    pub async fn call(&self, call: &Call) -> Result<(), ExecutorError> {
+        let response = self.post(call).await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(refused(response).await);
+        }
+        // Drain the (empty) body so the connection goes back to the pool.
+        let _ = response.into_body().collect().await;
+        Ok(())
+    }
+
+    async fn post(&self, call: &Call) -> Result<hyper::Response<Incoming>, ExecutorError> {
+        let request = Request::post(self.uri.clone())
+            .header("Content-Type", PROTOBUF)
+            .header("Accept", PROTOBUF)
+            .body(Full::new(Bytes::from(call.encode_to_vec())))
+            .map_err(|e| self.connection_error(format!("cannot build the request: {e}")))?;
+        self.client
+            .request(request)
+            .await
+            .map_err(|e| self.connection_error(e.to_string()))
+    }
+
+    fn connection_error(&self, message: String) -> ExecutorError {
+        ExecutorError::Connection {
+            endpoint: self.endpoint.clone(),
+            message,
+        }
+    }
+}
+
+async fn refused(response: hyper::Response<Incoming>) -> ExecutorError {
+    let status = response.status().as_u16();
+    let body = match response.into_body().collect().await {
+        Ok(body) => String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+        Err(e) => format!("(body unreadable: {e})"),
+    };
+    ExecutorError::Refused { status, body }
+}
+
+/// The agent's events, one RecordIO record each.
+#[derive(Debug)]
+pub struct EventStream {
+    body: Incoming,
+    decoder: RecordIoDecoder,
+    queued: VecDeque<Bytes>,
+    endpoint: String,
+}
+
+impl EventStream {
+    /// The next event; `Ok(None)` when the agent ended the stream. Cancel safe: a
+    /// record read but not yet returned stays queued.
+    pub async fn next(&mut self) -> Result<Option<Event>, ExecutorError> {
+        loop {
+            if let Some(record) = self.queued.pop_front() {
+                return Event::decode(record)
+                    .map(Some)
+                    .map_err(|e| ExecutorError::BadStream(format!("not an Event: {e}")));
+            }
+            let Some(frame) = self.body.frame().await else {
+                self.decoder
+                    .finish()
+                    .map_err(|e| ExecutorError::BadStream(e.to_string()))?;
+                return Ok(None);
+            };
+            let frame = frame.map_err(|e| ExecutorError::Connection {
+                endpoint: self.endpoint.clone(),
+                message: e.to_string(),
+            })?;
+            if let Ok(data) = frame.into_data() {
+                let records = self
+                    .decoder
+                    .feed(&data)
+                    .map_err(|e| ExecutorError::BadStream(e.to_string()))?;
+                self.queued.extend(records);
+            }
+        }
+    }
+}

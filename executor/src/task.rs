@@ -1,0 +1,173 @@
+//! One task's process, from start to reaped exit: its own process group (so that a
+//! kill reaches whatever it forked), the sandbox as working directory, the executor's
+//! stdout and stderr (which the agent points at the sandbox's files). A kill is
+//! SIGTERM to the group, then SIGKILL when the grace period runs out; a later kill
+//! may shorten the grace period, never lengthen it (Mesos's rule: a retried kill is
+//! a no-op).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use ratufa_agent::process::{Exit, ProcessSpec};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::user::{Account, switch_in_child};
+
+/// What to start for a task.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub task_id: String,
+    pub spec: ProcessSpec,
+    /// The account to run as, when it is not ours.
+    pub account: Option<Account>,
+    /// Kill the task (with no grace) when it has run this long.
+    pub max_completion_time: Option<Duration>,
+}
+
+/// What a running task tells the executor.
+#[derive(Debug)]
+pub enum TaskEvent {
+    /// The process is running.
+    Started { task_id: String, pid: i32 },
+    /// It could not be started; `message` says why.
+    LaunchFailed { task_id: String, message: String },
+    /// It ended; `timed_out` when its max_completion_time ended it.
+    Exited {
+        task_id: String,
+        exit: Exit,
+        timed_out: bool,
+    },
+    /// A health check's verdict (see `health`).
+    Health {
+        task_id: String,
+        healthy: bool,
+        kill: bool,
+    },
+}
+
+/// Runs `launch` until its process ends. Each grace period received on `kills` is a
+/// kill request; a closed `kills` (the executor is going away) kills at once.
+pub async fn run(
+    launch: Launch,
+    mut kills: mpsc::UnboundedReceiver<Duration>,
+    events: mpsc::UnboundedSender<TaskEvent>,
+) {
+    let task_id = launch.task_id.clone();
+    // The executor's loop is gone only when it exits; nothing to tell then.
+    let send = |event| {
+        let _ = events.send(event);
+    };
+    let mut child = match spawn(&launch) {
+        Ok(child) => child,
+        Err(message) => return send(TaskEvent::LaunchFailed { task_id, message }),
+    };
+    let Some(pgid) = child.id().and_then(|pid| i32::try_from(pid).ok()) else {
+        return send(TaskEvent::LaunchFailed {
+            task_id,
+            message: "the command's process has no pid".to_string(),
+        });
+    };
+    tracing::info!(task_id = %task_id, pid = pgid, "command started");
+    send(TaskEvent::Started {
+        task_id: task_id.clone(),
+        pid: pgid,
+    });
+    let completion_at = launch.max_completion_time.map(|d| Instant::now() + d);
+    let mut escalate_at: Option<Instant> = None;
+    let mut killing = false;
+    let mut timed_out = false;
+    let mut kills_open = true;
+    let far = Instant::now() + Duration::from_secs(365 * 86_400);
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            grace = kills.recv(), if kills_open => {
+                let grace = grace.unwrap_or_else(|| {
+                    kills_open = false;
+                    Duration::ZERO
+                });
+                let at = Instant::now() + grace;
+                if !killing {
+                    tracing::info!(task_id = %task_id, ?grace, "sending SIGTERM to the task's process group");
+                    signal_group(pgid, libc::SIGTERM);
+                    killing = true;
+                }
+                escalate_at = Some(escalate_at.map_or(at, |current| current.min(at)));
+            }
+            () = tokio::time::sleep_until(escalate_at.unwrap_or(far)), if escalate_at.is_some() => {
+                tracing::info!(task_id = %task_id, "grace period over, sending SIGKILL");
+                signal_group(pgid, libc::SIGKILL);
+                escalate_at = None;
+            }
+            () = tokio::time::sleep_until(completion_at.unwrap_or(far)), if completion_at.is_some() && !killing => {
+                tracing::info!(task_id = %task_id, "max_completion_time reached, killing the task");
+                timed_out = true;
+                killing = true;
+                signal_group(pgid, libc::SIGTERM);
+                escalate_at = Some(Instant::now());
+            }
+        }
+    };
+    // The container ends with its command: whatever it left in its group goes too.
+    signal_group(pgid, libc::SIGKILL);
+    let exit = Exit::from_status(status);
+    tracing::info!(task_id = %task_id, ?exit, "command ended");
+    send(TaskEvent::Exited {
+        task_id,
+        exit,
+        timed_out,
+    });
+}
+
+fn spawn(launch: &Launch) -> Result<Child, String> {
+    let spec = &launch.spec;
+    let mut command = Command::new(&spec.program);
+    if let Some(arg0) = &spec.arg0 {
+        command.arg0(arg0);
+    }
+    command
+        .args(&spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .process_group(0)
+        .kill_on_drop(false);
+    die_with_the_executor(&mut command);
+    if let Some(account) = &launch.account {
+        switch_in_child(&mut command, account);
+    }
+    command
+        .spawn()
+        .map_err(|e| format!("Failed to launch the command '{}': {e}", spec.program))
+}
+
+/// Sends `signal` to a process group; one already gone is not an error.
+pub fn signal_group(pgid: i32, signal: i32) {
+    // SAFETY: killpg takes plain integers and touches no memory of ours.
+    let rc = unsafe { libc::killpg(pgid, signal) };
+    if rc != 0 {
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::ESRCH) {
+            tracing::warn!(pgid, signal, %error, "cannot signal process group");
+        }
+    }
+}
+
+/// A task is managed by its executor: were the executor killed outright, the task
+/// would be a process nobody reports on, so the kernel ends it too.
+fn die_with_the_executor(command: &mut Command) {
+    // SAFETY: the closure runs between fork and exec and only calls prctl, which is
+    // async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
