@@ -231,6 +231,10 @@ struct IsolationFlags {
     /// Also cap each container's cpu time at its cpus with a CFS quota.
     #[arg(long = "cgroups_enable_cfs", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     cgroups_enable_cfs: bool,
+
+    /// The memory limit also bounds swap: a container uses no swap.
+    #[arg(long = "cgroups_limit_swap", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    cgroups_limit_swap: bool,
 }
 
 /// When ended containers' sandboxes are removed (Mesos's flags and defaults).
@@ -325,6 +329,7 @@ impl AgentFlags {
             isolation: self.isolation.isolation,
             cgroups_root: self.isolation.cgroups_root,
             cgroups_enable_cfs: self.isolation.cgroups_enable_cfs,
+            cgroups_limit_swap: self.isolation.cgroups_limit_swap,
             gc_delay: self.gc.gc_delay,
             disk_watch_interval: self.gc.disk_watch_interval,
             gc_disk_headroom: self.gc.gc_disk_headroom,
@@ -481,6 +486,7 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
             isolation: flags.isolation.isolation.clone(),
             cgroups_root: flags.isolation.cgroups_root.clone(),
             cgroups_enable_cfs: flags.isolation.cgroups_enable_cfs,
+            cgroups_limit_swap: flags.isolation.cgroups_limit_swap,
             gc_delay: flags.gc.gc_delay,
             disk_watch_interval: flags.gc.disk_watch_interval,
             gc_disk_headroom: flags.gc.gc_disk_headroom,

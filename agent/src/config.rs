@@ -49,6 +49,8 @@ pub struct AgentConfig {
     pub cgroups_root: String,
     /// `--cgroups_enable_cfs`: a CFS quota of the task's cpus, not only shares.
     pub cgroups_enable_cfs: bool,
+    /// `--cgroups_limit_swap`: the memory limit bounds memory and swap together.
+    pub cgroups_limit_swap: bool,
     /// `--gc_delay`: how long an ended container's sandbox is kept at most.
     pub gc_delay: Duration,
     /// `--disk_watch_interval`: how often the work dir's disk usage is checked.
@@ -76,6 +78,7 @@ impl AgentConfig {
             isolation: crate::isolator::DEFAULT_ISOLATION.to_string(),
             cgroups_root: crate::isolator::DEFAULT_CGROUPS_ROOT.to_string(),
             cgroups_enable_cfs: false,
+            cgroups_limit_swap: false,
             gc_delay: crate::gc::DEFAULT_GC_DELAY,
             disk_watch_interval: crate::gc::DEFAULT_DISK_WATCH_INTERVAL,
             gc_disk_headroom: crate::gc::DEFAULT_GC_DISK_HEADROOM,

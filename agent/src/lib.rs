@@ -64,11 +64,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
     let link = link::MasterLink::new(&config.master)?;
-    let isolator = isolator::from_flags(
-        &config.isolation,
-        &config.cgroups_root,
-        config.cgroups_enable_cfs,
-    )?;
+    let isolator = isolator::from_config(&config)?;
     std::fs::create_dir_all(&config.work_dir).map_err(|source| AgentError::Sandbox {
         path: config.work_dir.clone(),
         source,

@@ -212,6 +212,7 @@ pub(super) fn flags_json(book: &Book) -> Value {
     put("isolation", config.isolation.clone());
     put("cgroups_root", config.cgroups_root.clone());
     put("cgroups_enable_cfs", config.cgroups_enable_cfs.to_string());
+    put("cgroups_limit_swap", config.cgroups_limit_swap.to_string());
     put("gc_delay", format!("{}ms", config.gc_delay.as_millis()));
     put(
         "disk_watch_interval",

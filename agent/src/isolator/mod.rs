@@ -15,6 +15,8 @@ use ratufa_proto::resources::Resources;
 use ratufa_proto::v1::Resource;
 use thiserror::Error;
 
+use crate::AgentConfig;
+
 pub mod cgroups;
 mod posix;
 
@@ -114,16 +116,19 @@ pub trait Isolator: Send + Sync + std::fmt::Debug {
     fn usage(&self, container: &str) -> Result<Usage, IsolatorError>;
     /// A limit the container has hit, if any.
     fn limitation(&self, container: &str) -> Option<Limitation>;
+    /// After an agent restart: keeps the confinement of the `known` containers (those
+    /// of recovered executors) and destroys every other one under this isolator's
+    /// root (a crashed agent's leftovers), killing what runs in them. Returns the
+    /// containers destroyed.
+    fn recover(&self, known: &[String]) -> Result<Vec<String>, IsolatorError>;
     /// Kills what is left in the container and removes its confinement.
     fn cleanup(&self, container: &str) -> Result<(), IsolatorError>;
 }
 
-/// The isolator that `--isolation` names.
-pub fn from_flags(
-    isolation: &str,
-    cgroups_root: &str,
-    enable_cfs: bool,
-) -> Result<Arc<dyn Isolator>, IsolatorError> {
+/// The isolator that `--isolation` names, with the `--cgroups_*` settings.
+pub fn from_config(config: &AgentConfig) -> Result<Arc<dyn Isolator>, IsolatorError> {
+    let isolation = config.isolation.as_str();
+    let cgroups_root = config.cgroups_root.as_str();
     let bad = |reason: String| IsolatorError::BadFlag {
         given: isolation.to_string(),
         reason,
@@ -167,8 +172,10 @@ pub fn from_flags(
         hierarchy,
         cgroups_root,
         cgroups::Controllers { cpu, mem },
-        enable_cfs,
-    );
+        config.cgroups_enable_cfs,
+    )
+    .with_limit_swap(config.cgroups_limit_swap);
+    isolator.check_limit_swap()?;
     // At start, not at the first task: a root we cannot create (not root, a read-only
     // mount) stops the agent with the path and the reason.
     isolator.create_root()?;
@@ -198,22 +205,27 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn from_flags(isolation: &str, root: &str) -> Result<Arc<dyn Isolator>, IsolatorError> {
+        let mut config = AgentConfig::new("localhost:5050", "/nonexistent");
+        config.isolation = isolation.to_string();
+        config.cgroups_root = root.to_string();
+        from_config(&config)
+    }
+
     #[test]
     fn flags_pick_the_isolator() {
         assert_eq!(
-            from_flags(DEFAULT_ISOLATION, "ratufa", false)
-                .unwrap()
-                .name(),
+            from_flags(DEFAULT_ISOLATION, "ratufa").unwrap().name(),
             "posix/cpu,posix/mem"
         );
-        let e = from_flags("cgroups/disk", "ratufa", false).unwrap_err();
+        let e = from_flags("cgroups/disk", "ratufa").unwrap_err();
         assert!(
             e.to_string().contains("unknown isolator 'cgroups/disk'"),
             "{e}"
         );
-        let e = from_flags("posix/cpu,cgroups/mem", "ratufa", false).unwrap_err();
+        let e = from_flags("posix/cpu,cgroups/mem", "ratufa").unwrap_err();
         assert!(e.to_string().contains("cannot be combined"), "{e}");
-        let e = from_flags("cgroups/mem", "../x", false).unwrap_err();
+        let e = from_flags("cgroups/mem", "../x").unwrap_err();
         assert!(e.to_string().contains("--cgroups_root"), "{e}");
     }
 

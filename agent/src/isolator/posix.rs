@@ -31,6 +31,11 @@ impl Isolator for PosixIsolator {
         None
     }
 
+    /// Process groups leave nothing to find after a restart.
+    fn recover(&self, _known: &[String]) -> Result<Vec<String>, IsolatorError> {
+        Ok(Vec::new())
+    }
+
     fn cleanup(&self, _container: &str) -> Result<(), IsolatorError> {
         Ok(())
     }

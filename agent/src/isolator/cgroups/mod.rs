@@ -5,6 +5,12 @@
 //! Mesos's figures: cpu shares 1024 × cpus (at least 2); with `--cgroups_enable_cfs` a
 //! quota of cpus × the 100 ms period (at least 1 ms); a hard memory limit of the mem
 //! resource (at least 32 MB). An OOM kill in the container is a memory limitation.
+//! With `--cgroups_limit_swap` the memory limit bounds memory and swap together.
+//!
+//! A limit lowered while the container runs ([`Isolator::update`]) takes effect only
+//! where it cannot kill: a hard memory limit below what the container uses now stays
+//! where it was (the soft limit moves). Mesos never lowers a hard limit, for fear of an
+//! OOM kill; we do when the kernel can reclaim down to it (docs/COMPATIBILITY.md).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -41,6 +47,8 @@ pub struct CgroupLimits {
     /// Microseconds per [`CFS_PERIOD_US`].
     pub cfs_quota_us: Option<u64>,
     pub memory_bytes: Option<u64>,
+    /// `--cgroups_limit_swap`: `memory_bytes` also bounds swap (none is used).
+    pub limit_swap: bool,
 }
 
 impl CgroupLimits {
@@ -54,6 +62,7 @@ impl CgroupLimits {
                 .then(|| ((CFS_PERIOD_US as f64 * limits.cpus) as u64).max(MIN_CFS_QUOTA_US)),
             memory_bytes: mem
                 .then(|| ((limits.mem_mb * 1024.0 * 1024.0) as u64).max(MIN_MEMORY_BYTES)),
+            limit_swap: false,
         }
     }
 }
@@ -250,6 +259,7 @@ pub struct CgroupsIsolator {
     root: String,
     controllers: Controllers,
     enable_cfs: bool,
+    limit_swap: bool,
 }
 
 impl CgroupsIsolator {
@@ -264,24 +274,92 @@ impl CgroupsIsolator {
             root: root.to_string(),
             controllers,
             enable_cfs,
+            limit_swap: false,
         }
     }
 
-    /// Creates `--cgroups_root` in every hierarchy used.
-    pub fn create_root(&self) -> Result<(), IsolatorError> {
-        let mounts: Vec<&PathBuf> = match &self.hierarchy {
+    /// `--cgroups_limit_swap`: the memory limit bounds swap too.
+    pub fn with_limit_swap(mut self, limit_swap: bool) -> CgroupsIsolator {
+        self.limit_swap = limit_swap;
+        self
+    }
+
+    /// The hierarchies used (cgroup v1: one per controller; v2: the one).
+    fn mounts(&self) -> Vec<&PathBuf> {
+        match &self.hierarchy {
             Hierarchy::V1 {
                 cpu,
                 cpuacct,
                 memory,
             } => [cpu, cpuacct, memory].into_iter().flatten().collect(),
             Hierarchy::V2 { mount } => vec![mount],
-        };
-        for mount in mounts {
+        }
+    }
+
+    /// Creates `--cgroups_root` in every hierarchy used.
+    pub fn create_root(&self) -> Result<(), IsolatorError> {
+        for mount in self.mounts() {
             let root = mount.join(&self.root);
             std::fs::create_dir_all(&root).map_err(IsolatorError::io(root))?;
         }
         Ok(())
+    }
+
+    /// With `--cgroups_limit_swap` on cgroup v1 the kernel must account swap (the
+    /// memory.memsw.* files, absent when booted with swapaccount=0); a limit that
+    /// cannot be had stops the agent at start rather than every task at launch.
+    pub fn check_limit_swap(&self) -> Result<(), IsolatorError> {
+        if let (
+            true,
+            Hierarchy::V1 {
+                memory: Some(memory),
+                ..
+            },
+        ) = (self.limit_swap, &self.hierarchy)
+        {
+            let memsw = memory.join(v1::MEMSW_LIMIT);
+            if !memsw.exists() {
+                return Err(IsolatorError::BadFlag {
+                    given: "--cgroups_limit_swap".to_string(),
+                    reason: format!(
+                        "{} is missing: the kernel does not account swap (boot it with \
+                         swapaccount=1)",
+                        memsw.display()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The names of the container cgroups under `--cgroups_root`, in any hierarchy.
+    pub fn containers(&self) -> Result<Vec<String>, IsolatorError> {
+        let mut names = std::collections::BTreeSet::new();
+        for mount in self.mounts() {
+            let root = mount.join(&self.root);
+            let entries = match std::fs::read_dir(&root) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(IsolatorError::Io { path: root, source }),
+            };
+            for entry in entries {
+                let entry = entry.map_err(IsolatorError::io(&root))?;
+                if entry
+                    .file_type()
+                    .map_err(IsolatorError::io(&root))?
+                    .is_dir()
+                {
+                    names.insert(entry.file_name().to_string_lossy().into_owned());
+                }
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn cgroup_limits(&self, limits: &Limits) -> CgroupLimits {
+        let mut limits = CgroupLimits::new(limits, self.controllers, self.enable_cfs);
+        limits.limit_swap = self.limit_swap;
+        limits
     }
 
     pub fn hierarchy(&self) -> &Hierarchy {
@@ -308,11 +386,7 @@ impl Isolator for CgroupsIsolator {
     fn prepare(&self, container: &str, limits: &Limits) -> Result<Prepared, IsolatorError> {
         let manager = self.manager(container);
         manager.create()?;
-        let applied = manager.apply(&CgroupLimits::new(
-            limits,
-            self.controllers,
-            self.enable_cfs,
-        ));
+        let applied = manager.apply(&self.cgroup_limits(limits));
         if let Err(e) = applied {
             let _ = manager.remove();
             return Err(e);
@@ -333,11 +407,7 @@ impl Isolator for CgroupsIsolator {
     }
 
     fn update(&self, container: &str, limits: &Limits) -> Result<(), IsolatorError> {
-        self.manager(container).apply(&CgroupLimits::new(
-            limits,
-            self.controllers,
-            self.enable_cfs,
-        ))
+        self.manager(container).apply(&self.cgroup_limits(limits))
     }
 
     fn usage(&self, container: &str) -> Result<Usage, IsolatorError> {
@@ -361,6 +431,23 @@ impl Isolator for CgroupsIsolator {
         }
         let stats = self.manager(container).stats().ok()?;
         memory_limitation(&stats)
+    }
+
+    fn recover(&self, known: &[String]) -> Result<Vec<String>, IsolatorError> {
+        let mut cleaned = Vec::new();
+        for container in self.containers()? {
+            if known.contains(&container) {
+                continue;
+            }
+            tracing::info!(
+                container,
+                root = self.root,
+                "destroying a container cgroup that no recovered executor owns"
+            );
+            self.cleanup(&container)?;
+            cleaned.push(container);
+        }
+        Ok(cleaned)
     }
 
     fn cleanup(&self, container: &str) -> Result<(), IsolatorError> {
@@ -418,6 +505,15 @@ pub fn memory_limitation(stats: &CgroupStats) -> Option<Limitation> {
         resource: LimitedResource::Memory,
         message: message.trim_end().to_string(),
     })
+}
+
+/// As [`read_number`], `None` too when the file does not exist.
+pub(crate) fn read_optional_number(path: &Path) -> Result<Option<u64>, IsolatorError> {
+    if path.exists() {
+        read_number(path)
+    } else {
+        Ok(None)
+    }
 }
 
 /// Reads a cgroup file whose content is one number (`max` is `None`).

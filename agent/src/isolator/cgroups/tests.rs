@@ -454,3 +454,323 @@ async fn real_oom_kill_is_a_memory_limitation() {
     assert!(!isolator.manager("oom").exists());
     remove_root(&isolator);
 }
+
+#[test]
+fn limit_swap_writes_the_swap_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = dir.path().join("memory");
+    let v1 = CgroupsIsolator::new(
+        Hierarchy::V1 {
+            cpu: None,
+            cpuacct: None,
+            memory: Some(memory.clone()),
+        },
+        "r",
+        BOTH,
+        false,
+    )
+    .with_limit_swap(true);
+    // A kernel without swap accounting has no memsw files: refused at start.
+    let e = v1.check_limit_swap().unwrap_err().to_string();
+    assert!(
+        e.contains("--cgroups_limit_swap") && e.contains("memory.memsw.limit_in_bytes"),
+        "{e}"
+    );
+    std::fs::create_dir_all(&memory).unwrap();
+    std::fs::write(memory.join("memory.memsw.limit_in_bytes"), "0").unwrap();
+    v1.check_limit_swap().unwrap();
+    v1.prepare("c", &limits(1.0, 64.0)).unwrap();
+    let cg = memory.join("r/c");
+    assert_eq!(read(&cg.join("memory.limit_in_bytes")), "67108864");
+    assert_eq!(read(&cg.join("memory.memsw.limit_in_bytes")), "67108864");
+    v1.update("c", &limits(1.0, 128.0)).unwrap();
+    assert_eq!(read(&cg.join("memory.memsw.limit_in_bytes")), "134217728");
+
+    let mount = dir.path().join("unified");
+    std::fs::create_dir_all(&mount).unwrap();
+    std::fs::write(mount.join("cgroup.controllers"), "cpu memory\n").unwrap();
+    let v2 = CgroupsIsolator::new(
+        Hierarchy::V2 {
+            mount: mount.clone(),
+        },
+        "r",
+        BOTH,
+        false,
+    )
+    .with_limit_swap(true);
+    v2.prepare("c", &limits(1.0, 64.0)).unwrap();
+    assert_eq!(read(&mount.join("r/c/memory.swap.max")), "0");
+    // Without the flag, swap is left alone.
+    let plain = CgroupsIsolator::new(
+        Hierarchy::V2 {
+            mount: mount.clone(),
+        },
+        "r",
+        BOTH,
+        false,
+    );
+    plain.prepare("d", &limits(1.0, 64.0)).unwrap();
+    assert!(!mount.join("r/d/memory.swap.max").exists());
+}
+
+#[test]
+fn v2_keeps_a_memory_limit_that_would_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path();
+    std::fs::write(mount.join("cgroup.controllers"), "cpu memory\n").unwrap();
+    let isolator = CgroupsIsolator::new(
+        Hierarchy::V2 {
+            mount: mount.into(),
+        },
+        "r",
+        BOTH,
+        false,
+    );
+    isolator.prepare("c", &limits(1.0, 128.0)).unwrap();
+    let cg = mount.join("r/c");
+    std::fs::write(cg.join("memory.current"), (100u64 << 20).to_string()).unwrap();
+    // 64 MB is below the 100 MB in use: memory.max stays; the cpu weight moves.
+    isolator.update("c", &limits(2.0, 64.0)).unwrap();
+    assert_eq!(read(&cg.join("memory.max")), (128u64 << 20).to_string());
+    assert_eq!(
+        read(&cg.join("cpu.weight")),
+        v2::shares_to_weight(2048).to_string()
+    );
+    // 110 MB is above it: lowered.
+    isolator.update("c", &limits(2.0, 110.0)).unwrap();
+    assert_eq!(read(&cg.join("memory.max")), (110u64 << 20).to_string());
+}
+
+#[test]
+fn containers_lists_every_hierarchy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cpu, memory) = (dir.path().join("cpu"), dir.path().join("memory"));
+    let isolator = CgroupsIsolator::new(
+        Hierarchy::V1 {
+            cpu: Some(cpu.clone()),
+            cpuacct: None,
+            memory: Some(memory.clone()),
+        },
+        "r",
+        BOTH,
+        false,
+    );
+    assert!(isolator.containers().unwrap().is_empty());
+    std::fs::create_dir_all(cpu.join("r/b")).unwrap();
+    std::fs::create_dir_all(memory.join("r/a")).unwrap();
+    std::fs::create_dir_all(memory.join("r/b")).unwrap();
+    // Files in the root (a cgroup's own control files) are not containers.
+    std::fs::write(memory.join("r/cgroup.procs"), "").unwrap();
+    assert_eq!(isolator.containers().unwrap(), vec!["a", "b"]);
+}
+
+/// The hard memory limit and the cpu shares (v2: weight) of a real container.
+fn real_limits(isolator: &CgroupsIsolator, container: &str) -> (u64, u64) {
+    let memory = isolator
+        .usage(container)
+        .unwrap()
+        .mem_limit_bytes
+        .expect("a memory limit");
+    let cpu = match isolator.hierarchy() {
+        Hierarchy::V1 { cpu, .. } => read(
+            &cpu.as_ref()
+                .unwrap()
+                .join(&isolator.root)
+                .join(container)
+                .join("cpu.shares"),
+        ),
+        Hierarchy::V2 { mount } => read(
+            &mount
+                .join(&isolator.root)
+                .join(container)
+                .join("cpu.weight"),
+        ),
+    };
+    (memory, cpu.parse().unwrap())
+}
+
+fn shares(cpus: f64, isolator: &CgroupsIsolator) -> u64 {
+    let shares = CgroupLimits::new(&limits(cpus, 0.0), BOTH, false)
+        .cpu_shares
+        .unwrap();
+    match isolator.hierarchy() {
+        Hierarchy::V1 { .. } => shares,
+        Hierarchy::V2 { .. } => v2::shares_to_weight(shares),
+    }
+}
+
+/// Starts `script` inside `container` and waits until it has written `ready` in the
+/// sandbox.
+async fn start_in(
+    isolator: &CgroupsIsolator,
+    prepared: &Prepared,
+    container: &str,
+    script: &str,
+    sandbox: &Path,
+) -> Process {
+    let process = Process::spawn_in(&spec(script, sandbox), &prepared.join).unwrap();
+    isolator.isolate(container, process.pid()).unwrap();
+    let ready = sandbox.join("ready");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "never ready: {}",
+            std::fs::read_to_string(sandbox.join("stderr")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    process
+}
+
+#[tokio::test]
+async fn real_update_raises_and_lowers_a_live_containers_limits() {
+    let isolator = real_isolator();
+    let sandbox = tempfile::tempdir().unwrap();
+    let prepared = isolator.prepare("live", &limits(0.5, 64.0)).unwrap();
+    let mut process = start_in(
+        &isolator,
+        &prepared,
+        "live",
+        "touch ready; exec sleep 300",
+        sandbox.path(),
+    )
+    .await;
+    assert_eq!(
+        real_limits(&isolator, "live"),
+        (64 << 20, shares(0.5, &isolator))
+    );
+
+    isolator.update("live", &limits(2.0, 256.0)).unwrap();
+    assert_eq!(
+        real_limits(&isolator, "live"),
+        (256 << 20, shares(2.0, &isolator))
+    );
+    isolator.update("live", &limits(0.25, 48.0)).unwrap();
+    assert_eq!(
+        real_limits(&isolator, "live"),
+        (48 << 20, shares(0.25, &isolator))
+    );
+    assert!(
+        isolator
+            .manager("live")
+            .pids()
+            .unwrap()
+            .contains(&process.pid()),
+        "the process lives on in its cgroup"
+    );
+
+    isolator.cleanup("live").unwrap();
+    assert!(matches!(process.wait().await, Exit::Signal(libc::SIGKILL)));
+    remove_root(&isolator);
+}
+
+#[tokio::test]
+async fn real_update_keeps_a_memory_limit_below_what_is_used() {
+    // With swap the kernel could page the memory out and lower the limit after all.
+    let swaps = std::fs::read_to_string("/proc/swaps").unwrap();
+    if swaps.lines().count() > 1 {
+        eprintln!("skipped: this machine has swap");
+        return;
+    }
+    let isolator = real_isolator();
+    let sandbox = tempfile::tempdir().unwrap();
+    let prepared = isolator.prepare("big", &limits(1.0, 256.0)).unwrap();
+    let mut process = start_in(
+        &isolator,
+        &prepared,
+        "big",
+        "exec python3 -c 'import time; b = bytearray(128 << 20); b[::4096] = b\"x\" * \
+         len(b[::4096]); open(\"ready\", \"w\").close(); time.sleep(300)'",
+        sandbox.path(),
+    )
+    .await;
+    isolator.update("big", &limits(1.0, 64.0)).unwrap();
+    assert_eq!(real_limits(&isolator, "big").0, 256 << 20);
+    assert!(
+        isolator.limitation("big").is_none(),
+        "lowering did not OOM-kill"
+    );
+    assert!(
+        isolator
+            .manager("big")
+            .pids()
+            .unwrap()
+            .contains(&process.pid())
+    );
+    isolator.cleanup("big").unwrap();
+    assert!(matches!(process.wait().await, Exit::Signal(libc::SIGKILL)));
+    remove_root(&isolator);
+}
+
+#[tokio::test]
+async fn real_limit_swap_bounds_swap_with_the_memory_limit() {
+    let isolator = real_isolator().with_limit_swap(true);
+    isolator.check_limit_swap().unwrap();
+    isolator.prepare("swap", &limits(1.0, 64.0)).unwrap();
+    isolator.update("swap", &limits(1.0, 128.0)).unwrap();
+    isolator.update("swap", &limits(1.0, 96.0)).unwrap();
+    match isolator.hierarchy() {
+        Hierarchy::V1 { memory, .. } => {
+            let cg = memory.as_ref().unwrap().join(&isolator.root).join("swap");
+            assert_eq!(read(&cg.join("memory.limit_in_bytes")), "100663296");
+            assert_eq!(read(&cg.join("memory.memsw.limit_in_bytes")), "100663296");
+        }
+        Hierarchy::V2 { mount } => {
+            let cg = mount.join(&isolator.root).join("swap");
+            assert_eq!(read(&cg.join("memory.swap.max")), "0");
+        }
+    }
+    isolator.cleanup("swap").unwrap();
+    remove_root(&isolator);
+}
+
+#[tokio::test]
+async fn real_recover_destroys_orphans_and_keeps_the_known() {
+    let isolator = real_isolator();
+    let known_box = tempfile::tempdir().unwrap();
+    let orphan_box = tempfile::tempdir().unwrap();
+    let known = isolator.prepare("known", &limits(0.5, 64.0)).unwrap();
+    let orphan = isolator.prepare("orphan", &limits(0.5, 64.0)).unwrap();
+    let mut kept = start_in(
+        &isolator,
+        &known,
+        "known",
+        "touch ready; exec sleep 300",
+        known_box.path(),
+    )
+    .await;
+    let mut left = start_in(
+        &isolator,
+        &orphan,
+        "orphan",
+        "touch ready; exec sleep 300",
+        orphan_box.path(),
+    )
+    .await;
+
+    let cleaned = tokio::task::spawn_blocking({
+        let isolator =
+            CgroupsIsolator::new(isolator.hierarchy().clone(), &isolator.root, BOTH, true);
+        move || isolator.recover(&["known".to_string()]).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(cleaned, vec!["orphan".to_string()]);
+    assert!(!isolator.manager("orphan").exists());
+    assert!(matches!(left.wait().await, Exit::Signal(libc::SIGKILL)));
+    assert!(isolator.manager("known").exists());
+    assert!(
+        isolator
+            .manager("known")
+            .pids()
+            .unwrap()
+            .contains(&kept.pid())
+    );
+    assert_eq!(isolator.containers().unwrap(), vec!["known".to_string()]);
+
+    isolator.cleanup("known").unwrap();
+    assert!(matches!(kept.wait().await, Exit::Signal(libc::SIGKILL)));
+    assert!(isolator.recover(&[]).unwrap().is_empty());
+    remove_root(&isolator);
+}

@@ -4,10 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    CFS_PERIOD_US, CgroupLimits, CgroupManager, CgroupStats, read_keyed, read_number, read_pids,
-    remove_dir, write,
+    CFS_PERIOD_US, CgroupLimits, CgroupManager, CgroupStats, read_keyed, read_number,
+    read_optional_number, read_pids, remove_dir, write,
 };
 use crate::isolator::IsolatorError;
+
+/// Memory and swap together; never below `memory.limit_in_bytes` (the kernel refuses).
+pub const MEMSW_LIMIT: &str = "memory.memsw.limit_in_bytes";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct V1Manager {
@@ -46,6 +49,40 @@ impl V1Manager {
     }
 }
 
+/// Sets the hard memory limit (and the memory+swap one to the same, with
+/// `limit_swap`), keeping memsw >= limit at every step: raised, memsw goes first;
+/// lowered, it goes last. Lowering below what the cgroup holds makes the kernel
+/// reclaim, and when it cannot, refuse with EBUSY: the old limit then stays.
+fn set_memory_limit(memory: &Path, bytes: u64, limit_swap: bool) -> Result<(), IsolatorError> {
+    let limit = memory.join("memory.limit_in_bytes");
+    let memsw = memory.join(MEMSW_LIMIT);
+    let value = bytes.to_string();
+    let old = read_optional_number(&limit)?.unwrap_or(u64::MAX);
+    if bytes >= old {
+        if limit_swap {
+            write(&memsw, &value)?;
+        }
+        return write(&limit, &value);
+    }
+    match write(&limit, &value) {
+        Ok(()) => {}
+        Err(IsolatorError::Io { source, .. }) if source.raw_os_error() == Some(libc::EBUSY) => {
+            tracing::warn!(
+                cgroup = %memory.display(),
+                limit = bytes,
+                kept = old,
+                "the container uses more memory than its new limit; the hard limit stays"
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    }
+    if limit_swap {
+        write(&memsw, &value)?;
+    }
+    Ok(())
+}
+
 impl CgroupManager for V1Manager {
     fn create(&self) -> Result<(), IsolatorError> {
         for dir in self.dirs() {
@@ -71,10 +108,11 @@ impl CgroupManager for V1Manager {
             }
         }
         if let (Some(memory), Some(bytes)) = (&self.memory, limits.memory_bytes) {
-            let bytes = bytes.to_string();
-            // The soft limit first: it may not exceed the hard one.
-            write(&memory.join("memory.soft_limit_in_bytes"), &bytes)?;
-            write(&memory.join("memory.limit_in_bytes"), &bytes)?;
+            write(
+                &memory.join("memory.soft_limit_in_bytes"),
+                &bytes.to_string(),
+            )?;
+            set_memory_limit(memory, bytes, limits.limit_swap)?;
         }
         Ok(())
     }

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    CFS_PERIOD_US, CgroupLimits, CgroupManager, CgroupStats, read_keyed, read_number, read_pids,
-    remove_dir, write,
+    CFS_PERIOD_US, CgroupLimits, CgroupManager, CgroupStats, read_keyed, read_optional_number,
+    read_pids, remove_dir, write,
 };
 use crate::isolator::IsolatorError;
 
@@ -80,7 +80,21 @@ impl CgroupManager for V2Manager {
             )?;
         }
         if let Some(bytes) = limits.memory_bytes {
-            write(&self.dir.join("memory.max"), &bytes.to_string())?;
+            // Below what the cgroup holds, a v2 kernel would OOM-kill to get there:
+            // the old limit stays instead (the next update may lower it).
+            let current = read_optional_number(&self.dir.join("memory.current"))?;
+            match current {
+                Some(current) if current > bytes => tracing::warn!(
+                    cgroup = %self.dir.display(),
+                    limit = bytes,
+                    current,
+                    "the container uses more memory than its new limit; the hard limit stays"
+                ),
+                _ => write(&self.dir.join("memory.max"), &bytes.to_string())?,
+            }
+            if limits.limit_swap {
+                write(&self.dir.join("memory.swap.max"), "0")?;
+            }
         }
         Ok(())
     }
@@ -98,14 +112,7 @@ impl CgroupManager for V2Manager {
     }
 
     fn stats(&self) -> Result<CgroupStats, IsolatorError> {
-        let optional = |name: &str| {
-            let path = self.dir.join(name);
-            if path.exists() {
-                read_number(&path)
-            } else {
-                Ok(None)
-            }
-        };
+        let optional = |name: &str| read_optional_number(&self.dir.join(name));
         let keyed = |name: &str, key: &str| {
             let path = self.dir.join(name);
             if path.exists() {
