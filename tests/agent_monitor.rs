@@ -117,6 +117,12 @@ async fn a_running_task_is_monitored(extra: &[String], isolation: &str) {
     );
     assert_eq!(flags["isolation"], isolation, "{flags}");
     assert_eq!(flags["port"], agent_port.to_string(), "{flags}");
+    let limit_swap = extra.iter().any(|flag| flag == "--cgroups_limit_swap");
+    assert_eq!(
+        flags["cgroups_limit_swap"],
+        limit_swap.to_string(),
+        "{flags}"
+    );
     assert_eq!(get_json(agent, "/slave(1)/flags").await["flags"], *flags);
 
     let kill = json!({
@@ -175,7 +181,9 @@ async fn under_cgroups(cfs: bool) {
         format!("--cgroups_root={root}"),
     ];
     if cfs {
+        // The CFS run also bounds swap: the flag reaches the agent, the task runs.
         flags.push("--cgroups_enable_cfs".to_string());
+        flags.push("--cgroups_limit_swap".to_string());
     }
     a_running_task_is_monitored(&flags, isolation).await;
 }
