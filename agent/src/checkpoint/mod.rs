@@ -120,6 +120,29 @@ impl Checkpoint {
         fs::write_atomic(&dir.join("task.updates"), &records::encode(records))
     }
 
+    /// Adds `records` to the end of the task's status-update stream (the file is still
+    /// replaced whole, so a crash leaves the stream before or after, never between).
+    pub fn append_updates(
+        &self,
+        run: &RunPath,
+        task_id: &str,
+        records: &[UpdateRecord],
+    ) -> Result<(), AgentError> {
+        let path = self.task_dir(run, task_id)?.join("task.updates");
+        let mut all = match fs::read_optional(&path)? {
+            Some(bytes) => {
+                let decoded = records::decode(&bytes);
+                if let Some(tail) = decoded.tail {
+                    tracing::warn!(path = %path.display(), ?tail, "appending after the whole records only");
+                }
+                decoded.records
+            }
+            None => Vec::new(),
+        };
+        all.extend_from_slice(records);
+        fs::write_atomic(&path, &records::encode(&all))
+    }
+
     /// Marks the run as ended: its executor is gone, only its updates remain to be
     /// acknowledged.
     pub fn mark_completed(&self, run: &RunPath) -> Result<(), AgentError> {

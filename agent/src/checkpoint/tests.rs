@@ -485,3 +485,104 @@ fn pending_drops_what_was_acknowledged() {
     let states: Vec<i32> = pending.iter().map(|(_, s)| s.state).collect();
     assert_eq!(states, vec![TaskState::TaskFinished as i32]);
 }
+
+#[test]
+fn append_updates_extends_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = Checkpoint::new(dir.path());
+    write_whole_agent(&checkpoint);
+    let r = run("f1", "e1", "c1");
+    // t2 has no task.updates yet.
+    checkpoint
+        .append_updates(&r, "t2", &[update("t2", TaskState::TaskRunning, 7)])
+        .unwrap();
+    checkpoint.append_updates(&r, "t2", &[ack(7)]).unwrap();
+    let recovered = checkpoint.recover(true).unwrap().unwrap();
+    assert_eq!(
+        recovered.frameworks[0].executors[1].tasks[1].records,
+        vec![update("t2", TaskState::TaskRunning, 7), ack(7)]
+    );
+}
+
+/// The environment variable that turns the test binary, run again, into
+/// [`crash_writer`].
+const CRASH_WRITER: &str = "RATUFA_CHECKPOINT_CRASH_WRITER";
+
+/// Not a test on its own: with [`CRASH_WRITER`] naming a work dir, appends records to
+/// a task's stream (one more each time) until it is killed.
+#[test]
+#[ignore = "a helper process of a_writer_killed_at_any_moment_leaves_a_recoverable_checkpoint"]
+fn crash_writer() {
+    let Ok(work_dir) = std::env::var(CRASH_WRITER) else {
+        return;
+    };
+    let checkpoint = Checkpoint::new(std::path::Path::new(&work_dir));
+    let r = run("f1", "e1", "c1");
+    for n in 0u32.. {
+        let uuid = (n % 251) as u8;
+        checkpoint
+            .append_updates(&r, "t1", &[update("t1", TaskState::TaskRunning, uuid)])
+            .unwrap();
+        checkpoint
+            .write_pid(&r, i32::try_from(n).unwrap() + 1)
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_writer_killed_at_any_moment_leaves_a_recoverable_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = Checkpoint::new(dir.path());
+    write_whole_agent(&checkpoint);
+    let r = run("f1", "e1", "c1");
+    checkpoint.write_updates(&r, "t1", &[]).unwrap();
+
+    // This test binary again, running only crash_writer, in another process.
+    let mut writer = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "checkpoint::tests::crash_writer",
+            "--include-ignored",
+            "--test-threads=1",
+        ])
+        .env(CRASH_WRITER, dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let updates = checkpoint.task_dir(&r, "t1").unwrap().join("task.updates");
+    // Until a few dozen records are down: the kill lands in the middle of the writing.
+    while std::fs::metadata(&updates).map_or(0, |m| m.len()) < 2_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never wrote"
+        );
+        if let Some(status) = writer.try_wait().unwrap() {
+            panic!("the writer ended: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+
+    // Strict: nothing is damaged, whatever moment the kill hit.
+    let recovered = checkpoint.recover(true).unwrap().unwrap();
+    assert!(recovered.errors.is_empty(), "{:?}", recovered.errors);
+    let live = &recovered.frameworks[0].executors[1];
+    let records = &live.tasks[0].records;
+    assert!(records.len() >= 2, "{}", records.len());
+    for (n, record) in records.iter().enumerate() {
+        assert_eq!(
+            *record,
+            update("t1", TaskState::TaskRunning, (n % 251) as u8),
+            "record {n}"
+        );
+    }
+    // The pid is written after each append: it is the count, or one behind it.
+    let pid = usize::try_from(live.pid.unwrap()).unwrap();
+    assert!(
+        pid == records.len() || pid + 1 == records.len(),
+        "pid {pid}, {} records",
+        records.len()
+    );
+}
