@@ -148,11 +148,27 @@ fn write_whole_agent(checkpoint: &Checkpoint) {
     checkpoint.write_task(&no_pid, &task_info("t3")).unwrap();
 }
 
-#[test]
-fn a_whole_agent_round_trips() {
+/// [`write_whole_agent`] in a fresh work dir (kept while the TempDir lives).
+fn whole_agent() -> (tempfile::TempDir, Checkpoint) {
     let dir = tempfile::tempdir().unwrap();
     let checkpoint = Checkpoint::new(dir.path());
     write_whole_agent(&checkpoint);
+    (dir, checkpoint)
+}
+
+/// Overwrites f1's framework.info with bytes that do not decode; returns its path.
+fn spoil_framework_info(checkpoint: &Checkpoint) -> std::path::PathBuf {
+    let path = checkpoint
+        .framework_dir("a1", "f1")
+        .unwrap()
+        .join("framework.info");
+    std::fs::write(&path, b"\xff\xff\xff garbage").unwrap();
+    path
+}
+
+#[test]
+fn a_whole_agent_round_trips() {
+    let (_dir, checkpoint) = whole_agent();
 
     let recovered = checkpoint.recover(true).unwrap().expect("an agent");
     assert_eq!(recovered.info, agent_info("a1"));
@@ -317,9 +333,7 @@ fn decode_tells_a_partial_tail_from_a_damaged_record() {
 
 #[test]
 fn a_damaged_record_fails_a_strict_recovery_and_ends_the_stream_otherwise() {
-    let dir = tempfile::tempdir().unwrap();
-    let checkpoint = Checkpoint::new(dir.path());
-    write_whole_agent(&checkpoint);
+    let (_dir, checkpoint) = whole_agent();
     let r = run("f1", "e1", "c1");
     let path = checkpoint.task_dir(&r, "t1").unwrap().join("task.updates");
     let mut bytes = records::encode(&[update("t1", TaskState::TaskRunning, 2)]);
@@ -338,14 +352,8 @@ fn a_damaged_record_fails_a_strict_recovery_and_ends_the_stream_otherwise() {
 
 #[test]
 fn a_garbage_framework_info_fails_a_strict_recovery_naming_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let checkpoint = Checkpoint::new(dir.path());
-    write_whole_agent(&checkpoint);
-    let path = checkpoint
-        .framework_dir("a1", "f1")
-        .unwrap()
-        .join("framework.info");
-    std::fs::write(&path, b"\xff\xff\xff garbage").unwrap();
+    let (_dir, checkpoint) = whole_agent();
+    let path = spoil_framework_info(&checkpoint);
 
     let error = checkpoint.recover(true).unwrap_err();
     assert!(
@@ -357,14 +365,8 @@ fn a_garbage_framework_info_fails_a_strict_recovery_naming_the_file() {
 
 #[test]
 fn a_garbage_framework_info_is_skipped_and_listed_when_not_strict() {
-    let dir = tempfile::tempdir().unwrap();
-    let checkpoint = Checkpoint::new(dir.path());
-    write_whole_agent(&checkpoint);
-    let path = checkpoint
-        .framework_dir("a1", "f1")
-        .unwrap()
-        .join("framework.info");
-    std::fs::write(&path, b"\xff\xff\xff garbage").unwrap();
+    let (_dir, checkpoint) = whole_agent();
+    let path = spoil_framework_info(&checkpoint);
 
     let recovered = checkpoint.recover(false).unwrap().unwrap();
     let frameworks: Vec<_> = recovered.frameworks.iter().map(|f| &f.info).collect();
@@ -379,9 +381,7 @@ fn a_garbage_framework_info_is_skipped_and_listed_when_not_strict() {
 
 #[test]
 fn a_missing_task_info_skips_the_task_in_either_mode() {
-    let dir = tempfile::tempdir().unwrap();
-    let checkpoint = Checkpoint::new(dir.path());
-    write_whole_agent(&checkpoint);
+    let (_dir, checkpoint) = whole_agent();
     let r = run("f1", "e1", "c1");
     std::fs::remove_file(checkpoint.task_dir(&r, "t2").unwrap().join("task.info")).unwrap();
     for strict in [true, false] {
@@ -398,9 +398,7 @@ fn a_missing_task_info_skips_the_task_in_either_mode() {
 
 #[test]
 fn a_garbage_pid_file_is_damage() {
-    let dir = tempfile::tempdir().unwrap();
-    let checkpoint = Checkpoint::new(dir.path());
-    write_whole_agent(&checkpoint);
+    let (_dir, checkpoint) = whole_agent();
     let path = checkpoint
         .run_dir(&run("f1", "e1", "c1"))
         .unwrap()
@@ -415,9 +413,7 @@ fn a_garbage_pid_file_is_damage() {
 
 #[test]
 fn remove_run_cleans_the_parents_it_leaves_empty() {
-    let dir = tempfile::tempdir().unwrap();
-    let checkpoint = Checkpoint::new(dir.path());
-    write_whole_agent(&checkpoint);
+    let (_dir, checkpoint) = whole_agent();
     let f1 = checkpoint.framework_dir("a1", "f1").unwrap();
     let e1 = checkpoint.executor_dir("a1", "f1", "e1").unwrap();
 
@@ -442,9 +438,7 @@ fn remove_run_cleans_the_parents_it_leaves_empty() {
 
 #[test]
 fn remove_framework_and_clear_forget() {
-    let dir = tempfile::tempdir().unwrap();
-    let checkpoint = Checkpoint::new(dir.path());
-    write_whole_agent(&checkpoint);
+    let (_dir, checkpoint) = whole_agent();
     checkpoint.remove_framework("a1", "f2").unwrap();
     let recovered = checkpoint.recover(true).unwrap().unwrap();
     assert_eq!(recovered.frameworks.len(), 1);
@@ -488,9 +482,7 @@ fn pending_drops_what_was_acknowledged() {
 
 #[test]
 fn append_updates_extends_the_stream() {
-    let dir = tempfile::tempdir().unwrap();
-    let checkpoint = Checkpoint::new(dir.path());
-    write_whole_agent(&checkpoint);
+    let (_dir, checkpoint) = whole_agent();
     let r = run("f1", "e1", "c1");
     // t2 has no task.updates yet.
     checkpoint
@@ -531,9 +523,7 @@ fn crash_writer() {
 
 #[test]
 fn a_writer_killed_at_any_moment_leaves_a_recoverable_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let checkpoint = Checkpoint::new(dir.path());
-    write_whole_agent(&checkpoint);
+    let (dir, checkpoint) = whole_agent();
     let r = run("f1", "e1", "c1");
     checkpoint.write_updates(&r, "t1", &[]).unwrap();
 
