@@ -22,8 +22,9 @@ use tokio::time::Instant;
 
 use crate::client::{AgentClient, EventStream};
 use crate::env::ExecutorEnv;
+use crate::health::{self, HealthConfig};
 use crate::task::{self, Launch, TaskEvent};
-use crate::user::account_to_switch_to;
+use crate::user::{Account, account_to_switch_to};
 
 /// How long the agent has to register an executor it launched (Mesos's
 /// `--executor_registration_timeout`): without a checkpointing framework, the longest
@@ -61,6 +62,8 @@ struct Task {
     cause: Option<KillCause>,
     /// The last update sent, for health updates that repeat it.
     last: Option<TaskStatus>,
+    /// Its health check, started once it runs; the checker while it runs.
+    health_check: Option<(HealthConfig, Option<Account>)>,
     health: Option<tokio::task::AbortHandle>,
 }
 
@@ -373,6 +376,7 @@ impl Executor {
                 kill: Some(kill_tx),
                 cause: None,
                 last: None,
+                health_check: None,
                 health: None,
             },
         );
@@ -381,8 +385,21 @@ impl Executor {
             self.status(&info.task_id, TaskState::TaskStarting),
         )
         .await;
-        let launch = match self.prepare(&info) {
-            Ok(launch) => launch,
+        let prepared = self.prepare(&info).and_then(|launch| {
+            let check = info
+                .health_check
+                .as_ref()
+                .map(|check| HealthConfig::from_proto(check, &self.env.sandbox))
+                .transpose()?;
+            Ok((launch, check))
+        });
+        let launch = match prepared {
+            Ok((launch, check)) => {
+                if let Some(task) = self.tasks.get_mut(&task_id) {
+                    task.health_check = check.map(|check| (check, launch.account.clone()));
+                }
+                launch
+            }
             Err(message) => {
                 if let Some(task) = self.tasks.get_mut(&task_id) {
                     task.kill = None;
@@ -608,8 +625,9 @@ impl Executor {
         let Some(task) = self.tasks.get_mut(task_id) else {
             return;
         };
-        if task.info.health_check.is_some() {
-            tracing::warn!(task_id, "health checks are not run yet by this executor");
+        if let Some((config, account)) = task.health_check.take() {
+            let checker = health::run(task_id.to_string(), config, account, self.events_tx.clone());
+            task.health = Some(tokio::spawn(checker).abort_handle());
         }
     }
 

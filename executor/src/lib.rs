@@ -7,12 +7,14 @@
 //! - [`client`]: SUBSCRIBE and its event stream, and the other calls;
 //! - `driver`: the loop that owns the tasks and the unacknowledged updates;
 //! - [`task`]: one task's process, its kill and its time limit;
+//! - [`health`]: health checks (COMMAND, HTTP, TCP);
 //! - [`user`]: running a task as its user.
 
 pub mod client;
 mod driver;
 pub mod env;
 mod error;
+pub mod health;
 pub mod task;
 pub mod user;
 

@@ -5,4 +5,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod fake_agent;
+mod features;
 mod protocol;

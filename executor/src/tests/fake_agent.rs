@@ -19,8 +19,8 @@ use ratufa_gateway::recordio;
 use ratufa_proto::v1::executor::{Call, Event, call, event};
 use ratufa_proto::v1::{
     AgentId, AgentInfo, CommandInfo, DurationInfo, ExecutorId, ExecutorInfo, FrameworkId,
-    FrameworkInfo, KillPolicy, TaskId, TaskInfo, TaskState, TaskStatus, executor_info,
-    framework_info,
+    FrameworkInfo, KillPolicy, TaskGroupInfo, TaskId, TaskInfo, TaskState, TaskStatus,
+    executor_info, framework_info,
 };
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -157,6 +157,16 @@ impl FakeAgent {
         self.send(Event {
             r#type: Some(event::Type::Launch as i32),
             launch: Some(event::Launch { task }),
+            ..Event::default()
+        });
+    }
+
+    pub fn launch_group(&self, tasks: Vec<TaskInfo>) {
+        self.send(Event {
+            r#type: Some(event::Type::LaunchGroup as i32),
+            launch_group: Some(event::LaunchGroup {
+                task_group: TaskGroupInfo { tasks },
+            }),
             ..Event::default()
         });
     }

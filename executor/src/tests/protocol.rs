@@ -11,16 +11,24 @@ use tokio::task::JoinHandle;
 
 use super::fake_agent::{FakeAgent, WAIT, framework, shell_task};
 
-struct Harness {
-    agent: FakeAgent,
-    dir: TempDir,
+pub struct Harness {
+    pub agent: FakeAgent,
+    pub dir: TempDir,
     executor: JoinHandle<i32>,
 }
 
 impl Harness {
-    async fn start(capabilities: &[Capability], checkpoint: bool) -> Harness {
-        let mut agent =
-            FakeAgent::start(framework(capabilities), executor_info::Type::Custom).await;
+    pub async fn start(capabilities: &[Capability], checkpoint: bool) -> Harness {
+        Harness::start_as(capabilities, checkpoint, executor_info::Type::Custom).await
+    }
+
+    /// A default executor (ExecutorInfo type DEFAULT) when `kind` says so.
+    pub async fn start_as(
+        capabilities: &[Capability],
+        checkpoint: bool,
+        kind: executor_info::Type,
+    ) -> Harness {
+        let mut agent = FakeAgent::start(framework(capabilities), kind).await;
         let dir = tempfile::tempdir().unwrap();
         let executor = tokio::spawn(crate::run(agent.env(dir.path(), checkpoint)));
         let subscribe = agent.subscribe().await;
@@ -34,7 +42,7 @@ impl Harness {
     }
 
     /// Acknowledges what arrives, in order, checking each update's state.
-    async fn expect_acked(&mut self, states: &[TaskState]) -> Vec<TaskStatus> {
+    pub async fn expect_acked(&mut self, states: &[TaskState]) -> Vec<TaskStatus> {
         let mut statuses = Vec::new();
         for state in states {
             let status = self.agent.update(*state).await;
@@ -44,7 +52,7 @@ impl Harness {
         statuses
     }
 
-    async fn exit_status(self) -> i32 {
+    pub async fn exit_status(self) -> i32 {
         tokio::time::timeout(WAIT, self.executor)
             .await
             .expect("the executor did not exit")
@@ -52,7 +60,7 @@ impl Harness {
     }
 }
 
-async fn wait_for_file(path: &Path) {
+pub async fn wait_for_file(path: &Path) {
     tokio::time::timeout(WAIT, async {
         while !path.exists() {
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -1,0 +1,228 @@
+//! Health checks, max_completion_time and task groups (the default executor), through
+//! the protocol.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ratufa_proto::v1::task_status::Reason;
+use ratufa_proto::v1::{DurationInfo, HealthCheck, TaskState, executor_info, health_check};
+
+use super::fake_agent::shell_task;
+use super::protocol::{Harness, wait_for_file};
+
+#[tokio::test]
+async fn a_failing_health_check_reports_unhealthy_and_kills_the_task() {
+    let mut h = Harness::start(&[], false).await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let mut task = shell_task("t1", "exec sleep 1000");
+    task.health_check = Some(HealthCheck {
+        r#type: Some(health_check::Type::Tcp as i32),
+        tcp: Some(health_check::TcpCheckInfo {
+            port: u32::from(closed),
+            ..Default::default()
+        }),
+        delay_seconds: Some(0.0),
+        grace_period_seconds: Some(0.0),
+        consecutive_failures: Some(1),
+        ..HealthCheck::default()
+    });
+    h.agent.launch(task);
+    let statuses = h
+        .expect_acked(&[
+            TaskState::TaskStarting,
+            TaskState::TaskRunning,
+            TaskState::TaskRunning,
+            TaskState::TaskKilled,
+        ])
+        .await;
+    assert_eq!(statuses[1].healthy, None);
+    assert_eq!(statuses[2].healthy, Some(false));
+    assert_eq!(
+        statuses[2].reason,
+        Some(Reason::TaskHealthCheckStatusUpdated as i32)
+    );
+    assert_eq!(statuses[3].healthy, Some(false), "as Mesos marks it");
+    assert_eq!(h.exit_status().await, 0);
+}
+
+#[tokio::test]
+async fn a_passing_health_check_reports_healthy_once() {
+    let mut h = Harness::start(&[], false).await;
+    let mut task = shell_task("t1", "while [ ! -e go ]; do sleep 0.05; done");
+    task.health_check = Some(HealthCheck {
+        r#type: Some(health_check::Type::Command as i32),
+        command: Some(ratufa_proto::v1::CommandInfo {
+            value: Some("touch checked; true".into()),
+            ..Default::default()
+        }),
+        delay_seconds: Some(0.0),
+        interval_seconds: Some(0.05),
+        ..HealthCheck::default()
+    });
+    h.agent.launch(task);
+    let statuses = h
+        .expect_acked(&[
+            TaskState::TaskStarting,
+            TaskState::TaskRunning,
+            TaskState::TaskRunning,
+        ])
+        .await;
+    assert_eq!(statuses[2].healthy, Some(true));
+    // Let several more checks pass: none of them is news.
+    for _ in 0..3 {
+        let checked = h.dir.path().join("checked");
+        wait_for_file(&checked).await;
+        std::fs::remove_file(&checked).unwrap();
+    }
+    std::fs::write(h.dir.path().join("go"), "").unwrap();
+    let finished = h.expect_acked(&[TaskState::TaskFinished]).await;
+    assert_eq!(finished[0].healthy, None);
+    assert_eq!(h.exit_status().await, 0);
+}
+
+#[tokio::test]
+async fn max_completion_time_fails_the_task() {
+    let mut h = Harness::start(&[], false).await;
+    let mut task = shell_task("t1", "exec sleep 1000");
+    task.max_completion_time = Some(DurationInfo {
+        nanoseconds: 200_000_000,
+    });
+    h.agent.launch(task);
+    let statuses = h
+        .expect_acked(&[
+            TaskState::TaskStarting,
+            TaskState::TaskRunning,
+            TaskState::TaskFailed,
+        ])
+        .await;
+    assert_eq!(
+        statuses[2].reason,
+        Some(Reason::MaxCompletionTimeReached as i32)
+    );
+    assert_eq!(h.exit_status().await, 0);
+}
+
+/// Reads updates (acknowledging each) until every task in `ids` has a terminal one;
+/// returns each task's states in order.
+async fn group_states(h: &mut Harness, ids: &[&str]) -> BTreeMap<String, Vec<TaskState>> {
+    let mut states: BTreeMap<String, Vec<TaskState>> = BTreeMap::new();
+    let terminal = |states: &BTreeMap<String, Vec<TaskState>>| {
+        ids.iter().all(|id| {
+            states.get(*id).is_some_and(|s| {
+                s.last()
+                    .copied()
+                    .is_some_and(ratufa_proto::task_state::is_terminal)
+            })
+        })
+    };
+    while !terminal(&states) {
+        let call = h.agent.next_call().await;
+        let status = call.update.expect("an UPDATE").status;
+        super::fake_agent::assert_valid_update(&status);
+        h.agent.ack(&status);
+        states
+            .entry(status.task_id.value.clone())
+            .or_default()
+            .push(TaskState::try_from(status.state).unwrap());
+    }
+    states
+}
+
+#[tokio::test]
+async fn a_failed_task_takes_its_group_down() {
+    let mut h = Harness::start_as(&[], false, executor_info::Type::Default).await;
+    h.agent.launch_group(vec![
+        shell_task("worker", "exec sleep 1000"),
+        shell_task("sidecar", "exec sleep 1000"),
+        shell_task(
+            "failing",
+            "while [ ! -e fail ]; do sleep 0.05; done; exit 2",
+        ),
+    ]);
+    // All three run before one fails.
+    let mut running = 0;
+    while running < 3 {
+        let status = h.agent.next_call().await.update.unwrap().status;
+        h.agent.ack(&status);
+        if status.state == TaskState::TaskRunning as i32 {
+            running += 1;
+        }
+    }
+    std::fs::write(h.dir.path().join("fail"), "").unwrap();
+    let states = group_states(&mut h, &["worker", "sidecar", "failing"]).await;
+    assert_eq!(states["failing"].last(), Some(&TaskState::TaskFailed));
+    assert_eq!(states["worker"].last(), Some(&TaskState::TaskKilled));
+    assert_eq!(states["sidecar"].last(), Some(&TaskState::TaskKilled));
+    assert_eq!(h.exit_status().await, 0);
+}
+
+#[tokio::test]
+async fn finished_tasks_leave_their_group_running_and_groups_are_independent() {
+    let mut h = Harness::start_as(&[], false, executor_info::Type::Default).await;
+    h.agent.launch_group(vec![
+        shell_task("quick", "true"),
+        shell_task("slow", "while [ ! -e go ]; do sleep 0.05; done"),
+    ]);
+    let states = group_states(&mut h, &["quick"]).await;
+    assert_eq!(states["quick"].last(), Some(&TaskState::TaskFinished));
+    h.agent
+        .launch_group(vec![shell_task("other", "exec sleep 1000")]);
+    // Killing the second group's task leaves the first group's task alone.
+    let mut other_running = false;
+    while !other_running {
+        let status = h.agent.next_call().await.update.unwrap().status;
+        h.agent.ack(&status);
+        other_running =
+            status.task_id.value == "other" && status.state == TaskState::TaskRunning as i32;
+    }
+    h.agent.kill("other", Some(Duration::from_secs(5)));
+    let states = group_states(&mut h, &["other"]).await;
+    assert_eq!(states["other"].last(), Some(&TaskState::TaskKilled));
+    assert!(
+        !states.contains_key("slow") || states["slow"].iter().all(|s| *s == TaskState::TaskRunning)
+    );
+    // "slow" was not killed with "other": it finishes when told to.
+    std::fs::write(h.dir.path().join("go"), "").unwrap();
+    let states = group_states(&mut h, &["slow"]).await;
+    assert_eq!(states["slow"].last(), Some(&TaskState::TaskFinished));
+    assert_eq!(h.exit_status().await, 0);
+}
+
+#[tokio::test]
+async fn tasks_run_as_their_user() {
+    let mut h = Harness::start(&[], false).await;
+    // The sandbox must be usable by the task's user, as the agent makes it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(h.dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut task = shell_task("t1", "id -un > who");
+    task.command.as_mut().unwrap().user = Some("nobody".into());
+    h.agent.launch(task);
+    h.expect_acked(&[
+        TaskState::TaskStarting,
+        TaskState::TaskRunning,
+        TaskState::TaskFinished,
+    ])
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(h.dir.path().join("who")).unwrap(),
+        "nobody\n"
+    );
+    assert_eq!(h.exit_status().await, 0);
+}
+
+#[tokio::test]
+async fn an_unknown_user_fails_the_task_naming_it() {
+    let mut h = Harness::start(&[], false).await;
+    let mut task = shell_task("t1", "true");
+    task.command.as_mut().unwrap().user = Some("ratufa-no-such-user".into());
+    h.agent.launch(task);
+    let statuses = h
+        .expect_acked(&[TaskState::TaskStarting, TaskState::TaskFailed])
+        .await;
+    let message = statuses[1].message.clone().unwrap();
+    assert!(message.contains("'ratufa-no-such-user'"), "{message}");
+    assert_eq!(h.exit_status().await, 0);
+}
