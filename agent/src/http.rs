@@ -3,6 +3,7 @@
 //! issue #4).
 
 mod monitor;
+mod operator;
 mod procfs;
 mod state;
 
@@ -28,6 +29,7 @@ pub fn app(sandboxes: Sandboxes, isolator: Arc<dyn Isolator>) -> Router {
         .route("/slave(1)/health", any(ratufa_gateway::health))
         .route("/version", any(version))
         .merge(state_routes)
+        .merge(operator::routes(sandboxes.clone(), isolator.clone()))
         .merge(monitor::routes(sandboxes.clone(), isolator))
         .merge(crate::files::routes(sandboxes))
 }

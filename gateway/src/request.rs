@@ -28,6 +28,19 @@ pub async fn decode_call<M: MesosMessage>(
     body: Body,
     max_body: usize,
 ) -> Result<(Encoding, M), ApiError> {
+    decode_call_keeping_body(method, headers, body, max_body)
+        .await
+        .map(|(encoding, message, _)| (encoding, message))
+}
+
+/// [`decode_call`], also returning the body's bytes: for handlers whose error messages
+/// quote what the decoder drops (an enum name it does not know reads as unset).
+pub async fn decode_call_keeping_body<M: MesosMessage>(
+    method: &Method,
+    headers: &HeaderMap,
+    body: Body,
+    max_body: usize,
+) -> Result<(Encoding, M, Bytes), ApiError> {
     if method != Method::POST {
         return Err(ApiError::method_not_allowed(&[Method::POST], method));
     }
@@ -36,7 +49,7 @@ pub async fn decode_call<M: MesosMessage>(
     let message = encoding.decode::<M>(&bytes).map_err(|e| {
         ApiError::bad_request(format!("Failed to parse the body into a {}: {e}", M::NAME))
     })?;
-    Ok((encoding, message))
+    Ok((encoding, message, bytes))
 }
 
 /// Reads a whole request body, refusing (413) as soon as it is known to exceed

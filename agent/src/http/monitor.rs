@@ -19,7 +19,7 @@ use axum::routing::any;
 use serde_json::{Map, Value, json};
 
 use super::procfs;
-use crate::files::{Book, Sandboxes};
+use crate::files::{Book, ExecutorRun, Sandboxes};
 use crate::isolator::{Isolator, Limits};
 
 #[derive(Clone)]
@@ -61,42 +61,9 @@ fn statistics_json(book: &Book, isolator: &dyn Isolator) -> Vec<Value> {
     let mut entries = Vec::new();
     for (framework_id, runs) in &book.frameworks {
         for run in runs.executors.values() {
-            let Some(pid) = run.pid else { continue };
-            let Some(group) = procfs::group_usage(Path::new("/proc"), pid, ticks, page_size) else {
+            let Some(statistics) = run_statistics(run, isolator, ticks, page_size) else {
                 continue;
             };
-            let limits = Limits::of(&run.task.resources);
-            let usage = isolator.usage(&run.container_id).unwrap_or_default();
-            let mut statistics = Map::new();
-            statistics.insert("timestamp".into(), json!(now_secs()));
-            statistics.insert("processes".into(), json!(group.processes));
-            statistics.insert("threads".into(), json!(group.threads));
-            statistics.insert("cpus_user_time_secs".into(), json!(group.user_secs));
-            statistics.insert("cpus_system_time_secs".into(), json!(group.system_secs));
-            if limits.cpus > 0.0 {
-                statistics.insert("cpus_limit".into(), json!(limits.cpus));
-            }
-            statistics.insert("mem_rss_bytes".into(), json!(group.rss_bytes));
-            if limits.mem_mb > 0.0 {
-                let bytes = (limits.mem_mb * 1024.0 * 1024.0) as u64;
-                statistics.insert("mem_limit_bytes".into(), json!(bytes));
-            }
-            if let Some(periods) = usage.cpu_nr_periods {
-                statistics.insert("cpus_nr_periods".into(), json!(periods));
-            }
-            if let Some(throttled) = usage.cpu_nr_throttled {
-                statistics.insert("cpus_nr_throttled".into(), json!(throttled));
-            }
-            if let Some(ns) = usage.cpu_throttled_ns {
-                let secs = ns as f64 / 1e9;
-                statistics.insert("cpus_throttled_time_secs".into(), json!(secs));
-            }
-            if let Some(total) = usage.mem_bytes {
-                statistics.insert("mem_total_bytes".into(), json!(total));
-            }
-            if let Some(peak) = usage.mem_peak_bytes {
-                statistics.insert("mem_max_total_bytes".into(), json!(peak));
-            }
             entries.push(json!({
                 "executor_id": run.executor_id,
                 "executor_name": format!("Command Executor (Task: {})", run.task.task_id.value),
@@ -107,6 +74,53 @@ fn statistics_json(book: &Book, isolator: &dyn Isolator) -> Vec<Value> {
         }
     }
     entries
+}
+
+/// The ResourceStatistics of one running executor's container, as JSON in Mesos's
+/// field names (also read by the operator API's GET_CONTAINERS); `None` until its
+/// command runs or once it is gone. Reads `/proc` and cgroup files: call it off the
+/// async workers.
+pub(super) fn run_statistics(
+    run: &ExecutorRun,
+    isolator: &dyn Isolator,
+    ticks: u64,
+    page_size: u64,
+) -> Option<Map<String, Value>> {
+    let pid = run.pid?;
+    let group = procfs::group_usage(Path::new("/proc"), pid, ticks, page_size)?;
+    let limits = Limits::of(&run.task.resources);
+    let usage = isolator.usage(&run.container_id).unwrap_or_default();
+    let mut statistics = Map::new();
+    statistics.insert("timestamp".into(), json!(now_secs()));
+    statistics.insert("processes".into(), json!(group.processes));
+    statistics.insert("threads".into(), json!(group.threads));
+    statistics.insert("cpus_user_time_secs".into(), json!(group.user_secs));
+    statistics.insert("cpus_system_time_secs".into(), json!(group.system_secs));
+    if limits.cpus > 0.0 {
+        statistics.insert("cpus_limit".into(), json!(limits.cpus));
+    }
+    statistics.insert("mem_rss_bytes".into(), json!(group.rss_bytes));
+    if limits.mem_mb > 0.0 {
+        let bytes = (limits.mem_mb * 1024.0 * 1024.0) as u64;
+        statistics.insert("mem_limit_bytes".into(), json!(bytes));
+    }
+    if let Some(periods) = usage.cpu_nr_periods {
+        statistics.insert("cpus_nr_periods".into(), json!(periods));
+    }
+    if let Some(throttled) = usage.cpu_nr_throttled {
+        statistics.insert("cpus_nr_throttled".into(), json!(throttled));
+    }
+    if let Some(ns) = usage.cpu_throttled_ns {
+        let secs = ns as f64 / 1e9;
+        statistics.insert("cpus_throttled_time_secs".into(), json!(secs));
+    }
+    if let Some(total) = usage.mem_bytes {
+        statistics.insert("mem_total_bytes".into(), json!(total));
+    }
+    if let Some(peak) = usage.mem_peak_bytes {
+        statistics.insert("mem_max_total_bytes".into(), json!(peak));
+    }
+    Some(statistics)
 }
 
 fn now_secs() -> f64 {
