@@ -12,6 +12,8 @@
 // Test scaffolding: a failure here should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/agent.rs"]
+mod agent;
 #[path = "support/cluster.rs"]
 mod cluster;
 mod support;
@@ -20,6 +22,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use serde_json::{Value, json};
 
+use agent::{encode, state_executor};
 use cluster::{Scheduler, command_task};
 use support::{Request, Response, send_to, start_local_with_agent};
 
@@ -33,36 +36,6 @@ async fn get_json(agent: SocketAddr, path: &str) -> Value {
     let response = get(agent, path).await;
     assert_eq!(response.status, 200, "{path}: {response:?}");
     serde_json::from_slice(&response.body).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// `path` as a query value: bytes other than unreserved ones and `/` percent-encoded.
-fn encode(path: &str) -> String {
-    path.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// The executor `id` of `framework_id` in the agent's `/state`, live or completed.
-fn executor<'a>(state: &'a Value, framework_id: &str, id: &str) -> &'a Value {
-    let framework = state["frameworks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == framework_id)
-        .unwrap_or_else(|| panic!("no framework {framework_id} in {state}"));
-    framework["executors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .chain(framework["completed_executors"].as_array().unwrap())
-        .find(|e| e["id"] == id)
-        .unwrap_or_else(|| panic!("no executor {id} in {framework}"))
 }
 
 #[tokio::test]
@@ -93,7 +66,8 @@ async fn a_task_sandbox_is_served_and_escapes_are_refused() {
         "{state}"
     );
     assert_eq!(state["resources"]["cpus"], 2.0, "{state}");
-    let executor = executor(&state, scheduler.id(), "echo");
+    let executor = state_executor(&state, scheduler.id(), "echo")
+        .unwrap_or_else(|| panic!("no executor echo in /state: {state}"));
     let directory = executor["directory"].as_str().unwrap().to_string();
     assert!(
         directory.contains(&format!(

@@ -62,6 +62,22 @@ async fn launch_one(master: &Master, info: &Value, id: &str, command: &str) -> (
     (scheduler, agent_id)
 }
 
+/// A checkpointing framework `name` with a task `task_id` that sleeps; returns (with
+/// the processes to reap should the test fail) the scheduler, the agent id and the
+/// task's pid.
+async fn sleeper(master: &Master, name: &str, task_id: &str) -> (Reaper, Scheduler, Value, u32) {
+    let mut reaper = Reaper::default();
+    let dir = scratch(name);
+    let command = format!("echo $$ > {}/task.pid; exec sleep 120", dir.display());
+    let (scheduler, agent_id) = launch_one(master, &checkpointing(name), task_id, &command).await;
+    let task = pid_in(&dir.join("task.pid")).await;
+    reaper.add(task);
+    if let Some(executor) = parent(task) {
+        reaper.add(executor);
+    }
+    (reaper, scheduler, agent_id, task)
+}
+
 /// The master lists agent `agent_id` as active.
 async fn await_active_in_master(master: &Master, agent_id: &str) {
     wait_for(
@@ -157,16 +173,7 @@ async fn a_checkpointed_task_survives_an_agent_crash_and_a_plain_one_does_not() 
 #[tokio::test]
 async fn recover_cleanup_kills_the_checkpointed_tasks() {
     let (master, mut agent) = cluster().await;
-    let mut reaper = Reaper::default();
-    let dir = scratch("recover-cleanup");
-    let command = format!("echo $$ > {}/task.pid; exec sleep 120", dir.display());
-    let (_scheduler, _agent_id) =
-        launch_one(&master, &checkpointing("cleanup"), "doomed", &command).await;
-    let task = pid_in(&dir.join("task.pid")).await;
-    reaper.add(task);
-    if let Some(executor) = parent(task) {
-        reaper.add(executor);
-    }
+    let (_reaper, _scheduler, _agent_id, task) = sleeper(&master, "cleanup", "doomed").await;
 
     agent.kill();
     assert!(alive(task), "the checkpointed task died with the agent");
@@ -180,16 +187,7 @@ async fn recover_cleanup_kills_the_checkpointed_tasks() {
 #[tokio::test]
 async fn a_task_updates_file_cut_in_half_is_survived() {
     let (master, mut agent) = cluster().await;
-    let mut reaper = Reaper::default();
-    let dir = scratch("torn-updates");
-    let command = format!("echo $$ > {}/task.pid; exec sleep 120", dir.display());
-    let (mut scheduler, agent_id) =
-        launch_one(&master, &checkpointing("torn"), "torn", &command).await;
-    let task = pid_in(&dir.join("task.pid")).await;
-    reaper.add(task);
-    if let Some(executor) = parent(task) {
-        reaper.add(executor);
-    }
+    let (_reaper, mut scheduler, agent_id, task) = sleeper(&master, "torn", "torn").await;
     let agent_id_text = agent_id["value"].as_str().unwrap().to_string();
 
     agent.kill();
@@ -223,16 +221,7 @@ async fn a_task_updates_file_cut_in_half_is_survived() {
 #[tokio::test]
 async fn strict_recovery_refuses_a_garbage_framework_info_naming_the_file() {
     let (master, mut agent) = cluster().await;
-    let mut reaper = Reaper::default();
-    let dir = scratch("strict");
-    let command = format!("echo $$ > {}/task.pid; exec sleep 120", dir.display());
-    let (_scheduler, _agent_id) =
-        launch_one(&master, &checkpointing("strict"), "strict", &command).await;
-    let task = pid_in(&dir.join("task.pid")).await;
-    reaper.add(task);
-    if let Some(executor) = parent(task) {
-        reaper.add(executor);
-    }
+    let (_reaper, _scheduler, _agent_id, _task) = sleeper(&master, "strict", "strict").await;
 
     agent.kill();
     let meta = agent.work_dir().join("meta");

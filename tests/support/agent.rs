@@ -485,13 +485,7 @@ pub async fn terminal_states(
                 master.log()
             );
         };
-        if event["type"] == "OFFERS" {
-            offers.extend(
-                event["offers"]["offers"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default(),
-            );
+        if kept_offers(&event, offers) {
             continue;
         }
         let status = &event["update"]["status"];
@@ -502,6 +496,20 @@ pub async fn terminal_states(
         }
     }
     done
+}
+
+/// Puts the offers of an OFFERS `event` in `offers`; false for any other event.
+fn kept_offers(event: &Value, offers: &mut Vec<Value>) -> bool {
+    if event["type"] != "OFFERS" {
+        return false;
+    }
+    offers.extend(
+        event["offers"]["offers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    true
 }
 
 /// Reads events (within [`SLOW`]) until an UPDATE for `task_id` whose status satisfies
@@ -524,13 +532,7 @@ pub async fn await_status(
                 updates_of(scheduler, task_id)
             );
         };
-        if event["type"] == "OFFERS" {
-            offers.extend(
-                event["offers"]["offers"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default(),
-            );
+        if kept_offers(&event, offers) {
             continue;
         }
         let status = &event["update"]["status"];
