@@ -180,6 +180,21 @@ struct MasterFlags {
     /// Most offers in one OFFERS event (ratufa's flag; Mesos sends all at once).
     #[arg(long = "max_offers_per_event", default_value_t = 100)]
     max_offers_per_event: usize,
+
+    /// ZooKeeper URL for leader election among masters:
+    /// zk://[user:pass@]host:port[,host:port…]/path. Without it this master always leads.
+    #[arg(long)]
+    zk: Option<String>,
+
+    /// ZooKeeper session timeout: a leader that cannot reach ZooKeeper for this long
+    /// has lost its session (it stops leading as soon as the connection drops).
+    #[arg(long = "zk_session_timeout", default_value = "10secs", value_parser = parse_positive_duration)]
+    zk_session_timeout: Duration,
+
+    /// Accepted for Mesos compatibility and not used: Mesos sizes its replicated log
+    /// with it; ratufa has no replicated log (see docs/COMPATIBILITY.md).
+    #[arg(long)]
+    quorum: Option<u32>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -367,6 +382,17 @@ impl MasterFlags {
                 self.min_allocatable_resources
             )
         })?;
+        // Parsed here rather than by clap so that the error names the fault without
+        // echoing the password.
+        let zk = self
+            .zk
+            .as_deref()
+            .map(ratufa_zk::ZkUrl::parse)
+            .transpose()
+            .context("--zk")?;
+        if self.quorum.is_some() && zk.is_none() {
+            anyhow::bail!("--quorum is only meaningful with --zk");
+        }
         Ok(MasterConfig {
             ip: self.ip,
             port: self.port,
@@ -388,6 +414,8 @@ impl MasterFlags {
             min_allocatable_resources,
             max_completed_tasks_per_framework: self.max_completed_tasks_per_framework,
             max_offers_per_event: self.max_offers_per_event,
+            zk,
+            zk_session_timeout: self.zk_session_timeout,
         })
     }
 }
@@ -436,6 +464,11 @@ async fn run_agent(flags: AgentFlags) -> anyhow::Result<()> {
 /// dir under `<work_dir>/agents/<n>` and talks to the master over the agent link on
 /// the loopback, exactly as a separate agent process would.
 async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
+    if flags.master.zk.is_some() {
+        anyhow::bail!(
+            "--zk: `ratufa local` runs one master without ZooKeeper; use `ratufa master --zk`"
+        );
+    }
     let hostname = flags.master.hostname.clone();
     let config = flags.master.into_config()?;
     let work_dir = config.work_dir.clone().unwrap_or_else(|| {

@@ -19,6 +19,8 @@ pub const DEFAULT_MAX_AGENT_PING_TIMEOUTS: u32 = 5;
 /// Mesos's `--allocation_interval`: the backstop allocation period (offers also go out
 /// as soon as resources free up).
 pub const DEFAULT_ALLOCATION_INTERVAL: Duration = Duration::from_secs(1);
+/// Mesos's `--zk_session_timeout`.
+pub const DEFAULT_ZK_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Mesos's `--max_completed_tasks_per_framework`.
 pub const DEFAULT_MAX_COMPLETED_TASKS_PER_FRAMEWORK: usize = 1000;
 /// ratufa's `--max_offers_per_event`: offers are sent in OFFERS events of at most this
@@ -74,6 +76,11 @@ pub struct MasterConfig {
     pub max_completed_tasks_per_framework: usize,
     /// `--max_offers_per_event` (ratufa's).
     pub max_offers_per_event: usize,
+    /// `--zk`: contend for leadership in this ZooKeeper ensemble; `None` for a single
+    /// master, which always leads.
+    pub zk: Option<ratufa_zk::ZkUrl>,
+    /// `--zk_session_timeout`.
+    pub zk_session_timeout: Duration,
 }
 
 impl Default for MasterConfig {
@@ -99,6 +106,8 @@ impl Default for MasterConfig {
             min_allocatable_resources: crate::allocator::default_min_allocatable_resources(),
             max_completed_tasks_per_framework: DEFAULT_MAX_COMPLETED_TASKS_PER_FRAMEWORK,
             max_offers_per_event: DEFAULT_MAX_OFFERS_PER_EVENT,
+            zk: None,
+            zk_session_timeout: DEFAULT_ZK_SESSION_TIMEOUT,
         }
     }
 }
@@ -163,6 +172,12 @@ impl MasterConfig {
             ),
             ("roles", self.roles.as_ref().map(|r| r.join(","))),
             ("offer_timeout", self.offer_timeout.map(secs)),
+            // Display leaves the password out.
+            ("zk", self.zk.as_ref().map(ToString::to_string)),
+            (
+                "zk_session_timeout",
+                self.zk.is_some().then(|| secs(self.zk_session_timeout)),
+            ),
             (
                 "weights",
                 (!self.weights.is_empty()).then(|| {

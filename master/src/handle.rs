@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use ratufa_gateway::auth::Credentials;
@@ -33,8 +33,10 @@ pub struct MasterHandle {
 }
 
 struct Inner {
-    commands: mpsc::Sender<Command>,
-    master_info: MasterInfo,
+    /// The core of the current term; replaced by [`MasterHandle::restart_core`].
+    term: RwLock<Term>,
+    /// What a fresh core is built from.
+    settings: CoreSettings,
     heartbeat_interval: Duration,
     max_body_bytes: usize,
     authenticate_http_frameworks: bool,
@@ -45,10 +47,54 @@ struct Inner {
     flags: Vec<(String, String)>,
 }
 
+struct Term {
+    commands: mpsc::Sender<Command>,
+    master_info: MasterInfo,
+}
+
+struct CoreSettings {
+    core: CoreConfig,
+    allocator: AllocatorConfig,
+    allocation_interval: Duration,
+}
+
+impl CoreSettings {
+    /// A fresh core as `info`, on its own driver task.
+    fn spawn_driver(&self, info: MasterInfo) -> mpsc::Sender<Command> {
+        let allocator = HierarchicalDrf::new(self.allocator.clone());
+        let core = MasterCore::new(
+            CoreConfig {
+                master_info: info,
+                ..self.core.clone()
+            },
+            Box::new(allocator),
+        );
+        let (driver, commands) = Driver::new(core, self.allocation_interval);
+        tokio::spawn(driver.run());
+        commands
+    }
+}
+
+impl Inner {
+    // A poisoned lock only means a panic elsewhere while swapping two fields; the
+    // term it holds is whole either way.
+    fn read_term(&self) -> std::sync::RwLockReadGuard<'_, Term> {
+        self.term
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write_term(&self) -> std::sync::RwLockWriteGuard<'_, Term> {
+        self.term
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 impl std::fmt::Debug for MasterHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MasterHandle")
-            .field("master_id", &self.inner.master_info.id)
+            .field("master_id", &self.inner.read_term().master_info.id)
             .finish_non_exhaustive()
     }
 }
@@ -64,12 +110,8 @@ impl MasterHandle {
     pub(crate) fn start_at(config: MasterConfig, bound: Option<SocketAddr>) -> MasterHandle {
         let advertised = master_info::advertised(&config, bound);
         let info = master_info::master_info(uuid::Uuid::new_v4().to_string(), &advertised);
-        let allocator = HierarchicalDrf::new(AllocatorConfig {
-            min_allocatable_resources: config.min_allocatable_resources.clone(),
-            weights: config.weights.clone(),
-        });
-        let core = MasterCore::new(
-            CoreConfig {
+        let settings = CoreSettings {
+            core: CoreConfig {
                 master_info: info.clone(),
                 heartbeat_interval: config.heartbeat_interval,
                 max_completed_frameworks: config.max_completed_frameworks,
@@ -83,11 +125,14 @@ impl MasterHandle {
                 max_offers_per_event: config.max_offers_per_event,
                 max_completed_tasks_per_framework: config.max_completed_tasks_per_framework,
             },
-            Box::new(allocator),
-        );
-        let (driver, commands) = Driver::new(core, config.allocation_interval);
+            allocator: AllocatorConfig {
+                min_allocatable_resources: config.min_allocatable_resources.clone(),
+                weights: config.weights.clone(),
+            },
+            allocation_interval: config.allocation_interval,
+        };
+        let commands = settings.spawn_driver(info.clone());
         let started_at = SystemTime::now();
-        tokio::spawn(driver.run());
         tracing::info!(
             master_id = %info.id,
             pid = info.pid.as_deref().unwrap_or(""),
@@ -96,8 +141,11 @@ impl MasterHandle {
         );
         MasterHandle {
             inner: Arc::new(Inner {
-                commands,
-                master_info: info,
+                term: RwLock::new(Term {
+                    commands,
+                    master_info: info,
+                }),
+                settings,
                 heartbeat_interval: config.heartbeat_interval,
                 max_body_bytes: config.max_body_bytes,
                 authenticate_http_frameworks: config.authenticate_http_frameworks,
@@ -108,9 +156,35 @@ impl MasterHandle {
         }
     }
 
+    /// A MasterInfo for a new term of this master: the same address, a new id (so
+    /// that the ids it hands out can never be confused with an earlier term's).
+    pub fn next_master_info(&self) -> MasterInfo {
+        let mut info = self.master_info();
+        info.id = uuid::Uuid::new_v4().to_string();
+        info
+    }
+
+    /// Drops the core and everything it knew (every stream is closed) and starts a
+    /// fresh one as `info`. A master that stops leading does this at once, and again
+    /// when it starts leading, so no state of an earlier term is ever acted on.
+    pub async fn restart_core(&self, info: MasterInfo) {
+        let commands = self.inner.settings.spawn_driver(info.clone());
+        let old = {
+            let mut term = self.inner.write_term();
+            let old = term.commands.clone();
+            *term = Term {
+                commands,
+                master_info: info,
+            };
+            old
+        };
+        // The old driver ends after what it already had queued; its streams close.
+        let _ = old.send(Command::Shutdown).await;
+    }
+
     /// The MasterInfo this master advertises.
     pub fn master_info(&self) -> MasterInfo {
-        self.inner.master_info.clone()
+        self.inner.read_term().master_info.clone()
     }
 
     pub fn heartbeat_interval(&self) -> Duration {
@@ -226,6 +300,7 @@ impl MasterHandle {
     }
 
     async fn send(&self, command: Command) -> Result<(), Stopped> {
-        self.inner.commands.send(command).await.map_err(|_| Stopped)
+        let commands = self.inner.read_term().commands.clone();
+        commands.send(command).await.map_err(|_| Stopped)
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod allocator;
 mod config;
+pub mod contention;
 pub mod core;
 mod driver;
 mod error;
@@ -20,7 +21,7 @@ pub use config::{
     DEFAULT_AGENT_PING_TIMEOUT, DEFAULT_ALLOCATION_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_MAX_AGENT_PING_TIMEOUTS, DEFAULT_MAX_COMPLETED_FRAMEWORKS,
     DEFAULT_MAX_COMPLETED_TASKS_PER_FRAMEWORK, DEFAULT_MAX_OFFERS_PER_EVENT, DEFAULT_PORT,
-    MasterConfig,
+    DEFAULT_ZK_SESSION_TIMEOUT, MasterConfig,
 };
 pub use error::MasterError;
 pub use handle::{MasterHandle, Stopped};

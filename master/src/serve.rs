@@ -13,7 +13,8 @@ use crate::{MasterConfig, MasterError, MasterHandle};
 ///
 /// The advertised port is the listener's (so port 0 works), unless
 /// `advertise_port` says otherwise. On shutdown every event stream is closed so that
-/// open subscriptions do not hold the server up. Single-master: always the leader.
+/// open subscriptions do not hold the server up. Without `--zk` the master always
+/// leads; with it, it contends (see [`contention`](crate::contention)).
 pub async fn serve(
     config: MasterConfig,
     listener: TcpListener,
@@ -21,8 +22,13 @@ pub async fn serve(
 ) -> Result<(), MasterError> {
     check(&config)?;
     let bound = listener.local_addr()?;
+    let zk = config.zk.clone();
+    let zk_session_timeout = config.zk_session_timeout;
     let master = MasterHandle::start_at(config, Some(bound));
-    let leadership: Arc<dyn Leadership> = Arc::new(AlwaysLeader);
+    let leadership: Arc<dyn Leadership> = match zk {
+        Some(url) => crate::contention::start(master.clone(), url, zk_session_timeout),
+        None => Arc::new(AlwaysLeader),
+    };
     let app = crate::app(master.clone(), leadership);
     tracing::info!(%bound, "master listening");
 
@@ -70,6 +76,11 @@ fn check(config: &MasterConfig) -> Result<(), MasterError> {
         "--allocation_interval",
         !config.allocation_interval.is_zero(),
         format!("{:?}", config.allocation_interval),
+    )?;
+    positive(
+        "--zk_session_timeout",
+        !config.zk_session_timeout.is_zero(),
+        format!("{:?}", config.zk_session_timeout),
     )?;
     positive(
         "--max_offers_per_event",

@@ -6,6 +6,7 @@
 //! core's own answers.
 
 mod agent_link;
+mod redirect;
 mod scheduler;
 mod state;
 mod version;
@@ -28,8 +29,8 @@ pub const SCHEDULER_REALM: &str = "mesos-master-scheduler";
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Principal(pub Option<String>);
 
-/// The master's routes: the scheduler API and the agent link (leader only), `/health`
-/// and `/version` (any master), each also under `/master/`.
+/// The master's routes: the scheduler API and the agent link (leader only), `/health`,
+/// `/version` and `/redirect` (any master), each also under `/master/`.
 pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
     // Agents do not authenticate as frameworks do (Mesos authenticates agents on its
     // own terms); only leadership applies.
@@ -55,6 +56,16 @@ pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
         ))
         .with_state(master.clone());
 
+    let redirect = {
+        let master = master.clone();
+        let leadership = leadership.clone();
+        move || {
+            let master = master.clone();
+            let leadership = leadership.clone();
+            async move { redirect::redirect(&master, &leadership) }
+        }
+    };
+
     let api = Router::new()
         .route("/api/v1/scheduler", any(scheduler::scheduler))
         .route("/master/api/v1/scheduler", any(scheduler::scheduler))
@@ -68,7 +79,9 @@ pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
         .route("/health", any(health))
         .route("/master/health", any(health))
         .route("/version", any(version::version))
-        .route("/master/version", any(version::version));
+        .route("/master/version", any(version::version))
+        .route("/redirect", get(redirect.clone()))
+        .route("/master/redirect", get(redirect));
 
     api.merge(agents).merge(anywhere)
 }

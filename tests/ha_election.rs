@@ -1,0 +1,311 @@
+//! Several masters elect a leader through a real ZooKeeper (issue #5): the znodes are
+//! Mesos's `json.info_<seq>` with MasterInfo JSON, exactly one master leads, the others
+//! redirect to it with an absolute Location, a leader killed with SIGKILL is replaced
+//! within the session timeout, a leader that loses ZooKeeper stops serving, ZooKeeper
+//! missing at start is waited for, and a candidate with garbage data is skipped.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+#[path = "support/zookeeper.rs"]
+mod zookeeper;
+
+use std::time::{Duration, Instant};
+
+use ratufa_zk::{Connector, CreateMode, Session, ZkConnector, ZkUrl};
+use serde_json::Value;
+
+use support::{Master, Request, default_flags};
+use zookeeper::ZooKeeper;
+
+/// The session timeout the masters here run with: short, so failover tests are quick.
+const SESSION_TIMEOUT_SECS: u64 = 4;
+
+/// How long an election may take to settle after a change: the session timeout (a
+/// killed leader's node lives that long) plus a generous margin for a busy machine.
+const SETTLE: Duration = Duration::from_secs(SESSION_TIMEOUT_SECS + 30);
+
+fn zk_flags(url: &str) -> Vec<String> {
+    let mut flags = default_flags();
+    flags.push(format!("--zk={url}"));
+    flags.push(format!("--zk_session_timeout={SESSION_TIMEOUT_SECS}secs"));
+    flags.push("--quorum=1".into());
+    flags
+}
+
+/// What a master answers for a leader-only route.
+async fn state_status(master: &Master) -> (u16, Option<String>) {
+    let response = master.send(Request::get("/master/state")).await;
+    (
+        response.status,
+        response.header("Location").map(str::to_string),
+    )
+}
+
+/// Polls until exactly one of `masters` serves `/master/state` and every other
+/// redirects to it; returns the leader's index.
+async fn await_one_leader(masters: &[&Master]) -> usize {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let mut answers = Vec::new();
+        for master in masters {
+            answers.push(state_status(master).await);
+        }
+        let leaders: Vec<usize> = (0..masters.len())
+            .filter(|i| answers[*i].0 == 200)
+            .collect();
+        if let [leader] = leaders[..] {
+            let expected = format!("http://localhost:{}/master/state", masters[leader].port());
+            let settled = answers.iter().enumerate().all(|(i, (status, location))| {
+                i == leader || (*status == 307 && location.as_deref() == Some(&expected))
+            });
+            if settled {
+                return leader;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no single leader with followers redirecting to it: {answers:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Polls `master` until `/master/state` answers `status`.
+async fn await_state_status(master: &Master, status: u16) {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let (now, _) = state_status(master).await;
+        if now == status {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/master/state never answered {status} (last {now})\n{}",
+            master.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A session of our own, to read (and plant) znodes as any ZooKeeper client would.
+async fn zk_session(zk: &ZooKeeper) -> ratufa_zk::ZkSession {
+    // The path is the URL's; operations here name absolute paths.
+    let url = ZkUrl::parse(&zk.url("/mesos")).unwrap();
+    ZkConnector::new(url, Duration::from_secs(10))
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// The candidates' znodes under `path` as (name, raw data), lowest sequence first.
+async fn candidates(session: &impl Session, path: &str) -> Vec<(String, Vec<u8>)> {
+    let (mut children, _) = session.get_children_watch(path).await.unwrap();
+    children.sort();
+    let mut nodes = Vec::new();
+    for child in children {
+        let (data, _) = session.get_data(&format!("{path}/{child}")).await.unwrap();
+        nodes.push((child, data));
+    }
+    nodes
+}
+
+#[tokio::test]
+async fn three_masters_elect_one_leader_and_fail_over_when_it_is_killed() {
+    if !zookeeper::require() {
+        return;
+    }
+    let zk = ZooKeeper::ensemble(3);
+    let url = zk.url("/mesos");
+    let flags = zk_flags(&url);
+    let mut masters = [
+        Some(Master::start_with(&flags).await),
+        Some(Master::start_with(&flags).await),
+        Some(Master::start_with(&flags).await),
+    ];
+    let all: Vec<&Master> = masters.iter().flatten().collect();
+    let leader = await_one_leader(&all).await;
+    let leader_port = all[leader].port();
+
+    // The znodes, read as kazoo (pymesos's detector) reads them: raw bytes of JSON.
+    let session = zk_session(&zk).await;
+    let nodes = candidates(&session, "/mesos").await;
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    let mut ports = Vec::new();
+    for (name, data) in &nodes {
+        let digits = name.strip_prefix("json.info_").unwrap();
+        assert!(
+            digits.len() == 10 && digits.bytes().all(|b| b.is_ascii_digit()),
+            "{name}"
+        );
+        let info: Value = serde_json::from_slice(data).unwrap();
+        let port = info["port"].as_u64().unwrap();
+        assert_eq!(
+            info["ip"], 16_777_343,
+            "127.0.0.1 in network byte order: {info}"
+        );
+        assert_eq!(info["pid"], format!("master@127.0.0.1:{port}"));
+        assert_eq!(info["hostname"], "localhost");
+        assert_eq!(info["address"]["ip"], "127.0.0.1");
+        assert_eq!(info["address"]["hostname"], "localhost");
+        assert_eq!(info["address"]["port"], port);
+        assert!(
+            info["version"].as_str().unwrap().starts_with("1."),
+            "{info}"
+        );
+        assert!(!info["id"].as_str().unwrap().is_empty());
+        assert!(
+            info["capabilities"]
+                .as_array()
+                .is_some_and(|c| !c.is_empty())
+        );
+        ports.push(port);
+    }
+    // The lowest sequence leads.
+    assert_eq!(ports[0], u64::from(leader_port), "{nodes:?}");
+
+    // Every leader-only route redirects from a follower, with an absolute Location;
+    // /master/redirect points at the leader's base; /health answers everywhere.
+    for (i, master) in all.iter().enumerate() {
+        let health = master.send(Request::get("/health")).await;
+        assert_eq!(health.status, 200);
+        let redirect = master.send(Request::get("/master/redirect")).await;
+        assert_eq!(redirect.status, 307, "{redirect:?}");
+        assert_eq!(
+            redirect.header("Location"),
+            Some(format!("http://localhost:{leader_port}").as_str())
+        );
+        if i == leader {
+            continue;
+        }
+        let call = master
+            .send(
+                Request::post("/api/v1/scheduler")
+                    .header("Content-Type", "application/json")
+                    .body(r#"{"type":"SUBSCRIBE"}"#),
+            )
+            .await;
+        assert_eq!(call.status, 307, "{call:?}");
+        assert_eq!(
+            call.header("Location"),
+            Some(format!("http://localhost:{leader_port}/api/v1/scheduler").as_str())
+        );
+    }
+    drop(all);
+
+    // SIGKILL the leader: its node lives until its session times out, then the next
+    // lowest leads.
+    masters[leader].take();
+    let rest: Vec<&Master> = masters.iter().flatten().collect();
+    let new_leader = await_one_leader(&rest).await;
+    let nodes = candidates(&session, "/mesos").await;
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    let info: Value = serde_json::from_slice(&nodes[0].1).unwrap();
+    assert_eq!(info["port"], rest[new_leader].port());
+    for master in rest {
+        master.assert_alive().await;
+    }
+}
+
+#[tokio::test]
+async fn a_leader_that_loses_zookeeper_stops_serving_and_leads_again_when_it_is_back() {
+    if !zookeeper::require() {
+        return;
+    }
+    let mut zk = ZooKeeper::standalone();
+    let master = Master::start_with(&zk_flags(&zk.url("/mesos"))).await;
+    await_state_status(&master, 200).await;
+
+    zk.stop();
+    await_state_status(&master, 503).await;
+    let response = master.send(Request::get("/master/state")).await;
+    assert!(response.header("Retry-After").is_some(), "{response:?}");
+    let redirect = master.send(Request::get("/master/redirect")).await;
+    assert_eq!(redirect.status, 503);
+    master.assert_alive().await;
+
+    zk.start();
+    await_state_status(&master, 200).await;
+    master.assert_alive().await;
+}
+
+#[tokio::test]
+async fn zookeeper_unreachable_at_start_is_retried_until_it_appears() {
+    if !zookeeper::require() {
+        return;
+    }
+    let mut zk = ZooKeeper::configure(1);
+    let master = Master::start_with(&zk_flags(&zk.url("/mesos"))).await;
+    // Up and answering, but leading nobody.
+    let deadline = Instant::now() + SETTLE;
+    while !master.log().contains("ZooKeeper is unreachable; retrying") {
+        assert!(
+            Instant::now() < deadline,
+            "no retry logged:\n{}",
+            master.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(state_status(&master).await.0, 503);
+
+    zk.start();
+    await_state_status(&master, 200).await;
+    master.assert_alive().await;
+}
+
+#[tokio::test]
+async fn a_candidate_with_garbage_data_is_skipped() {
+    if !zookeeper::require() {
+        return;
+    }
+    let zk = ZooKeeper::standalone();
+    let session = zk_session(&zk).await;
+    ratufa_zk::session::ensure_path(&session, "/mesos")
+        .await
+        .unwrap();
+    let planted = session
+        .create(
+            "/mesos/json.info_",
+            b"\x00not a MasterInfo{",
+            CreateMode::EphemeralSequential,
+        )
+        .await
+        .unwrap();
+    session
+        .create("/mesos/log_replicas", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+
+    let master = Master::start_with(&zk_flags(&zk.url("/mesos"))).await;
+    await_state_status(&master, 200).await;
+    let nodes = candidates(&session, "/mesos").await;
+    assert_eq!(nodes[0].0, planted.rsplit('/').next().unwrap());
+    assert!(
+        master.log().contains("skipping a candidate"),
+        "{}",
+        master.log()
+    );
+}
+
+#[test]
+fn a_malformed_zk_url_exits_1_naming_the_fault() {
+    for (url, fault) in [
+        ("zk://127.0.0.1/mesos", "has no port"),
+        ("zk://127.0.0.1:2181", "path is missing"),
+        ("http://127.0.0.1:2181/mesos", "must start with zk://"),
+        ("zk://jo:secret@127.0.0.1:99999/mesos", "not 1-65535"),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_ratufa"))
+            .args(["master", "--ip=127.0.0.1", "--port=0"])
+            .arg(format!("--zk={url}"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{url}: {stderr}");
+        assert!(
+            stderr.contains("--zk") && stderr.contains(fault),
+            "{url}: {stderr}"
+        );
+        assert!(!stderr.contains("secret"), "the password leaked: {stderr}");
+    }
+}
