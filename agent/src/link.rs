@@ -2,8 +2,6 @@
 //! of [`Command`]s, and plain calls answered 202, all protobuf over HTTP/1.1 to the
 //! master's `POST /agent/api/v1`.
 
-use std::collections::VecDeque;
-
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -12,7 +10,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use prost::Message;
-use ratufa_gateway::{MESOS_STREAM_ID, RecordIoDecoder};
+use ratufa_gateway::{GatewayError, MESOS_STREAM_ID, RecordBody};
 use ratufa_proto::ratufa::agentlink::{Call, Command};
 
 use crate::AgentError;
@@ -79,9 +77,7 @@ impl MasterLink {
             .ok_or_else(|| AgentError::BadStream("no Mesos-Stream-Id on the stream".into()))?;
         Ok(CommandStream {
             stream_id,
-            body: response.into_body(),
-            decoder: RecordIoDecoder::new(MAX_COMMAND_BYTES),
-            queued: VecDeque::new(),
+            records: RecordBody::new(response.into_body(), MAX_COMMAND_BYTES),
         })
     }
 
@@ -130,35 +126,19 @@ async fn refused(response: hyper::Response<Incoming>) -> AgentError {
 #[derive(Debug)]
 pub struct CommandStream {
     pub stream_id: String,
-    body: Incoming,
-    decoder: RecordIoDecoder,
-    queued: VecDeque<Bytes>,
+    records: RecordBody<Incoming>,
 }
 
 impl CommandStream {
-    /// The next command; `Ok(None)` when the master ended the stream. Cancel safe: a
-    /// record read but not yet returned stays queued.
+    /// The next command; `Ok(None)` when the master ended the stream. Cancel safe.
     pub async fn next(&mut self) -> Result<Option<Command>, AgentError> {
-        loop {
-            if let Some(record) = self.queued.pop_front() {
-                return Command::decode(record)
-                    .map(Some)
-                    .map_err(|e| AgentError::BadStream(format!("not a Command: {e}")));
-            }
-            let Some(frame) = self.body.frame().await else {
-                self.decoder
-                    .finish()
-                    .map_err(|e| AgentError::BadStream(e.to_string()))?;
-                return Ok(None);
-            };
-            let frame = frame.map_err(|e| AgentError::Link(e.to_string()))?;
-            if let Ok(data) = frame.into_data() {
-                let records = self
-                    .decoder
-                    .feed(&data)
-                    .map_err(|e| AgentError::BadStream(e.to_string()))?;
-                self.queued.extend(records);
-            }
+        match self.records.next().await {
+            Ok(Some(record)) => Command::decode(record)
+                .map(Some)
+                .map_err(|e| AgentError::BadStream(format!("not a Command: {e}"))),
+            Ok(None) => Ok(None),
+            Err(GatewayError::RecordIoTransport(message)) => Err(AgentError::Link(message)),
+            Err(e) => Err(AgentError::BadStream(e.to_string())),
         }
     }
 }

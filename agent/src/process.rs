@@ -75,6 +75,25 @@ impl ProcessSpec {
     }
 }
 
+impl ProcessSpec {
+    /// The command to start: program, argv[0], arguments, the added environment and
+    /// the working directory, no stdin, and a process group of its own so that a kill
+    /// reaches whatever it forks. The caller chooses where its output goes.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        if let Some(arg0) = &self.arg0 {
+            command.arg0(arg0);
+        }
+        command
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&self.cwd)
+            .stdin(Stdio::null())
+            .process_group(0);
+        command
+    }
+}
+
 /// How a process ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
@@ -142,19 +161,10 @@ impl Process {
     pub fn spawn_in(spec: &ProcessSpec, join: &[PathBuf]) -> Result<Process, AgentError> {
         let stdout = create(&spec.cwd.join("stdout"))?;
         let stderr = create(&spec.cwd.join("stderr"))?;
-        let mut command = Command::new(&spec.program);
-        if let Some(arg0) = &spec.arg0 {
-            command.arg0(arg0);
-        }
+        let mut command = spec.command();
         command
-            .args(&spec.args)
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&spec.cwd)
-            .stdin(Stdio::null())
             .stdout(Stdio::from(stdout))
             .stderr(Stdio::from(stderr))
-            // Its own group, so that a kill reaches whatever it forked.
-            .process_group(0)
             .kill_on_drop(false);
         die_with_the_agent(&mut command);
         join_cgroups(&mut command, join)?;

@@ -2,8 +2,6 @@
 //! RecordIO stream of events, and the other calls, answered 202. Protobuf both ways,
 //! as Mesos's own executor library speaks it.
 
-use std::collections::VecDeque;
-
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -12,7 +10,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use prost::Message;
-use ratufa_gateway::RecordIoDecoder;
+use ratufa_gateway::{GatewayError, RecordBody};
 use ratufa_proto::v1::executor::{Call, Event};
 
 use crate::ExecutorError;
@@ -63,9 +61,7 @@ impl AgentClient {
             return Err(refused(response).await);
         }
         Ok(EventStream {
-            body: response.into_body(),
-            decoder: RecordIoDecoder::new(MAX_EVENT_BYTES),
-            queued: VecDeque::new(),
+            records: RecordBody::new(response.into_body(), MAX_EVENT_BYTES),
             endpoint: self.endpoint.clone(),
         })
     }
@@ -114,39 +110,23 @@ async fn refused(response: hyper::Response<Incoming>) -> ExecutorError {
 /// The agent's events, one RecordIO record each.
 #[derive(Debug)]
 pub struct EventStream {
-    body: Incoming,
-    decoder: RecordIoDecoder,
-    queued: VecDeque<Bytes>,
+    records: RecordBody<Incoming>,
     endpoint: String,
 }
 
 impl EventStream {
-    /// The next event; `Ok(None)` when the agent ended the stream. Cancel safe: a
-    /// record read but not yet returned stays queued.
+    /// The next event; `Ok(None)` when the agent ended the stream. Cancel safe.
     pub async fn next(&mut self) -> Result<Option<Event>, ExecutorError> {
-        loop {
-            if let Some(record) = self.queued.pop_front() {
-                return Event::decode(record)
-                    .map(Some)
-                    .map_err(|e| ExecutorError::BadStream(format!("not an Event: {e}")));
-            }
-            let Some(frame) = self.body.frame().await else {
-                self.decoder
-                    .finish()
-                    .map_err(|e| ExecutorError::BadStream(e.to_string()))?;
-                return Ok(None);
-            };
-            let frame = frame.map_err(|e| ExecutorError::Connection {
+        match self.records.next().await {
+            Ok(Some(record)) => Event::decode(record)
+                .map(Some)
+                .map_err(|e| ExecutorError::BadStream(format!("not an Event: {e}"))),
+            Ok(None) => Ok(None),
+            Err(GatewayError::RecordIoTransport(message)) => Err(ExecutorError::Connection {
                 endpoint: self.endpoint.clone(),
-                message: e.to_string(),
-            })?;
-            if let Ok(data) = frame.into_data() {
-                let records = self
-                    .decoder
-                    .feed(&data)
-                    .map_err(|e| ExecutorError::BadStream(e.to_string()))?;
-                self.queued.extend(records);
-            }
+                message,
+            }),
+            Err(e) => Err(ExecutorError::BadStream(e.to_string())),
         }
     }
 }

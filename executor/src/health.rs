@@ -271,18 +271,10 @@ async fn probe(
 }
 
 async fn run_command(spec: &ProcessSpec, account: &Option<Account>) -> Result<(), String> {
-    let mut command = tokio::process::Command::new(&spec.program);
-    if let Some(arg0) = &spec.arg0 {
-        command.arg0(arg0);
-    }
+    let mut command = spec.command();
     command
-        .args(&spec.args)
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .process_group(0)
         .kill_on_drop(true);
     if let Some(account) = account {
         switch_in_child(&mut command, account);

@@ -123,18 +123,10 @@ pub async fn run(
 
 fn spawn(launch: &Launch) -> Result<Child, String> {
     let spec = &launch.spec;
-    let mut command = Command::new(&spec.program);
-    if let Some(arg0) = &spec.arg0 {
-        command.arg0(arg0);
-    }
+    let mut command = spec.command();
     command
-        .args(&spec.args)
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
-        .process_group(0)
         .kill_on_drop(false);
     die_with_the_executor(&mut command);
     if let Some(account) = &launch.account {

@@ -41,6 +41,9 @@ pub enum GatewayError {
     /// `feed` was called again after it had failed.
     #[error("RecordIO: the stream already failed and cannot be resumed")]
     RecordIoFailed,
+    /// The connection carrying a RecordIO body failed.
+    #[error("RecordIO: the connection failed: {0}")]
+    RecordIoTransport(String),
 
     /// The credentials file could not be read.
     #[error("credentials file {}: {source}", path.display())]

@@ -24,7 +24,7 @@ pub use error::{ApiError, GatewayError};
 pub use health::health;
 pub use leader::{AlwaysLeader, LeaderStatus, Leadership, require_leader};
 pub use negotiate::{request_encoding, response_encoding};
-pub use recordio::RecordIoDecoder;
+pub use recordio::{RecordBody, RecordIoDecoder};
 pub use request::{DEFAULT_MAX_BODY_BYTES, decode_call, decode_call_keeping_body, stream_id};
 pub use stream::{Heartbeat, event_stream, new_stream_id};
 

@@ -2,7 +2,10 @@
 //! repeated, with no trailing delimiter. Chunk boundaries carry no meaning, so the
 //! decoder takes bytes in whatever pieces the transport hands them over.
 
+use std::collections::VecDeque;
+
 use bytes::{BufMut, Bytes, BytesMut};
+use http_body_util::BodyExt;
 
 use crate::GatewayError;
 
@@ -197,10 +200,98 @@ impl RecordIoDecoder {
     }
 }
 
+/// The records of a RecordIO response body, for a client reading an event stream
+/// (the agent reading the master's commands, an executor reading the agent's events).
+#[derive(Debug)]
+pub struct RecordBody<B> {
+    body: B,
+    decoder: RecordIoDecoder,
+    queued: VecDeque<Bytes>,
+}
+
+impl<B> RecordBody<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    /// Reads `body`, refusing records longer than `max_record_len`.
+    pub fn new(body: B, max_record_len: usize) -> Self {
+        RecordBody {
+            body,
+            decoder: RecordIoDecoder::new(max_record_len),
+            queued: VecDeque::new(),
+        }
+    }
+
+    /// The next record; `Ok(None)` when the body ended on a record boundary. A
+    /// transport failure is [`GatewayError::RecordIoTransport`], anything else a
+    /// framing error. Cancel safe: a record read but not yet returned stays queued.
+    pub async fn next(&mut self) -> Result<Option<Bytes>, GatewayError> {
+        loop {
+            if let Some(record) = self.queued.pop_front() {
+                return Ok(Some(record));
+            }
+            let Some(frame) = self.body.frame().await else {
+                self.decoder.finish()?;
+                return Ok(None);
+            };
+            let frame = frame.map_err(|e| GatewayError::RecordIoTransport(e.to_string()))?;
+            if let Ok(data) = frame.into_data() {
+                let records = self.decoder.feed(&data)?;
+                self.queued.extend(records);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    type Chunk = Result<http_body::Frame<Bytes>, String>;
+
+    fn body(
+        chunks: Vec<Chunk>,
+    ) -> http_body_util::StreamBody<futures::stream::Iter<std::vec::IntoIter<Chunk>>> {
+        http_body_util::StreamBody::new(futures::stream::iter(chunks))
+    }
+
+    fn data(bytes: &'static [u8]) -> Chunk {
+        Ok(http_body::Frame::data(Bytes::from_static(bytes)))
+    }
+
+    #[tokio::test]
+    async fn a_record_body_yields_records_across_chunks() {
+        let mut records =
+            RecordBody::new(body(vec![data(b"3\nab"), data(b"c2"), data(b"\nde")]), 100);
+        assert_eq!(
+            records.next().await.unwrap(),
+            Some(Bytes::from_static(b"abc"))
+        );
+        assert_eq!(
+            records.next().await.unwrap(),
+            Some(Bytes::from_static(b"de"))
+        );
+        assert_eq!(records.next().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_record_body_tells_transport_from_framing_errors() {
+        let mut cut = RecordBody::new(body(vec![data(b"5\nab")]), 100);
+        assert!(matches!(
+            cut.next().await,
+            Err(GatewayError::RecordIoTruncated(_))
+        ));
+        let mut broken = RecordBody::new(body(vec![data(b"2\nab"), Err("reset".into())]), 100);
+        assert_eq!(
+            broken.next().await.unwrap(),
+            Some(Bytes::from_static(b"ab"))
+        );
+        assert!(
+            matches!(broken.next().await, Err(GatewayError::RecordIoTransport(m)) if m == "reset")
+        );
+    }
 
     fn encode_all(records: &[Vec<u8>]) -> BytesMut {
         let mut out = BytesMut::new();
