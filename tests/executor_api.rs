@@ -101,8 +101,11 @@ async fn bad_executor_calls_get_the_documented_codes_and_a_good_executor_is_serv
     let framework_id = json!({"value": scheduler.id()});
     let executor_id = json!({"value": "silent"});
     let call = |kind: &str| json!({"type": kind, "framework_id": framework_id, "executor_id": executor_id});
+    // UUIDs must be real ones (a version nibble of 1 to 5), as Mesos checks.
+    let good_uuid = *uuid::Uuid::new_v4().as_bytes();
+    let fresh = || *uuid::Uuid::new_v4().as_bytes();
     let mut update = call("UPDATE");
-    update["update"] = json!({"status": status("t", "silent", "TASK_RUNNING", Some(&[7; 16]))});
+    update["update"] = json!({"status": status("t", "silent", "TASK_RUNNING", Some(&good_uuid))});
 
     // Transport-level refusals.
     let response = agent.send(Request::get(EXECUTOR)).await;
@@ -135,12 +138,15 @@ async fn bad_executor_calls_get_the_documented_codes_and_a_good_executor_is_serv
         "the error should name the missing field: {response:?}"
     );
 
-    // Who is calling.
-    let mut unknown_framework = call("HEARTBEAT");
+    // Who is calling. (Mesos answers a HEARTBEAT 202 before looking anyone up, so the
+    // lookups are tested with MESSAGE.)
+    let mut message = call("MESSAGE");
+    message["message"] = json!({"data": b64(b"hello")});
+    let mut unknown_framework = message.clone();
     unknown_framework["framework_id"] = json!({"value": "no-such-framework"});
     let response = agent.send(post(&unknown_framework)).await;
     expect_status(&response, 400, "unknown framework");
-    let mut unknown_executor = call("HEARTBEAT");
+    let mut unknown_executor = message.clone();
     unknown_executor["executor_id"] = json!({"value": "no-such-executor"});
     let response = agent.send(post(&unknown_executor)).await;
     expect_status(&response, 400, "unknown executor");
@@ -190,11 +196,11 @@ async fn bad_executor_calls_get_the_documented_codes_and_a_good_executor_is_serv
         ("no uuid", status("t", "silent", "TASK_RUNNING", None)),
         (
             "TASK_STAGING",
-            status("t", "silent", "TASK_STAGING", Some(&[1; 16])),
+            status("t", "silent", "TASK_STAGING", Some(&fresh())),
         ),
         (
             "another executor's id",
-            status("t", "someone-else", "TASK_RUNNING", Some(&[2; 16])),
+            status("t", "someone-else", "TASK_RUNNING", Some(&fresh())),
         ),
     ];
     for (what, bad) in bad_updates {
@@ -214,7 +220,7 @@ async fn bad_executor_calls_get_the_documented_codes_and_a_good_executor_is_serv
     );
     assert_eq!(
         acknowledged["acknowledged"]["uuid"],
-        json!(b64(&[7; 16])),
+        json!(b64(&good_uuid)),
         "{acknowledged}"
     );
     let running = scheduler.await_state(&master, "t", "TASK_RUNNING").await;
