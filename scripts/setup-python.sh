@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the real-client tests need (tests/pymesos_client.rs,
-# tests/curl_scheduler.rs), if it is missing:
+# tests/curl_scheduler.rs) and what the Python client's own tests need, if it is missing:
 #
-#   .venv/        a virtualenv with pymesos 0.3.15 from PyPI (and its dependencies)
+#   .venv/        a virtualenv with pymesos 0.3.15 from PyPI (and its dependencies), and
+#                 our client, clients/python, installed editable with its test tools
+#                 (httpx, pytest, mypy, kazoo)
 #   curl          for examples/curl/scheduler.sh (from Debian's packages)
 #
 # Idempotent: a second run checks and returns in well under a second.
@@ -22,6 +24,9 @@ cd "$(dirname "$0")/.."
 VENV=.venv
 PYMESOS_VERSION=0.3.15
 HTTP_PARSER_VERSION=0.9.0
+# The Python client's dependencies and test tools, pinned so that a fresh machine gets
+# what the tests were written against.
+CLIENT_TOOLS=(httpx==0.28.1 pytest==9.2.0 mypy==2.4.1 kazoo==2.11.0)
 
 log() { printf 'setup-python: %s\n' "$*" >&2; }
 
@@ -41,17 +46,19 @@ command -v curl >/dev/null 2>&1 || apt_install curl
 
 # --- the virtualenv with pymesos --------------------------------------------------------
 installed() {
-  [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "$PYMESOS_VERSION" <<'PY' 2>/dev/null
+  [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "$PYMESOS_VERSION" clients/python/src/ratufa <<'PY' 2>/dev/null
 import sys
 import pymesos
 from http_parser.http import HttpParser
 assert pymesos.__VERSION__ == sys.argv[1], pymesos.__VERSION__
 assert HttpParser is not None
+import os, httpx, pytest, mypy, ratufa
+assert os.path.samefile(os.path.dirname(ratufa.__file__), sys.argv[2]), ratufa.__file__
 PY
 }
 
 if installed; then
-  log "pymesos $PYMESOS_VERSION is installed in $VENV"
+  log "pymesos $PYMESOS_VERSION and the ratufa client are installed in $VENV"
   exit 0
 fi
 
@@ -89,10 +96,14 @@ if ! "$VENV/bin/python" -c 'import http_parser.pyparser' >/dev/null 2>&1; then
 fi
 
 log "installing pymesos $PYMESOS_VERSION"
-"${pip[@]}" install "pymesos==$PYMESOS_VERSION" addict==2.4.0 six==1.17.0 kazoo==2.11.0
+"${pip[@]}" install "pymesos==$PYMESOS_VERSION" addict==2.4.0 six==1.17.0
+
+log "installing the ratufa client (clients/python) and its test tools"
+"${pip[@]}" install "${CLIENT_TOOLS[@]}"
+"${pip[@]}" install -e 'clients/python[test,zk]'
 
 if ! installed; then
-  log "pymesos $PYMESOS_VERSION still does not import from $VENV"
+  log "pymesos $PYMESOS_VERSION or the ratufa client still does not import from $VENV"
   exit 1
 fi
-log "pymesos $PYMESOS_VERSION is installed in $VENV"
+log "pymesos $PYMESOS_VERSION and the ratufa client are installed in $VENV"

@@ -39,6 +39,13 @@ section "tests"
 # end-to-end tests in tests/ that start the real `ratufa` binary.
 cargo test --workspace --locked
 
+section "python client"
+# clients/python: typed (mypy --strict) and tested against the ratufa binary that
+# `cargo test` just built.
+.venv/bin/python -m mypy --strict --config-file clients/python/pyproject.toml \
+  clients/python/src clients/python/examples
+RATUFA_BIN="$PWD/target/debug/ratufa" .venv/bin/python -m pytest clients/python/tests -q
+
 if [ "$FUZZ_SECONDS" != "0" ]; then
   section "fuzz (${FUZZ_SECONDS}s per target)"
   scripts/fuzz.sh "$FUZZ_SECONDS"

@@ -1,0 +1,260 @@
+"""The scheduler client for asyncio: :class:`AsyncScheduler` behaves as
+:class:`ratufa.Scheduler` with ``async for`` events and awaitable calls.
+
+    async with AsyncScheduler("127.0.0.1:5050", {"name": "hello"}) as sched:
+        async for event in sched.events():
+            if event["type"] == "OFFERS":
+                await sched.decline(event["offers"]["offers"])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from typing import Any, AsyncIterator, Awaitable, List, Mapping, Optional, Sequence, Union
+
+import httpx
+
+from ._json import Json
+from ._methods import SchedulerCalls, handler_method
+from ._session import JSON, SCHEDULER_PATH, Backoff, Masters, SchedulerSession, redirect_target
+from .errors import HTTPError, NoLeaderError, RatufaError, RecordIOError, StreamClosed
+from .framework import FrameworkInfo, framework_json
+from .recordio import DEFAULT_MAX_RECORD_BYTES, Decoder
+from .scheduler import MAX_REDIRECTS, _TryNext, decode_event
+
+log = logging.getLogger("ratufa.aio")
+
+
+async def read_events(
+    chunks: AsyncIterator[bytes], max_record_bytes: int, session: SchedulerSession
+) -> AsyncIterator[Json]:
+    """The events in a RecordIO byte stream; StreamClosed when it ends or stays silent
+    longer than the session allows (its heartbeat interval × missed heartbeats)."""
+    decoder = Decoder(max_record_bytes)
+    while True:
+        allowance = session.silence_allowed()
+        try:
+            chunk = await asyncio.wait_for(chunks.__anext__(), allowance)
+        except StopAsyncIteration:
+            break
+        except asyncio.TimeoutError:
+            raise StreamClosed(f"no heartbeat for {allowance}s") from None
+        for record in decoder.feed(chunk):
+            yield decode_event(record)
+        if decoder.error is not None:
+            raise decoder.error
+    raise StreamClosed("the stream ended mid-record" if decoder.in_record else "the stream ended")
+
+
+class AsyncScheduler(SchedulerCalls[Awaitable[None]]):
+    """A framework's connection to the masters on asyncio; the parameters are those
+    of :class:`ratufa.Scheduler`."""
+
+    def __init__(
+        self,
+        masters: Union[str, Sequence[str]],
+        framework_info: Union[FrameworkInfo, Mapping[str, Any]],
+        *,
+        auto_acknowledge: bool = True,
+        missed_heartbeats: float = 5,
+        suppressed_roles: Optional[Sequence[str]] = None,
+        reconnect_timeout: Optional[float] = 300.0,
+        backoff_max: float = 10.0,
+        request_timeout: float = 30.0,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        auth: Optional[httpx.Auth] = None,
+    ) -> None:
+        self._masters = Masters.parse(masters)
+        self._session = SchedulerSession(framework_json(framework_info), missed_heartbeats)
+        self._auto_ack = auto_acknowledge
+        self._suppressed_roles = suppressed_roles
+        self._reconnect_timeout = reconnect_timeout
+        self._backoff_max = backoff_max
+        self._request_timeout = request_timeout
+        self._max_record = max_record_bytes
+        self._leader: Optional[str] = None
+        self._stopped = False
+        self._broken = False
+        self._client = httpx.AsyncClient(auth=auth, follow_redirects=False, timeout=request_timeout)
+
+    @property
+    def framework_id(self) -> Optional[str]:
+        return self._session.framework_id
+
+    @property
+    def stream_id(self) -> Optional[str]:
+        return self._session.stream_id
+
+    @property
+    def subscriptions(self) -> int:
+        return self._session.subscriptions
+
+    @property
+    def leader(self) -> Optional[str]:
+        return self._leader
+
+    def _framework_id(self) -> str:
+        return self._session.framework_id or ""
+
+    def _stopping(self) -> None:
+        self._stopped = True
+
+    def stop(self) -> None:
+        """Ends :meth:`events` / :meth:`run` after the current event (no TEARDOWN)."""
+        self._stopped = True
+
+    async def aclose(self) -> None:
+        self._stopped = True
+        await self._client.aclose()
+
+    async def __aenter__(self) -> "AsyncScheduler":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def events(self) -> AsyncIterator[Json]:
+        """As :meth:`ratufa.Scheduler.events`."""
+        backoff = Backoff(cap=self._backoff_max)
+        while not self._stopped:
+            response = await self._subscribe()
+            self._session.on_stream_open(response.headers.get("Mesos-Stream-Id"))
+            self._broken = False
+            try:
+                async for event in read_events(response.aiter_raw(), self._max_record, self._session):
+                    self._session.on_event(event)
+                    kind = event.get("type")
+                    if kind == "SUBSCRIBED":
+                        backoff.reset()
+                    elif kind == "HEARTBEAT":
+                        continue
+                    elif kind == "UPDATE" and self._auto_ack:
+                        await self._acknowledge_or_reconnect(event)
+                    yield event
+                    if self._stopped:
+                        return
+                    if self._broken:
+                        raise StreamClosed("a call found the master unreachable")
+            except (StreamClosed, RecordIOError, httpx.TransportError) as e:
+                if self._stopped:
+                    return
+                log.warning("event stream lost; re-subscribing", extra={"why": str(e)})
+            finally:
+                await response.aclose()
+                self._session.on_disconnect()
+            await asyncio.sleep(backoff.next_delay())
+
+    async def run(self, handler: object) -> None:
+        """As :meth:`ratufa.Scheduler.run`; callbacks may be plain or ``async def``."""
+        async for event in self.events():
+            callback = handler_method(handler, event)
+            if callback is not None:
+                result = callback(self, event)
+                if inspect.isawaitable(result):
+                    await result
+
+    async def _acknowledge_or_reconnect(self, event: Json) -> None:
+        try:
+            pending = self.acknowledge_update(event.get("update", {}).get("status", {}))
+            if pending is not None:
+                await pending
+        except NoLeaderError as e:
+            raise StreamClosed(str(e)) from e
+
+    async def _candidates(self) -> List[str]:
+        if self._masters.zk is not None:
+            from .zk import detect_leader
+
+            zk = self._masters.zk
+            return [await asyncio.to_thread(detect_leader, zk, self._request_timeout)]
+        urls = list(self._masters.urls)
+        if self._leader in urls:
+            urls.remove(self._leader)
+        return ([self._leader] if self._leader else []) + urls
+
+    async def _subscribe(self) -> httpx.Response:
+        deadline = None if self._reconnect_timeout is None else time.monotonic() + self._reconnect_timeout
+        backoff = Backoff(cap=self._backoff_max)
+        while True:
+            failures = []
+            try:
+                candidates = await self._candidates()
+            except RatufaError as e:
+                candidates, failures = [], [str(e)]
+            for base in candidates:
+                try:
+                    return await self._open_stream(base)
+                except _TryNext as e:
+                    failures.append(str(e))
+            if self._stopped:
+                raise StreamClosed("stopped")
+            if deadline is not None and time.monotonic() > deadline:
+                raise NoLeaderError("no master accepted SUBSCRIBE: " + "; ".join(failures))
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _open_stream(self, base: str) -> httpx.Response:
+        call = self._session.subscribe_call(self._suppressed_roles)
+        timeout = httpx.Timeout(self._request_timeout, read=self._session.silence_allowed())
+        for _ in range(MAX_REDIRECTS):
+            url = base + SCHEDULER_PATH
+            request = self._client.build_request(
+                "POST", url, json=call, headers={"Accept": JSON}, timeout=timeout
+            )
+            try:
+                response = await self._client.send(request, stream=True)
+            except httpx.TransportError as e:
+                raise _TryNext(f"{base}: {e!r}") from e
+            if response.status_code == 200:
+                self._leader = base
+                return response
+            try:
+                body = (await response.aread()).decode("utf-8", "replace")
+            except httpx.TransportError:
+                body = ""
+            finally:
+                await response.aclose()
+            if response.status_code == 307:
+                base = redirect_target(base, response.headers.get("Location"))
+                continue
+            if 400 <= response.status_code < 500:
+                raise HTTPError(response.status_code, body, url)
+            raise _TryNext(f"{base}: {response.status_code} {body.strip()}")
+        raise _TryNext(f"{base}: more than {MAX_REDIRECTS} redirects")
+
+    def _send(self, call: Json) -> Awaitable[None]:
+        return self._post(call)
+
+    async def _post(self, call: Json) -> None:
+        base = self._leader or (await self._candidates())[0]
+        deadline = time.monotonic() + self._request_timeout
+        backoff = Backoff(cap=2.0)
+        headers = {"Accept": JSON}
+        if self._session.stream_id:
+            headers["Mesos-Stream-Id"] = self._session.stream_id
+        while True:
+            url = base + SCHEDULER_PATH
+            try:
+                response = await self._client.post(url, json=call, headers=headers)
+            except httpx.TransportError as e:
+                # As Mesos's scheduler library: a call made while the master is out
+                # of reach is dropped (offers die with the connection; updates are
+                # resent), and the stream is re-subscribed.
+                log.warning("call dropped: master unreachable", extra={"call": call["type"], "why": repr(e)})
+                self._broken = True
+                return
+            status = response.status_code
+            if status in (200, 202):
+                return
+            if status == 307 and time.monotonic() <= deadline:
+                base = redirect_target(base, response.headers.get("Location"))
+            elif 400 <= status < 500:
+                raise HTTPError(status, response.text, url)
+            elif time.monotonic() > deadline:
+                log.warning("call dropped: no leader", extra={"call": call["type"], "status": status})
+                self._broken = True
+                return
+            else:
+                await asyncio.sleep(backoff.next_delay())

@@ -1,0 +1,322 @@
+"""The scheduler client (blocking): subscribe, read events, make calls.
+
+    with Scheduler("127.0.0.1:5050", {"name": "hello"}) as sched:
+        for event in sched.events():
+            ...
+
+``events()`` yields the master's events as dicts in Mesos's JSON mapping (HEARTBEATs
+are consumed). It subscribes, follows redirects to the leader, retries 503s, and
+whenever the stream breaks (closed, corrupt RecordIO, silent for ``missed_heartbeats``
+heartbeat intervals, master restarted) re-subscribes with the framework id after a
+jittered backoff, yielding the new SUBSCRIBED. ERROR events raise
+:class:`~ratufa.errors.MasterError`; 4xx answers raise :class:`~ratufa.errors.HTTPError`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Iterator, List, Mapping, Optional, Sequence, Union
+
+import httpx
+
+from ._json import Json
+from ._methods import SchedulerCalls, handler_method
+from ._session import (
+    JSON,
+    SCHEDULER_PATH,
+    Backoff,
+    Masters,
+    SchedulerSession,
+    redirect_target,
+)
+from .errors import HTTPError, NoLeaderError, RatufaError, RecordIOError, StreamClosed
+from .framework import FrameworkInfo, framework_json
+from .recordio import DEFAULT_MAX_RECORD_BYTES, Decoder
+from ._watchdog import Watchdog, stream_socket
+
+log = logging.getLogger("ratufa.scheduler")
+
+#: Most 307s followed for one request (a leader that moves during a redirect).
+MAX_REDIRECTS = 5
+
+
+class _TryNext(Exception):
+    """This master cannot take the request now (unreachable, 503): try another."""
+
+
+def decode_event(record: bytes) -> Json:
+    """One RecordIO record as an event; RecordIOError if it is not a JSON object."""
+    try:
+        event = json.loads(record)
+    except ValueError as e:
+        raise RecordIOError(f"a record is not JSON: {e}") from e
+    if not isinstance(event, dict):
+        raise RecordIOError(f"a record is not a JSON object: {record[:64]!r}")
+    return event
+
+
+def read_events(chunks: Iterator[bytes], max_record_bytes: int) -> Iterator[Json]:
+    """The events in a RecordIO byte stream; StreamClosed when it ends."""
+    decoder = Decoder(max_record_bytes)
+    for chunk in chunks:
+        for record in decoder.feed(chunk):
+            yield decode_event(record)
+        if decoder.error is not None:
+            raise decoder.error
+    raise StreamClosed("the stream ended mid-record" if decoder.in_record else "the stream ended")
+
+
+class Scheduler(SchedulerCalls[None]):
+    """A framework's connection to the masters (blocking I/O on httpx).
+
+    :param masters: ``"host:port"``, ``"h1:5050,h2:5050"``, a list of them, or a
+        ``zk://host:2181/mesos`` URL (needs ``ratufa[zk]``).
+    :param framework_info: a :class:`FrameworkInfo` or its JSON dict; ``name`` is required.
+    :param auto_acknowledge: acknowledge every UPDATE that carries a uuid before it is
+        yielded (False: call :meth:`acknowledge_update` yourself).
+    :param missed_heartbeats: heartbeat intervals of silence after which the stream is
+        taken for dead and re-subscribed.
+    :param reconnect_timeout: seconds without any master accepting SUBSCRIBE after which
+        :class:`NoLeaderError` is raised (None: keep trying).
+    :param backoff_max: longest wait between subscription attempts, in seconds.
+    :param request_timeout: connect/write timeout and the time calls may spend on retries.
+    """
+
+    def __init__(
+        self,
+        masters: Union[str, Sequence[str]],
+        framework_info: Union[FrameworkInfo, Mapping[str, Any]],
+        *,
+        auto_acknowledge: bool = True,
+        missed_heartbeats: float = 5,
+        suppressed_roles: Optional[Sequence[str]] = None,
+        reconnect_timeout: Optional[float] = 300.0,
+        backoff_max: float = 10.0,
+        request_timeout: float = 30.0,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        auth: Optional[httpx.Auth] = None,
+    ) -> None:
+        self._masters = Masters.parse(masters)
+        self._session = SchedulerSession(framework_json(framework_info), missed_heartbeats)
+        self._auto_ack = auto_acknowledge
+        self._suppressed_roles = suppressed_roles
+        self._reconnect_timeout = reconnect_timeout
+        self._backoff_max = backoff_max
+        self._request_timeout = request_timeout
+        self._max_record = max_record_bytes
+        self._leader: Optional[str] = None
+        self._stopped = False
+        self._broken = False
+        self._response: Optional[httpx.Response] = None
+        self._client = httpx.Client(auth=auth, follow_redirects=False, timeout=request_timeout)
+
+    # --- state --------------------------------------------------------------------------
+
+    @property
+    def framework_id(self) -> Optional[str]:
+        """The id the master gave in SUBSCRIBED (None before)."""
+        return self._session.framework_id
+
+    @property
+    def stream_id(self) -> Optional[str]:
+        """The current subscription's Mesos-Stream-Id."""
+        return self._session.stream_id
+
+    @property
+    def subscriptions(self) -> int:
+        """How many SUBSCRIBED events this client has seen (1 + reconnections)."""
+        return self._session.subscriptions
+
+    @property
+    def leader(self) -> Optional[str]:
+        """The base URL of the master that accepted the subscription."""
+        return self._leader
+
+    def _framework_id(self) -> str:
+        return self._session.framework_id or ""
+
+    def _stopping(self) -> None:
+        self._stopped = True
+
+    def stop(self) -> None:
+        """Ends :meth:`events` / :meth:`run` after the current event, without TEARDOWN
+        (the framework stays registered for its failover_timeout)."""
+        self._stopped = True
+
+    def close(self) -> None:
+        """Stops and releases the connections."""
+        self._stopped = True
+        if self._response is not None:
+            self._response.close()
+        self._client.close()
+
+    def __enter__(self) -> "Scheduler":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the event stream -----------------------------------------------------------
+
+    def events(self) -> Iterator[Json]:
+        """The events of the subscription, across reconnections, until :meth:`stop`,
+        :meth:`teardown`, an ERROR event (MasterError) or no master for
+        ``reconnect_timeout`` (NoLeaderError)."""
+        backoff = Backoff(cap=self._backoff_max)
+        while not self._stopped:
+            response = self._subscribe()
+            self._response = response
+            self._session.on_stream_open(response.headers.get("Mesos-Stream-Id"))
+            self._broken = False
+            chunks = response.iter_raw()
+            sock = stream_socket(response)
+            watchdog = None if sock is None else Watchdog(sock, self._session.silence_allowed())
+            if watchdog is not None:
+                chunks = watchdog.watch(chunks)
+            try:
+                for event in read_events(chunks, self._max_record):
+                    self._session.on_event(event)
+                    kind = event.get("type")
+                    if kind == "SUBSCRIBED":
+                        backoff.reset()
+                        if watchdog is not None:
+                            watchdog.set_allowance(self._session.silence_allowed())
+                    elif kind == "HEARTBEAT":
+                        continue
+                    elif kind == "UPDATE" and self._auto_ack:
+                        self._acknowledge_or_reconnect(event)
+                    yield event
+                    if self._stopped:
+                        return
+                    if self._broken:
+                        raise StreamClosed("a call found the master unreachable")
+            except (StreamClosed, RecordIOError, httpx.TransportError) as e:
+                if self._stopped:
+                    return
+                if watchdog is not None and watchdog.fired:
+                    e = StreamClosed(f"no heartbeat for {self._session.silence_allowed()}s")
+                log.warning("event stream lost; re-subscribing", extra={"why": str(e)})
+            finally:
+                if watchdog is not None:
+                    watchdog.stop()
+                response.close()
+                self._response = None
+                self._session.on_disconnect()
+            time.sleep(backoff.next_delay())
+
+    def run(self, handler: object) -> None:
+        """Calls ``handler.on_<event type>(scheduler, event)`` for each event (e.g.
+        ``on_subscribed``, ``on_offers``, ``on_update``, ``on_message``,
+        ``on_failure``, ``on_rescind``); events without a method are dropped. Returns
+        when a callback calls :meth:`stop` or :meth:`teardown`."""
+        for event in self.events():
+            callback = handler_method(handler, event)
+            if callback is not None:
+                callback(self, event)
+
+    def _acknowledge_or_reconnect(self, event: Json) -> None:
+        try:
+            self.acknowledge_update(event.get("update", {}).get("status", {}))
+        except NoLeaderError as e:
+            # The master went away between the update and its acknowledgement: the
+            # agent resends the update to the next subscription.
+            raise StreamClosed(str(e)) from e
+
+    # --- HTTP ---------------------------------------------------------------------------
+
+    def _candidates(self) -> List[str]:
+        if self._masters.zk is not None:
+            from .zk import detect_leader
+
+            return [detect_leader(self._masters.zk, self._request_timeout)]
+        urls = list(self._masters.urls)
+        if self._leader in urls:
+            urls.remove(self._leader)
+        return ([self._leader] if self._leader else []) + urls
+
+    def _subscribe(self) -> httpx.Response:
+        deadline = None if self._reconnect_timeout is None else time.monotonic() + self._reconnect_timeout
+        backoff = Backoff(cap=self._backoff_max)
+        while True:
+            failures = []
+            try:
+                candidates = self._candidates()
+            except RatufaError as e:
+                candidates, failures = [], [str(e)]
+            for base in candidates:
+                try:
+                    return self._open_stream(base)
+                except _TryNext as e:
+                    failures.append(str(e))
+            if self._stopped:
+                raise StreamClosed("stopped")
+            if deadline is not None and time.monotonic() > deadline:
+                raise NoLeaderError("no master accepted SUBSCRIBE: " + "; ".join(failures))
+            log.info("no master accepted SUBSCRIBE yet", extra={"why": failures})
+            time.sleep(backoff.next_delay())
+
+    def _open_stream(self, base: str) -> httpx.Response:
+        call = self._session.subscribe_call(self._suppressed_roles)
+        timeout = httpx.Timeout(self._request_timeout, read=self._session.silence_allowed())
+        for _ in range(MAX_REDIRECTS):
+            url = base + SCHEDULER_PATH
+            request = self._client.build_request(
+                "POST", url, json=call, headers={"Accept": JSON}, timeout=timeout
+            )
+            try:
+                response = self._client.send(request, stream=True)
+            except httpx.TransportError as e:
+                raise _TryNext(f"{base}: {e!r}") from e
+            if response.status_code == 200:
+                self._leader = base
+                return response
+            try:
+                body = response.read().decode("utf-8", "replace")
+            except httpx.TransportError:
+                body = ""
+            finally:
+                response.close()
+            if response.status_code == 307:
+                base = redirect_target(base, response.headers.get("Location"))
+                continue
+            if 400 <= response.status_code < 500:
+                raise HTTPError(response.status_code, body, url)
+            raise _TryNext(f"{base}: {response.status_code} {body.strip()}")
+        raise _TryNext(f"{base}: more than {MAX_REDIRECTS} redirects")
+
+    def _send(self, call: Json) -> None:
+        """POSTs a call to the leader: follows 307, retries 503 until request_timeout;
+        4xx → HTTPError. A call no master takes is dropped with a warning and the
+        stream re-subscribed (Mesos's library drops calls while disconnected)."""
+        base = self._leader or self._candidates()[0]
+        deadline = time.monotonic() + self._request_timeout
+        backoff = Backoff(cap=2.0)
+        headers = {"Accept": JSON}
+        if self._session.stream_id:
+            headers["Mesos-Stream-Id"] = self._session.stream_id
+        while True:
+            url = base + SCHEDULER_PATH
+            try:
+                response = self._client.post(url, json=call, headers=headers)
+            except httpx.TransportError as e:
+                # As Mesos's scheduler library: a call made while the master is out
+                # of reach is dropped (offers die with the connection; updates are
+                # resent), and the stream is re-subscribed.
+                log.warning("call dropped: master unreachable", extra={"call": call["type"], "why": repr(e)})
+                self._broken = True
+                return
+            status = response.status_code
+            if status in (200, 202):
+                return
+            if status == 307 and time.monotonic() <= deadline:
+                base = redirect_target(base, response.headers.get("Location"))
+            elif 400 <= status < 500:
+                raise HTTPError(status, response.text, url)
+            elif time.monotonic() > deadline:
+                log.warning("call dropped: no leader", extra={"call": call["type"], "status": status})
+                self._broken = True
+                return
+            else:
+                time.sleep(backoff.next_delay())
