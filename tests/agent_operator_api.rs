@@ -177,6 +177,10 @@ async fn every_operator_call_answers_in_json_and_protobuf_and_bad_calls_are_refu
     assert_eq!(metric("slave/tasks_running"), 1.0);
     assert_eq!(metric("slave/cpus_total"), 4.0);
     assert_eq!(metric("slave/cpus_used"), 0.5);
+    // The same numbers as Mesos's flat /metrics/snapshot.
+    let snapshot = agent.get_json("/metrics/snapshot").await;
+    assert_eq!(snapshot["slave/registered"], 1.0, "{snapshot}");
+    assert_eq!(snapshot["slave/cpus_used"], 0.5, "{snapshot}");
     let proto = proto_call(&agent, call::Type::GetMetrics).await;
     assert!(
         proto

@@ -8,6 +8,8 @@
 //! so the two views of the agent never disagree. The other calls Mesos defines (files,
 //! logging level, nested containers, resource providers) answer 501 naming the call.
 //!
+//! `/metrics/snapshot` serves the same metrics as Mesos's flat `{name: number}` map.
+//!
 //! Order of checks, as Mesos's agent: 405 unless POST; 400/415 for `Content-Type`; 400
 //! for a body that does not decode or a call that does not validate (no `type`, a type
 //! name we do not know, GET_METRICS without `get_metrics`); 406 when `Accept` allows
@@ -49,6 +51,7 @@ pub fn routes(sandboxes: Sandboxes, isolator: Arc<dyn Isolator>) -> Router {
     Router::new()
         .route("/api/v1", any(api))
         .route("/slave(1)/api/v1", any(api))
+        .route("/metrics/snapshot", any(snapshot))
         .with_state(Operator {
             sandboxes,
             isolator,
@@ -66,6 +69,17 @@ async fn api(
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
+}
+
+/// `/metrics/snapshot`: GET_METRICS's values as Mesos's flat `{name: number}` map.
+async fn snapshot(State(operator): State<Operator>) -> axum::Json<Value> {
+    let book = operator.sandboxes.snapshot();
+    let values = metrics::metrics(&book, operator.started)
+        .metrics
+        .into_iter()
+        .map(|metric| (metric.name, Value::from(metric.value.unwrap_or(0.0))))
+        .collect();
+    axum::Json(Value::Object(values))
 }
 
 async fn serve(
