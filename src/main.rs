@@ -272,7 +272,8 @@ struct GcFlags {
 
 #[derive(Args, Debug, Clone)]
 struct AgentFlags {
-    /// The master to register with: host:port (ZooKeeper detection comes later).
+    /// The master to register with: host:port, or zk://[user:pass@]host:port,…/path to
+    /// follow the leading master elected through ZooKeeper.
     #[arg(long)]
     master: String,
 

@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/cluster.rs"]
+mod cluster;
 mod support;
 #[path = "support/zookeeper.rs"]
 mod zookeeper;
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 use ratufa_zk::{Connector, CreateMode, Session, ZkConnector, ZkUrl};
 use serde_json::Value;
 
+use cluster::AgentProcess;
 use support::{Master, Request, default_flags};
 use zookeeper::ZooKeeper;
 
@@ -287,6 +290,62 @@ async fn a_candidate_with_garbage_data_is_skipped() {
     );
 }
 
+/// The ids of the agents `master` has registered, once its `/master/state` lists
+/// `count` of them.
+async fn await_agents(master: &Master, count: usize, agent: &AgentProcess) -> Vec<String> {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let response = master.send(Request::get("/master/state")).await;
+        if response.status == 200 {
+            let state: Value = serde_json::from_slice(&response.body).unwrap();
+            let ids: Vec<String> = state["slaves"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["id"].as_str().map(str::to_string))
+                .collect();
+            if ids.len() == count {
+                return ids;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the master on {} never had {count} agent(s)\n--- agent log ---\n{}",
+            master.addr,
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_agent_given_zk_registers_with_the_leader_and_follows_it_after_failover() {
+    if !zookeeper::require() {
+        return;
+    }
+    let zk = ZooKeeper::standalone();
+    let url = zk.url("/mesos");
+    let flags = zk_flags(&url);
+    let mut masters = [
+        Some(Master::start_with(&flags).await),
+        Some(Master::start_with(&flags).await),
+    ];
+    let all: Vec<&Master> = masters.iter().flatten().collect();
+    let leader = await_one_leader(&all).await;
+    drop(all);
+
+    let agent = AgentProcess::start_for(&url, &["--registration_backoff_factor=200ms"]);
+    let first = await_agents(masters[leader].as_ref().unwrap(), 1, &agent).await;
+
+    masters[leader].take();
+    let survivor = masters.iter().flatten().next().unwrap();
+    await_state_status(survivor, 200).await;
+    let again = await_agents(survivor, 1, &agent).await;
+    // Re-registered under the id the first leader gave it, not registered anew.
+    assert_eq!(again, first, "{}", agent.log());
+    assert!(!agent.log().contains("panicked"), "{}", agent.log());
+}
+
 #[test]
 fn a_malformed_zk_url_exits_1_naming_the_fault() {
     for (url, fault) in [
@@ -308,4 +367,16 @@ fn a_malformed_zk_url_exits_1_naming_the_fault() {
         );
         assert!(!stderr.contains("secret"), "the password leaked: {stderr}");
     }
+    // An agent's --master takes the same URLs.
+    let work_dir = support::fresh_dir("agent-bad-zk");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ratufa"))
+        .args(["agent", "--ip=127.0.0.1", "--port=0"])
+        .arg(format!("--work_dir={}", work_dir.display()))
+        .arg("--master=zk://jo:secret@127.0.0.1/mesos")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("has no port"), "{stderr}");
+    assert!(!stderr.contains("secret"), "the password leaked: {stderr}");
 }

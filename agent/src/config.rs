@@ -19,7 +19,8 @@ pub const DEFAULT_KILL_GRACE_PERIOD: Duration = Duration::from_secs(3);
 /// Everything an agent needs to start.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// `--master`: `host:port` (an `http://` prefix is accepted).
+    /// `--master`: `host:port` (an `http://` prefix is accepted), or a `zk://` URL to
+    /// follow the leading master.
     pub master: String,
     /// `--work_dir`: sandboxes live under `<work_dir>/slaves/<agent id>/…`.
     pub work_dir: PathBuf,

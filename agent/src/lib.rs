@@ -25,6 +25,7 @@ pub mod gc;
 mod http;
 pub mod isolator;
 pub mod link;
+pub mod master_detector;
 pub mod process;
 mod runner;
 mod status;

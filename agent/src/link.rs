@@ -14,6 +14,7 @@ use ratufa_gateway::{GatewayError, MESOS_STREAM_ID, RecordBody};
 use ratufa_proto::ratufa::agentlink::{Call, Command};
 
 use crate::AgentError;
+use crate::master_detector::MasterDetector;
 
 /// Where the master serves the agent link.
 pub const AGENT_API_PATH: &str = "/agent/api/v1";
@@ -21,25 +22,36 @@ const PROTOBUF: &str = "application/x-protobuf";
 /// No command is anywhere near this; a length above it means a broken stream.
 const MAX_COMMAND_BYTES: usize = 64 * 1024 * 1024;
 
-/// A client of one master's agent link. Cheap to clone: clones share connections.
+/// A client of the master's agent link. Cheap to clone: clones share connections.
 #[derive(Debug, Clone)]
 pub struct MasterLink {
     client: Client<HttpConnector, Full<Bytes>>,
     uri: Uri,
     authority: String,
+    /// With `--master=zk://…`: where the leader is; `uri` is then unused.
+    detector: Option<MasterDetector>,
 }
 
 impl MasterLink {
-    /// `master` is `host:port`, optionally with an `http://` prefix.
+    /// `master` is `host:port`, optionally with an `http://` prefix, or a `zk://` URL
+    /// to follow the leading master (this then needs a tokio runtime).
     pub fn new(master: &str) -> Result<MasterLink, AgentError> {
         let bad = |reason: &str| AgentError::BadMaster {
             given: master.to_string(),
             reason: reason.to_string(),
         };
         if master.starts_with("zk://") {
-            return Err(bad(
-                "ZooKeeper detection is not available yet; give the master as host:port",
-            ));
+            let url = ratufa_zk::ZkUrl::parse(master).map_err(|e| AgentError::BadMaster {
+                given: "zk://…".to_string(),
+                reason: e.to_string(),
+            })?;
+            let detector = MasterDetector::start(url);
+            return Ok(MasterLink {
+                client: Client::builder(TokioExecutor::new()).build_http(),
+                uri: Uri::from_static("http://detected.invalid/"),
+                authority: detector.url().to_string(),
+                detector: Some(detector),
+            });
         }
         let authority = master
             .strip_prefix("http://")
@@ -56,11 +68,24 @@ impl MasterLink {
             client,
             uri,
             authority: authority.to_string(),
+            detector: None,
         })
     }
 
+    /// The master as given (`host:port`, or the `zk://` URL without its password).
     pub fn master(&self) -> &str {
         &self.authority
+    }
+
+    /// Where calls go now: the given master, or the leader detected at this moment.
+    fn target(&self) -> Result<Uri, AgentError> {
+        let Some(detector) = &self.detector else {
+            return Ok(self.uri.clone());
+        };
+        let leader = detector.leader().map_err(AgentError::Link)?;
+        format!("http://{leader}{AGENT_API_PATH}")
+            .parse()
+            .map_err(|e| AgentError::Link(format!("leader address {leader}: {e}")))
     }
 
     /// Sends SUBSCRIBE and, on 200, returns the command stream.
@@ -97,7 +122,8 @@ impl MasterLink {
         call: &Call,
         stream_id: Option<&str>,
     ) -> Result<hyper::Response<Incoming>, AgentError> {
-        let mut request = Request::post(self.uri.clone())
+        let uri = self.target()?;
+        let mut request = Request::post(uri.clone())
             .header("Content-Type", PROTOBUF)
             .header("Accept", PROTOBUF);
         if let Some(stream_id) = stream_id {
@@ -109,7 +135,7 @@ impl MasterLink {
         self.client
             .request(request)
             .await
-            .map_err(|e| AgentError::Link(format!("{}: {e}", self.authority)))
+            .map_err(|e| AgentError::Link(format!("{uri}: {e}")))
     }
 }
 
@@ -156,8 +182,23 @@ mod tests {
             Some("http://127.0.0.1:5050/agent/api/v1".to_string())
         );
         assert!(MasterLink::new("http://master:5050/").is_ok());
-        for bad in ["", "master", "zk://zk:2181/mesos", "host:5050/path"] {
+        for bad in [
+            "",
+            "master",
+            "zk://zk/mesos",
+            "zk://zk:2181",
+            "host:5050/path",
+        ] {
             assert!(MasterLink::new(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_zk_master_is_detected_and_calls_wait_for_a_leader() {
+        let link = MasterLink::new("zk://jo:pw@127.0.0.1:1/mesos").unwrap();
+        assert_eq!(link.master(), "zk://jo:***@127.0.0.1:1/mesos");
+        // Nothing listens on port 1: no leader, and the call says so.
+        let error = link.target().unwrap_err();
+        assert!(error.to_string().contains("not reachable yet"), "{error}");
     }
 }

@@ -220,13 +220,18 @@ pub struct AgentProcess {
 impl AgentProcess {
     /// `ratufa agent --master=<master> --port=0 …` with `flags` added.
     pub fn start(master: &Master, flags: &[&str]) -> AgentProcess {
+        AgentProcess::start_for(&master.addr.to_string(), flags)
+    }
+
+    /// As [`AgentProcess::start`], with `--master` as given (`host:port` or `zk://…`).
+    pub fn start_for(master: &str, flags: &[&str]) -> AgentProcess {
         let work_dir = fresh_dir("agent");
         let log = work_dir.join("agent.log");
         let log_file = File::create(&log).expect("create agent.log");
         let log_err = log_file.try_clone().expect("clone agent.log handle");
         let child = Command::new(env!("CARGO_BIN_EXE_ratufa"))
             .arg("agent")
-            .arg(format!("--master={}", master.addr))
+            .arg(format!("--master={master}"))
             .arg("--ip=127.0.0.1")
             .arg("--port=0")
             .arg("--hostname=localhost")
