@@ -228,6 +228,9 @@ struct LocalFlags {
 
     #[command(flatten)]
     gc: GcFlags,
+
+    #[command(flatten)]
+    executors: ExecutorFlags,
 }
 
 /// How an agent isolates its containers (Mesos's flags and defaults, but the root).
@@ -268,6 +271,54 @@ struct GcFlags {
     /// than gc_delay × max(0, 1 − gc_disk_headroom − u) are removed.
     #[arg(long = "gc_disk_headroom", default_value = "0.1", value_parser = parse_fraction)]
     gc_disk_headroom: f64,
+}
+
+/// How an agent runs its executors and recovers them (Mesos's flags and defaults).
+#[derive(Args, Debug, Clone)]
+struct ExecutorFlags {
+    /// Directory holding the `ratufa` binary that executors run as (`ratufa executor`);
+    /// defaults to this binary's directory.
+    #[arg(long = "launcher_dir", value_parser = parse_path)]
+    launcher_dir: Option<PathBuf>,
+
+    /// An executor that has not subscribed this long after its launch is destroyed and
+    /// its tasks fail with REASON_EXECUTOR_REGISTRATION_TIMEOUT.
+    #[arg(long = "executor_registration_timeout", default_value = "1mins", value_parser = parse_positive_duration)]
+    executor_registration_timeout: Duration,
+
+    /// Between the SHUTDOWN event and the destruction of the executor's container.
+    #[arg(long = "executor_shutdown_grace_period", default_value = "5secs", value_parser = parse_duration)]
+    executor_shutdown_grace_period: Duration,
+
+    /// After a restart, how long recovered executors have to subscribe again.
+    #[arg(long = "executor_reregistration_timeout", default_value = "5secs", value_parser = parse_positive_duration)]
+    executor_reregistration_timeout: Duration,
+
+    /// After a restart: `reconnect` to the checkpointed executors, or `cleanup` (kill
+    /// them and start as a new agent).
+    #[arg(long, default_value = "reconnect")]
+    recover: ratufa_agent::Recover,
+
+    /// Fail the start when a checkpoint cannot be read (otherwise skip what is
+    /// unreadable, with a warning).
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    strict: bool,
+
+    /// Run tasks as their framework's (or command's) user when the agent is root.
+    #[arg(long = "switch_user", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    switch_user: bool,
+}
+
+impl ExecutorFlags {
+    fn apply(&self, config: &mut ratufa_agent::AgentConfig) {
+        config.launcher_dir = self.launcher_dir.clone();
+        config.executor_registration_timeout = self.executor_registration_timeout;
+        config.executor_shutdown_grace_period = self.executor_shutdown_grace_period;
+        config.executor_reregistration_timeout = self.executor_reregistration_timeout;
+        config.recover = self.recover;
+        config.strict = self.strict;
+        config.switch_user = self.switch_user;
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -326,11 +377,14 @@ struct AgentFlags {
 
     #[command(flatten)]
     gc: GcFlags,
+
+    #[command(flatten)]
+    executors: ExecutorFlags,
 }
 
 impl AgentFlags {
     fn into_config(self) -> ratufa_agent::AgentConfig {
-        ratufa_agent::AgentConfig {
+        let mut config = ratufa_agent::AgentConfig {
             master: self.master,
             work_dir: self.work_dir,
             ip: self.ip,
@@ -349,7 +403,13 @@ impl AgentFlags {
             gc_delay: self.gc.gc_delay,
             disk_watch_interval: self.gc.disk_watch_interval,
             gc_disk_headroom: self.gc.gc_disk_headroom,
-        }
+            // A stopped `ratufa agent` leaves checkpointed executors running, to be
+            // recovered by the next one (how Mesos agents are upgraded in place).
+            kill_executors_on_stop: false,
+            ..ratufa_agent::AgentConfig::new(String::new(), PathBuf::new())
+        };
+        self.executors.apply(&mut config);
+        config
     }
 }
 
@@ -510,7 +570,7 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
         let agent_listener = tokio::net::TcpListener::bind(agent_addr)
             .await
             .with_context(|| format!("agent {n}: cannot listen on {agent_addr} (--agent_port)"))?;
-        let agent_config = ratufa_agent::AgentConfig {
+        let mut agent_config = ratufa_agent::AgentConfig {
             ip: config.ip,
             port,
             hostname: hostname.clone(),
@@ -529,6 +589,7 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
                 work_dir.join("agents").join(n.to_string()),
             )
         };
+        flags.executors.apply(&mut agent_config);
         let shutdown = stopped(stop_rx.clone());
         agents.spawn(async move {
             (

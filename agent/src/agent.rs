@@ -21,12 +21,15 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::config::MAX_REGISTRATION_BACKOFF;
+use crate::executors::{ExecutorKey, Executors};
+use crate::http::executor::{ExecutorApi, ExecutorCall};
 use crate::isolator::{Isolator, PosixIsolator};
 use crate::link::{CommandStream, MasterLink};
 use crate::runner::{Progress, Report};
 use crate::updates::{Outgoing, StatusUpdates, TaskKey};
 use crate::{AgentConfig, AgentError, VERSION};
 
+mod executors;
 mod tasks;
 
 /// How many ping intervals of silence make the agent give up on a stream the master
@@ -68,6 +71,8 @@ struct TaskEntry {
     kill: Option<oneshot::Sender<Duration>>,
     /// The framework was shut down: the master wants no more of this task's updates.
     silent: bool,
+    /// The executor it runs under; `None` for a command run by the agent itself.
+    executor_id: Option<String>,
 }
 
 enum Link {
@@ -103,12 +108,35 @@ pub(crate) struct Agent {
     gc: crate::gc::Collector,
     /// What `--isolation` holds containers to.
     isolator: Arc<dyn Isolator>,
+    executors: Executors,
+    executor_reports_tx: mpsc::UnboundedSender<Report<ExecutorKey>>,
+    executor_reports_rx: mpsc::UnboundedReceiver<Report<ExecutorKey>>,
+    /// What `/api/v1/executor` hands the loop, and the handle it serves with.
+    executor_calls_rx: mpsc::UnboundedReceiver<ExecutorCall>,
+    executor_api: ExecutorApi,
+    /// True while the agent recovers: `/api/v1/executor` answers 503.
+    #[allow(dead_code)] // set by recovery
+    recovering: tokio::sync::watch::Sender<bool>,
+    /// Where executors reach this agent (MESOS_AGENT_ENDPOINT).
+    endpoint: std::net::SocketAddr,
 }
 
 impl Agent {
-    pub(crate) fn new(config: AgentConfig, info: AgentInfo, link: MasterLink) -> Agent {
+    pub(crate) fn new(
+        config: AgentConfig,
+        info: AgentInfo,
+        link: MasterLink,
+        endpoint: std::net::SocketAddr,
+    ) -> Agent {
         let (link_tx, link_rx) = mpsc::unbounded_channel();
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+        let (executor_reports_tx, executor_reports_rx) = mpsc::unbounded_channel();
+        let (executor_calls_tx, executor_calls_rx) = mpsc::unbounded_channel();
+        let (recovering, recovering_rx) = tokio::sync::watch::channel(false);
+        let executor_api = ExecutorApi {
+            calls: executor_calls_tx,
+            recovering: recovering_rx,
+        };
         let backoff = config.registration_backoff_factor;
         let sandboxes = crate::files::Sandboxes::new(config.clone(), info.clone());
         let fetcher = std::sync::Arc::new(crate::fetcher::Fetcher::new(
@@ -144,7 +172,19 @@ impl Agent {
             fetcher,
             gc,
             isolator: Arc::new(PosixIsolator),
+            executors: Executors::default(),
+            executor_reports_tx,
+            executor_reports_rx,
+            executor_calls_rx,
+            executor_api,
+            recovering,
+            endpoint,
         }
+    }
+
+    /// What `/api/v1/executor` serves with.
+    pub(crate) fn executor_api(&self) -> ExecutorApi {
+        self.executor_api.clone()
     }
 
     pub(crate) fn with_isolator(mut self, isolator: Arc<dyn Isolator>) -> Agent {
@@ -165,8 +205,11 @@ impl Agent {
                 () = &mut shutdown => break,
                 Some(tagged) = self.link_rx.recv() => self.on_link(tagged),
                 Some(report) = self.reports_rx.recv() => self.on_report(report),
+                Some(report) = self.executor_reports_rx.recv() => self.on_executor_report(report),
+                Some(call) = self.executor_calls_rx.recv() => self.on_executor_call(call),
                 () = sleep_until(wake) => {}
             }
+            self.executor_deadlines();
             if let Link::Idle { retry_at } = self.state
                 && retry_at <= Instant::now()
             {
@@ -175,9 +218,14 @@ impl Agent {
         }
         info!(
             tasks = self.tasks.len(),
+            executors = self.executors.len(),
             "agent stopping; killing its tasks"
         );
         self.drop_link();
+        let executors = self.executors.keys();
+        for key in &executors {
+            self.destroy_executor(key, None);
+        }
         // Dropping the kill senders makes every runner kill its process at once.
         let runners = self.tasks.len();
         self.tasks.clear();
@@ -198,6 +246,17 @@ impl Agent {
                 Ok(None) | Err(_) => break,
             }
         }
+        let mut ended = 0;
+        while ended < executors.len() {
+            match tokio::time::timeout_at(deadline, self.executor_reports_rx.recv()).await {
+                Ok(Some(Report {
+                    progress: Progress::Running { .. },
+                    ..
+                })) => {}
+                Ok(Some(_)) => ended += 1,
+                Ok(None) | Err(_) => break,
+            }
+        }
     }
 
     fn next_wake(&self) -> Option<Instant> {
@@ -206,7 +265,8 @@ impl Agent {
             Link::Idle { retry_at } => Some(retry_at),
             _ => None,
         };
-        [retry, reconnect].into_iter().flatten().min()
+        let executors = self.executors.next_deadline();
+        [retry, reconnect, executors].into_iter().flatten().min()
     }
 
     // -----------------------------------------------------------------------------
@@ -256,12 +316,26 @@ impl Agent {
             }
             tasks.push(self.task_of(key, entry));
         }
+        // The master books the executors frameworks gave, not the agent's own command
+        // executors.
+        let mut executors = Vec::new();
+        for (key, entry) in self.executors.iter() {
+            if entry.command {
+                continue;
+            }
+            if let Some(info) = self.frameworks.get(&key.framework_id)
+                && !frameworks.iter().any(|f| f.id == info.id)
+            {
+                frameworks.push(info.clone());
+            }
+            executors.push(entry.info.clone());
+        }
         Call {
             r#type: Some(call::Type::Subscribe as i32),
             subscribe: Some(call::Subscribe {
                 agent_info: self.info.clone(),
                 tasks,
-                executors: Vec::new(),
+                executors,
                 frameworks,
                 version: Some(VERSION.to_string()),
             }),
@@ -278,7 +352,10 @@ impl Agent {
             task_id: entry.task.task_id.clone(),
             framework_id: entry.framework_id.clone(),
             executor_id: Some(ratufa_proto::v1::ExecutorId {
-                value: key.task_id.clone(),
+                value: entry
+                    .executor_id
+                    .clone()
+                    .unwrap_or_else(|| key.task_id.clone()),
             }),
             agent_id: self.agent_id().cloned().unwrap_or_default(),
             state: entry.state as i32,
@@ -420,7 +497,7 @@ impl Agent {
             }
             command::Type::RunTaskGroup => {
                 if let Some(group) = command.run_task_group {
-                    self.refuse_task_group(group);
+                    self.run_task_group(group);
                 }
             }
             command::Type::KillTask => {
@@ -430,12 +507,21 @@ impl Agent {
             }
             command::Type::ShutdownExecutor => {
                 if let Some(shutdown) = command.shutdown_executor {
-                    // A command task's executor id is its task id.
-                    let key = TaskKey {
+                    let key = ExecutorKey {
                         framework_id: shutdown.framework_id.value,
-                        task_id: shutdown.executor_id.value,
+                        executor_id: shutdown.executor_id.value,
                     };
-                    self.kill(&key, None);
+                    if self.executors.get(&key).is_some() {
+                        self.shutdown_executor(&key);
+                    } else {
+                        // A command run by the agent itself: its executor id is its
+                        // task id.
+                        let key = TaskKey {
+                            framework_id: key.framework_id,
+                            task_id: key.executor_id,
+                        };
+                        self.kill(&key, None);
+                    }
                 }
             }
             command::Type::ShutdownFramework => {
@@ -450,13 +536,11 @@ impl Agent {
             }
             command::Type::FrameworkMessage => {
                 if let Some(message) = command.framework_message {
-                    // The command executor takes no messages (Mesos drops them too).
-                    info!(
-                        framework_id = %message.framework_id.value,
-                        executor_id = %message.executor_id.value,
-                        bytes = message.data.len(),
-                        "dropping a framework message: command tasks take none"
-                    );
+                    let key = ExecutorKey {
+                        framework_id: message.framework_id.value,
+                        executor_id: message.executor_id.value,
+                    };
+                    self.message_executor(&key, message.data);
                 }
             }
             command::Type::UpdateFramework => {
@@ -510,6 +594,9 @@ impl Agent {
             let keys: Vec<TaskKey> = self.tasks.keys().cloned().collect();
             for key in keys {
                 self.kill(&key, Some(Duration::ZERO));
+            }
+            for key in self.executors.keys() {
+                self.destroy_executor(&key, None);
             }
             self.updates = StatusUpdates::default();
         }

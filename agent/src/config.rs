@@ -15,6 +15,37 @@ pub const STATUS_UPDATE_RETRY_MIN: Duration = Duration::from_secs(10);
 pub const STATUS_UPDATE_RETRY_MAX: Duration = Duration::from_secs(600);
 /// The command executor's kill grace period when the KillPolicy names none.
 pub const DEFAULT_KILL_GRACE_PERIOD: Duration = Duration::from_secs(3);
+/// Mesos's `--executor_registration_timeout`: an executor that has not subscribed by
+/// then is destroyed.
+pub const DEFAULT_EXECUTOR_REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Mesos's `--executor_shutdown_grace_period`: between SHUTDOWN and the kill.
+pub const DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD: Duration = Duration::from_secs(5);
+/// How long a restarted agent waits for its recovered executors to subscribe again.
+/// Mesos waits 2 s for executors it tells to reconnect; ours reconnect on their own
+/// with a backoff of at most MESOS_SUBSCRIPTION_BACKOFF_MAX (2 s), so a little more
+/// than one backoff round is given.
+pub const DEFAULT_EXECUTOR_REREGISTRATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `--recover`: what a restarted agent does with what it checkpointed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Recover {
+    /// Reconnect to the live executors and keep the agent id (Mesos's default).
+    #[default]
+    Reconnect,
+    /// Kill the recovered executors and start as a new agent.
+    Cleanup,
+}
+
+impl std::str::FromStr for Recover {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Recover, String> {
+        match s {
+            "reconnect" => Ok(Recover::Reconnect),
+            "cleanup" => Ok(Recover::Cleanup),
+            other => Err(format!("'{other}' is neither 'reconnect' nor 'cleanup'")),
+        }
+    }
+}
 
 /// Everything an agent needs to start.
 #[derive(Debug, Clone)]
@@ -59,6 +90,26 @@ pub struct AgentConfig {
     /// `--gc_disk_headroom`: the fraction of the disk kept free by pruning sandboxes
     /// sooner (0 to 1).
     pub gc_disk_headroom: f64,
+    /// `--launcher_dir`: the directory holding the `ratufa` binary that executors run
+    /// as (`ratufa executor`); the running binary's directory if unset.
+    pub launcher_dir: Option<PathBuf>,
+    /// `--executor_registration_timeout`.
+    pub executor_registration_timeout: Duration,
+    /// `--executor_shutdown_grace_period`.
+    pub executor_shutdown_grace_period: Duration,
+    /// `--executor_reregistration_timeout`: after a restart, how long recovered
+    /// executors have to subscribe again.
+    pub executor_reregistration_timeout: Duration,
+    /// `--recover`.
+    pub recover: Recover,
+    /// `--strict`: a checkpoint that cannot be read fails the agent's start.
+    pub strict: bool,
+    /// `--switch_user`: run tasks as their framework's (or command's) user when we are
+    /// root.
+    pub switch_user: bool,
+    /// Kill checkpointed executors too when the agent stops (`ratufa local` does; a
+    /// plain `ratufa agent` leaves them running to be recovered).
+    pub kill_executors_on_stop: bool,
 }
 
 impl AgentConfig {
@@ -83,7 +134,26 @@ impl AgentConfig {
             gc_delay: crate::gc::DEFAULT_GC_DELAY,
             disk_watch_interval: crate::gc::DEFAULT_DISK_WATCH_INTERVAL,
             gc_disk_headroom: crate::gc::DEFAULT_GC_DISK_HEADROOM,
+            launcher_dir: None,
+            executor_registration_timeout: DEFAULT_EXECUTOR_REGISTRATION_TIMEOUT,
+            executor_shutdown_grace_period: DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD,
+            executor_reregistration_timeout: DEFAULT_EXECUTOR_REREGISTRATION_TIMEOUT,
+            recover: Recover::Reconnect,
+            strict: true,
+            switch_user: true,
+            kill_executors_on_stop: true,
         }
+    }
+
+    /// The `ratufa` binary executors are launched from: `<launcher_dir>/ratufa`, the
+    /// launcher dir defaulting to the running binary's directory.
+    pub fn executor_binary(&self) -> PathBuf {
+        let dir = self.launcher_dir.clone().or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|exe| exe.parent().map(PathBuf::from))
+        });
+        dir.unwrap_or_default().join("ratufa")
     }
 
     /// The fetcher cache's directory: `--fetcher_cache_dir`, else `<work_dir>/fetch`.

@@ -1,10 +1,11 @@
 //! The agent's own endpoints: `/health`, `/version`, `/state`, `/flags`,
-//! `/monitor/statistics` and `/files/*` (the executor and operator APIs arrive with
-//! issue #4).
+//! `/monitor/statistics`, `/files/*`, the operator API `/api/v1` and the executor API
+//! `/api/v1/executor`.
 
+pub(crate) mod executor;
 mod monitor;
 mod operator;
-mod procfs;
+pub(crate) mod procfs;
 mod state;
 
 use std::sync::Arc;
@@ -17,7 +18,15 @@ use serde_json::{Value, json};
 use crate::files::Sandboxes;
 use crate::isolator::Isolator;
 
-pub fn app(sandboxes: Sandboxes, isolator: Arc<dyn Isolator>) -> Router {
+pub(crate) fn app(
+    sandboxes: Sandboxes,
+    isolator: Arc<dyn Isolator>,
+    executors: executor::ExecutorApi,
+) -> Router {
+    let executor_routes = Router::new()
+        .route("/api/v1/executor", any(executor::executor_api))
+        .route("/slave(1)/api/v1/executor", any(executor::executor_api))
+        .with_state(executors);
     let state_routes = Router::new()
         .route("/state", any(state::state))
         .route("/state.json", any(state::state))
@@ -30,6 +39,7 @@ pub fn app(sandboxes: Sandboxes, isolator: Arc<dyn Isolator>) -> Router {
         .route("/version", any(version))
         .merge(state_routes)
         .merge(operator::routes(sandboxes.clone(), isolator.clone()))
+        .merge(executor_routes)
         .merge(monitor::routes(sandboxes.clone(), isolator))
         .merge(crate::files::routes(sandboxes))
 }

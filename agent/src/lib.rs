@@ -19,6 +19,7 @@ pub mod checkpoint;
 mod config;
 pub mod detect;
 mod error;
+pub mod executors;
 pub mod fetcher;
 pub mod files;
 pub mod gc;
@@ -39,7 +40,7 @@ use tokio::net::TcpListener;
 
 pub use config::{
     AgentConfig, DEFAULT_KILL_GRACE_PERIOD, DEFAULT_PORT, DEFAULT_REGISTRATION_BACKOFF,
-    MAX_REGISTRATION_BACKOFF, STATUS_UPDATE_RETRY_MAX, STATUS_UPDATE_RETRY_MIN,
+    MAX_REGISTRATION_BACKOFF, Recover, STATUS_UPDATE_RETRY_MAX, STATUS_UPDATE_RETRY_MIN,
 };
 pub use error::AgentError;
 pub use runner::grace_period;
@@ -102,8 +103,18 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     });
 
-    let agent = agent::Agent::new(config, info, link).with_isolator(isolator.clone());
-    let app = http::app(agent.sandboxes(), isolator);
+    // Executors reach us on the address we bound, or the loopback when we bound every
+    // interface.
+    let endpoint = if bound.ip().is_unspecified() {
+        SocketAddr::new(
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            bound.port(),
+        )
+    } else {
+        bound
+    };
+    let agent = agent::Agent::new(config, info, link, endpoint).with_isolator(isolator.clone());
+    let app = http::app(agent.sandboxes(), isolator, agent.executor_api());
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(http_stop)

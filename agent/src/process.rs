@@ -166,6 +166,10 @@ impl Process {
             .stdout(Stdio::from(stdout))
             .stderr(Stdio::from(stderr))
             .kill_on_drop(false);
+        // Its own session (and so its own group), so that a kill reaches whatever it
+        // forked, even what went into process groups of its own (an executor's
+        // tasks).
+        new_session(&mut command);
         die_with_the_agent(&mut command);
         join_cgroups(&mut command, join)?;
         let child = command
@@ -206,16 +210,44 @@ impl Process {
         }
     }
 
-    /// Sends `signal` to the whole group; a group already gone is not an error.
+    /// Sends `signal` to the whole group, and to every process left in its session;
+    /// a group already gone is not an error.
     pub fn signal_group(&self, signal: i32) {
-        // SAFETY: killpg takes plain integers and touches no memory of ours.
-        let rc = unsafe { libc::killpg(self.pgid, signal) };
-        if rc != 0 {
-            let error = std::io::Error::last_os_error();
-            if error.raw_os_error() != Some(libc::ESRCH) {
-                tracing::warn!(pgid = self.pgid, signal, %error, "cannot signal process group");
-            }
+        signal_session(self.pgid, signal);
+    }
+}
+
+/// Sends `signal` to the group `sid` and to each process of session `sid` (a
+/// container's leader, its tasks' groups, and what they forked). Processes already
+/// gone are not an error.
+pub fn signal_session(sid: i32, signal: i32) {
+    // SAFETY: killpg takes plain integers and touches no memory of ours.
+    let rc = unsafe { libc::killpg(sid, signal) };
+    if rc != 0 {
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::ESRCH) {
+            tracing::warn!(pgid = sid, signal, %error, "cannot signal process group");
         }
+    }
+    for pid in crate::http::procfs::session_members(Path::new("/proc"), sid) {
+        // SAFETY: as above.
+        unsafe {
+            libc::kill(pid, signal);
+        }
+    }
+}
+
+/// `setsid` in the child: a new session and process group led by the child.
+fn new_session(command: &mut Command) {
+    // SAFETY: the closure runs between fork and exec and only calls setsid, which is
+    // async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 

@@ -71,23 +71,24 @@ impl Container {
     }
 }
 
+/// Progress of the run keyed `K` (a task in-process, an executor's container).
 #[derive(Debug)]
-pub struct Report {
-    pub key: TaskKey,
+pub struct Report<K = TaskKey> {
+    pub key: K,
     pub progress: Progress,
 }
 
 /// Runs `command` in `sandbox`, inside `container`, until it exits, its container hits
 /// a limit, or a grace period arrives on `kill`. The container is cleaned up before
 /// the end is reported.
-pub async fn run(
-    key: TaskKey,
+pub async fn run<K: Clone + std::fmt::Debug>(
+    key: K,
     command: CommandInfo,
     sandbox: PathBuf,
     env: Vec<(String, String)>,
     container: Container,
     mut kill: oneshot::Receiver<Duration>,
-    reports: mpsc::UnboundedSender<Report>,
+    reports: mpsc::UnboundedSender<Report<K>>,
 ) {
     let report = |progress| {
         // The loop is gone only when the agent stops; nothing to tell then.
@@ -130,7 +131,7 @@ pub async fn run(
             message: format!("Failed to isolate the command: {e}"),
         });
     }
-    tracing::debug!(task_id = %key.task_id, pid = process.pid(), container_id = %container.id, "command started");
+    tracing::debug!(?key, pid = process.pid(), container_id = %container.id, "command started");
     report(Progress::Running { pid: process.pid() });
     let mut poll = tokio::time::interval(LIMITATION_POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -160,7 +161,7 @@ pub async fn run(
     match ended {
         Ok((exit, killed)) => report(Progress::Exited { exit, killed }),
         Err(limitation) => {
-            tracing::info!(task_id = %key.task_id, container_id = %container.id, message = %limitation.message, "container limitation");
+            tracing::info!(?key, container_id = %container.id, message = %limitation.message, "container limitation");
             report(Progress::Limited { limitation });
         }
     }

@@ -171,6 +171,17 @@ impl StatusUpdates {
             .min()
     }
 
+    /// An update with this uuid is queued for the task (so an executor's resent
+    /// update is not queued twice).
+    pub fn knows(&self, key: &TaskKey, uuid: &[u8]) -> bool {
+        self.streams.get(key).is_some_and(|stream| {
+            stream
+                .pending
+                .iter()
+                .any(|s| s.uuid.as_deref() == Some(uuid))
+        })
+    }
+
     /// The task has updates not yet acknowledged.
     pub fn has_pending(&self, key: &TaskKey) -> bool {
         self.streams.contains_key(key)

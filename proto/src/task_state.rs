@@ -17,6 +17,20 @@ pub fn is_terminal(state: TaskState) -> bool {
     )
 }
 
+/// Why `bytes` is not a status-update UUID as Mesos accepts one (16 bytes whose
+/// version nibble is one of RFC 4122's versions 1-5, what boost's `uuid::version()`
+/// recognises), or `Ok` when it is one.
+pub fn check_update_uuid(bytes: &[u8]) -> Result<(), String> {
+    if bytes.len() != 16 {
+        return Err(format!("expecting 16 bytes, got {}", bytes.len()));
+    }
+    let version = bytes[6] >> 4;
+    if !(1..=5).contains(&version) {
+        return Err(format!("unknown UUID version {version}"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

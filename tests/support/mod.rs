@@ -758,6 +758,11 @@ impl EventStream {
                         self.ended = true;
                         continue;
                     }
+                    // Bytes that came with the response head (or with the last read)
+                    // may hold whole records: take them before waiting for more.
+                    if let Some(record) = take_record(&mut self.body).map_err(StreamEnd::Broken)? {
+                        return Ok(record);
+                    }
                 }
                 _ => self.body.append(&mut self.conn.raw),
             }

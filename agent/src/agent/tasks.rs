@@ -4,17 +4,23 @@
 use std::time::Duration;
 
 use ratufa_proto::ratufa::agentlink::command;
+use ratufa_proto::v1::executor_info::Type as ExecutorType;
 use ratufa_proto::v1::task_status::{Reason, Source};
-use ratufa_proto::v1::{FrameworkInfo, TaskInfo, TaskState};
+use ratufa_proto::v1::{FrameworkInfo, TaskInfo, TaskState, TaskStatus};
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use super::{Agent, TaskEntry, partition_aware};
+use crate::executors::{Queued, command_executor_info};
 use crate::isolator::{LimitedResource, Limits};
 use crate::process::Exit;
 use crate::runner::{self, Progress, Report};
 use crate::status::task_status;
 use crate::updates::{Acked, TaskKey, is_terminal_state};
+
+/// Command tasks still run inside the agent (the runner) until `ratufa executor` is
+/// there to run them.
+const IN_PROCESS_COMMAND_TASKS: bool = true;
 
 impl Agent {
     pub(super) fn run_task(&mut self, framework: FrameworkInfo, task: TaskInfo) {
@@ -36,9 +42,32 @@ impl Agent {
         }
         info!(framework_id = %key.framework_id, task_id = %key.task_id, "running task");
         self.frameworks
-            .insert(framework_id.value.clone(), framework);
+            .insert(framework_id.value.clone(), framework.clone());
         let command = task.command.clone();
-        let has_executor = task.executor.is_some();
+        if let Some(mut executor) = task.executor.clone() {
+            // A custom executor: the task goes to it (launched first if need be).
+            executor.framework_id = Some(framework_id.clone());
+            let mut task = task;
+            let executor_id = executor.executor_id.value.clone();
+            self.tasks.insert(
+                key.clone(),
+                Agent::task_entry(task.clone(), framework_id, &executor_id),
+            );
+            task.executor = Some(executor.clone());
+            self.launch_on_executor(&framework, executor, false, Queued::Task(Box::new(task)));
+            return;
+        }
+        if !IN_PROCESS_COMMAND_TASKS && command.is_some() {
+            // A command task runs under the agent's command executor.
+            let executor =
+                command_executor_info(&task, &framework_id, &self.config.executor_binary());
+            self.tasks.insert(
+                key.clone(),
+                Agent::task_entry(task.clone(), framework_id, &key.task_id),
+            );
+            self.launch_on_executor(&framework, executor, true, Queued::Task(Box::new(task)));
+            return;
+        }
         self.tasks.insert(
             key.clone(),
             TaskEntry {
@@ -47,12 +76,11 @@ impl Agent {
                 state: TaskState::TaskStaging,
                 kill: None,
                 silent: false,
+                executor_id: None,
             },
         );
 
-        let unsupported = if has_executor {
-            Some("Custom executors are not supported by this agent yet (issue #4)".to_string())
-        } else if command.is_none() {
+        let unsupported = if command.is_none() {
             Some("The task has neither a command nor an executor".to_string())
         } else if !runner::safe_path_component(&key.framework_id)
             || !runner::safe_path_component(&key.task_id)
@@ -144,38 +172,58 @@ impl Agent {
         }
     }
 
-    pub(super) fn refuse_task_group(&mut self, group: command::RunTaskGroup) {
+    /// RUN_TASK_GROUP: the group goes to its executor in one LAUNCH_GROUP. A DEFAULT
+    /// executor is the agent's own (`ratufa executor` serves as Mesos's default
+    /// executor); a CUSTOM one is the framework's command.
+    pub(super) fn run_task_group(&mut self, group: command::RunTaskGroup) {
+        if self.agent_id().is_none() {
+            warn!("RUN_TASK_GROUP before SUBSCRIBED; ignored");
+            return;
+        }
         let Some(framework_id) = group.framework.id.clone() else {
             return;
         };
         self.frameworks
-            .insert(framework_id.value.clone(), group.framework);
+            .insert(framework_id.value.clone(), group.framework.clone());
+        let mut executor = group.executor;
+        executor.framework_id = Some(framework_id.clone());
+        let default = executor.r#type != Some(ExecutorType::Custom as i32);
+        if default && executor.command.is_none() {
+            executor.command = Some(ratufa_proto::v1::CommandInfo {
+                value: Some(self.config.executor_binary().display().to_string()),
+                shell: Some(false),
+                arguments: vec!["ratufa".to_string(), "executor".to_string()],
+                ..Default::default()
+            });
+        }
+        let executor_id = executor.executor_id.value.clone();
+        let mut tasks = Vec::new();
         for task in group.task_group.tasks {
             let key = TaskKey {
                 framework_id: framework_id.value.clone(),
                 task_id: task.task_id.value.clone(),
             };
             if self.tasks.contains_key(&key) {
+                warn!(framework_id = %key.framework_id, task_id = %key.task_id, "RUN_TASK_GROUP for a task already here; ignored");
                 continue;
             }
             self.tasks.insert(
-                key.clone(),
-                TaskEntry {
-                    task,
-                    framework_id: framework_id.clone(),
-                    state: TaskState::TaskStaging,
-                    kill: None,
-                    silent: false,
-                },
+                key,
+                Agent::task_entry(task.clone(), framework_id.clone(), &executor_id),
             );
-            self.update(
-                &key,
-                TaskState::TaskFailed,
-                Source::Agent,
-                Some("Task groups are not supported by this agent yet (issue #4)".to_string()),
-                Some(Reason::ContainerLaunchFailed),
-            );
+            tasks.push(task);
         }
+        if tasks.is_empty() {
+            return;
+        }
+        info!(framework_id = %framework_id.value, %executor_id, tasks = tasks.len(), "running task group");
+        let framework = group.framework;
+        self.launch_on_executor(
+            &framework,
+            executor,
+            false,
+            Queued::Group(ratufa_proto::v1::TaskGroupInfo { tasks }),
+        );
     }
 
     pub(super) fn kill_task(&mut self, kill: &command::KillTask) {
@@ -206,6 +254,7 @@ impl Agent {
                     state: TaskState::TaskStaging,
                     kill: None,
                     silent: false,
+                    executor_id: None,
                 },
             );
             self.update(
@@ -215,6 +264,10 @@ impl Agent {
                 Some("The task is unknown to the agent".to_string()),
                 Some(Reason::TaskUnknown),
             );
+            return;
+        }
+        if let Some(executor_id) = self.tasks.get(&key).and_then(|t| t.executor_id.clone()) {
+            self.kill_on_executor(&key, &executor_id, kill.kill_policy);
             return;
         }
         let grace = self.tasks.get(&key).map(|entry| {
@@ -251,6 +304,9 @@ impl Agent {
                 entry.silent = true;
             }
             self.kill(key, None);
+        }
+        for key in self.executors.of_framework(framework_id) {
+            self.shutdown_executor(&key);
         }
         self.updates.remove_framework(framework_id);
         // Tasks already ended have nothing left to say.
@@ -298,6 +354,7 @@ impl Agent {
             // The container ended: its sandbox goes after --gc_delay.
             self.gc.schedule(sandbox);
         }
+        let ended = !matches!(progress, Progress::Running { .. });
         match progress {
             Progress::Running { pid } => {
                 debug!(framework_id = %key.framework_id, task_id = %key.task_id, pid, "task running");
@@ -351,6 +408,10 @@ impl Agent {
                 self.update(&key, state, Source::Executor, message, None);
             }
         }
+        if ended {
+            self.sandboxes
+                .executor_ended(&key.framework_id, &key.task_id);
+        }
     }
 
     /// Records the task's new state and queues the update for the master (unless the
@@ -363,7 +424,29 @@ impl Agent {
         message: Option<String>,
         reason: Option<Reason>,
     ) {
-        let agent_id = self.info.id.clone();
+        let Some(entry) = self.tasks.get(key) else {
+            return;
+        };
+        let executor_id = entry
+            .executor_id
+            .clone()
+            .unwrap_or_else(|| key.task_id.clone());
+        let status = task_status(
+            &key.task_id,
+            state,
+            source,
+            message,
+            reason,
+            self.info.id.as_ref(),
+            &executor_id,
+        );
+        self.record(key, status);
+    }
+
+    /// Takes `status` as the task's new state and queues it for the master (unless
+    /// the framework is gone). A task that ended and has nothing left to tell is
+    /// dropped; a task of an executor that ended leaves its container smaller.
+    pub(super) fn record(&mut self, key: &TaskKey, status: TaskStatus) {
         let Some(entry) = self.tasks.get_mut(key) else {
             return;
         };
@@ -371,28 +454,32 @@ impl Agent {
             // A terminal state never changes.
             return;
         }
+        let state = TaskState::try_from(status.state).unwrap_or(TaskState::TaskUnknown);
         entry.state = state;
-        self.sandboxes
-            .task_state(&key.framework_id, &key.task_id, state);
-        if is_terminal_state(state as i32) {
+        let executor_id = entry
+            .executor_id
+            .clone()
+            .unwrap_or_else(|| key.task_id.clone());
+        if entry.task.task_id.value == key.task_id {
+            self.sandboxes
+                .task_state(&key.framework_id, &executor_id, state);
+        }
+        let terminal = is_terminal_state(state as i32);
+        if terminal {
             entry.kill = None;
         }
-        if entry.silent {
-            if is_terminal_state(state as i32) {
+        let silent = entry.silent;
+        let framework_id = entry.framework_id.clone();
+        if terminal {
+            self.executor_task_ended(key);
+        }
+        if silent {
+            if terminal {
                 self.tasks.remove(key);
                 self.forget_framework_if_done(&key.framework_id);
             }
             return;
         }
-        let status = task_status(
-            &key.task_id,
-            state,
-            source,
-            message,
-            reason,
-            agent_id.as_ref(),
-            &key.task_id,
-        );
-        self.updates.push(entry.framework_id.clone(), status);
+        self.updates.push(framework_id, status);
     }
 }

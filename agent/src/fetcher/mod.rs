@@ -28,7 +28,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::process::Exit;
 use crate::runner::{self, Progress, Report};
-use crate::updates::TaskKey;
 
 /// Mesos's `--fetcher_cache_size` default: 2 GB.
 pub const DEFAULT_CACHE_SIZE: u64 = 2 * 1024 * 1024 * 1024;
@@ -235,15 +234,15 @@ fn log(sandbox: &Path, line: &str) {
 /// What the agent spawns per command task: fetch the URIs (a kill meanwhile ends it
 /// as killed), then run the command.
 #[allow(clippy::too_many_arguments)] // what the runner takes, plus the fetcher
-pub(crate) async fn fetch_and_run(
+pub(crate) async fn fetch_and_run<K: Clone + std::fmt::Debug>(
     fetcher: Arc<Fetcher>,
-    key: TaskKey,
+    key: K,
     command: CommandInfo,
     sandbox: PathBuf,
     env: Vec<(String, String)>,
     container: runner::Container,
     mut kill: oneshot::Receiver<std::time::Duration>,
-    reports: mpsc::UnboundedSender<Report>,
+    reports: mpsc::UnboundedSender<Report<K>>,
 ) {
     if !command.uris.is_empty() {
         let failed = tokio::select! {

@@ -142,8 +142,7 @@ impl Sandboxes {
         }
     }
 
-    /// The task of `executor_id` is now in `state`; a terminal state completes the
-    /// executor (its sandbox stays attached while it is among the completed).
+    /// The task the run of `executor_id` shows is now in `state`.
     pub fn task_state(&self, framework_id: &str, executor_id: &str, state: TaskState) {
         let mut book = self.write();
         let Some(runs) = book.frameworks.get_mut(framework_id) else {
@@ -153,9 +152,16 @@ impl Sandboxes {
             return;
         };
         run.state = state;
-        if crate::updates::is_terminal_state(state as i32)
-            && let Some(run) = runs.executors.remove(executor_id)
-        {
+    }
+
+    /// The executor's container ended: the run moves among the completed (its sandbox
+    /// stays attached while it is there).
+    pub fn executor_ended(&self, framework_id: &str, executor_id: &str) {
+        let mut book = self.write();
+        let Some(runs) = book.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        if let Some(run) = runs.executors.remove(executor_id) {
             complete(&mut book, framework_id, run);
         }
     }
@@ -260,6 +266,7 @@ mod tests {
                     .is_ok()
             );
             sandboxes.task_state("F", &id, TaskState::TaskFinished);
+            sandboxes.executor_ended("F", &id);
         }
         let book = sandboxes.snapshot();
         assert!(book.frameworks["F"].executors.is_empty());

@@ -8,6 +8,9 @@ use std::path::Path;
 pub struct ProcStat {
     pub pid: i32,
     pub pgrp: i32,
+    /// The session: an executor leads its own, and the tasks it starts in process
+    /// groups of their own stay in it.
+    pub session: i32,
     /// Clock ticks in user and kernel mode.
     pub utime: u64,
     pub stime: u64,
@@ -26,10 +29,27 @@ pub fn parse_stat(text: &str) -> Option<ProcStat> {
     Some(ProcStat {
         pid,
         pgrp: field(5)?.parse().ok()?,
+        session: field(6)?.parse().ok()?,
         utime: field(14)?.parse().ok()?,
         stime: field(15)?.parse().ok()?,
         threads: field(20)?.parse().ok()?,
     })
+}
+
+/// The pids of the processes of session `session` under `proc_root`.
+pub fn session_members(proc_root: &Path, session: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir(proc_root) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let pid: i32 = name.to_str()?.parse().ok()?;
+            let stat = parse_stat(&std::fs::read_to_string(entry.path().join("stat")).ok()?)?;
+            (stat.session == session && pid != 0).then_some(pid)
+        })
+        .collect()
 }
 
 /// Resident pages, the second figure of `/proc/<pid>/statm`.
@@ -70,7 +90,9 @@ pub fn group_usage(
         else {
             continue;
         };
-        if stat.pgrp != pgrp {
+        // The container's processes: the leader's group, and its session (an
+        // executor's tasks run in groups of their own within it).
+        if stat.pgrp != pgrp && stat.session != pgrp {
             continue;
         }
         let resident = std::fs::read_to_string(dir.join("statm"))
@@ -121,6 +143,7 @@ mod tests {
             Some(ProcStat {
                 pid: 4242,
                 pgrp: 4240,
+                session: 4240,
                 utime: 250,
                 stime: 75,
                 threads: 3,

@@ -262,6 +262,7 @@ mod tests {
         sandboxes.attach(&framework, "t2", "c2", &dir.join("t2/runs/c2"), &task("t2"));
         sandboxes.task_state("F", "t1", TaskState::TaskRunning);
         sandboxes.task_state("F", "t2", TaskState::TaskFinished);
+        sandboxes.executor_ended("F", "t2");
 
         let state = state_json(&sandboxes.snapshot());
         assert_eq!(state["id"], "S0");

@@ -236,22 +236,10 @@ pub fn principal_mismatch(authenticated: &str, declared: &str) -> String {
     )
 }
 
-/// A status-update UUID as Mesos accepts it: 16 bytes whose version nibble is one of
-/// the RFC 4122 versions 1-5 (what boost's `uuid::version()` recognises).
+/// A status-update UUID as Mesos accepts it (`ratufa_proto::task_state::check_update_uuid`).
 fn validate_uuid(bytes: &[u8], field: &str) -> Result<(), CallValidationError> {
-    if bytes.len() != 16 {
-        return Err(invalid(format!(
-            "Not a valid UUID in '{field}': expecting 16 bytes, got {}",
-            bytes.len()
-        )));
-    }
-    let version = bytes[6] >> 4;
-    if !(1..=5).contains(&version) {
-        return Err(invalid(format!(
-            "Not a valid UUID in '{field}': unknown UUID version {version}"
-        )));
-    }
-    Ok(())
+    ratufa_proto::task_state::check_update_uuid(bytes)
+        .map_err(|why| invalid(format!("Not a valid UUID in '{field}': {why}")))
 }
 
 /// Longest id Mesos accepts: ids become directory names, so `NAME_MAX`.

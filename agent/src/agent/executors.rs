@@ -1,0 +1,751 @@
+//! The agent loop's side of executors: launching them into containers, serving their
+//! calls (SUBSCRIBE, UPDATE, MESSAGE), delivering LAUNCH/KILL/MESSAGE/SHUTDOWN events,
+//! and turning their ends (exit, limitation, registration timeout) into status updates.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ratufa_gateway::ApiError;
+use ratufa_proto::ratufa::agentlink::{Call, call};
+use ratufa_proto::v1::executor::{Event, event};
+use ratufa_proto::v1::task_status::{Reason, Source};
+use ratufa_proto::v1::{
+    ContainerId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, TaskInfo, TaskState,
+    TaskStatus,
+};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::{Agent, TaskEntry};
+use crate::executors::{ExecutorEntry, ExecutorKey, Failure, Phase, Queued};
+use crate::http::executor::ExecutorCall;
+use crate::isolator::LimitedResource;
+use crate::process::Exit;
+use crate::runner::{self, Progress, Report};
+use crate::updates::TaskKey;
+
+impl Agent {
+    /// Hands `queued` (one task or a group, already in `self.tasks`) to executor `info`
+    /// of `framework`, launching the executor first if it is not running.
+    pub(super) fn launch_on_executor(
+        &mut self,
+        framework: &FrameworkInfo,
+        info: ExecutorInfo,
+        command: bool,
+        queued: Queued,
+    ) {
+        let Some(framework_id) = framework.id.clone() else {
+            return;
+        };
+        let key = ExecutorKey {
+            framework_id: framework_id.value.clone(),
+            executor_id: info.executor_id.value.clone(),
+        };
+        let task_ids = queued.task_ids();
+        let resources: Vec<(String, Vec<ratufa_proto::v1::Resource>)> = match &queued {
+            Queued::Task(task) => vec![(task.task_id.value.clone(), task.resources.clone())],
+            Queued::Group(group) => group
+                .tasks
+                .iter()
+                .map(|t| (t.task_id.value.clone(), t.resources.clone()))
+                .collect(),
+        };
+        let first_task = match &queued {
+            Queued::Task(task) => task.as_ref().clone(),
+            Queued::Group(group) => group.tasks.first().cloned().unwrap_or_default(),
+        };
+
+        let terminating = self
+            .executors
+            .get(&key)
+            .is_some_and(|e| e.phase == Phase::Terminating);
+        if terminating {
+            for task_id in &task_ids {
+                self.fail_task(
+                    &framework_id.value,
+                    task_id,
+                    "Executor terminating".to_string(),
+                    Reason::ExecutorTerminated,
+                );
+            }
+            return;
+        }
+        if self.executors.get(&key).is_none()
+            && let Err(message) = self.start_executor(&key, framework, info, command, &first_task)
+        {
+            for task_id in &task_ids {
+                self.fail_task(
+                    &framework_id.value,
+                    task_id,
+                    message.clone(),
+                    Reason::ContainerLaunchFailed,
+                );
+            }
+            return;
+        }
+        let Some(entry) = self.executors.get_mut(&key) else {
+            return;
+        };
+        for (task_id, resources) in resources {
+            entry.tasks.insert(task_id, resources);
+        }
+        if entry.phase == Phase::Running {
+            entry.launched.extend(task_ids.iter().cloned());
+            entry.send(queued.event());
+            self.resize(&key);
+        } else {
+            entry.queued.push(queued);
+        }
+    }
+
+    /// Creates the executor's sandbox and spawns its launch (fetch, then the process in
+    /// its container). Returns why it cannot start.
+    fn start_executor(
+        &mut self,
+        key: &ExecutorKey,
+        framework: &FrameworkInfo,
+        info: ExecutorInfo,
+        command: bool,
+        first_task: &TaskInfo,
+    ) -> Result<(), String> {
+        let Some(agent_id) = self.agent_id().cloned() else {
+            return Err("The agent has no id yet".to_string());
+        };
+        if !runner::safe_path_component(&key.framework_id)
+            || !runner::safe_path_component(&key.executor_id)
+        {
+            return Err("The executor or framework id cannot name a sandbox directory".to_string());
+        }
+        let Some(executor_command) = info.command.clone() else {
+            return Err("The executor has no command".to_string());
+        };
+        let container_id = uuid::Uuid::new_v4().to_string();
+        let sandbox = runner::create_sandbox(
+            &self.config.work_dir,
+            &agent_id.value,
+            &key.framework_id,
+            &key.executor_id,
+            &container_id,
+        )
+        .map_err(|e| format!("Failed to create the sandbox: {e}"))?;
+        let user = executor_command
+            .user
+            .clone()
+            .or_else(|| first_task.command.as_ref().and_then(|c| c.user.clone()))
+            .or_else(|| Some(framework.user.clone()).filter(|u| !u.is_empty()));
+        if self.config.switch_user
+            && let Some(user) = &user
+        {
+            chown_to(&sandbox, user)?;
+        }
+        self.sandboxes.attach(
+            framework,
+            &key.executor_id,
+            &container_id,
+            &sandbox,
+            first_task,
+        );
+
+        let env = self.executor_env(key, &info, framework, &sandbox, command);
+        let mut entry = ExecutorEntry::new(info, container_id.clone(), sandbox.clone(), command);
+        entry.registration_deadline =
+            Some(Instant::now() + self.config.executor_registration_timeout);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        entry.stop = Some(stop_tx);
+        let container = runner::Container {
+            id: container_id,
+            limits: entry.limits(),
+            isolator: self.isolator.clone(),
+        };
+        info!(
+            framework_id = %key.framework_id,
+            executor_id = %key.executor_id,
+            container_id = %container.id,
+            sandbox = %sandbox.display(),
+            "launching executor"
+        );
+        self.executors.insert(key.clone(), entry);
+        tokio::spawn(crate::fetcher::fetch_and_run(
+            self.fetcher.clone(),
+            key.clone(),
+            executor_command,
+            sandbox,
+            env,
+            container,
+            stop_rx,
+            self.executor_reports_tx.clone(),
+        ));
+        Ok(())
+    }
+
+    /// The MESOS_* environment of an executor (its command's own variables are added
+    /// over these by the runner).
+    fn executor_env(
+        &self,
+        key: &ExecutorKey,
+        info: &ExecutorInfo,
+        framework: &FrameworkInfo,
+        sandbox: &Path,
+        command: bool,
+    ) -> Vec<(String, String)> {
+        let agent_id = self
+            .agent_id()
+            .map(|id| id.value.clone())
+            .unwrap_or_default();
+        let endpoint = self.endpoint.to_string();
+        let checkpoint = if framework.checkpoint.unwrap_or(false) {
+            "1"
+        } else {
+            "0"
+        };
+        let secs = |d: Duration| format!("{}secs", d.as_secs_f64());
+        let mut env = vec![
+            ("MESOS_FRAMEWORK_ID", key.framework_id.clone()),
+            ("MESOS_EXECUTOR_ID", key.executor_id.clone()),
+            ("MESOS_DIRECTORY", sandbox.display().to_string()),
+            ("MESOS_SANDBOX", sandbox.display().to_string()),
+            ("MESOS_SLAVE_ID", agent_id.clone()),
+            ("MESOS_AGENT_ID", agent_id),
+            ("MESOS_SLAVE_PID", format!("slave(1)@{endpoint}")),
+            ("MESOS_AGENT_ENDPOINT", endpoint),
+            ("MESOS_CHECKPOINT", checkpoint.to_string()),
+            (
+                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
+                secs(self.config.executor_shutdown_grace_period),
+            ),
+            ("MESOS_RECOVERY_TIMEOUT", "15mins".to_string()),
+            ("MESOS_SUBSCRIPTION_BACKOFF_MAX", "2secs".to_string()),
+        ];
+        if command {
+            env.push(("MESOS_HTTP_COMMAND_EXECUTOR", "1".to_string()));
+        }
+        let _ = info;
+        env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    /// The container follows its tasks: new limits after a task starts or ends.
+    fn resize(&self, key: &ExecutorKey) {
+        let Some(entry) = self.executors.get(key) else {
+            return;
+        };
+        if entry.command || entry.pid.is_none() {
+            return;
+        }
+        if let Err(e) = self.isolator.update(&entry.container_id, &entry.limits()) {
+            warn!(executor_id = %key.executor_id, error = %e, "cannot resize the executor's container");
+        }
+    }
+
+    // -----------------------------------------------------------------------------
+    // Calls from executors
+
+    pub(super) fn on_executor_call(&mut self, call: ExecutorCall) {
+        match call {
+            ExecutorCall::Subscribe {
+                key,
+                subscribe,
+                events,
+                reply,
+            } => {
+                let result = self.subscribe_executor(&key, subscribe, events);
+                let _ = reply.send(result);
+            }
+            ExecutorCall::Update { key, status, reply } => {
+                let result = self.executor_update(&key, *status);
+                let _ = reply.send(result);
+            }
+            ExecutorCall::Message { key, data, reply } => {
+                let result = self.subscribed(&key).map(|_| {
+                    self.send_call(Call {
+                        r#type: Some(call::Type::FrameworkMessage as i32),
+                        framework_message: Some(call::FrameworkMessage {
+                            framework_id: FrameworkId {
+                                value: key.framework_id.clone(),
+                            },
+                            executor_id: ExecutorId {
+                                value: key.executor_id.clone(),
+                            },
+                            data,
+                        }),
+                        ..Call::default()
+                    });
+                });
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// The executor, if it is known and subscribed (400 / 403 otherwise).
+    fn subscribed(&self, key: &ExecutorKey) -> Result<&ExecutorEntry, ApiError> {
+        let entry = self.known_executor(key)?;
+        if entry.events.is_none() {
+            return Err(ApiError::forbidden("Executor is not subscribed"));
+        }
+        Ok(entry)
+    }
+
+    fn known_executor(&self, key: &ExecutorKey) -> Result<&ExecutorEntry, ApiError> {
+        if !self.frameworks.contains_key(&key.framework_id) {
+            return Err(ApiError::bad_request(format!(
+                "Framework {} cannot be found",
+                key.framework_id
+            )));
+        }
+        self.executors.get(key).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Executor {} of framework {} cannot be found",
+                key.executor_id, key.framework_id
+            ))
+        })
+    }
+
+    fn subscribe_executor(
+        &mut self,
+        key: &ExecutorKey,
+        subscribe: ratufa_proto::v1::executor::call::Subscribe,
+        events: tokio::sync::mpsc::UnboundedSender<Event>,
+    ) -> Result<(), ApiError> {
+        self.known_executor(key)?;
+        let framework_info = self
+            .frameworks
+            .get(&key.framework_id)
+            .cloned()
+            .unwrap_or_default();
+        let agent_info = self.info.clone();
+        let Some(entry) = self.executors.get_mut(key) else {
+            return Err(ApiError::bad_request("Executor cannot be found"));
+        };
+        if entry.phase == Phase::Terminating {
+            return Err(ApiError::bad_request("Executor is terminating"));
+        }
+        info!(
+            framework_id = %key.framework_id,
+            executor_id = %key.executor_id,
+            resubscribed = entry.events.is_some(),
+            "executor subscribed"
+        );
+        let subscribed = Event {
+            r#type: Some(event::Type::Subscribed as i32),
+            subscribed: Some(event::Subscribed {
+                executor_info: entry.info.clone(),
+                framework_info,
+                agent_info,
+                container_id: Some(ContainerId {
+                    value: entry.container_id.clone(),
+                    parent: None,
+                }),
+            }),
+            ..Event::default()
+        };
+        // A new subscription replaces the old: dropping its sender ends that stream.
+        let _ = events.send(subscribed);
+        entry.events = Some(events);
+        entry.phase = Phase::Running;
+        entry.registration_deadline = None;
+        // Tasks it was handed before but does not know (it lost them in a restart of
+        // its own) cannot run: Mesos fails them.
+        let known: std::collections::BTreeSet<String> = subscribe
+            .unacknowledged_tasks
+            .iter()
+            .map(|t| t.task_id.value.clone())
+            .collect();
+        let lost: Vec<String> = entry
+            .launched
+            .iter()
+            .filter(|id| !known.contains(*id))
+            .cloned()
+            .collect();
+        for queued in std::mem::take(&mut entry.queued) {
+            entry.launched.extend(queued.task_ids());
+            entry.send(queued.event());
+        }
+        self.resize(key);
+        for task_id in lost {
+            let task_key = TaskKey {
+                framework_id: key.framework_id.clone(),
+                task_id: task_id.clone(),
+            };
+            let staging = self
+                .tasks
+                .get(&task_key)
+                .is_some_and(|t| t.state == TaskState::TaskStaging);
+            if staging {
+                self.fail_task(
+                    &key.framework_id,
+                    &task_id,
+                    "Task launched during agent restart".to_string(),
+                    Reason::AgentRestarted,
+                );
+            }
+        }
+        // Updates it sent that never reached us (the agent went down first) go on
+        // now; those we already have are not queued twice.
+        for update in subscribe.unacknowledged_updates {
+            let status = update.status;
+            let task_key = TaskKey {
+                framework_id: key.framework_id.clone(),
+                task_id: status.task_id.value.clone(),
+            };
+            if !self
+                .updates
+                .knows(&task_key, status.uuid.as_deref().unwrap_or_default())
+            {
+                let _ = self.take_executor_status(key, status);
+            }
+        }
+        Ok(())
+    }
+
+    fn executor_update(&mut self, key: &ExecutorKey, status: TaskStatus) -> Result<(), ApiError> {
+        self.subscribed(key)?;
+        let task_id = status.task_id.clone();
+        let uuid = status.uuid.clone().unwrap_or_default();
+        self.take_executor_status(key, status)?;
+        // Recorded (and checkpointed): the executor may forget it.
+        if let Some(entry) = self.executors.get(key) {
+            entry.send(Event {
+                r#type: Some(event::Type::Acknowledged as i32),
+                acknowledged: Some(event::Acknowledged { task_id, uuid }),
+                ..Event::default()
+            });
+        }
+        Ok(())
+    }
+
+    /// Records an executor's status update and queues it for the master.
+    fn take_executor_status(
+        &mut self,
+        key: &ExecutorKey,
+        mut status: TaskStatus,
+    ) -> Result<(), ApiError> {
+        let task_key = TaskKey {
+            framework_id: key.framework_id.clone(),
+            task_id: status.task_id.value.clone(),
+        };
+        if !self.tasks.contains_key(&task_key) {
+            return Err(ApiError::bad_request(format!(
+                "Task {} of framework {} is unknown to the agent",
+                task_key.task_id, task_key.framework_id
+            )));
+        }
+        status.agent_id = self.info.id.clone();
+        status.executor_id = Some(ExecutorId {
+            value: key.executor_id.clone(),
+        });
+        if status.timestamp.is_none() {
+            status.timestamp = Some(crate::status::now_seconds());
+        }
+        if let Some(entry) = self.tasks.get(&task_key)
+            && let Some(executor) = self.executors.get(key)
+            && status.state == TaskState::TaskRunning as i32
+            && let Some(pid) = executor.pid
+        {
+            let _ = entry;
+            self.sandboxes
+                .set_pid(&key.framework_id, &key.executor_id, pid);
+        }
+        self.record(&task_key, status);
+        Ok(())
+    }
+
+    /// `state` for a task the agent itself ends (its executor is gone or never came).
+    pub(super) fn fail_task(
+        &mut self,
+        framework_id: &str,
+        task_id: &str,
+        message: String,
+        reason: Reason,
+    ) {
+        let key = TaskKey {
+            framework_id: framework_id.to_string(),
+            task_id: task_id.to_string(),
+        };
+        self.update(
+            &key,
+            TaskState::TaskFailed,
+            Source::Agent,
+            Some(message),
+            Some(reason),
+        );
+    }
+
+    /// A task of an executor reached a terminal state: its container shrinks.
+    pub(super) fn executor_task_ended(&mut self, key: &TaskKey) {
+        let Some(executor_id) = self.tasks.get(key).and_then(|t| t.executor_id.clone()) else {
+            return;
+        };
+        let executor = ExecutorKey {
+            framework_id: key.framework_id.clone(),
+            executor_id,
+        };
+        if let Some(entry) = self.executors.get_mut(&executor) {
+            entry.task_ended(&key.task_id);
+        }
+        self.resize(&executor);
+    }
+
+    // -----------------------------------------------------------------------------
+    // Commands for executors
+
+    /// KILL_TASK for a task under an executor.
+    pub(super) fn kill_on_executor(
+        &mut self,
+        key: &TaskKey,
+        executor_id: &str,
+        kill_policy: Option<ratufa_proto::v1::KillPolicy>,
+    ) {
+        let executor = ExecutorKey {
+            framework_id: key.framework_id.clone(),
+            executor_id: executor_id.to_string(),
+        };
+        let Some(entry) = self.executors.get_mut(&executor) else {
+            return;
+        };
+        let unqueued = entry.unqueue(&key.task_id);
+        if !unqueued.is_empty() {
+            // Never handed over: the agent ends it itself, as Mesos does.
+            let idle = entry.tasks.is_empty() && entry.queued.is_empty();
+            for task_id in unqueued {
+                let task_key = TaskKey {
+                    framework_id: key.framework_id.clone(),
+                    task_id,
+                };
+                self.update(
+                    &task_key,
+                    TaskState::TaskKilled,
+                    Source::Agent,
+                    Some("Killed before delivery to the executor".to_string()),
+                    Some(Reason::TaskKilledDuringLaunch),
+                );
+            }
+            if idle {
+                self.destroy_executor(&executor, None);
+            }
+            return;
+        }
+        if entry.phase == Phase::Running {
+            entry.send(Event {
+                r#type: Some(event::Type::Kill as i32),
+                kill: Some(event::Kill {
+                    task_id: ratufa_proto::v1::TaskId {
+                        value: key.task_id.clone(),
+                    },
+                    kill_policy,
+                }),
+                ..Event::default()
+            });
+        }
+    }
+
+    /// FRAMEWORK_MESSAGE from the master: a MESSAGE event for the executor.
+    pub(super) fn message_executor(&mut self, key: &ExecutorKey, data: Vec<u8>) {
+        match self.executors.get(key) {
+            Some(entry) if entry.events.is_some() => {
+                entry.send(Event {
+                    r#type: Some(event::Type::Message as i32),
+                    message: Some(event::Message { data }),
+                    ..Event::default()
+                });
+            }
+            _ => info!(
+                framework_id = %key.framework_id,
+                executor_id = %key.executor_id,
+                bytes = data.len(),
+                "dropping a framework message for an executor not subscribed here"
+            ),
+        }
+    }
+
+    /// SHUTDOWN to the executor; its container is destroyed after the grace period
+    /// (at once when it has not subscribed).
+    pub(super) fn shutdown_executor(&mut self, key: &ExecutorKey) {
+        let grace = self.config.executor_shutdown_grace_period;
+        let Some(entry) = self.executors.get_mut(key) else {
+            return;
+        };
+        if entry.phase == Phase::Terminating {
+            return;
+        }
+        info!(framework_id = %key.framework_id, executor_id = %key.executor_id, ?grace, "shutting the executor down");
+        entry.phase = Phase::Terminating;
+        let told = entry.send(Event {
+            r#type: Some(event::Type::Shutdown as i32),
+            ..Event::default()
+        });
+        if told {
+            entry.destroy_at = Some(Instant::now() + grace);
+        } else {
+            self.destroy_executor(key, None);
+        }
+    }
+
+    /// Kills the executor's container now. `failure` says why, for its tasks.
+    pub(super) fn destroy_executor(&mut self, key: &ExecutorKey, failure: Option<Failure>) {
+        let Some(entry) = self.executors.get_mut(key) else {
+            return;
+        };
+        entry.phase = Phase::Terminating;
+        entry.destroy_at = None;
+        if entry.failure.is_none() {
+            entry.failure = failure;
+        }
+        if let Some(stop) = entry.stop.take() {
+            debug!(framework_id = %key.framework_id, executor_id = %key.executor_id, "destroying the executor's container");
+            let _ = stop.send(Duration::ZERO);
+        }
+    }
+
+    /// Registration timeouts and shutdown grace periods that are over.
+    pub(super) fn executor_deadlines(&mut self) {
+        let now = Instant::now();
+        for key in self.executors.registration_expired(now) {
+            let timeout = self.config.executor_registration_timeout;
+            warn!(framework_id = %key.framework_id, executor_id = %key.executor_id, ?timeout, "executor did not subscribe in time");
+            self.destroy_executor(
+                &key,
+                Some(Failure {
+                    reason: Reason::ExecutorRegistrationTimeout,
+                    message: format!(
+                        "Executor did not register within {}secs",
+                        timeout.as_secs_f64()
+                    ),
+                }),
+            );
+        }
+        for key in self.executors.destroy_due(now) {
+            self.destroy_executor(&key, None);
+        }
+    }
+
+    // -----------------------------------------------------------------------------
+    // What the executors' runners report
+
+    pub(super) fn on_executor_report(&mut self, Report { key, progress }: Report<ExecutorKey>) {
+        match progress {
+            Progress::Running { pid } => {
+                debug!(framework_id = %key.framework_id, executor_id = %key.executor_id, pid, "executor running");
+                if let Some(entry) = self.executors.get_mut(&key) {
+                    entry.pid = Some(pid);
+                }
+                self.sandboxes
+                    .set_pid(&key.framework_id, &key.executor_id, pid);
+                self.resize(&key);
+            }
+            Progress::LaunchFailed { message } => {
+                self.executor_gone(&key, Reason::ContainerLaunchFailed, message, None);
+            }
+            Progress::FetchFailed { message } => {
+                warn!(framework_id = %key.framework_id, executor_id = %key.executor_id, %message, "fetch failed");
+                self.executor_gone(
+                    &key,
+                    Reason::ContainerLaunchFailed,
+                    format!("Failed to launch container: {message}"),
+                    None,
+                );
+            }
+            Progress::Limited { limitation } => {
+                let reason = match limitation.resource {
+                    LimitedResource::Memory => Reason::ContainerLimitationMemory,
+                };
+                info!(framework_id = %key.framework_id, executor_id = %key.executor_id, message = %limitation.message, "executor's container hit a limit");
+                self.executor_gone(&key, reason, limitation.message, None);
+            }
+            Progress::Exited { exit, .. } => {
+                info!(framework_id = %key.framework_id, executor_id = %key.executor_id, ?exit, "executor ended");
+                let message = match &exit {
+                    Exit::Code(code) => format!("Executor exited with status {code}"),
+                    Exit::Signal(signal) => format!("Executor terminated with signal {signal}"),
+                    Exit::Unknown(why) => format!("Executor terminated: {why}"),
+                };
+                self.executor_gone(&key, Reason::ExecutorTerminated, message, Some(exit));
+            }
+        }
+    }
+
+    /// The executor's container is gone: its tasks not yet terminal fail, the master
+    /// learns of it, and the sandbox is scheduled for removal.
+    fn executor_gone(
+        &mut self,
+        key: &ExecutorKey,
+        reason: Reason,
+        message: String,
+        exit: Option<Exit>,
+    ) {
+        let Some(entry) = self.executors.remove(key) else {
+            return;
+        };
+        let (reason, message) = match entry.failure {
+            Some(failure) => (failure.reason, failure.message),
+            None => (reason, message),
+        };
+        let mut task_ids: Vec<String> = entry.tasks.keys().cloned().collect();
+        for queued in &entry.queued {
+            task_ids.extend(queued.task_ids());
+        }
+        task_ids.sort();
+        task_ids.dedup();
+        for task_id in task_ids {
+            self.fail_task(&key.framework_id, &task_id, message.clone(), reason);
+        }
+        self.sandboxes
+            .executor_ended(&key.framework_id, &key.executor_id);
+        self.gc.schedule(entry.sandbox.clone());
+        let status = match exit {
+            Some(Exit::Code(code)) => Some(code << 8),
+            Some(Exit::Signal(signal)) => Some(signal),
+            _ => None,
+        };
+        self.send_call(Call {
+            r#type: Some(call::Type::ExecutorExited as i32),
+            executor_exited: Some(call::ExecutorExited {
+                framework_id: FrameworkId {
+                    value: key.framework_id.clone(),
+                },
+                executor_id: ExecutorId {
+                    value: key.executor_id.clone(),
+                },
+                status,
+            }),
+            ..Call::default()
+        });
+        self.forget_framework_if_done(&key.framework_id);
+    }
+
+    /// A task entry for a task handed to an executor.
+    pub(super) fn task_entry(
+        task: TaskInfo,
+        framework_id: FrameworkId,
+        executor_id: &str,
+    ) -> TaskEntry {
+        TaskEntry {
+            task,
+            framework_id,
+            state: TaskState::TaskStaging,
+            kill: None,
+            silent: false,
+            executor_id: Some(executor_id.to_string()),
+        }
+    }
+}
+
+/// Hands `sandbox` to `user` (we are root and the task runs as that user).
+fn chown_to(sandbox: &Path, user: &str) -> Result<(), String> {
+    // SAFETY: geteuid reads our own credentials.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let name = std::ffi::CString::new(user).map_err(|_| format!("Bad user name '{user}'"))?;
+    // SAFETY: getpwnam reads the password database; the result is copied out at once
+    // and the loop calls it from one thread.
+    let passwd = unsafe { libc::getpwnam(name.as_ptr()) };
+    if passwd.is_null() {
+        return Err(format!(
+            "Failed to chown the sandbox: user '{user}' does not exist"
+        ));
+    }
+    // SAFETY: checked non-null above; getpwnam's result points to static storage.
+    let (uid, gid) = unsafe { ((*passwd).pw_uid, (*passwd).pw_gid) };
+    std::os::unix::fs::chown(sandbox, Some(uid), Some(gid))
+        .map_err(|e| format!("Failed to chown the sandbox to '{user}': {e}"))
+}

@@ -1,0 +1,274 @@
+//! The agent's `/api/v1/executor` over real sockets against the real binary, with the
+//! test itself playing the executor.
+//!
+//! A framework launches a task with a custom executor whose command (`sleep`) never
+//! subscribes; the test then speaks for it: calls before SUBSCRIBE are refused with
+//! 403, unknown frameworks and executors with 400, a wrong method with 405, a wrong
+//! `Content-Type` with 415, a SUBSCRIBE that accepts nothing we speak with 406. Its
+//! SUBSCRIBE gets SUBSCRIBED (with the container id) and the queued LAUNCH; an UPDATE
+//! is answered 202 and ACKNOWLEDGED, and reaches the scheduler; a MESSAGE reaches the
+//! scheduler as MESSAGE and the scheduler's MESSAGE comes back as a MESSAGE event;
+//! KILL_TASK arrives as KILL. A second executor that never subscribes fails its task
+//! with REASON_EXECUTOR_REGISTRATION_TIMEOUT after `--executor_registration_timeout`.
+
+// Test scaffolding: a failure here should fail the test loudly.
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/cluster.rs"]
+mod cluster;
+mod support;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use cluster::Scheduler;
+use support::{EventStream, JSON, PATIENCE, Request, open_on, send_to, start_local_with_agent};
+
+const EXECUTOR: &str = "/api/v1/executor";
+
+fn executor_task(id: &str, executor_id: &str, agent_id: &Value) -> Value {
+    json!({
+        "name": id,
+        "task_id": {"value": id},
+        "agent_id": agent_id,
+        "resources": [
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+            {"name": "mem", "type": "SCALAR", "scalar": {"value": 16.0}},
+        ],
+        "executor": {
+            "type": "CUSTOM",
+            "executor_id": {"value": executor_id},
+            "command": {"value": "sleep 600"},
+            "resources": [
+                {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                {"name": "mem", "type": "SCALAR", "scalar": {"value": 16.0}},
+            ],
+        },
+    })
+}
+
+async fn post(agent: SocketAddr, body: &Value) -> support::Response {
+    send_to(
+        agent,
+        Request::post(EXECUTOR)
+            .header("Content-Type", JSON)
+            .body(body.to_string()),
+    )
+    .await
+    .unwrap()
+}
+
+async fn next_event(stream: &mut EventStream) -> Value {
+    loop {
+        let record = stream.next_record_within(PATIENCE).await.unwrap();
+        let event: Value = serde_json::from_slice(&record).unwrap();
+        if event["type"] != "HEARTBEAT" {
+            return event;
+        }
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[tokio::test]
+async fn the_test_speaks_for_a_custom_executor() {
+    let (master, agent_port) =
+        start_local_with_agent(&["--executor_registration_timeout=3secs".to_string()]).await;
+    let agent = SocketAddr::from((Ipv4Addr::LOCALHOST, agent_port));
+
+    let info = json!({"user": "root", "name": "executor-api"});
+    let mut scheduler = Scheduler::subscribe(&master, &info).await;
+    let offer = scheduler.offers(&master).await.remove(0);
+    let agent_id = offer["agent_id"].clone();
+    scheduler
+        .launch(
+            &master,
+            &[&offer["id"]],
+            vec![
+                executor_task("t1", "ex1", &agent_id),
+                executor_task("late", "never", &agent_id),
+            ],
+            0.0,
+        )
+        .await;
+    let fw = json!({"value": scheduler.id()});
+    let ex = json!({"value": "ex1"});
+
+    // Wait until the agent knows the executor: a HEARTBEAT is answered whatever the
+    // state, so probe with UPDATE, which says 403 once the executor is known.
+    let uuid = b64(uuid::Uuid::new_v4().as_bytes());
+    let update = |state: &str, uuid: &str| {
+        json!({
+            "type": "UPDATE",
+            "framework_id": fw,
+            "executor_id": ex,
+            "update": {"status": {
+                "task_id": {"value": "t1"},
+                "state": state,
+                "source": "SOURCE_EXECUTOR",
+                "uuid": uuid,
+                "executor_id": ex,
+            }},
+        })
+    };
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let response = post(agent, &update("TASK_RUNNING", &uuid)).await;
+        if response.status == 403 {
+            assert!(
+                response.text().contains("Executor is not subscribed"),
+                "{response:?}"
+            );
+            break;
+        }
+        assert_eq!(response.status, 400, "{response:?}");
+        assert!(std::time::Instant::now() < deadline, "{}", master.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // What is refused before any state is looked at.
+    let response = send_to(agent, Request::get(EXECUTOR)).await.unwrap();
+    assert_eq!(response.status, 405, "{response:?}");
+    let response = send_to(
+        agent,
+        Request::post(EXECUTOR)
+            .header("Content-Type", "text/plain")
+            .body("{}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status, 415, "{response:?}");
+    let mut bad = update("TASK_STAGING", &uuid);
+    let response = post(agent, &bad).await;
+    assert_eq!(response.status, 400, "{response:?}");
+    assert!(response.text().contains("TASK_STAGING"), "{response:?}");
+    bad = update("TASK_RUNNING", &b64(b"short"));
+    let response = post(agent, &bad).await;
+    assert_eq!(response.status, 400, "{response:?}");
+    assert!(response.text().contains("uuid"), "{response:?}");
+    // Unknown framework or executor.
+    let mut unknown = update("TASK_RUNNING", &uuid);
+    unknown["framework_id"] = json!({"value": "nope"});
+    let response = post(agent, &unknown).await;
+    assert_eq!(response.status, 400, "{response:?}");
+    assert!(response.text().contains("nope"), "{response:?}");
+    unknown = update("TASK_RUNNING", &uuid);
+    unknown["executor_id"] = json!({"value": "nope"});
+    unknown["update"]["status"]["executor_id"] = json!({"value": "nope"});
+    let response = post(agent, &unknown).await;
+    assert_eq!(response.status, 400, "{response:?}");
+    let heartbeat = json!({"type": "HEARTBEAT", "framework_id": fw, "executor_id": ex});
+    assert_eq!(post(agent, &heartbeat).await.status, 202);
+
+    // SUBSCRIBE: 406 for an Accept we cannot meet, then the stream.
+    let subscribe = json!({
+        "type": "SUBSCRIBE",
+        "framework_id": fw,
+        "executor_id": ex,
+        "subscribe": {},
+    });
+    let request = || {
+        Request::post(EXECUTOR)
+            .header("Content-Type", JSON)
+            .body(subscribe.to_string())
+    };
+    let refused = open_on(agent, request().header("Accept", "text/html")).await;
+    assert_eq!(refused.err().unwrap().status, 406);
+    let mut stream = open_on(agent, request().header("Accept", JSON))
+        .await
+        .unwrap_or_else(|r| panic!("{r:?}\n{}", master.log()));
+    let subscribed = next_event(&mut stream).await;
+    assert_eq!(subscribed["type"], "SUBSCRIBED", "{subscribed}");
+    assert_eq!(
+        subscribed["subscribed"]["executor_info"]["executor_id"]["value"],
+        "ex1"
+    );
+    assert_eq!(
+        subscribed["subscribed"]["framework_info"]["id"]["value"],
+        scheduler.id()
+    );
+    assert!(
+        subscribed["subscribed"]["container_id"]["value"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()),
+        "{subscribed}"
+    );
+    let launch = next_event(&mut stream).await;
+    assert_eq!(launch["type"], "LAUNCH", "{launch}");
+    assert_eq!(launch["launch"]["task"]["task_id"]["value"], "t1");
+
+    // UPDATE: 202, ACKNOWLEDGED, and the scheduler sees it.
+    let response = post(agent, &update("TASK_RUNNING", &uuid)).await;
+    assert_eq!(response.status, 202, "{response:?}");
+    let acked = next_event(&mut stream).await;
+    assert_eq!(acked["type"], "ACKNOWLEDGED", "{acked}");
+    assert_eq!(acked["acknowledged"]["uuid"], uuid.as_str());
+    let status = scheduler.await_state(&master, "t1", "TASK_RUNNING").await;
+    assert_eq!(status["source"], "SOURCE_EXECUTOR", "{status}");
+    assert_eq!(status["agent_id"], agent_id, "{status}");
+
+    // Messages both ways.
+    let message = json!({
+        "type": "MESSAGE",
+        "framework_id": fw,
+        "executor_id": ex,
+        "message": {"data": b64(b"from the executor")},
+    });
+    assert_eq!(post(agent, &message).await.status, 202);
+    let event = scheduler.expect(&master, "MESSAGE").await;
+    assert_eq!(
+        event["message"]["data"],
+        b64(b"from the executor"),
+        "{event}"
+    );
+    scheduler
+        .call(
+            &master,
+            json!({
+                "type": "MESSAGE",
+                "framework_id": fw,
+                "message": {"agent_id": agent_id, "executor_id": ex, "data": b64(b"to it")},
+            }),
+        )
+        .await;
+    let event = next_event(&mut stream).await;
+    assert_eq!(event["type"], "MESSAGE", "{event}");
+    assert_eq!(event["message"]["data"], b64(b"to it"));
+
+    // KILL_TASK arrives as KILL.
+    scheduler
+        .call(
+            &master,
+            json!({
+                "type": "KILL",
+                "framework_id": fw,
+                "kill": {"task_id": {"value": "t1"}, "agent_id": agent_id},
+            }),
+        )
+        .await;
+    let event = next_event(&mut stream).await;
+    assert_eq!(event["type"], "KILL", "{event}");
+    assert_eq!(event["kill"]["task_id"]["value"], "t1");
+
+    // The executor that never subscribed is given up on.
+    let status = scheduler.await_state(&master, "late", "TASK_FAILED").await;
+    assert_eq!(
+        status["reason"], "REASON_EXECUTOR_REGISTRATION_TIMEOUT",
+        "{status}"
+    );
+    assert_eq!(status["source"], "SOURCE_AGENT", "{status}");
+
+    // The executor reports the kill; the agent forwards it.
+    let killed = b64(uuid::Uuid::new_v4().as_bytes());
+    assert_eq!(
+        post(agent, &update("TASK_KILLED", &killed)).await.status,
+        202
+    );
+    scheduler.await_state(&master, "t1", "TASK_KILLED").await;
+    master.assert_alive().await;
+}
