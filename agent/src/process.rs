@@ -76,9 +76,9 @@ impl ProcessSpec {
 }
 
 impl ProcessSpec {
-    /// The command to start: program, argv[0], arguments, the added environment and
-    /// the working directory, no stdin, and a process group of its own so that a kill
-    /// reaches whatever it forks. The caller chooses where its output goes.
+    /// The command to start: program, argv[0], arguments, the added environment, the
+    /// working directory and no stdin. The caller chooses where its output goes and
+    /// how it is grouped (a process group, or a session, of its own).
     pub fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
         if let Some(arg0) = &self.arg0 {
@@ -88,8 +88,7 @@ impl ProcessSpec {
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.cwd)
-            .stdin(Stdio::null())
-            .process_group(0);
+            .stdin(Stdio::null());
         command
     }
 }
@@ -165,6 +164,8 @@ impl Process {
         command
             .stdout(Stdio::from(stdout))
             .stderr(Stdio::from(stderr))
+            // Its own group, so that a kill reaches whatever it forked.
+            .process_group(0)
             .kill_on_drop(false);
         // Its own session (and so its own group), so that a kill reaches whatever it
         // forked, even what went into process groups of its own (an executor's

@@ -1,8 +1,8 @@
 //! The executor's loop: one subscription to the agent (re-made after a disconnect when
 //! the framework checkpoints), the tasks it launches, and the status updates it owes.
 //!
-//! Both executors live here. The command executor (ExecutorInfo without type DEFAULT)
-//! runs one task per LAUNCH and refuses a second; the default executor runs the tasks
+//! Both executors live here. The command executor (MESOS_HTTP_COMMAND_EXECUTOR=1, or
+//! an ExecutorInfo without type DEFAULT) runs one task per LAUNCH and refuses a second; the default executor runs the tasks
 //! of each LAUNCH_GROUP and, as Mesos's default executor, kills the rest of a group
 //! when one of its tasks fails or is killed.
 
@@ -290,8 +290,11 @@ impl Executor {
         match kind {
             Some(event::Type::Subscribed) => {
                 if let Some(subscribed) = event.subscribed {
-                    self.default_executor = subscribed.executor_info.r#type
-                        == Some(executor_info::Type::Default as i32);
+                    // The agent marks its command executors with
+                    // MESOS_HTTP_COMMAND_EXECUTOR, whatever their ExecutorInfo says.
+                    self.default_executor = !self.env.http_command_executor
+                        && subscribed.executor_info.r#type
+                            == Some(executor_info::Type::Default as i32);
                     self.agent_id = subscribed.agent_info.id.clone();
                     self.framework = Some(subscribed.framework_info);
                 }

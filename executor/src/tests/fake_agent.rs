@@ -40,6 +40,7 @@ struct Shared {
 
 pub struct FakeAgent {
     pub addr: SocketAddr,
+    kind: executor_info::Type,
     calls: mpsc::UnboundedReceiver<Call>,
     shared: Shared,
 }
@@ -79,6 +80,7 @@ impl FakeAgent {
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         FakeAgent {
             addr,
+            kind,
             calls,
             shared,
         }
@@ -96,7 +98,8 @@ impl FakeAgent {
             recovery_timeout: Duration::from_secs(60),
             subscription_backoff_max: Duration::from_millis(100),
             shutdown_grace_period: Duration::from_secs(5),
-            http_command_executor: true,
+            // As an agent sets it: for its command executors only.
+            http_command_executor: self.kind != executor_info::Type::Default,
         }
     }
 

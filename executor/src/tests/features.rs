@@ -226,3 +226,19 @@ async fn an_unknown_user_fails_the_task_naming_it() {
     assert!(message.contains("'ratufa-no-such-user'"), "{message}");
     assert_eq!(h.exit_status().await, 0);
 }
+
+#[tokio::test]
+async fn a_command_executor_refuses_task_groups() {
+    let mut h = Harness::start(&[], false).await;
+    h.agent
+        .launch_group(vec![shell_task("a", "true"), shell_task("b", "true")]);
+    let statuses = h
+        .expect_acked(&[TaskState::TaskFailed, TaskState::TaskFailed])
+        .await;
+    for status in statuses {
+        let message = status.message.unwrap();
+        assert!(message.contains("default executor"), "{message}");
+    }
+    h.agent.shutdown();
+    assert_eq!(h.exit_status().await, 0);
+}
