@@ -164,8 +164,6 @@ impl Process {
         command
             .stdout(Stdio::from(stdout))
             .stderr(Stdio::from(stderr))
-            // Its own group, so that a kill reaches whatever it forked.
-            .process_group(0)
             .kill_on_drop(false);
         // Its own session (and so its own group), so that a kill reaches whatever it
         // forked, even what went into process groups of its own (an executor's
