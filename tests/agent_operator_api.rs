@@ -3,7 +3,8 @@
 //! agent` with one running task (`sleeper`) and one finished (`quick`).
 //!
 //! Every served call — GET_HEALTH, GET_FLAGS, GET_VERSION, GET_METRICS, GET_STATE,
-//! GET_CONTAINERS, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_AGENT — is made in JSON
+//! GET_CONTAINERS, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_AGENT, LIST_FILES,
+//! READ_FILE (escapes refused with 403 as on `/files/read`) — is made in JSON
 //! (checked under Mesos's field names) and in protobuf (decoded as an agent `Response`
 //! and found to say the same). Bad input: GET → 405, a text/plain body → 415, an
 //! unknown call type → 400 naming it, GET_METRICS without `get_metrics` → 400, an
@@ -108,7 +109,13 @@ async fn every_operator_call_answers_in_json_and_protobuf_and_bad_calls_are_refu
     let offer = scheduler.offers(&master).await.remove(0);
     let agent_id = offer["agent_id"].clone();
     let tasks = vec![
-        command_task("sleeper", &agent_id, 0.5, 64.0, "sleep 120"),
+        command_task(
+            "sleeper",
+            &agent_id,
+            0.5,
+            64.0,
+            "echo the operator reads this; sleep 120",
+        ),
         command_task("quick", &agent_id, 0.5, 64.0, "true"),
     ];
     scheduler
@@ -122,16 +129,34 @@ async fn every_operator_call_answers_in_json_and_protobuf_and_bad_calls_are_refu
         .await;
     let framework_id = scheduler.id().to_string();
     let agent_id_text = agent_id["value"].as_str().unwrap().to_string();
+    Box::pin(simple_calls(&agent)).await;
+    Box::pin(state_calls(&agent, &framework_id, &agent_id_text)).await;
+    Box::pin(file_calls(&agent, &framework_id)).await;
+    Box::pin(bad_input(&agent)).await;
+}
 
+/// A JSON call asking for `accept`.
+fn bad(body: Value, accept: &str) -> Request {
+    Request::post(API)
+        .header("Content-Type", JSON)
+        .header("Accept", accept)
+        .body(body.to_string())
+}
+
+// The checks come in parts, each boxed by the test: one future holding them all
+// overflows a test thread's stack in a debug build.
+
+/// GET_HEALTH, GET_FLAGS, GET_VERSION, GET_METRICS (and /metrics/snapshot).
+async fn simple_calls(agent: &Agent) {
     // GET_HEALTH
-    let health = json_call(&agent, &json!({"type": "GET_HEALTH"})).await;
+    let health = json_call(agent, &json!({"type": "GET_HEALTH"})).await;
     assert_eq!(health["type"], "GET_HEALTH", "{health}");
     assert_eq!(health["get_health"]["healthy"], true, "{health}");
-    let proto = proto_call(&agent, call::Type::GetHealth).await;
+    let proto = proto_call(agent, call::Type::GetHealth).await;
     assert!(proto.get_health.unwrap().healthy);
 
     // GET_FLAGS: the flags the agent runs with, as /flags shows them.
-    let flags = json_call(&agent, &json!({"type": "GET_FLAGS"})).await;
+    let flags = json_call(agent, &json!({"type": "GET_FLAGS"})).await;
     let work_dir = agent.work_dir().display().to_string();
     let listed = &flags["get_flags"]["flags"];
     let flag = find(listed, &["name"], "work_dir").unwrap_or_else(|| panic!("{flags}"));
@@ -142,7 +167,7 @@ async fn every_operator_call_answers_in_json_and_protobuf_and_bad_calls_are_refu
         flags_endpoint["flags"].as_object().unwrap().len(),
         "GET_FLAGS and /flags list different flags"
     );
-    let proto = proto_call(&agent, call::Type::GetFlags).await;
+    let proto = proto_call(agent, call::Type::GetFlags).await;
     assert!(
         proto
             .get_flags
@@ -153,20 +178,20 @@ async fn every_operator_call_answers_in_json_and_protobuf_and_bad_calls_are_refu
     );
 
     // GET_VERSION: what /version says.
-    let version = json_call(&agent, &json!({"type": "GET_VERSION"})).await;
+    let version = json_call(agent, &json!({"type": "GET_VERSION"})).await;
     let endpoint = agent.get_json("/version").await;
     assert_eq!(
         version["get_version"]["version_info"]["version"], endpoint["version"],
         "{version}"
     );
-    let proto = proto_call(&agent, call::Type::GetVersion).await;
+    let proto = proto_call(agent, call::Type::GetVersion).await;
     assert_eq!(
         Some(proto.get_version.unwrap().version_info.version.as_str()),
         endpoint["version"].as_str()
     );
 
     // GET_METRICS
-    let metrics = json_call(&agent, &json!({"type": "GET_METRICS", "get_metrics": {}})).await;
+    let metrics = json_call(agent, &json!({"type": "GET_METRICS", "get_metrics": {}})).await;
     let list = &metrics["get_metrics"]["metrics"];
     let metric = |name: &str| {
         find(list, &["name"], name)
@@ -181,7 +206,7 @@ async fn every_operator_call_answers_in_json_and_protobuf_and_bad_calls_are_refu
     let snapshot = agent.get_json("/metrics/snapshot").await;
     assert_eq!(snapshot["slave/registered"], 1.0, "{snapshot}");
     assert_eq!(snapshot["slave/cpus_used"], 0.5, "{snapshot}");
-    let proto = proto_call(&agent, call::Type::GetMetrics).await;
+    let proto = proto_call(agent, call::Type::GetMetrics).await;
     assert!(
         proto
             .get_metrics
@@ -190,24 +215,27 @@ async fn every_operator_call_answers_in_json_and_protobuf_and_bad_calls_are_refu
             .iter()
             .any(|m| m.name == "slave/mem_total" && m.value == Some(2048.0))
     );
+}
 
+/// GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_STATE, GET_CONTAINERS, GET_AGENT.
+async fn state_calls(agent: &Agent, framework_id: &str, agent_id_text: &str) {
     // GET_FRAMEWORKS
-    let frameworks = json_call(&agent, &json!({"type": "GET_FRAMEWORKS"})).await;
+    let frameworks = json_call(agent, &json!({"type": "GET_FRAMEWORKS"})).await;
     let framework = find(
         &frameworks["get_frameworks"]["frameworks"],
         &["framework_info", "id", "value"],
-        &framework_id,
+        framework_id,
     )
     .unwrap_or_else(|| panic!("{frameworks}"));
     assert_eq!(framework["framework_info"]["name"], "operator-api");
-    let proto = proto_call(&agent, call::Type::GetFrameworks).await;
+    let proto = proto_call(agent, call::Type::GetFrameworks).await;
     assert_eq!(
         ratufa_proto::json::to_value(&proto)["get_frameworks"],
         frameworks["get_frameworks"]
     );
 
     // GET_EXECUTORS: a command task's executor has the task's id.
-    let executors = json_call(&agent, &json!({"type": "GET_EXECUTORS"})).await;
+    let executors = json_call(agent, &json!({"type": "GET_EXECUTORS"})).await;
     let executor = find(
         &executors["get_executors"]["executors"],
         &["executor_info", "executor_id", "value"],
@@ -216,35 +244,35 @@ async fn every_operator_call_answers_in_json_and_protobuf_and_bad_calls_are_refu
     .unwrap_or_else(|| panic!("{executors}"));
     assert_eq!(
         executor["executor_info"]["framework_id"]["value"],
-        framework_id.as_str()
+        framework_id
     );
-    let proto = proto_call(&agent, call::Type::GetExecutors).await;
+    let proto = proto_call(agent, call::Type::GetExecutors).await;
     assert_eq!(
         ratufa_proto::json::to_value(&proto)["get_executors"],
         executors["get_executors"]
     );
 
     // GET_TASKS: the running task is launched, the finished one is not.
-    let tasks = json_call(&agent, &json!({"type": "GET_TASKS"})).await;
+    let tasks = json_call(agent, &json!({"type": "GET_TASKS"})).await;
     let body = &tasks["get_tasks"];
     let sleeper = find(&body["launched_tasks"], &["task_id", "value"], "sleeper")
         .unwrap_or_else(|| panic!("{tasks}"));
     assert_eq!(sleeper["state"], "TASK_RUNNING", "{sleeper}");
-    assert_eq!(sleeper["framework_id"]["value"], framework_id.as_str());
-    assert_eq!(sleeper["agent_id"]["value"], agent_id_text.as_str());
+    assert_eq!(sleeper["framework_id"]["value"], framework_id);
+    assert_eq!(sleeper["agent_id"]["value"], agent_id_text);
     let quick = find(&body["completed_tasks"], &["task_id", "value"], "quick")
         .or_else(|| find(&body["terminated_tasks"], &["task_id", "value"], "quick"))
         .unwrap_or_else(|| panic!("{tasks}"));
     assert_eq!(quick["state"], "TASK_FINISHED", "{quick}");
     assert!(find(&body["launched_tasks"], &["task_id", "value"], "quick").is_none());
-    let proto = proto_call(&agent, call::Type::GetTasks).await;
+    let proto = proto_call(agent, call::Type::GetTasks).await;
     assert_eq!(
         ratufa_proto::json::to_value(&proto)["get_tasks"],
         tasks["get_tasks"]
     );
 
     // GET_STATE: the three above together.
-    let state = json_call(&agent, &json!({"type": "GET_STATE"})).await;
+    let state = json_call(agent, &json!({"type": "GET_STATE"})).await;
     let body = &state["get_state"];
     assert_eq!(body["get_tasks"], tasks["get_tasks"], "{state}");
     assert_eq!(body["get_executors"], executors["get_executors"], "{state}");
@@ -252,18 +280,18 @@ async fn every_operator_call_answers_in_json_and_protobuf_and_bad_calls_are_refu
         body["get_frameworks"], frameworks["get_frameworks"],
         "{state}"
     );
-    let proto = proto_call(&agent, call::Type::GetState).await;
+    let proto = proto_call(agent, call::Type::GetState).await;
     assert_eq!(ratufa_proto::json::to_value(&proto)["get_state"], *body);
 
     // GET_CONTAINERS: the running task's container, with its usage.
-    let containers = json_call(&agent, &json!({"type": "GET_CONTAINERS"})).await;
+    let containers = json_call(agent, &json!({"type": "GET_CONTAINERS"})).await;
     let container = find(
         &containers["get_containers"]["containers"],
         &["executor_id", "value"],
         "sleeper",
     )
     .unwrap_or_else(|| panic!("{containers}"));
-    assert_eq!(container["framework_id"]["value"], framework_id.as_str());
+    assert_eq!(container["framework_id"]["value"], framework_id);
     assert!(
         container["container_id"]["value"].is_string(),
         "{container}"
@@ -272,7 +300,7 @@ async fn every_operator_call_answers_in_json_and_protobuf_and_bad_calls_are_refu
         container["resource_statistics"]["timestamp"].as_f64() > Some(0.0),
         "{container}"
     );
-    let proto = proto_call(&agent, call::Type::GetContainers).await;
+    let proto = proto_call(agent, call::Type::GetContainers).await;
     let ids: Vec<String> = proto
         .get_containers
         .unwrap()
@@ -283,14 +311,77 @@ async fn every_operator_call_answers_in_json_and_protobuf_and_bad_calls_are_refu
     assert!(ids.contains(&"sleeper".to_string()), "{ids:?}");
 
     // GET_AGENT
-    let got = json_call(&agent, &json!({"type": "GET_AGENT"})).await;
+    let got = json_call(agent, &json!({"type": "GET_AGENT"})).await;
     let info = &got["get_agent"]["agent_info"];
-    assert_eq!(info["id"]["value"], agent_id_text.as_str(), "{got}");
+    assert_eq!(info["id"]["value"], agent_id_text, "{got}");
     assert_eq!(info["hostname"], "localhost", "{got}");
     assert_eq!(info["port"], agent.port, "{got}");
-    let proto = proto_call(&agent, call::Type::GetAgent).await;
+    let proto = proto_call(agent, call::Type::GetAgent).await;
     assert_eq!(ratufa_proto::json::to_value(&proto), got);
+}
 
+/// LIST_FILES and READ_FILE.
+async fn file_calls(agent: &Agent, framework_id: &str) {
+    // LIST_FILES and READ_FILE: the sleeper's sandbox under its virtual path.
+    let sandbox = format!("/frameworks/{framework_id}/executors/sleeper/runs/latest");
+    let listed = json_call(
+        agent,
+        &json!({"type": "LIST_FILES", "list_files": {"path": sandbox}}),
+    )
+    .await;
+    assert_eq!(listed["type"], "LIST_FILES", "{listed}");
+    let stdout_path = format!("{sandbox}/stdout");
+    let entry = find(&listed["list_files"]["file_infos"], &["path"], &stdout_path)
+        .unwrap_or_else(|| panic!("no stdout in {listed}"));
+    assert!(entry["size"].as_u64().is_some(), "{entry}");
+    let read_call = json!({"type": "READ_FILE", "read_file": {"path": stdout_path, "offset": 0}});
+    let read = agent::wait_for("the sleeper's line in its stdout", agent::SLOW, || async {
+        let read = json_call(agent, &read_call).await;
+        let data = agent::unb64(&read["read_file"]["data"]);
+        String::from_utf8_lossy(&data)
+            .contains("the operator reads this")
+            .then_some(read)
+    })
+    .await;
+    assert_eq!(read["type"], "READ_FILE", "{read}");
+    assert!(read["read_file"]["size"].as_u64() > Some(0), "{read}");
+    let message = Call {
+        r#type: Some(call::Type::ReadFile as i32),
+        read_file: Some(call::ReadFile {
+            path: format!("{sandbox}/stdout"),
+            offset: 0,
+            length: None,
+        }),
+        ..Call::default()
+    };
+    let response = agent
+        .send(
+            Request::post(API)
+                .header("Content-Type", PROTOBUF)
+                .header("Accept", PROTOBUF)
+                .body(message.encode_to_vec()),
+        )
+        .await;
+    assert_eq!(response.status, 200, "READ_FILE in protobuf: {response:?}");
+    let decoded = Response::decode(response.body.as_slice()).unwrap();
+    let data = decoded.read_file.unwrap().data;
+    assert!(
+        String::from_utf8_lossy(&data).contains("the operator reads this"),
+        "{data:?}"
+    );
+    for (path, status) in [
+        (format!("{sandbox}/../../../../../etc/passwd"), 403),
+        ("/etc/passwd".to_string(), 403),
+        (format!("{sandbox}/no-such-file"), 404),
+    ] {
+        let call = json!({"type": "READ_FILE", "read_file": {"path": path, "offset": 0}});
+        let response = agent.send(bad(call, JSON)).await;
+        assert_eq!(response.status, status, "READ_FILE {path}: {response:?}");
+    }
+}
+
+/// Refusals; the agent serves on.
+async fn bad_input(agent: &Agent) {
     // Bad input.
     let response = agent.send(Request::get(API)).await;
     assert_eq!(response.status, 405, "GET: {response:?}");
@@ -302,12 +393,6 @@ async fn every_operator_call_answers_in_json_and_protobuf_and_bad_calls_are_refu
         )
         .await;
     assert_eq!(response.status, 415, "text/plain: {response:?}");
-    let bad = |body: Value, accept: &str| {
-        Request::post(API)
-            .header("Content-Type", JSON)
-            .header("Accept", accept)
-            .body(body.to_string())
-    };
     let response = agent
         .send(bad(json!({"type": "GET_EVERYTHING"}), JSON))
         .await;
@@ -320,6 +405,9 @@ async fn every_operator_call_answers_in_json_and_protobuf_and_bad_calls_are_refu
         .send(bad(json!({"type": "GET_HEALTH"}), "text/html"))
         .await;
     assert_eq!(response.status, 406, "Accept text/html: {response:?}");
+    let response = agent.send(bad(json!({"type": "READ_FILE"}), JSON)).await;
+    assert_eq!(response.status, 400, "READ_FILE bare: {response:?}");
+    assert!(response.text().contains("read_file"), "{response:?}");
     let response = agent
         .send(bad(json!({"type": "GET_LOGGING_LEVEL"}), JSON))
         .await;
@@ -330,6 +418,6 @@ async fn every_operator_call_answers_in_json_and_protobuf_and_bad_calls_are_refu
     );
 
     agent.assert_alive().await;
-    let health = json_call(&agent, &json!({"type": "GET_HEALTH"})).await;
+    let health = json_call(agent, &json!({"type": "GET_HEALTH"})).await;
     assert_eq!(health["get_health"]["healthy"], true);
 }

@@ -3,6 +3,7 @@
 //! sandboxes → 403. File IO runs on blocking threads.
 
 use std::collections::HashMap;
+use std::fs::Metadata;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -53,12 +54,26 @@ async fn blocking(work: impl FnOnce() -> Response + Send + 'static) -> Response 
 }
 
 fn browse_blocking(sandboxes: &Sandboxes, params: &HashMap<String, String>) -> Response {
-    let (requested, resolved) = match resolve(sandboxes, params) {
-        Ok(found) => found,
+    let listing = match path_param(params).and_then(|requested| list(sandboxes, requested)) {
+        Ok(listing) => listing,
         Err((status, message)) => return text(status, message),
     };
-    // A file lists as nothing, as in Mesos.
-    let mut listing: Vec<(String, Value)> = Vec::new();
+    let listing: Vec<Value> = listing
+        .iter()
+        .map(|(path, metadata)| file_info(path, metadata))
+        .collect();
+    json_response(&Value::Array(listing))
+}
+
+/// The entries of the directory `requested` leads to, by their path under `requested`,
+/// sorted; a file lists as nothing, as in Mesos. `/files/browse` and the operator
+/// API's LIST_FILES.
+pub(crate) fn list(
+    sandboxes: &Sandboxes,
+    requested: &str,
+) -> Result<Vec<(String, Metadata)>, (StatusCode, String)> {
+    let resolved = resolve_path(sandboxes, requested)?;
+    let mut listing = Vec::new();
     if let Ok(entries) = std::fs::read_dir(&resolved) {
         let base = requested.trim_end_matches('/');
         for entry in entries.flatten() {
@@ -68,13 +83,11 @@ fn browse_blocking(sandboxes: &Sandboxes, params: &HashMap<String, String>) -> R
             let Ok(metadata) = entry.metadata() else {
                 continue;
             };
-            let path = format!("{base}/{name}");
-            listing.push((name, file_info(&path, &metadata)));
+            listing.push((format!("{base}/{name}"), metadata));
         }
     }
     listing.sort_by(|a, b| a.0.cmp(&b.0));
-    let listing: Vec<Value> = listing.into_iter().map(|(_, info)| info).collect();
-    json_response(&Value::Array(listing))
+    Ok(listing)
 }
 
 fn read_blocking(sandboxes: &Sandboxes, params: &HashMap<String, String>) -> Response {
@@ -91,52 +104,67 @@ fn read_blocking(sandboxes: &Sandboxes, params: &HashMap<String, String>) -> Res
         Some(Ok(n)) => return bad_request(format!("Negative length provided: {n}.")),
         Some(Err(e)) => return bad_request(format!("Failed to parse length: {e}.")),
     };
-    let (_, resolved) = match resolve(sandboxes, params) {
-        Ok(found) => found,
-        Err((status, message)) => return text(status, message),
-    };
-    if resolved.is_dir() {
-        return bad_request("Cannot read a directory.".to_string());
-    }
     // offset=-1 asks for the size alone.
     let (start, length) = if offset == -1 {
         (0, Some(0))
     } else {
         (offset.unsigned_abs(), length)
     };
-    match read_range(&resolved, start, length) {
+    match path_param(params).and_then(|requested| read_file(sandboxes, requested, start, length)) {
         Ok((size, data)) => {
             let shown = if offset == -1 { size } else { start };
+            let data = String::from_utf8_lossy(&data);
             json_response(&json!({"offset": shown, "data": data}))
         }
-        Err(e) => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("Failed to read '{}': {e}.\n", resolved.display()),
-        ),
+        Err((status, message)) => text(status, message),
     }
 }
 
+/// The size of the file `requested` leads to, and up to `length` of its bytes (capped
+/// at 16 pages) from `offset`. `/files/read` and the operator API's READ_FILE.
+pub(crate) fn read_file(
+    sandboxes: &Sandboxes,
+    requested: &str,
+    offset: u64,
+    length: Option<u64>,
+) -> Result<(u64, Vec<u8>), (StatusCode, String)> {
+    let resolved = resolve_path(sandboxes, requested)?;
+    if resolved.is_dir() {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "Cannot read a directory.\n".to_string(),
+        ));
+    }
+    read_range(&resolved, offset, length).map_err(|e| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Failed to read '{}': {e}.\n", resolved.display()),
+        )
+    })
+}
+
 /// The file's size and up to `length` bytes (capped) from `offset`.
-fn read_range(path: &Path, offset: u64, length: Option<u64>) -> std::io::Result<(u64, String)> {
+fn read_range(path: &Path, offset: u64, length: Option<u64>) -> std::io::Result<(u64, Vec<u8>)> {
     let mut file = std::fs::File::open(path)?;
     let size = file.seek(SeekFrom::End(0))?;
     if offset >= size {
-        return Ok((size, String::new()));
+        return Ok((size, Vec::new()));
     }
     let cap = u64::try_from(page_size() * READ_PAGES).unwrap_or(u64::MAX);
     let length = length.unwrap_or(size - offset).min(cap);
     if length == 0 {
-        return Ok((size, String::new()));
+        return Ok((size, Vec::new()));
     }
     file.seek(SeekFrom::Start(offset))?;
     let mut data = Vec::new();
     file.take(length).read_to_end(&mut data)?;
-    Ok((size, String::from_utf8_lossy(&data).into_owned()))
+    Ok((size, data))
 }
 
 fn download_blocking(sandboxes: &Sandboxes, params: &HashMap<String, String>) -> Response {
-    let (_, resolved) = match resolve(sandboxes, params) {
-        Ok(found) => found,
+    let resolved = match path_param(params).and_then(|requested| resolve_path(sandboxes, requested))
+    {
+        Ok(resolved) => resolved,
         Err((status, message)) => return text(status, message),
     };
     if resolved.is_dir() {
@@ -195,28 +223,29 @@ fn content_type(path: &Path) -> &'static str {
     }
 }
 
-/// The `path` parameter and where it leads, or the status and message that say why not.
-fn resolve(
-    sandboxes: &Sandboxes,
-    params: &HashMap<String, String>,
-) -> Result<(String, std::path::PathBuf), (StatusCode, String)> {
-    let Some(requested) = params.get("path") else {
-        return Err((
+/// The `path` parameter, or 400.
+fn path_param(params: &HashMap<String, String>) -> Result<&str, (StatusCode, String)> {
+    params.get("path").map(String::as_str).ok_or_else(|| {
+        (
             StatusCode::BAD_REQUEST,
             "Expecting 'path=value' in query.\n".to_string(),
-        ));
-    };
-    sandboxes
-        .resolve(requested)
-        .map(|resolved| (requested.clone(), resolved))
-        .map_err(|refusal| {
-            let (status, why) = match refusal {
-                Refusal::NotFound(why) => (StatusCode::NOT_FOUND, why),
-                Refusal::Forbidden(why) => (StatusCode::FORBIDDEN, why),
-                Refusal::Failed(why) => (StatusCode::INTERNAL_SERVER_ERROR, why),
-            };
-            (status, format!("{why}.\n"))
-        })
+        )
+    })
+}
+
+/// Where `requested` leads, or the status and message that say why not.
+fn resolve_path(
+    sandboxes: &Sandboxes,
+    requested: &str,
+) -> Result<std::path::PathBuf, (StatusCode, String)> {
+    sandboxes.resolve(requested).map_err(|refusal| {
+        let (status, why) = match refusal {
+            Refusal::NotFound(why) => (StatusCode::NOT_FOUND, why),
+            Refusal::Forbidden(why) => (StatusCode::FORBIDDEN, why),
+            Refusal::Failed(why) => (StatusCode::INTERNAL_SERVER_ERROR, why),
+        };
+        (status, format!("{why}.\n"))
+    })
 }
 
 fn page_size() -> usize {
@@ -262,11 +291,14 @@ mod tests {
         std::fs::write(&file, "hello world\n").unwrap();
         assert_eq!(
             read_range(&file, 0, None).unwrap(),
-            (12, "hello world\n".into())
+            (12, b"hello world\n".to_vec())
         );
-        assert_eq!(read_range(&file, 6, Some(5)).unwrap(), (12, "world".into()));
-        assert_eq!(read_range(&file, 0, Some(0)).unwrap(), (12, String::new()));
-        assert_eq!(read_range(&file, 50, None).unwrap(), (12, String::new()));
+        assert_eq!(
+            read_range(&file, 6, Some(5)).unwrap(),
+            (12, b"world".to_vec())
+        );
+        assert_eq!(read_range(&file, 0, Some(0)).unwrap(), (12, Vec::new()));
+        assert_eq!(read_range(&file, 50, None).unwrap(), (12, Vec::new()));
         let big = dir.path().join("big");
         std::fs::write(&big, vec![b'x'; page_size() * READ_PAGES + 10]).unwrap();
         assert_eq!(

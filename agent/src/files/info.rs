@@ -5,7 +5,27 @@
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 
+use ratufa_proto::v1::{FileInfo, TimeInfo};
 use serde_json::{Value, json};
+
+/// The same entry as a `mesos.v1.FileInfo` (the operator API's LIST_FILES): `mode` is
+/// the raw `st_mode` there, `mtime` a TimeInfo.
+pub fn file_info_proto(path: &str, metadata: &Metadata) -> FileInfo {
+    FileInfo {
+        path: path.to_string(),
+        nlink: i32::try_from(metadata.nlink()).ok(),
+        size: Some(metadata.size()),
+        mtime: Some(TimeInfo {
+            nanoseconds: metadata
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(metadata.mtime_nsec()),
+        }),
+        mode: Some(metadata.mode()),
+        uid: Some(user_name(metadata.uid())),
+        gid: Some(group_name(metadata.gid())),
+    }
+}
 
 pub fn file_info(path: &str, metadata: &Metadata) -> Value {
     json!({

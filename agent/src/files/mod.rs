@@ -16,6 +16,8 @@ use std::sync::{Arc, RwLock};
 use ratufa_proto::v1::{AgentInfo, FrameworkInfo, TaskInfo, TaskState};
 
 pub use endpoints::routes;
+pub(crate) use endpoints::{list, read_file};
+pub(crate) use info::file_info_proto;
 use resolve::{Attached, Refusal};
 
 use crate::AgentConfig;

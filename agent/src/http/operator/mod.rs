@@ -3,10 +3,11 @@
 //! JSON or protobuf, as Mesos's agent does.
 //!
 //! Served: GET_HEALTH, GET_FLAGS, GET_VERSION, GET_METRICS, GET_STATE, GET_CONTAINERS,
-//! GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_AGENT. Everything is read from the
-//! shared book ([`Sandboxes`]) that `/state`, `/flags` and `/monitor/statistics` read,
-//! so the two views of the agent never disagree. The other calls Mesos defines (files,
-//! logging level, nested containers, resource providers) answer 501 naming the call.
+//! GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_AGENT, LIST_FILES and READ_FILE.
+//! Everything is read from the shared book ([`Sandboxes`]) that `/state`, `/flags`,
+//! `/monitor/statistics` and `/files/*` read, so the views of the agent never disagree.
+//! The other calls Mesos defines (logging level, nested containers, resource
+//! providers) answer 501 naming the call.
 //!
 //! `/metrics/snapshot` serves the same metrics as Mesos's flat `{name: number}` map.
 //!
@@ -97,7 +98,7 @@ async fn serve(
     .await?;
     let kind = validate(&call, encoding, &bytes)?;
     let accept = ratufa_gateway::response_encoding(headers)?;
-    let response = answer(&operator, kind).await?;
+    let response = answer(&operator, kind, call).await?;
     Ok((
         StatusCode::OK,
         [(CONTENT_TYPE, accept.media_type())],
@@ -124,13 +125,19 @@ fn validate(call: &Call, encoding: Encoding, body: &[u8]) -> Result<call::Type, 
             None => "Expecting 'type' to be present".to_string(),
         }));
     };
-    if kind == call::Type::GetMetrics && call.get_metrics.is_none() {
-        return Err(invalid("Expecting 'get_metrics' to be present".to_string()));
+    let missing = match kind {
+        call::Type::GetMetrics => call.get_metrics.is_none().then_some("get_metrics"),
+        call::Type::ListFiles => call.list_files.is_none().then_some("list_files"),
+        call::Type::ReadFile => call.read_file.is_none().then_some("read_file"),
+        _ => None,
+    };
+    if let Some(field) = missing {
+        return Err(invalid(format!("Expecting '{field}' to be present")));
     }
     Ok(kind)
 }
 
-async fn answer(operator: &Operator, kind: call::Type) -> Result<Response, ApiError> {
+async fn answer(operator: &Operator, kind: call::Type, call: Call) -> Result<Response, ApiError> {
     use call::Type as T;
     let book = operator.sandboxes.snapshot();
     let mut response = Response::default();
@@ -177,6 +184,27 @@ async fn answer(operator: &Operator, kind: call::Type) -> Result<Response, ApiEr
             response.get_agent = Some(views::agent(&book));
             response.r#type = Some(response::Type::GetAgent as i32);
         }
+        T::ListFiles => {
+            let requested = call.list_files.map(|list| list.path).unwrap_or_default();
+            let sandboxes = operator.sandboxes.clone();
+            let listing = files(move || crate::files::list(&sandboxes, &requested)).await?;
+            let file_infos = listing
+                .iter()
+                .map(|(path, metadata)| crate::files::file_info_proto(path, metadata))
+                .collect();
+            response.list_files = Some(response::ListFiles { file_infos });
+            response.r#type = Some(response::Type::ListFiles as i32);
+        }
+        T::ReadFile => {
+            let read = call.read_file.unwrap_or_default();
+            let sandboxes = operator.sandboxes.clone();
+            let (size, data) = files(move || {
+                crate::files::read_file(&sandboxes, &read.path, read.offset, read.length)
+            })
+            .await?;
+            response.read_file = Some(response::ReadFile { size, data });
+            response.r#type = Some(response::Type::ReadFile as i32);
+        }
         other => {
             return Err(ApiError::not_implemented(format!(
                 "{} is not implemented by ratufa's agent",
@@ -185,6 +213,18 @@ async fn answer(operator: &Operator, kind: call::Type) -> Result<Response, ApiEr
         }
     }
     Ok(response)
+}
+
+/// LIST_FILES and READ_FILE: the `/files/*` code, on a blocking thread, its refusals
+/// (404, 403, 400 for a directory) kept.
+async fn files<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, (StatusCode, String)> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err((status, message))) => Err(ApiError::new(status, message.trim_end())),
+        Err(e) => Err(ApiError::internal(format!("reading files failed: {e}"))),
+    }
 }
 
 /// GET_CONTAINERS reads `/proc` and cgroup files: off the async workers. Every
