@@ -176,6 +176,8 @@ async fn recover_cleanup_kills_the_checkpointed_tasks() {
     let (_reaper, _scheduler, _agent_id, task) = sleeper(&master, "cleanup", "doomed").await;
 
     agent.kill();
+    // Time for a task that goes with its agent to go, so that the cleanup is what ends it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(alive(task), "the checkpointed task died with the agent");
     // Mesos's agent exits once the cleanup is done; whether ratufa's does or stays up,
     // the task must be gone.
