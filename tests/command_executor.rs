@@ -265,6 +265,9 @@ async fn kill_policy_grace_is_honoured_and_task_killing_goes_to_capable_framewor
     );
     await_gone(shell, "the task's shell").await;
     await_gone(child, "the task's child").await;
+    // The freed resources may be offered back to the first framework, which would
+    // hold them: it goes, so the next framework gets the agent.
+    scheduler.bare(&master, "TEARDOWN").await;
 
     // A framework without the capability never sees TASK_KILLING.
     let plain = json!({"user": "root", "name": "killing-plain"});

@@ -475,7 +475,16 @@ pub async fn terminal_states(
     ids: &[&str],
     offers: &mut Vec<Value>,
 ) -> BTreeMap<String, Value> {
-    let mut done = BTreeMap::new();
+    // Updates an earlier wait already read (and skipped) count too.
+    let mut done: BTreeMap<String, Value> = BTreeMap::new();
+    for event in &scheduler.updates {
+        let status = &event["update"]["status"];
+        let state = status["state"].as_str().unwrap_or_default();
+        let id = status["task_id"]["value"].as_str().unwrap_or_default();
+        if TERMINAL.contains(&state) && ids.contains(&id) {
+            done.insert(id.to_string(), status.clone());
+        }
+    }
     let deadline = Instant::now() + SLOW;
     while done.len() < ids.len() {
         let left = deadline.saturating_duration_since(Instant::now());
