@@ -43,7 +43,7 @@ async fn a_task_sandbox_is_served_and_escapes_are_refused() {
     let (master, agent_port) = start_local_with_agent(&[]).await;
     let agent = SocketAddr::from((Ipv4Addr::LOCALHOST, agent_port));
 
-    let info = json!({"user": "ratufa-test", "name": "files"});
+    let info = json!({"user": "root", "name": "files"});
     let mut scheduler = Scheduler::subscribe(&master, &info).await;
     let offer = scheduler.offers(&master).await.remove(0);
     let command = format!(

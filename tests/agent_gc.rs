@@ -74,7 +74,7 @@ async fn an_ended_task_sandbox_is_removed_after_the_gc_delay() {
     let (master, agent_port) = start_local_with_agent(&extra).await;
     let agent = SocketAddr::from((Ipv4Addr::LOCALHOST, agent_port));
 
-    let info = json!({"user": "ratufa-test", "name": "gc"});
+    let info = json!({"user": "root", "name": "gc"});
     let mut scheduler = Scheduler::subscribe(&master, &info).await;
     let offer = scheduler.offers(&master).await.remove(0);
     let ends = command_task(

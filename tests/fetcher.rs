@@ -105,7 +105,7 @@ async fn tasks_fetch_extract_and_run_and_bad_fetches_fail_the_task() {
         ],
     );
     let mut scheduler =
-        Scheduler::subscribe(&master, &json!({"user": "ratufa-test", "name": "fetcher"})).await;
+        Scheduler::subscribe(&master, &json!({"user": "root", "name": "fetcher"})).await;
     let offer = scheduler.offers(&master).await.remove(0);
     let agent_id = offer["agent_id"].clone();
     let app = format!("http://{server}/app.tar.gz");

@@ -49,7 +49,7 @@ async fn local(agents: u32, extra: &[&str]) -> Master {
 
 fn framework(name: &str, capabilities: &[&str]) -> Value {
     let capabilities: Vec<Value> = capabilities.iter().map(|c| json!({"type": c})).collect();
-    json!({"user": "ratufa-test", "name": name, "capabilities": capabilities})
+    json!({"user": "root", "name": name, "capabilities": capabilities})
 }
 
 /// Reads OFFERS until offers from `agents` distinct agents are held; returns them by

@@ -80,6 +80,14 @@ impl ProcessSpec {
     /// working directory and no stdin. The caller chooses where its output goes and
     /// how it is grouped (a process group, or a session, of its own).
     pub fn command(&self) -> Command {
+        let mut command = self.ungrouped_command();
+        command.process_group(0);
+        command
+    }
+
+    /// As [`ProcessSpec::command`], but in the caller's process group: for a caller
+    /// that makes it a session of its own instead (setsid fails in a group leader).
+    fn ungrouped_command(&self) -> Command {
         let mut command = Command::new(&self.program);
         if let Some(arg0) = &self.arg0 {
             command.arg0(arg0);
@@ -160,7 +168,7 @@ impl Process {
     pub fn spawn_in(spec: &ProcessSpec, join: &[PathBuf]) -> Result<Process, AgentError> {
         let stdout = create(&spec.cwd.join("stdout"))?;
         let stderr = create(&spec.cwd.join("stderr"))?;
-        let mut command = spec.command();
+        let mut command = spec.ungrouped_command();
         command
             .stdout(Stdio::from(stdout))
             .stderr(Stdio::from(stderr))

@@ -901,7 +901,7 @@ pub fn take_record(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, String> {
 
 /// A minimal FrameworkInfo.
 pub fn framework_info(name: &str) -> Value {
-    json!({"user": "ratufa-test", "name": name})
+    json!({"user": "root", "name": name})
 }
 
 /// A SUBSCRIBE call for `info`, with `Call.framework_id` set when `info` has an id.
