@@ -77,8 +77,8 @@ impl ProcessSpec {
 
 impl ProcessSpec {
     /// The command to start: program, argv[0], arguments, the added environment, the
-    /// working directory and no stdin. The caller chooses where its output goes and
-    /// how it is grouped (a process group, or a session, of its own).
+    /// working directory, no stdin, and a process group of its own so that a kill
+    /// reaches whatever it forks. The caller chooses where its output goes.
     pub fn command(&self) -> Command {
         let mut command = self.ungrouped_command();
         command.process_group(0);

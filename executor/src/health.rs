@@ -273,8 +273,6 @@ async fn probe(
 async fn run_command(spec: &ProcessSpec, account: &Option<Account>) -> Result<(), String> {
     let mut command = spec.command();
     command
-        // Its own group, so that a kill reaches whatever it forked.
-        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true);

@@ -125,8 +125,6 @@ fn spawn(launch: &Launch) -> Result<Child, String> {
     let spec = &launch.spec;
     let mut command = spec.command();
     command
-        // Its own group, so that a kill reaches whatever it forked.
-        .process_group(0)
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .kill_on_drop(false);
