@@ -108,15 +108,21 @@ class Ratufa:
         except OSError:
             return False
 
-    def stop(self) -> None:
+    def stop(self, whole_group: bool = True) -> None:
+        """SIGKILL to the process and, unless ``whole_group`` is False, to every
+        process it started (tasks, executors) that stayed in its process group."""
         if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            if whole_group:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            else:
+                self.proc.kill()
             self.proc.wait(timeout=PATIENCE)
         self.proc = None
 
-    def restart(self) -> None:
-        """Kills the process and starts it again on the same port."""
-        self.stop()
+    def restart(self, whole_group: bool = True) -> None:
+        """Kills the process and starts it again on the same port and work dir (an
+        agent restarted alone keeps its executors: ``whole_group=False``)."""
+        self.stop(whole_group)
         self.start()
 
     def cleanup(self) -> None:

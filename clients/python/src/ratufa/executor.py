@@ -27,7 +27,7 @@ import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
+from typing import Callable, Iterator, List, Mapping, Optional, Union
 
 import httpx
 
@@ -101,7 +101,9 @@ class Executor:
         self._unacked_tasks: "OrderedDict[str, Json]" = OrderedDict()
         self._stopped = False
         self.subscriptions = 0
-        self.heartbeat_seconds = 15.0
+        #: Called as ``on_disconnected(executor, why)`` once per loss of the agent,
+        #: before re-subscribing (updates sent from it go with the next SUBSCRIBE).
+        self.on_disconnected: Optional[Callable[["Executor", str], None]] = None
 
     def _ids(self) -> Json:
         return {
@@ -253,7 +255,10 @@ class Executor:
 
     def _wait_to_resubscribe(self, lost_at: Optional[float], why: Exception) -> float:
         now = time.monotonic()
-        lost_at = now if lost_at is None else lost_at
+        if lost_at is None:
+            lost_at = now
+            if self.on_disconnected is not None:
+                self.on_disconnected(self, str(why))
         if not self.config.checkpoint:
             raise StreamClosed(f"lost the agent and the framework does not checkpoint: {why}")
         if now - lost_at > self.config.recovery_timeout:
@@ -265,7 +270,11 @@ class Executor:
     def run(self, handler: object) -> None:
         """Calls ``handler.on_<event type>(executor, event)``: ``on_subscribed``,
         ``on_launch``, ``on_launch_group``, ``on_kill``, ``on_acknowledged``,
-        ``on_message``, ``on_shutdown``; returns after SHUTDOWN or :meth:`stop`."""
+        ``on_message``, ``on_shutdown``, and ``on_disconnected(executor, why)`` when
+        the agent is lost; returns after SHUTDOWN or :meth:`stop`."""
+        hook = getattr(handler, "on_disconnected", None)
+        if hook is not None:
+            self.on_disconnected = hook
         for event in self.events():
             callback = handler_method(handler, event)
             if callback is not None:

@@ -1,0 +1,156 @@
+"""The executor client (examples/executor.py, on ratufa.Executor) run by a real agent
+as a custom executor: tasks finish, fail and are killed, framework messages go both
+ways, and after the agent restarts the executor re-subscribes and delivers the updates
+it made while the agent was away.
+
+Skipped, saying why, until the agent serves /api/v1/executor (and, for the restart
+test, until `ratufa agent` recovers executors: --recover)."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from typing import Any, Dict, Iterator, List, Optional
+
+import pytest
+
+from cluster import HERE, Ratufa, free_port, ratufa_bin
+from ratufa import Scheduler, is_terminal
+from ratufa.tasks import executor_info, executor_task
+
+Json = Dict[str, Any]
+EXECUTOR = f"{sys.executable} {HERE.parent / 'examples' / 'executor.py'}"
+
+
+def agent_endpoint(master: Ratufa) -> str:
+    pid = master.get_json("/master/state")["slaves"][0]["pid"]
+    return str(pid).split("@", 1)[1]
+
+
+def require_executor_api(master: Ratufa) -> None:
+    request = urllib.request.Request(
+        f"http://{agent_endpoint(master)}/api/v1/executor", data=b"{}",
+        headers={"Content-Type": "application/json"}, method="POST",
+    )  # fmt: skip
+    try:
+        urllib.request.urlopen(request, timeout=10).close()
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            pytest.skip("the agent does not serve /api/v1/executor yet (issue #4)")
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+class Run:
+    """A framework that puts ``commands`` on the example executor and keeps what
+    comes back."""
+
+    def __init__(self, sched: Scheduler, commands: Dict[str, str]) -> None:
+        self.sched = sched
+        self.commands = commands
+        self.launched = False
+        self.states: Dict[str, List[str]] = {t: [] for t in commands}
+        self.messages: List[str] = []
+        self.updates: List[Json] = []
+        self.agent_id: Optional[Json] = None
+
+    def offers(self, event: Json) -> None:
+        offers = event["offers"]["offers"]
+        if self.launched:
+            self.sched.decline(offers)
+            return
+        offer = offers[0]
+        self.agent_id = offer["agent_id"]
+        fid = self.sched.framework_id
+        ex = executor_info("py-executor", EXECUTOR, framework_id=fid)
+        tasks = [executor_task(offer["agent_id"], ex, task_id=t, data=b64(c)) for t, c in self.commands.items()]
+        self.sched.launch([offer], tasks)
+        self.launched = True
+        if offers[1:]:
+            self.sched.decline(offers[1:])
+
+    def update(self, event: Json) -> str:
+        status = event["update"]["status"]
+        self.updates.append(status)
+        self.states[status["task_id"]["value"]].append(status["state"])
+        return str(status["task_id"]["value"])
+
+    def message(self, event: Json) -> str:
+        text = base64.b64decode(event["message"]["data"]).decode()
+        self.messages.append(text)
+        return text
+
+    def tell(self, text: str) -> None:
+        assert self.agent_id is not None
+        self.sched.message(self.agent_id, "py-executor", text)
+
+
+@pytest.fixture
+def cluster_with_executors(cluster: Ratufa) -> Iterator[Ratufa]:
+    require_executor_api(cluster)
+    yield cluster
+
+
+def test_custom_executor_runs_kills_and_messages(cluster_with_executors: Ratufa) -> None:
+    cluster = cluster_with_executors
+    commands = {"ok": "true", "bad": "exit 3", "long": "sleep 600"}
+    with Scheduler(cluster.address, {"name": "py-executor"}) as sched:
+        run = Run(sched, commands)
+        for event in sched.events():
+            if event["type"] == "OFFERS":
+                run.offers(event)
+            elif event["type"] == "UPDATE":
+                task = run.update(event)
+                if task == "long" and event["update"]["status"]["state"] == "TASK_RUNNING":
+                    run.tell("ping")
+            elif event["type"] == "MESSAGE":
+                if run.message(event) == "echo: ping":
+                    sched.kill("long", run.agent_id)
+            if all(s and is_terminal(s[-1]) for s in run.states.values()):
+                sched.teardown()
+    assert {t: s[-1] for t, s in run.states.items()} == {
+        "ok": "TASK_FINISHED", "bad": "TASK_FAILED", "long": "TASK_KILLED",
+    }  # fmt: skip
+    assert "echo: ping" in run.messages
+    assert all(u["executor_id"] == {"value": "py-executor"} for u in run.updates if u.get("source") == "SOURCE_EXECUTOR")
+
+
+def test_executor_resubscribes_after_the_agent_restarts() -> None:
+    help_text = subprocess.run([ratufa_bin(), "agent", "--help"], capture_output=True, text=True).stdout
+    if "--recover" not in help_text:
+        pytest.skip("`ratufa agent` does not recover executors yet (no --recover; issue #4)")
+    master = Ratufa("master", ["--scheduler_heartbeat_interval=1secs"]).start()
+    agent_port = free_port()
+    agent = Ratufa("agent", [f"--master={master.address}", "--resources=cpus:4;mem:2048"], port=agent_port)
+    try:
+        agent.start()
+        require_executor_api(master)
+        sched = Scheduler(master.address, {"name": "py-recover", "checkpoint": True, "failover_timeout": 600})
+        run = Run(sched, {"long": "sleep 600"})
+        restarted = False
+        for event in sched.events():
+            if event["type"] == "OFFERS":
+                run.offers(event)
+            elif event["type"] == "UPDATE":
+                run.update(event)
+                if run.states["long"] == ["TASK_RUNNING"] and not restarted:
+                    agent.restart(whole_group=False)  # SIGKILL to the agent alone; same port and work dir
+                    restarted = True
+                status = event["update"]["status"]
+                if status.get("message") == "reported while the agent was away":
+                    sched.kill("long", run.agent_id)
+                if is_terminal(status["state"]):
+                    sched.teardown()
+            elif event["type"] == "MESSAGE":
+                run.message(event)
+        sched.close()
+        assert run.states["long"][-1] == "TASK_KILLED", run.states
+        assert "subscribed 2" in run.messages, run.messages
+    finally:
+        agent.cleanup()
+        master.cleanup()

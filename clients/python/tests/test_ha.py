@@ -1,0 +1,96 @@
+"""Two `ratufa master --zk` in front of a real ZooKeeper: the client follows a
+follower's 307 to the leader, finds the leader through a zk:// URL, and after the
+leader is killed re-subscribes to the new one under its framework id."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from typing import Iterator, List, Tuple
+
+import pytest
+
+from cluster import Ratufa, wait_for
+from ratufa import Scheduler
+from zookeeper import ZooKeeper
+
+ZK_PATH = "/ratufa-py"
+
+
+def answers_state(master: Ratufa) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", master.port, timeout=5)
+    try:
+        conn.request("GET", "/master/state")
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def leader_and_follower(masters: List[Ratufa]) -> Tuple[Ratufa, Ratufa]:
+    def elected() -> Tuple[Ratufa, Ratufa] | None:
+        codes = [answers_state(m) for m in masters]
+        if sorted(codes) == [200, 307]:
+            return (masters[codes.index(200)], masters[codes.index(307)])
+        return None
+
+    return wait_for("one leader, one follower", elected, log=lambda: "\n".join(m.log() for m in masters))
+
+
+@pytest.fixture
+def ha() -> Iterator[Tuple[ZooKeeper, List[Ratufa]]]:
+    zk = ZooKeeper()
+    masters: List[Ratufa] = []
+    try:
+        for _ in range(2):
+            flags = [f"--zk={zk.url(ZK_PATH)}", "--zk_session_timeout=4secs",
+                     "--scheduler_heartbeat_interval=1secs", "--hostname=127.0.0.1"]  # fmt: skip
+            masters.append(Ratufa("master", flags).start())
+        yield zk, masters
+    finally:
+        for m in masters:
+            m.cleanup()
+        zk.stop()
+
+
+def test_follows_the_followers_redirect_to_the_leader(ha: Tuple[ZooKeeper, List[Ratufa]]) -> None:
+    _, masters = ha
+    leader, follower = leader_and_follower(masters)
+    with Scheduler(follower.address, {"name": "py-redirect"}) as sched:
+        events = sched.events()
+        assert next(events)["type"] == "SUBSCRIBED"
+        assert sched.leader == leader.url
+        sched.suppress()  # a call goes to the leader too (202, not a 307 loop)
+        sched.teardown()
+
+
+def test_zk_url_finds_the_leader(ha: Tuple[ZooKeeper, List[Ratufa]]) -> None:
+    zk, masters = ha
+    leader, _ = leader_and_follower(masters)
+    with Scheduler(zk.url(ZK_PATH), {"name": "py-zk"}) as sched:
+        events = sched.events()
+        assert next(events)["type"] == "SUBSCRIBED"
+        assert sched.leader == leader.url
+        sched.teardown()
+
+
+def test_resubscribes_to_the_new_leader_after_failover(ha: Tuple[ZooKeeper, List[Ratufa]]) -> None:
+    _, masters = ha
+    leader, follower = leader_and_follower(masters)
+    sched = Scheduler(
+        [leader.address, follower.address],
+        {"name": "py-failover", "failover_timeout": 3600},
+        backoff_max=1,
+    )
+    ids: List[str] = []
+    leaders: List[str] = []
+    for event in sched.events():
+        if event["type"] == "SUBSCRIBED":
+            ids.append(event["subscribed"]["framework_id"]["value"])
+            leaders.append(sched.leader or "")
+            if len(ids) == 1:
+                threading.Thread(target=leader.stop).start()
+            else:
+                sched.teardown()
+    sched.close()
+    assert ids[0] == ids[1], ids
+    assert leaders == [leader.url, follower.url]
