@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 use crate::AgentError;
 
 mod watch;
-pub use watch::{alive, wait_for_exit};
+pub use watch::{alive, terminate, wait_for_exit};
 
 /// What to run, resolved from a CommandInfo.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,7 +165,25 @@ impl Process {
     /// As [`Process::spawn`], the child first writing itself into each of the
     /// `cgroup.procs` files in `join`, between fork and exec: the command and all it
     /// forks start inside the container's cgroups.
+    ///
+    /// The kernel kills the process when the agent goes (nobody would manage or report
+    /// it): the executors of frameworks that do not checkpoint.
     pub fn spawn_in(spec: &ProcessSpec, join: &[PathBuf]) -> Result<Process, AgentError> {
+        Process::start(spec, join, true)
+    }
+
+    /// As [`Process::spawn_in`], but the process outlives the agent: a checkpointing
+    /// framework's executor, which a restarted agent finds again (by its checkpointed
+    /// pid, see [`wait_for_exit`] and [`terminate`]).
+    pub fn spawn_surviving_in(spec: &ProcessSpec, join: &[PathBuf]) -> Result<Process, AgentError> {
+        Process::start(spec, join, false)
+    }
+
+    fn start(
+        spec: &ProcessSpec,
+        join: &[PathBuf],
+        die_with_agent: bool,
+    ) -> Result<Process, AgentError> {
         let stdout = create(&spec.cwd.join("stdout"))?;
         let stderr = create(&spec.cwd.join("stderr"))?;
         let mut command = spec.ungrouped_command();
@@ -177,7 +195,9 @@ impl Process {
         // forked, even what went into process groups of its own (an executor's
         // tasks).
         new_session(&mut command);
-        die_with_the_agent(&mut command);
+        if die_with_agent {
+            die_with_the_agent(&mut command);
+        }
         join_cgroups(&mut command, join)?;
         let child = command
             .spawn()
@@ -307,9 +327,8 @@ fn join_cgroups(command: &mut Command, join: &[PathBuf]) -> Result<(), AgentErro
     Ok(())
 }
 
-/// Until the agent can recover its tasks after a restart (issue #4), a task outliving
-/// its agent would be a process nobody manages or reports; the kernel kills it when
-/// the agent goes.
+/// The kernel kills the child when the agent goes. (Strictly: when the thread that
+/// forked it ends; the runtime's worker threads live as long as the agent.)
 #[cfg(target_os = "linux")]
 fn die_with_the_agent(command: &mut Command) {
     // SAFETY: the closure runs between fork and exec and only calls prctl, which is

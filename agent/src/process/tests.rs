@@ -165,3 +165,38 @@ async fn sigkill_after_the_grace_period_when_sigterm_is_ignored() {
     let exit = process.kill(Duration::from_millis(200)).await;
     assert_eq!(exit, Exit::Signal(libc::SIGKILL));
 }
+
+/// Two children forked by one thread that then ends: the kernel kills the one
+/// started with [`Process::spawn_in`] (the agent's death, as the child sees it) and
+/// leaves the one started with [`Process::spawn_surviving_in`].
+#[tokio::test]
+async fn only_a_surviving_process_outlives_the_thread_that_forked_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dying, surviving) = {
+        let handle = tokio::runtime::Handle::current();
+        let (dying_box, surviving_box) = (dir.path().join("d"), dir.path().join("s"));
+        std::fs::create_dir_all(&dying_box).unwrap();
+        std::fs::create_dir_all(&surviving_box).unwrap();
+        std::thread::spawn(move || {
+            let _runtime = handle.enter();
+            let dying = Process::spawn_in(&shell("exec sleep 300", &dying_box), &[]).unwrap();
+            let surviving =
+                Process::spawn_surviving_in(&shell("exec sleep 300", &surviving_box), &[]).unwrap();
+            (dying, surviving)
+        })
+        .join()
+        .unwrap()
+    };
+    let (mut dying, mut surviving) = (dying, surviving);
+    // Both were orphaned in the same moment: once one has had its signal, the other
+    // would have had it too.
+    let exit = tokio::time::timeout(Duration::from_secs(30), dying.wait())
+        .await
+        .expect("the kernel kills the child of the ended thread");
+    assert_eq!(exit, Exit::Signal(libc::SIGKILL));
+    assert!(alive(surviving.pid()), "the surviving child lives on");
+    assert_eq!(
+        surviving.kill(Duration::from_secs(10)).await,
+        Exit::Signal(libc::SIGTERM)
+    );
+}

@@ -62,6 +62,31 @@ pub async fn wait_for_exit(pid: i32) {
     poll_until_gone(pid).await;
 }
 
+/// Ends a process that is not our child and its session (as [`super::Process::kill`]
+/// does for a child): SIGTERM, SIGKILL once `grace` has passed with the leader still
+/// there; resolves when the leader is gone. There is no exit status to tell.
+pub async fn terminate(pid: i32, grace: Duration) {
+    // 0 and -1 would be our own group and everything; 1 is init. None is an executor.
+    if pid <= 1 {
+        return;
+    }
+    // The leader itself too, should it not lead a session or group.
+    // SAFETY: plain integers in, nothing of ours touched.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    super::signal_session(pid, libc::SIGTERM);
+    if tokio::time::timeout(grace, wait_for_exit(pid))
+        .await
+        .is_err()
+    {
+        tracing::debug!(pid, ?grace, "grace period over, SIGKILL");
+    }
+    // What the leader left in its session goes too.
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    super::signal_session(pid, libc::SIGKILL);
+    wait_for_exit(pid).await;
+}
+
 /// The fallback of [`wait_for_exit`].
 async fn poll_until_gone(pid: i32) {
     while alive(pid) {
@@ -94,9 +119,14 @@ mod tests {
 
     impl Orphan {
         fn start(seconds: u32) -> Orphan {
+            Orphan::run(&format!("exec sleep {seconds}"))
+        }
+
+        /// `script` in a subshell in the background of a shell that exits at once.
+        fn run(script: &str) -> Orphan {
             let out = std::process::Command::new("sh")
                 .arg("-c")
-                .arg(format!("sleep {seconds} >/dev/null 2>&1 & echo $!"))
+                .arg(format!("({script}) >/dev/null 2>&1 & echo $!"))
                 .output()
                 .unwrap();
             assert!(out.status.success());
@@ -182,6 +212,48 @@ mod tests {
             .await
             .expect("resolves at once");
         assert!(pidfd_open(0).is_err());
+    }
+
+    #[tokio::test]
+    async fn terminate_ends_what_sigterm_ends() {
+        let orphan = Orphan::start(300);
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            terminate(orphan.0, Duration::from_secs(30)),
+        )
+        .await
+        .expect("terminate resolves once SIGTERM has ended the sleep");
+        assert!(!alive(orphan.0));
+    }
+
+    #[tokio::test]
+    async fn terminate_kills_what_ignores_sigterm_after_the_grace_period() {
+        // An ignored signal stays ignored across exec: this sleep shrugs SIGTERM off.
+        let orphan = Orphan::run("trap '' TERM; exec sleep 300");
+        let ignored = std::fs::read_to_string(format!("/proc/{}/status", orphan.0)).unwrap();
+        let sigign = ignored
+            .lines()
+            .find_map(|l| l.strip_prefix("SigIgn:"))
+            .map(|mask| u64::from_str_radix(mask.trim(), 16).unwrap())
+            .unwrap();
+        assert_ne!(sigign & (1 << (libc::SIGTERM - 1)), 0, "SIGTERM is ignored");
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            terminate(orphan.0, Duration::from_millis(200)),
+        )
+        .await
+        .expect("terminate resolves once SIGKILL has ended the sleep");
+        assert!(!alive(orphan.0));
+    }
+
+    #[tokio::test]
+    async fn terminate_leaves_pids_that_name_no_executor_alone() {
+        // Our own group (0), everything (-1), init (1): each would be a disaster.
+        for pid in [-1, 0, 1] {
+            tokio::time::timeout(Duration::from_secs(30), terminate(pid, Duration::ZERO))
+                .await
+                .unwrap();
+        }
     }
 
     #[test]
