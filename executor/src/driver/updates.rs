@@ -1,0 +1,133 @@
+//! The status updates the executor owes the agent: made fresh (source, ids, time, a
+//! new uuid), sent when connected, kept until acknowledged.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ratufa_agent::process::Exit;
+use ratufa_proto::v1::executor::{Call, call};
+use ratufa_proto::v1::{ExecutorId, FrameworkId, TaskId, TaskState, TaskStatus, task_status};
+
+use super::Executor;
+
+impl Executor {
+    /// A fresh status of `task_id`: source, ids, time and a new uuid.
+    pub(super) fn status(&self, task_id: &TaskId, state: TaskState) -> TaskStatus {
+        let mut status = TaskStatus {
+            task_id: task_id.clone(),
+            state: state as i32,
+            ..TaskStatus::default()
+        };
+        self.stamp(&mut status);
+        status
+    }
+
+    pub(super) fn stamp(&self, status: &mut TaskStatus) {
+        status.source = Some(task_status::Source::Executor as i32);
+        status.executor_id = Some(ExecutorId {
+            value: self.env.executor_id.clone(),
+        });
+        status.agent_id.clone_from(&self.agent_id);
+        status.timestamp = Some(now_seconds());
+        status.uuid = Some(uuid::Uuid::new_v4().as_bytes().to_vec());
+    }
+
+    /// Sends an UPDATE (when connected) and keeps it until acknowledged; a disconnected
+    /// executor hands it over with its next SUBSCRIBE.
+    pub(super) async fn send_update(&mut self, task_id: &str, status: TaskStatus) {
+        tracing::info!(
+            task_id,
+            state = ?TaskState::try_from(status.state).ok(),
+            message = status.message.as_deref().unwrap_or(""),
+            "status update"
+        );
+        if let Some(task) = self.tasks.get_mut(task_id) {
+            task.last = Some(status.clone());
+        }
+        let update = call::Update { status };
+        self.unacknowledged.push(update.clone());
+        if !self.connected {
+            return;
+        }
+        let call = Call {
+            executor_id: ExecutorId {
+                value: self.env.executor_id.clone(),
+            },
+            framework_id: FrameworkId {
+                value: self.env.framework_id.clone(),
+            },
+            r#type: Some(call::Type::Update as i32),
+            update: Some(update),
+            ..Call::default()
+        };
+        if let Err(e) = self.client.call(&call).await {
+            // Kept: a resubscription hands it over again.
+            tracing::warn!(task_id, error = %e, "status update not delivered");
+        }
+    }
+}
+
+/// The terminal state of a task whose process ended, as Mesos's command executor
+/// decides it.
+pub fn terminal_state(
+    exit: &Exit,
+    killed: bool,
+    timed_out: bool,
+) -> (TaskState, Option<task_status::Reason>) {
+    if timed_out {
+        (
+            TaskState::TaskFailed,
+            Some(task_status::Reason::MaxCompletionTimeReached),
+        )
+    } else if killed {
+        (TaskState::TaskKilled, None)
+    } else if *exit == Exit::Code(0) {
+        (TaskState::TaskFinished, None)
+    } else {
+        (TaskState::TaskFailed, None)
+    }
+}
+
+fn now_seconds() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    pub(super) fn terminal_states_as_mesos_decides_them() {
+        use task_status::Reason;
+        assert_eq!(
+            terminal_state(&Exit::Code(0), false, false),
+            (TaskState::TaskFinished, None)
+        );
+        assert_eq!(
+            terminal_state(&Exit::Code(2), false, false),
+            (TaskState::TaskFailed, None)
+        );
+        assert_eq!(
+            terminal_state(&Exit::Signal(libc::SIGSEGV), false, false),
+            (TaskState::TaskFailed, None)
+        );
+        // Killed, however it ended.
+        assert_eq!(
+            terminal_state(&Exit::Code(0), true, false),
+            (TaskState::TaskKilled, None)
+        );
+        assert_eq!(
+            terminal_state(&Exit::Signal(libc::SIGKILL), true, false),
+            (TaskState::TaskKilled, None)
+        );
+        // The time limit wins over the kill it caused.
+        assert_eq!(
+            terminal_state(&Exit::Signal(libc::SIGTERM), true, true),
+            (
+                TaskState::TaskFailed,
+                Some(Reason::MaxCompletionTimeReached)
+            )
+        );
+    }
+}
