@@ -6,7 +6,8 @@
 //!   two tasks in one container: both tasks' updates name the same executor, both task
 //!   processes are children of the one executor process; a framework message goes
 //!   scheduler → executor and the executor's answer comes back to the scheduler with its
-//!   bytes intact; both tasks finish;
+//!   bytes intact; both tasks finish; the agent's operator API lists both tasks under
+//!   the executor, and the executor with its ExecutorInfo;
 //! - an executor that never subscribes, with `--executor_registration_timeout=3secs`:
 //!   its task ends TASK_FAILED with REASON_EXECUTOR_REGISTRATION_TIMEOUT and the
 //!   executor's process is gone;
@@ -29,7 +30,7 @@ use agent::{
     scratch, terminal_states, unb64,
 };
 use cluster::{Scheduler, command_task};
-use support::{FAST_HEARTBEAT, Master, flags_with_heartbeat};
+use support::{FAST_HEARTBEAT, JSON, Master, Request, flags_with_heartbeat};
 
 const EXECUTOR_SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -83,6 +84,20 @@ async fn send_message(
         },
     });
     scheduler.call(master, call).await;
+}
+
+/// A call of `kind` to the agent's operator API, in JSON.
+async fn operator_call(agent: &Agent, kind: &str) -> Value {
+    let response = agent
+        .send(
+            Request::post("/api/v1")
+                .header("Content-Type", JSON)
+                .header("Accept", JSON)
+                .body(json!({"type": kind}).to_string()),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{kind}: {response:?}");
+    serde_json::from_slice(&response.body).unwrap()
 }
 
 #[tokio::test]
@@ -150,6 +165,32 @@ async fn a_python_executor_runs_two_tasks_in_one_container_and_exchanges_message
     assert!(
         argv.iter().any(|a| a.ends_with("custom_executor.py")),
         "the executor process is not the Python executor: {argv:?}"
+    );
+
+    // The agent's operator API sees both tasks under the framework's executor.
+    let tasks = operator_call(&agent, "GET_TASKS").await;
+    for id in ["first", "second"] {
+        let task = tasks["get_tasks"]["launched_tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["task_id"]["value"] == id)
+            .unwrap_or_else(|| panic!("{id} not among the launched tasks: {tasks}"));
+        assert_eq!(task["executor_id"]["value"], "pyexec", "{task}");
+        assert_eq!(task["state"], "TASK_RUNNING", "{task}");
+    }
+    let executors = operator_call(&agent, "GET_EXECUTORS").await;
+    let info = executors["get_executors"]["executors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| &e["executor_info"])
+        .find(|i| i["executor_id"]["value"] == "pyexec")
+        .unwrap_or_else(|| panic!("no pyexec in {executors}"));
+    assert_eq!(info["type"], "CUSTOM", "{info}");
+    assert_eq!(
+        info["command"]["value"], executor["command"]["value"],
+        "{info}"
     );
 
     // Scheduler → executor → scheduler, bytes intact (not valid UTF-8 on purpose).

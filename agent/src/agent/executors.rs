@@ -146,6 +146,8 @@ impl Agent {
             &sandbox,
             first_task,
         );
+        self.sandboxes
+            .executor_info(&key.framework_id, &key.executor_id, &info);
 
         let env = self.executor_env(key, &info, framework, &sandbox, command);
         let mut entry = ExecutorEntry::new(info, container_id.clone(), sandbox.clone(), command);

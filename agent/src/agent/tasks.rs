@@ -460,10 +460,8 @@ impl Agent {
             .executor_id
             .clone()
             .unwrap_or_else(|| key.task_id.clone());
-        if entry.task.task_id.value == key.task_id {
-            self.sandboxes
-                .task_state(&key.framework_id, &executor_id, state);
-        }
+        self.sandboxes
+            .task_state(&key.framework_id, &executor_id, &entry.task, state);
         let terminal = is_terminal_state(state as i32);
         if terminal {
             entry.kill = None;

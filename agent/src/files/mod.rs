@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use ratufa_proto::v1::{AgentInfo, FrameworkInfo, TaskInfo, TaskState};
+use ratufa_proto::v1::{AgentInfo, ExecutorInfo, FrameworkInfo, TaskInfo, TaskState};
 
 pub use endpoints::routes;
 pub(crate) use endpoints::{list, read_file};
@@ -32,10 +32,24 @@ pub struct ExecutorRun {
     pub executor_id: String,
     pub container_id: String,
     pub directory: PathBuf,
+    /// The task the run was started for, and its state.
     pub task: TaskInfo,
     pub state: TaskState,
     /// The command's pid (its process group) once it runs: `/monitor/statistics` reads it.
     pub pid: Option<i32>,
+    /// The ExecutorInfo the executor runs under, once the agent said (the operator API
+    /// reports it); a command task run in the agent itself has none.
+    pub executor: Option<ExecutorInfo>,
+    /// Every task given to the executor, by task id, with its latest state (an executor
+    /// of a task group, or a custom one, runs several).
+    pub tasks: BTreeMap<String, RunTask>,
+}
+
+/// A task of an executor run as the book knows it.
+#[derive(Debug, Clone)]
+pub struct RunTask {
+    pub info: TaskInfo,
+    pub state: TaskState,
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +151,14 @@ impl Sandboxes {
                 task: task.clone(),
                 state: TaskState::TaskStaging,
                 pid: None,
+                executor: None,
+                tasks: BTreeMap::from([(
+                    task.task_id.value.clone(),
+                    RunTask {
+                        info: task.clone(),
+                        state: TaskState::TaskStaging,
+                    },
+                )]),
             },
         );
         if let Some(previous) = previous {
@@ -144,16 +166,45 @@ impl Sandboxes {
         }
     }
 
-    /// The task the run of `executor_id` shows is now in `state`.
-    pub fn task_state(&self, framework_id: &str, executor_id: &str, state: TaskState) {
+    /// `task`, one of `executor_id`'s, is now in `state` (a task the book has not seen
+    /// yet joins the run).
+    pub fn task_state(
+        &self,
+        framework_id: &str,
+        executor_id: &str,
+        task: &TaskInfo,
+        state: TaskState,
+    ) {
         let mut book = self.write();
-        let Some(runs) = book.frameworks.get_mut(framework_id) else {
+        let Some(run) = book
+            .frameworks
+            .get_mut(framework_id)
+            .and_then(|runs| runs.executors.get_mut(executor_id))
+        else {
             return;
         };
-        let Some(run) = runs.executors.get_mut(executor_id) else {
-            return;
-        };
-        run.state = state;
+        if run.task.task_id == task.task_id {
+            run.state = state;
+        }
+        run.tasks.insert(
+            task.task_id.value.clone(),
+            RunTask {
+                info: task.clone(),
+                state,
+            },
+        );
+    }
+
+    /// `executor_id` runs under `info`.
+    pub fn executor_info(&self, framework_id: &str, executor_id: &str, info: &ExecutorInfo) {
+        let mut book = self.write();
+        if let Some(run) = book
+            .frameworks
+            .get_mut(framework_id)
+            .and_then(|runs| runs.executors.get_mut(executor_id))
+        {
+            run.executor = Some(info.clone());
+        }
     }
 
     /// The executor's container ended: the run moves among the completed (its sandbox
@@ -261,13 +312,13 @@ mod tests {
         for n in 0..=MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK {
             let id = format!("t{n}");
             sandboxes.attach(&framework(), &id, &format!("c{n}"), &sandbox(n), &task(&id));
-            sandboxes.task_state("F", &id, TaskState::TaskRunning);
+            sandboxes.task_state("F", &id, &task(&id), TaskState::TaskRunning);
             assert!(
                 sandboxes
                     .resolve(&format!("/frameworks/F/executors/{id}/runs/latest"))
                     .is_ok()
             );
-            sandboxes.task_state("F", &id, TaskState::TaskFinished);
+            sandboxes.task_state("F", &id, &task(&id), TaskState::TaskFinished);
             sandboxes.executor_ended("F", &id);
         }
         let book = sandboxes.snapshot();

@@ -260,8 +260,8 @@ mod tests {
         let dir = std::path::Path::new("/tmp/w/slaves/S0/frameworks/F/executors");
         sandboxes.attach(&framework, "t1", "c1", &dir.join("t1/runs/c1"), &task("t1"));
         sandboxes.attach(&framework, "t2", "c2", &dir.join("t2/runs/c2"), &task("t2"));
-        sandboxes.task_state("F", "t1", TaskState::TaskRunning);
-        sandboxes.task_state("F", "t2", TaskState::TaskFinished);
+        sandboxes.task_state("F", "t1", &task("t1"), TaskState::TaskRunning);
+        sandboxes.task_state("F", "t2", &task("t2"), TaskState::TaskFinished);
         sandboxes.executor_ended("F", "t2");
 
         let state = state_json(&sandboxes.snapshot());

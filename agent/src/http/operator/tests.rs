@@ -50,7 +50,7 @@ fn book() -> crate::files::Book {
     ] {
         let directory = dir.join(fw).join("executors").join(t).join("runs/c");
         sandboxes.attach(&framework(fw), t, &format!("c-{t}"), &directory, &task(t));
-        sandboxes.task_state(fw, t, state);
+        sandboxes.task_state(fw, t, &task(t), state);
     }
     let mut book = sandboxes.snapshot();
     // Whichever way the agent completes executors, t2's and g1's have ended.
@@ -185,5 +185,53 @@ fn an_unknown_type_is_named_in_the_error() {
     assert!(
         error.to_string().contains("Expecting 'type' to be present"),
         "{error}"
+    );
+}
+
+#[test]
+fn an_executor_with_several_tasks_shows_them_all_under_its_own_info() {
+    let config = AgentConfig::new("http://127.0.0.1:5050", "/tmp/w");
+    let sandboxes = Sandboxes::new(config, ratufa_proto::v1::AgentInfo::default());
+    sandboxes.set_agent_id("S0");
+    let framework = FrameworkInfo {
+        id: Some(FrameworkId { value: "F".into() }),
+        name: "fw".into(),
+        user: "u".into(),
+        ..Default::default()
+    };
+    let executor = ratufa_proto::v1::ExecutorInfo {
+        executor_id: ratufa_proto::v1::ExecutorId { value: "E".into() },
+        r#type: Some(ratufa_proto::v1::executor_info::Type::Custom as i32),
+        name: Some("custom".into()),
+        ..Default::default()
+    };
+    let task = |id: &str| TaskInfo {
+        name: id.into(),
+        task_id: TaskId { value: id.into() },
+        ..Default::default()
+    };
+    let directory = Path::new("/tmp/w/slaves/S0/frameworks/F/executors/E/runs/c");
+    sandboxes.attach(&framework, "E", "c", directory, &task("a"));
+    sandboxes.executor_info("F", "E", &executor);
+    sandboxes.task_state("F", "E", &task("a"), TaskState::TaskRunning);
+    sandboxes.task_state("F", "E", &task("b"), TaskState::TaskFinished);
+    let book = sandboxes.snapshot();
+
+    let tasks = views::tasks(&book);
+    assert_eq!(tasks.launched_tasks.len(), 1);
+    assert_eq!(tasks.launched_tasks[0].task_id.value, "a");
+    assert_eq!(tasks.terminated_tasks.len(), 1);
+    assert_eq!(tasks.terminated_tasks[0].task_id.value, "b");
+    for task in tasks.launched_tasks.iter().chain(&tasks.terminated_tasks) {
+        assert_eq!(task.executor_id.as_ref().unwrap().value, "E");
+    }
+    let executors = views::executors(&book);
+    let info = &executors.executors[0].executor_info;
+    assert_eq!(info.name.as_deref(), Some("custom"));
+    assert_eq!(info.framework_id.as_ref().unwrap().value, "F");
+    // The run's own state stays that of the task it was started for.
+    assert_eq!(
+        book.frameworks["F"].executors["E"].state,
+        TaskState::TaskRunning
     );
 }

@@ -2,9 +2,9 @@
 //! `mesos.v1.agent.Response` messages (Mesos's field names come with the types).
 //!
 //! Executors the book holds are live (their container runs) or completed (kept, with
-//! their sandbox, up to Mesos's per-framework bound). A task of a live executor is
-//! `launched` until terminal, then `terminated`; tasks of completed executors are
-//! `completed`. A framework with no live executor is among the completed frameworks,
+//! their sandbox, up to Mesos's per-framework bound), each with every task it was
+//! given. A task of a live executor is `launched` until terminal, then `terminated`;
+//! tasks of completed executors are `completed`. A framework with no live executor is among the completed frameworks,
 //! as Mesos's agent moves a framework there once its last executor ends.
 
 use ratufa_proto::v1::agent::response::{
@@ -17,7 +17,7 @@ use ratufa_proto::v1::{
 };
 use serde_json::Value;
 
-use crate::files::{Book, ExecutorRun, FrameworkRuns};
+use crate::files::{Book, ExecutorRun, FrameworkRuns, RunTask};
 use crate::isolator::Isolator;
 
 /// The same flags, with the same text, as `/flags` and `/state`.
@@ -94,18 +94,22 @@ pub(super) fn tasks(book: &Book) -> GetTasks {
     let mut out = GetTasks::default();
     for (framework_id, runs) in &book.frameworks {
         for run in runs.executors.values() {
-            let task = task(framework_id, run, &agent_id);
-            if ratufa_proto::task_state::is_terminal(run.state) {
-                out.terminated_tasks.push(task);
-            } else {
-                out.launched_tasks.push(task);
+            for entry in run.tasks.values() {
+                let task = task(framework_id, run, entry, &agent_id);
+                if ratufa_proto::task_state::is_terminal(entry.state) {
+                    out.terminated_tasks.push(task);
+                } else {
+                    out.launched_tasks.push(task);
+                }
             }
         }
-        out.completed_tasks.extend(
-            runs.completed
-                .iter()
-                .map(|run| task(framework_id, run, &agent_id)),
-        );
+        for run in &runs.completed {
+            out.completed_tasks.extend(
+                run.tasks
+                    .values()
+                    .map(|entry| task(framework_id, run, entry, &agent_id)),
+            );
+        }
     }
     out
 }
@@ -145,15 +149,16 @@ pub(super) fn containers(book: &Book, isolator: &dyn Isolator) -> GetContainers 
     out
 }
 
-/// The ExecutorInfo of a run: the framework's own for a custom executor, otherwise the
-/// one Mesos makes up for a command task (executor id and source = task id).
+/// The ExecutorInfo of a run: the one the agent runs the executor under (the
+/// framework's for a custom or default executor), else the one Mesos makes up for a
+/// command task (executor id and source = task id).
 // `source` is deprecated in favour of labels, but Mesos still fills it for command tasks.
 #[allow(deprecated)]
 fn executor_info(framework_id: &str, run: &ExecutorRun) -> ExecutorInfo {
     let framework_id = Some(FrameworkId {
         value: framework_id.to_string(),
     });
-    if let Some(info) = &run.task.executor {
+    if let Some(info) = run.executor.as_ref().or(run.task.executor.as_ref()) {
         return ExecutorInfo {
             framework_id: info.framework_id.clone().or(framework_id),
             ..info.clone()
@@ -172,8 +177,13 @@ fn executor_info(framework_id: &str, run: &ExecutorRun) -> ExecutorInfo {
     }
 }
 
-fn task(framework_id: &str, run: &ExecutorRun, agent_id: &ratufa_proto::v1::AgentId) -> Task {
-    let info = &run.task;
+fn task(
+    framework_id: &str,
+    run: &ExecutorRun,
+    entry: &RunTask,
+    agent_id: &ratufa_proto::v1::AgentId,
+) -> Task {
+    let info = &entry.info;
     Task {
         name: info.name.clone(),
         task_id: info.task_id.clone(),
@@ -184,7 +194,7 @@ fn task(framework_id: &str, run: &ExecutorRun, agent_id: &ratufa_proto::v1::Agen
             value: run.executor_id.clone(),
         }),
         agent_id: agent_id.clone(),
-        state: run.state as i32,
+        state: entry.state as i32,
         resources: info.resources.clone(),
         labels: info.labels.clone(),
         discovery: info.discovery.clone(),
