@@ -13,16 +13,16 @@ import asyncio
 import inspect
 import logging
 import time
-from typing import Any, AsyncIterator, Awaitable, List, Mapping, Optional, Sequence, Union
+from typing import AsyncIterator, Awaitable, List, Optional
 
 import httpx
 
+from ._base import SchedulerBase
 from ._json import Json
-from ._methods import SchedulerCalls, handler_method
-from ._session import JSON, SCHEDULER_PATH, Backoff, Masters, SchedulerSession, redirect_target
+from ._methods import handler_method
+from ._session import JSON, SCHEDULER_PATH, Backoff, SchedulerSession, redirect_target
 from .errors import HTTPError, NoLeaderError, RatufaError, RecordIOError, StreamClosed
-from .framework import FrameworkInfo, framework_json
-from .recordio import DEFAULT_MAX_RECORD_BYTES, Decoder
+from .recordio import Decoder
 from .scheduler import MAX_REDIRECTS, _TryNext, decode_event
 
 log = logging.getLogger("ratufa.aio")
@@ -49,62 +49,14 @@ async def read_events(
     raise StreamClosed("the stream ended mid-record" if decoder.in_record else "the stream ended")
 
 
-class AsyncScheduler(SchedulerCalls[Awaitable[None]]):
+class AsyncScheduler(SchedulerBase[Awaitable[None]]):
     """A framework's connection to the masters on asyncio; the parameters are those
-    of :class:`ratufa.Scheduler`."""
+    of :class:`ratufa._base.SchedulerBase`."""
 
-    def __init__(
-        self,
-        masters: Union[str, Sequence[str]],
-        framework_info: Union[FrameworkInfo, Mapping[str, Any]],
-        *,
-        auto_acknowledge: bool = True,
-        missed_heartbeats: float = 5,
-        suppressed_roles: Optional[Sequence[str]] = None,
-        reconnect_timeout: Optional[float] = 300.0,
-        backoff_max: float = 10.0,
-        request_timeout: float = 30.0,
-        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-        auth: Optional[httpx.Auth] = None,
-    ) -> None:
-        self._masters = Masters.parse(masters)
-        self._session = SchedulerSession(framework_json(framework_info), missed_heartbeats)
-        self._auto_ack = auto_acknowledge
-        self._suppressed_roles = suppressed_roles
-        self._reconnect_timeout = reconnect_timeout
-        self._backoff_max = backoff_max
-        self._request_timeout = request_timeout
-        self._max_record = max_record_bytes
-        self._leader: Optional[str] = None
-        self._stopped = False
-        self._broken = False
-        self._client = httpx.AsyncClient(auth=auth, follow_redirects=False, timeout=request_timeout)
+    _client: httpx.AsyncClient
 
-    @property
-    def framework_id(self) -> Optional[str]:
-        return self._session.framework_id
-
-    @property
-    def stream_id(self) -> Optional[str]:
-        return self._session.stream_id
-
-    @property
-    def subscriptions(self) -> int:
-        return self._session.subscriptions
-
-    @property
-    def leader(self) -> Optional[str]:
-        return self._leader
-
-    def _framework_id(self) -> str:
-        return self._session.framework_id or ""
-
-    def _stopping(self) -> None:
-        self._stopped = True
-
-    def stop(self) -> None:
-        """Ends :meth:`events` / :meth:`run` after the current event (no TEARDOWN)."""
-        self._stopped = True
+    def _open_client(self, auth: Optional[httpx.Auth]) -> None:
+        self._client = httpx.AsyncClient(auth=auth, follow_redirects=False, timeout=self._request_timeout)
 
     async def aclose(self) -> None:
         self._stopped = True
@@ -170,10 +122,7 @@ class AsyncScheduler(SchedulerCalls[Awaitable[None]]):
 
             zk = self._masters.zk
             return [await asyncio.to_thread(detect_leader, zk, self._request_timeout)]
-        urls = list(self._masters.urls)
-        if self._leader in urls:
-            urls.remove(self._leader)
-        return ([self._leader] if self._leader else []) + urls
+        return self._listed_masters()
 
     async def _subscribe(self) -> httpx.Response:
         deadline = None if self._reconnect_timeout is None else time.monotonic() + self._reconnect_timeout

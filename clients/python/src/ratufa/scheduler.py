@@ -17,24 +17,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Iterator, List, Optional
 
 import httpx
 
+from ._base import SchedulerBase
 from ._json import Json
-from ._methods import SchedulerCalls, handler_method
-from ._session import (
-    JSON,
-    SCHEDULER_PATH,
-    Backoff,
-    Masters,
-    SchedulerSession,
-    redirect_target,
-)
+from ._methods import handler_method
+from ._session import JSON, SCHEDULER_PATH, Backoff, redirect_target
 from .errors import HTTPError, NoLeaderError, RatufaError, RecordIOError, StreamClosed
-from .framework import FrameworkInfo, framework_json
-from .recordio import DEFAULT_MAX_RECORD_BYTES, Decoder
 from ._watchdog import Watchdog, stream_socket
+from .recordio import Decoder
 
 log = logging.getLogger("ratufa.scheduler")
 
@@ -68,82 +61,15 @@ def read_events(chunks: Iterator[bytes], max_record_bytes: int) -> Iterator[Json
     raise StreamClosed("the stream ended mid-record" if decoder.in_record else "the stream ended")
 
 
-class Scheduler(SchedulerCalls[None]):
-    """A framework's connection to the masters (blocking I/O on httpx).
+class Scheduler(SchedulerBase[None]):
+    """A framework's connection to the masters, with blocking I/O on httpx; the
+    parameters are those of :class:`ratufa._base.SchedulerBase`."""
 
-    :param masters: ``"host:port"``, ``"h1:5050,h2:5050"``, a list of them, or a
-        ``zk://host:2181/mesos`` URL (needs ``ratufa[zk]``).
-    :param framework_info: a :class:`FrameworkInfo` or its JSON dict; ``name`` is required.
-    :param auto_acknowledge: acknowledge every UPDATE that carries a uuid before it is
-        yielded (False: call :meth:`acknowledge_update` yourself).
-    :param missed_heartbeats: heartbeat intervals of silence after which the stream is
-        taken for dead and re-subscribed.
-    :param reconnect_timeout: seconds without any master accepting SUBSCRIBE after which
-        :class:`NoLeaderError` is raised (None: keep trying).
-    :param backoff_max: longest wait between subscription attempts, in seconds.
-    :param request_timeout: connect/write timeout and the time calls may spend on retries.
-    """
+    _client: httpx.Client
+    _response: Optional[httpx.Response] = None
 
-    def __init__(
-        self,
-        masters: Union[str, Sequence[str]],
-        framework_info: Union[FrameworkInfo, Mapping[str, Any]],
-        *,
-        auto_acknowledge: bool = True,
-        missed_heartbeats: float = 5,
-        suppressed_roles: Optional[Sequence[str]] = None,
-        reconnect_timeout: Optional[float] = 300.0,
-        backoff_max: float = 10.0,
-        request_timeout: float = 30.0,
-        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-        auth: Optional[httpx.Auth] = None,
-    ) -> None:
-        self._masters = Masters.parse(masters)
-        self._session = SchedulerSession(framework_json(framework_info), missed_heartbeats)
-        self._auto_ack = auto_acknowledge
-        self._suppressed_roles = suppressed_roles
-        self._reconnect_timeout = reconnect_timeout
-        self._backoff_max = backoff_max
-        self._request_timeout = request_timeout
-        self._max_record = max_record_bytes
-        self._leader: Optional[str] = None
-        self._stopped = False
-        self._broken = False
-        self._response: Optional[httpx.Response] = None
-        self._client = httpx.Client(auth=auth, follow_redirects=False, timeout=request_timeout)
-
-    # --- state --------------------------------------------------------------------------
-
-    @property
-    def framework_id(self) -> Optional[str]:
-        """The id the master gave in SUBSCRIBED (None before)."""
-        return self._session.framework_id
-
-    @property
-    def stream_id(self) -> Optional[str]:
-        """The current subscription's Mesos-Stream-Id."""
-        return self._session.stream_id
-
-    @property
-    def subscriptions(self) -> int:
-        """How many SUBSCRIBED events this client has seen (1 + reconnections)."""
-        return self._session.subscriptions
-
-    @property
-    def leader(self) -> Optional[str]:
-        """The base URL of the master that accepted the subscription."""
-        return self._leader
-
-    def _framework_id(self) -> str:
-        return self._session.framework_id or ""
-
-    def _stopping(self) -> None:
-        self._stopped = True
-
-    def stop(self) -> None:
-        """Ends :meth:`events` / :meth:`run` after the current event, without TEARDOWN
-        (the framework stays registered for its failover_timeout)."""
-        self._stopped = True
+    def _open_client(self, auth: Optional[httpx.Auth]) -> None:
+        self._client = httpx.Client(auth=auth, follow_redirects=False, timeout=self._request_timeout)
 
     def close(self) -> None:
         """Stops and releases the connections."""
@@ -231,10 +157,7 @@ class Scheduler(SchedulerCalls[None]):
             from .zk import detect_leader
 
             return [detect_leader(self._masters.zk, self._request_timeout)]
-        urls = list(self._masters.urls)
-        if self._leader in urls:
-            urls.remove(self._leader)
-        return ([self._leader] if self._leader else []) + urls
+        return self._listed_masters()
 
     def _subscribe(self) -> httpx.Response:
         deadline = None if self._reconnect_timeout is None else time.monotonic() + self._reconnect_timeout

@@ -1,0 +1,104 @@
+"""What the sync and asyncio scheduler clients share beyond the calls: their options,
+the session's state as properties, stopping, and the order masters are tried in."""
+
+from __future__ import annotations
+
+from typing import Any, List, Mapping, Optional, Sequence, TypeVar, Union
+
+import httpx
+
+from ._methods import SchedulerCalls
+from ._session import Masters, SchedulerSession
+from .framework import FrameworkInfo, framework_json
+from .recordio import DEFAULT_MAX_RECORD_BYTES
+
+R = TypeVar("R")
+
+
+class SchedulerBase(SchedulerCalls[R]):
+    """A framework's connection to the masters.
+
+    :param masters: ``"host:port"``, ``"h1:5050,h2:5050"``, a list of them, or a
+        ``zk://host:2181/mesos`` URL (needs ``ratufa[zk]``).
+    :param framework_info: a :class:`FrameworkInfo` or its JSON dict; ``name`` is required.
+    :param auto_acknowledge: acknowledge every UPDATE that carries a uuid before it is
+        yielded (False: call :meth:`acknowledge_update` yourself).
+    :param missed_heartbeats: heartbeat intervals of silence after which the stream is
+        taken for dead and re-subscribed.
+    :param suppressed_roles: roles whose offers are suppressed from the start.
+    :param reconnect_timeout: seconds without any master accepting SUBSCRIBE after which
+        :class:`NoLeaderError` is raised (None: keep trying).
+    :param backoff_max: longest wait between subscription attempts, in seconds.
+    :param request_timeout: connect/write timeout and the time calls may spend on retries.
+    :param max_record_bytes: the largest event accepted (a larger length is corruption).
+    :param auth: httpx authentication (e.g. ``httpx.BasicAuth(principal, secret)``).
+    """
+
+    def __init__(
+        self,
+        masters: Union[str, Sequence[str]],
+        framework_info: Union[FrameworkInfo, Mapping[str, Any]],
+        *,
+        auto_acknowledge: bool = True,
+        missed_heartbeats: float = 5,
+        suppressed_roles: Optional[Sequence[str]] = None,
+        reconnect_timeout: Optional[float] = 300.0,
+        backoff_max: float = 10.0,
+        request_timeout: float = 30.0,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        auth: Optional[httpx.Auth] = None,
+    ) -> None:
+        self._masters = Masters.parse(masters)
+        self._session = SchedulerSession(framework_json(framework_info), missed_heartbeats)
+        self._auto_ack = auto_acknowledge
+        self._suppressed_roles = suppressed_roles
+        self._reconnect_timeout = reconnect_timeout
+        self._backoff_max = backoff_max
+        self._request_timeout = request_timeout
+        self._max_record = max_record_bytes
+        self._leader: Optional[str] = None
+        self._stopped = False
+        # Set when a call found no master: the stream is re-subscribed after the event.
+        self._broken = False
+        self._open_client(auth)
+
+    def _open_client(self, auth: Optional[httpx.Auth]) -> None:
+        raise NotImplementedError
+
+    @property
+    def framework_id(self) -> Optional[str]:
+        """The id the master gave in SUBSCRIBED (None before)."""
+        return self._session.framework_id
+
+    @property
+    def stream_id(self) -> Optional[str]:
+        """The current subscription's Mesos-Stream-Id."""
+        return self._session.stream_id
+
+    @property
+    def subscriptions(self) -> int:
+        """How many SUBSCRIBED events this client has seen (1 + reconnections)."""
+        return self._session.subscriptions
+
+    @property
+    def leader(self) -> Optional[str]:
+        """The base URL of the master that accepted the subscription."""
+        return self._leader
+
+    def _framework_id(self) -> str:
+        return self._session.framework_id or ""
+
+    def _stopping(self) -> None:
+        self._stopped = True
+
+    def stop(self) -> None:
+        """Ends the events and callbacks after the current event, without TEARDOWN
+        (the framework stays registered for its failover_timeout)."""
+        self._stopped = True
+
+    def _listed_masters(self) -> List[str]:
+        """The masters of the list, the last known leader first."""
+        urls = list(self._masters.urls)
+        if self._leader in urls:
+            urls.remove(self._leader)
+        return ([self._leader] if self._leader else []) + urls
