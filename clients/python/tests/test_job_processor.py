@@ -1,6 +1,7 @@
 """examples/jobs/job_processor.py (the book's chapter 4) runs a 50-job file to the end
 on `ratufa local`: jobs packed many per offer, flaky jobs retried to success, failing
-jobs FAILED after three retries, every update acknowledged."""
+jobs FAILED after three retries, every update acknowledged; and with two instances
+elected through ZooKeeper, the survivor finishes the jobs after the leader is killed."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Dict
+
+from kazoo.client import KazooClient
 
 from cluster import HERE, Ratufa, wait_for
+from zookeeper import ZooKeeper
 
 PROCESSOR = HERE.parent / "examples" / "jobs" / "job_processor.py"
 
@@ -51,3 +56,43 @@ def test_fifty_jobs_with_retries(cluster: Ratufa, tmp_path: Path) -> None:
         )
 
     wait_for("the master's books: 45 finished, 25 failed, all acknowledged", books, log=cluster.log)
+
+
+def test_survives_killing_the_leading_instance(cluster: Ratufa, tmp_path: Path) -> None:
+    zk = ZooKeeper()
+    try:
+        jobs = [{"name": f"job-{i}", "cpus": 0.5, "mem": 32, "command": "sleep 0.5"} for i in range(50)]
+        path = tmp_path / "jobs.json"
+        path.write_text(json.dumps(jobs))
+        url = zk.url("/job-processor")
+        instances: Dict[str, "subprocess.Popen[str]"] = {}
+        for name in ("a", "b"):
+            instances[name] = subprocess.Popen(
+                [sys.executable, str(PROCESSOR), "--master", cluster.address, "--zk", url,
+                 "--name", name, "--reconcile-seconds", "2", str(path)],
+                stdout=subprocess.PIPE, stderr=open(tmp_path / f"{name}.log", "w"), text=True,
+            )  # fmt: skip
+        logs = lambda: "\n".join((tmp_path / f"{n}.log").read_text()[-3000:] for n in instances)  # noqa: E731
+        wait_for("10 jobs done", lambda: cluster.metrics()["master/tasks_finished"] >= 10, log=logs)
+
+        client = KazooClient(hosts=f"127.0.0.1:{zk.port}")
+        client.start(timeout=30)
+        leader = client.Election("/job-processor/election").contenders()[0]
+        client.stop()
+        instances[leader].kill()
+        instances[leader].wait(timeout=60)
+        survivor = instances["b" if leader == "a" else "a"]
+        out, _ = survivor.communicate(timeout=240)
+        assert survivor.returncode == 0, logs() + cluster.log()
+        report = json.loads(out)["jobs"]
+        assert [j["state"] for j in report] == ["SUCCESSFUL"] * 50, report
+
+        state = cluster.get_json("/master/state")
+        # One framework from start to end: the survivor took the leader's framework id over.
+        assert state["frameworks"] == [] and len(state["completed_frameworks"]) == 1, state["completed_frameworks"]
+        assert cluster.metrics()["master/tasks_finished"] >= 50
+    finally:
+        for p in locals().get("instances", {}).values():
+            if p.poll() is None:
+                p.kill()
+        zk.stop()
