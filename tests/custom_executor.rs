@@ -193,6 +193,21 @@ async fn a_python_executor_runs_two_tasks_in_one_container_and_exchanges_message
         "{info}"
     );
 
+    // So does /state, under the executor's name.
+    let state = agent.get_json("/state").await;
+    let listed = agent::state_executor(&state, scheduler.id(), "pyexec")
+        .unwrap_or_else(|| panic!("no pyexec in /state: {state}"));
+    assert_eq!(listed["name"], "pyexec (end-to-end test)", "{listed}");
+    let mut ids: Vec<&str> = listed["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["executor_id"] == "pyexec")
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["first", "second"], "{listed}");
+
     // Scheduler → executor → scheduler, bytes intact (not valid UTF-8 on purpose).
     let payload: Vec<u8> = b"ping \x00\xff\xfe end".to_vec();
     send_message(&master, &scheduler, &agent_id, "pyexec", &payload).await;

@@ -11,7 +11,7 @@ use ratufa_proto::resources::Resources;
 use ratufa_proto::v1::{Attribute, Resource, TaskState};
 use serde_json::{Map, Value, json};
 
-use crate::files::{Book, ExecutorRun, FrameworkRuns, Sandboxes};
+use crate::files::{Book, ExecutorRun, FrameworkRuns, RunTask, Sandboxes};
 
 pub async fn state(State(sandboxes): State<Sandboxes>) -> Json<Value> {
     Json(state_json(&sandboxes.snapshot()))
@@ -74,32 +74,53 @@ fn framework_json(id: &str, runs: &FrameworkRuns, agent_id: &str) -> Value {
     })
 }
 
+// `source` is deprecated in favour of labels, but Mesos's `/state` still shows it.
+#[allow(deprecated)]
 fn executor_json(framework_id: &str, run: &ExecutorRun, agent_id: &str, done: bool) -> Value {
-    let task = json!({
-        "id": run.task.task_id.value,
-        "name": run.task.name,
-        "framework_id": framework_id,
-        "executor_id": "",
-        "slave_id": agent_id,
-        "state": TaskState::try_from(run.state as i32).map_or("TASK_UNKNOWN", |s| s.as_str_name()),
-        "resources": resources_json(&run.task.resources),
-        "statuses": [],
-    });
-    let (tasks, completed_tasks) = if done {
-        (vec![], vec![task])
-    } else {
-        (vec![task], vec![])
-    };
+    let mut tasks = Vec::new();
+    let mut completed_tasks = Vec::new();
+    for entry in run.tasks.values() {
+        let task = task_json(framework_id, run, entry, agent_id);
+        if done || ratufa_proto::task_state::is_terminal(entry.state) {
+            completed_tasks.push(task);
+        } else {
+            tasks.push(task);
+        }
+    }
+    let task_id = &run.task.task_id.value;
+    let info = run.executor.as_ref().or(run.task.executor.as_ref());
+    let name = info
+        .and_then(|info| info.name.clone())
+        .unwrap_or_else(|| format!("Command Executor (Task: {task_id})"));
+    let source = info
+        .map_or(Some(task_id.clone()), |info| info.source.clone())
+        .unwrap_or_default();
     json!({
         "id": run.executor_id,
-        "name": format!("Command Executor (Task: {})", run.task.task_id.value),
-        "source": run.task.task_id.value,
+        "name": name,
+        "source": source,
         "container": run.container_id,
         "directory": run.directory.display().to_string(),
         "resources": resources_json(&run.task.resources),
         "tasks": tasks,
         "queued_tasks": [],
         "completed_tasks": completed_tasks,
+    })
+}
+
+/// A task as Mesos's `/state` lists it; a command task names no executor.
+fn task_json(framework_id: &str, run: &ExecutorRun, entry: &RunTask, agent_id: &str) -> Value {
+    let info = &entry.info;
+    let command_task = info.executor.is_none() && info.task_id.value == run.executor_id;
+    json!({
+        "id": info.task_id.value,
+        "name": info.name,
+        "framework_id": framework_id,
+        "executor_id": if command_task { "" } else { run.executor_id.as_str() },
+        "slave_id": agent_id,
+        "state": TaskState::try_from(entry.state as i32).map_or("TASK_UNKNOWN", |s| s.as_str_name()),
+        "resources": resources_json(&info.resources),
+        "statuses": [],
     })
 }
 
