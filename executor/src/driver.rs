@@ -18,6 +18,7 @@ use ratufa_proto::v1::executor::{Call, Event, call, event};
 use ratufa_proto::v1::{
     AgentId, ExecutorId, FrameworkId, FrameworkInfo, TaskInfo, TaskState, TaskStatus, executor_info,
 };
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -145,6 +146,12 @@ impl Executor {
             retry_at: start,
         };
         let far = start + Duration::from_secs(365 * 86_400);
+        // SIGTERM (the agent destroying the container, or an operator) is a shutdown:
+        // the tasks get their grace period and their last updates go out, instead of
+        // the kernel killing them with us.
+        let mut sigterm = signal(SignalKind::terminate())
+            .inspect_err(|e| tracing::warn!(error = %e, "SIGTERM will not be handled"))
+            .ok();
         loop {
             if let Some(status) = self.finished() {
                 return status;
@@ -159,6 +166,10 @@ impl Executor {
                             Err(e) => link = self.lost(&e.to_string()),
                         },
                         Some(event) = self.events_rx.recv() => self.handle_task_event(event).await,
+                        () = terminated(&mut sigterm), if !self.shutting_down => {
+                            tracing::info!("SIGTERM");
+                            self.shutdown().await;
+                        }
                         () = tokio::time::sleep_until(ack_deadline.unwrap_or(far)), if ack_deadline.is_some() => {
                             tracing::warn!("no acknowledgement of the last terminal update; exiting");
                             return 0;
@@ -172,6 +183,10 @@ impl Executor {
                             link = self.resubscribe(since).await;
                         }
                         Some(event) = self.events_rx.recv() => self.handle_task_event(event).await,
+                        () = terminated(&mut sigterm), if !self.abandoned => {
+                            tracing::info!("SIGTERM while disconnected from the agent");
+                            self.abandon(self.shutdown_grace());
+                        }
                     }
                 }
             }
@@ -231,7 +246,7 @@ impl Executor {
         };
         if since.elapsed() >= limit {
             tracing::error!(%error, ?limit, "cannot subscribe to the agent; giving up");
-            self.abandon();
+            self.abandon(Duration::ZERO);
             return Link::Disconnected {
                 since,
                 retry_at: since,
@@ -263,7 +278,7 @@ impl Executor {
             "disconnected from the agent and the framework does not checkpoint; \
              ending the tasks"
         );
-        self.abandon();
+        self.abandon(Duration::ZERO);
         Link::Disconnected {
             since: now,
             retry_at: now,
@@ -271,9 +286,9 @@ impl Executor {
     }
 
     /// The agent is gone for good: kill every task, exit once they have ended.
-    fn abandon(&mut self) {
+    fn abandon(&mut self, grace: Duration) {
         self.abandoned = true;
-        self.kill_all(KillCause::Shutdown, Duration::ZERO);
+        self.kill_all(KillCause::Shutdown, grace);
     }
 
     /// Tasks some update of which the agent has not acknowledged: it may never have
@@ -345,6 +360,18 @@ impl Executor {
         if self.unacknowledged.len() == before {
             tracing::warn!("acknowledgement of an unknown status update");
         }
+    }
+}
+
+/// Resolves when SIGTERM arrives; never without a handler.
+async fn terminated(sigterm: &mut Option<Signal>) {
+    match sigterm {
+        Some(sigterm) => {
+            if sigterm.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 

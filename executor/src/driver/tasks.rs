@@ -203,13 +203,18 @@ impl Executor {
         }
     }
 
+    /// The grace period of the tasks' kill on shutdown: what the agent gives us, less
+    /// a margin for the last updates to reach it.
+    pub(super) fn shutdown_grace(&self) -> Duration {
+        self.env
+            .shutdown_grace_period
+            .saturating_sub(SHUTDOWN_MARGIN)
+    }
+
     pub(super) async fn shutdown(&mut self) {
         tracing::info!("shutting down");
         self.shutting_down = true;
-        let grace = self
-            .env
-            .shutdown_grace_period
-            .saturating_sub(SHUTDOWN_MARGIN);
+        let grace = self.shutdown_grace();
         let live: Vec<String> = self
             .tasks
             .iter()

@@ -242,3 +242,51 @@ async fn a_command_executor_refuses_task_groups() {
     h.agent.shutdown();
     assert_eq!(h.exit_status().await, 0);
 }
+
+/// Set in the process `sigterm_is_a_graceful_shutdown` starts for its other half.
+const SIGTERM_CHILD: &str = "RATUFA_EXECUTOR_SIGTERM_TEST";
+
+/// SIGTERM reaches a whole process, so the executor that gets it runs in a process of
+/// its own: this test binary again, running only `sigterm_child`.
+#[tokio::test]
+async fn sigterm_is_a_graceful_shutdown() {
+    let output = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "tests::features::sigterm_child",
+            "--include-ignored",
+            "--test-threads=1",
+        ])
+        .env(SIGTERM_CHILD, "1")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "the SIGTERMed executor's test failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+#[ignore = "run by sigterm_is_a_graceful_shutdown, in a process of its own"]
+async fn sigterm_child() {
+    assert!(
+        std::env::var_os(SIGTERM_CHILD).is_some(),
+        "only for sigterm_is_a_graceful_shutdown: SIGTERM goes to the whole process"
+    );
+    let mut h = Harness::start(&[], false).await;
+    h.agent
+        .launch(shell_task("t1", super::protocol::TRAPS_TERM));
+    h.expect_acked(&[TaskState::TaskStarting, TaskState::TaskRunning])
+        .await;
+    wait_for_file(&h.dir.path().join("pid")).await;
+    // SAFETY: kill with our own pid and a signal number touches no memory.
+    assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGTERM) }, 0);
+    // The executor, not the kernel, ends the task: SIGTERM to it first, then TASK_KILLED.
+    h.expect_acked(&[TaskState::TaskKilled]).await;
+    assert!(h.dir.path().join("got-term").exists());
+    assert_eq!(h.exit_status().await, 0);
+}

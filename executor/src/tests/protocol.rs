@@ -175,7 +175,7 @@ async fn a_second_launch_fails_that_task() {
 }
 
 /// A task that notes SIGTERM in a file and exits 0 when it gets it.
-const TRAPS_TERM: &str = "trap 'echo term > got-term; exit 0' TERM; echo $$ > pid; \
+pub const TRAPS_TERM: &str = "trap 'echo term > got-term; exit 0' TERM; echo $$ > pid; \
                           while true; do sleep 0.05; done";
 
 #[tokio::test]
