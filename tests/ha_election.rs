@@ -346,6 +346,26 @@ async fn an_agent_given_zk_registers_with_the_leader_and_follows_it_after_failov
     assert!(!agent.log().contains("panicked"), "{}", agent.log());
 }
 
+#[tokio::test]
+async fn a_second_master_on_the_same_work_dir_is_refused() {
+    let first = Master::start_with(&default_flags()).await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ratufa"))
+        .args(["master", "--ip=127.0.0.1", "--port=0"])
+        .arg(format!(
+            "--work_dir={}",
+            first.work_dir.join("work").display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("another master is using this directory"),
+        "{stderr}"
+    );
+    first.assert_alive().await;
+}
+
 #[test]
 fn a_malformed_zk_url_exits_1_naming_the_fault() {
     for (url, fault) in [

@@ -15,6 +15,7 @@ mod error;
 mod handle;
 pub mod http;
 pub mod master_info;
+pub mod registry;
 mod serve;
 
 pub use config::{

@@ -21,6 +21,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), MasterError> {
     check(&config)?;
+    // A single master keeps its registry under --work_dir, locked so that a second
+    // master on the same directory is refused here rather than overwriting it. (The
+    // core does not feed the registry yet; with --zk the registry's store will be
+    // ZooKeeper.)
+    let _registry = match (&config.zk, &config.work_dir) {
+        (None, Some(work_dir)) => Some(
+            crate::registry::Registrar::recover(crate::registry::FileStore::open(work_dir)?)
+                .await?,
+        ),
+        _ => None,
+    };
     let bound = listener.local_addr()?;
     let zk = config.zk.clone();
     let zk_session_timeout = config.zk_session_timeout;

@@ -72,6 +72,10 @@ pub mod ratufa {
     pub mod checkpoint {
         include!(concat!(env!("OUT_DIR"), "/ratufa.checkpoint.rs"));
     }
+    /// The master's registry (proto/ratufa/registry.proto).
+    pub mod registry {
+        include!(concat!(env!("OUT_DIR"), "/ratufa.registry.rs"));
+    }
 }
 
 /// `mesos.v1` under the path protobuf packages give it, for generated code in `ratufa`.
