@@ -84,6 +84,8 @@ def test_survives_killing_the_leading_instance(cluster: Ratufa, tmp_path: Path) 
         survivor = instances["b" if leader == "a" else "a"]
         out, _ = survivor.communicate(timeout=240)
         assert survivor.returncode == 0, logs() + cluster.log()
+        survivor_name = "b" if leader == "a" else "a"
+        assert "taking over framework" in (tmp_path / f"{survivor_name}.log").read_text(), logs()
         report = json.loads(out)["jobs"]
         assert [j["state"] for j in report] == ["SUCCESSFUL"] * 50, report
 

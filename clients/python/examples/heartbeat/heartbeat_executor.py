@@ -5,7 +5,8 @@ Each task's ``data`` is JSON (base64): ``{"command": str, "interval": seconds,
 and while it runs sends the framework message ``{"task_id": ..., "beat": n}`` every
 ``interval`` seconds; when the command ends it reports TASK_FINISHED or TASK_FAILED.
 ``stall_after`` injects a fault for demonstrations: after that many beats the
-executor goes silent (as a hung executor would) while the command keeps running.
+executor goes silent, as a hung executor would: no more beats, and no update when the
+command ends.
 KILL stops the command (TASK_KILLED); SHUTDOWN ends the executor.
 """
 
@@ -15,7 +16,7 @@ import base64
 import json
 import subprocess
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Set
 
 from ratufa import Executor
 
@@ -25,7 +26,8 @@ Json = Dict[str, Any]
 class Heartbeating:
     def __init__(self) -> None:
         self.processes: Dict[str, "subprocess.Popen[bytes]"] = {}
-        self.killed: set = set()  # type: ignore[type-arg]
+        self.killed: Set[str] = set()
+        self.stalled: Set[str] = set()
         self.lock = threading.Lock()
         self.stop = threading.Event()
 
@@ -51,7 +53,9 @@ class Heartbeating:
         n = 0
         while process.poll() is None and not self.stop.is_set():
             if stall_after is not None and n >= stall_after:
-                return  # the injected fault: silent from now on
+                with self.lock:
+                    self.stalled.add(task_id)  # the injected fault: silent from now on
+                return
             n += 1
             try:
                 executor.message(json.dumps({"task_id": task_id, "beat": n}))
@@ -64,6 +68,8 @@ class Heartbeating:
         with self.lock:
             self.processes.pop(task_id, None)
             killed = task_id in self.killed
+            if task_id in self.stalled:
+                return
         if killed:
             executor.update(task_id, "TASK_KILLED")
         elif code == 0:

@@ -49,7 +49,7 @@ class Job:
 
     @property
     def executor_id(self) -> str:
-        return f"{self.task_id}-executor"
+        return f"{self.name}-{self.attempts}-executor"
 
 
 class HeartbeatScheduler:
@@ -111,6 +111,8 @@ class HeartbeatScheduler:
                 return
             state = status["state"]
             if state in ("TASK_STARTING", "TASK_RUNNING"):
+                if job.state != "RUNNING":
+                    job.last_beat = time.monotonic()  # the beats start now
                 job.state = "RUNNING"
             elif state == "TASK_FINISHED":
                 job.state = "SUCCESSFUL"
@@ -142,6 +144,8 @@ class HeartbeatScheduler:
                     if job.task_id and job.agent_id:
                         self.sched.kill(job.task_id, job.agent_id)
                         self.sched.shutdown(job.executor_id, job.agent_id)
+                    # Given up: whatever that attempt's task reports later is ignored.
+                    job.task_id = None
                     self.retry(job, "missed heartbeats")
 
     def report(self) -> Json:
@@ -158,6 +162,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--retries", type=int, default=3)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     with open(args.jobs) as f:
         jobs = [Job(**raw) for raw in json.load(f)]
     with Scheduler(args.master, {"name": "heartbeat-jobs"}) as sched:

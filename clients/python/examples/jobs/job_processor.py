@@ -224,6 +224,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--reconcile-seconds", type=float, default=30.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     with open(args.jobs) as f:
         jobs = [Job.parse(i, raw) for i, raw in enumerate(json.load(f))]
     if not args.zk:
