@@ -13,7 +13,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use ratufa_proto::v1::{AgentInfo, ExecutorInfo, FrameworkInfo, TaskInfo, TaskState};
+use ratufa_proto::v1::{
+    AgentInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, TaskInfo, TaskState,
+};
 
 pub use endpoints::routes;
 pub(crate) use endpoints::{list, read_file};
@@ -43,6 +45,37 @@ pub struct ExecutorRun {
     /// Every task given to the executor, by task id, with its latest state (an executor
     /// of a task group, or a custom one, runs several).
     pub tasks: BTreeMap<String, RunTask>,
+}
+
+impl ExecutorRun {
+    /// The ExecutorInfo of the run: the one the agent runs the executor under (the
+    /// framework's for a custom or default executor), else the one Mesos makes up for
+    /// a command task (executor id and source = task id). Its framework id is filled.
+    // `source` is deprecated in favour of labels, but Mesos still fills it for command
+    // tasks and shows it in `/state` and `/monitor/statistics`.
+    #[allow(deprecated)]
+    pub fn executor_info(&self, framework_id: &str) -> ExecutorInfo {
+        let framework_id = Some(FrameworkId {
+            value: framework_id.to_string(),
+        });
+        if let Some(info) = self.executor.as_ref().or(self.task.executor.as_ref()) {
+            return ExecutorInfo {
+                framework_id: info.framework_id.clone().or(framework_id),
+                ..info.clone()
+            };
+        }
+        let task_id = &self.task.task_id.value;
+        ExecutorInfo {
+            executor_id: ExecutorId {
+                value: self.executor_id.clone(),
+            },
+            framework_id,
+            name: Some(format!("Command Executor (Task: {task_id})")),
+            source: Some(task_id.clone()),
+            resources: self.task.resources.clone(),
+            ..ExecutorInfo::default()
+        }
+    }
 }
 
 /// A task of an executor run as the book knows it.

@@ -56,6 +56,8 @@ async fn statistics(State(monitor): State<Monitor>) -> Json<Value> {
     Json(Value::Array(entries))
 }
 
+// `source` is deprecated in favour of labels, but Mesos still shows it here.
+#[allow(deprecated)]
 fn statistics_json(book: &Book, isolator: &dyn Isolator) -> Vec<Value> {
     let (ticks, page_size) = procfs::clock_ticks_and_page_size();
     let mut entries = Vec::new();
@@ -64,11 +66,12 @@ fn statistics_json(book: &Book, isolator: &dyn Isolator) -> Vec<Value> {
             let Some(statistics) = run_statistics(run, isolator, ticks, page_size) else {
                 continue;
             };
+            let info = run.executor_info(framework_id);
             entries.push(json!({
                 "executor_id": run.executor_id,
-                "executor_name": format!("Command Executor (Task: {})", run.task.task_id.value),
+                "executor_name": info.name.unwrap_or_default(),
                 "framework_id": framework_id,
-                "source": run.task.task_id.value,
+                "source": info.source.unwrap_or_default(),
                 "statistics": statistics,
             }));
         }

@@ -87,18 +87,11 @@ fn executor_json(framework_id: &str, run: &ExecutorRun, agent_id: &str, done: bo
             tasks.push(task);
         }
     }
-    let task_id = &run.task.task_id.value;
-    let info = run.executor.as_ref().or(run.task.executor.as_ref());
-    let name = info
-        .and_then(|info| info.name.clone())
-        .unwrap_or_else(|| format!("Command Executor (Task: {task_id})"));
-    let source = info
-        .map_or(Some(task_id.clone()), |info| info.source.clone())
-        .unwrap_or_default();
+    let info = run.executor_info(framework_id);
     json!({
         "id": run.executor_id,
-        "name": name,
-        "source": source,
+        "name": info.name.unwrap_or_default(),
+        "source": info.source.unwrap_or_default(),
         "container": run.container_id,
         "directory": run.directory.display().to_string(),
         "resources": resources_json(&run.task.resources),

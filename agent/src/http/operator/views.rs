@@ -12,8 +12,8 @@ use ratufa_proto::v1::agent::response::{
     get_containers, get_executors, get_frameworks,
 };
 use ratufa_proto::v1::{
-    ContainerId, ContainerStatus, ExecutorId, ExecutorInfo, Flag, FrameworkId, ResourceStatistics,
-    Task, VersionInfo,
+    ContainerId, ContainerStatus, ExecutorId, Flag, FrameworkId, ResourceStatistics, Task,
+    VersionInfo,
 };
 use serde_json::Value;
 
@@ -80,7 +80,7 @@ pub(super) fn executors(book: &Book) -> GetExecutors {
     let mut out = GetExecutors::default();
     for (framework_id, runs) in &book.frameworks {
         let executor = |run: &ExecutorRun| get_executors::Executor {
-            executor_info: executor_info(framework_id, run),
+            executor_info: run.executor_info(framework_id),
         };
         out.executors.extend(runs.executors.values().map(executor));
         out.completed_executors
@@ -135,7 +135,7 @@ pub(super) fn containers(book: &Book, isolator: &dyn Isolator) -> GetContainers 
                 executor_id: Some(ExecutorId {
                     value: run.executor_id.clone(),
                 }),
-                executor_name: executor_info(framework_id, run).name,
+                executor_name: run.executor_info(framework_id).name,
                 container_id: container_id.clone(),
                 container_status: Some(ContainerStatus {
                     container_id: Some(container_id),
@@ -147,34 +147,6 @@ pub(super) fn containers(book: &Book, isolator: &dyn Isolator) -> GetContainers 
         }
     }
     out
-}
-
-/// The ExecutorInfo of a run: the one the agent runs the executor under (the
-/// framework's for a custom or default executor), else the one Mesos makes up for a
-/// command task (executor id and source = task id).
-// `source` is deprecated in favour of labels, but Mesos still fills it for command tasks.
-#[allow(deprecated)]
-fn executor_info(framework_id: &str, run: &ExecutorRun) -> ExecutorInfo {
-    let framework_id = Some(FrameworkId {
-        value: framework_id.to_string(),
-    });
-    if let Some(info) = run.executor.as_ref().or(run.task.executor.as_ref()) {
-        return ExecutorInfo {
-            framework_id: info.framework_id.clone().or(framework_id),
-            ..info.clone()
-        };
-    }
-    let task_id = &run.task.task_id.value;
-    ExecutorInfo {
-        executor_id: ExecutorId {
-            value: run.executor_id.clone(),
-        },
-        framework_id,
-        name: Some(format!("Command Executor (Task: {task_id})")),
-        source: Some(task_id.clone()),
-        resources: run.task.resources.clone(),
-        ..ExecutorInfo::default()
-    }
 }
 
 fn task(
