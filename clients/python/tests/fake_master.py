@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from ratufa.recordio import encode
 
@@ -28,10 +28,17 @@ def subscribed(framework_id: str, heartbeat: float = 1.0) -> bytes:
 
 
 class Answer:
-    """What one request gets: a status, headers, a body; for a 200 stream the body
-    is written and then the connection is closed (``close=True``) or held open."""
+    """What one request gets: a status, headers, a body (or a function of the fake,
+    for a body that depends on earlier requests); for a 200 stream the body is written
+    and then the connection is closed (``close=True``) or held open."""
 
-    def __init__(self, status: int, body: bytes = b"", headers: Optional[Dict[str, str]] = None, close: bool = True) -> None:
+    def __init__(
+        self,
+        status: int,
+        body: Union[bytes, Callable[["FakeMaster"], bytes]] = b"",
+        headers: Optional[Dict[str, str]] = None,
+        close: bool = True,
+    ) -> None:
         self.status = status
         self.body = body
         self.headers = headers or {}
@@ -56,6 +63,7 @@ class FakeMaster:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 fake.requests.append((dict(self.headers), body))
                 answer = fake.answers.pop(0) if fake.answers else Answer(503, b"script ended")
+                body_out = answer.body(fake) if callable(answer.body) else answer.body
                 self.send_response(answer.status)
                 for k, v in answer.headers.items():
                     self.send_header(k, v)
@@ -65,15 +73,15 @@ class FakeMaster:
                     self.send_header("Mesos-Stream-Id", f"stream-{len(fake.requests)}")
                     self.send_header("Connection", "close")
                     self.end_headers()
-                    self.wfile.write(answer.body)
+                    self.wfile.write(body_out)
                     self.wfile.flush()
                     if not answer.close:
                         fake.release.wait(60)
                     self.close_connection = True
                     return
-                self.send_header("Content-Length", str(len(answer.body)))
+                self.send_header("Content-Length", str(len(body_out)))
                 self.end_headers()
-                self.wfile.write(answer.body)
+                self.wfile.write(body_out)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

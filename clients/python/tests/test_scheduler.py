@@ -255,3 +255,25 @@ def test_validation_before_sending() -> None:
         Scheduler("127.0.0.1:1", {"name": "x", "roles": ["a/b"]})
     with pytest.raises(ValidationError, match="master"):
         Scheduler("", {"name": "x"})
+
+
+def test_asyncio_client_drops_a_silent_stream_too(cluster: Ratufa) -> None:
+    proxy = Proxy(cluster.port)
+
+    async def main() -> List[str]:
+        subscribed: List[str] = []
+        async with AsyncScheduler(proxy.address, {"name": "py-async-silence", "failover_timeout": 60}, backoff_max=1) as sched:
+            async for event in sched.events():
+                if event["type"] == "SUBSCRIBED":
+                    subscribed.append(event["subscribed"]["framework_id"]["value"])
+                    if len(subscribed) == 1:
+                        proxy.freeze()
+                    else:
+                        await sched.teardown()
+        return subscribed
+
+    try:
+        subscribed = asyncio.run(asyncio.wait_for(main(), PATIENCE))
+        assert len(subscribed) == 2 and subscribed[0] == subscribed[1], subscribed
+    finally:
+        proxy.close()
