@@ -5,6 +5,8 @@
 //!   TASK_FAILED with REASON_CONTAINER_LIMITATION_MEMORY, saying the limit and the use;
 //! - a task that looks at itself finds it runs in `<cgroups_root>/<container>` with
 //!   cpu.shares 1024 × cpus and memory.limit_in_bytes its mem, and ends TASK_FINISHED;
+//!   a command task's container also holds its command executor, so it gets the task's
+//!   resources plus Mesos's allowance for the executor (0.1 cpus, 32 MB);
 //! - once both ended, no container cgroup is left under the root.
 //!
 //! A machine without the cpu and memory controllers fails the test, saying so.
@@ -98,8 +100,8 @@ mem=$(sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup)
 cpu=$(sed -n 's/^[0-9]*:cpu://p' /proc/self/cgroup)
 case "$mem" in /{root}/?*) ;; *) echo "memory cgroup $mem"; exit 10;; esac
 case "$cpu" in /{root}/?*) ;; *) echo "cpu cgroup $cpu"; exit 11;; esac
-test "$(cat /sys/fs/cgroup/memory$mem/memory.limit_in_bytes)" = 67108864 || exit 12
-test "$(cat /sys/fs/cgroup/cpu$cpu/cpu.shares)" = 512 || exit 13"#
+test "$(cat /sys/fs/cgroup/memory$mem/memory.limit_in_bytes)" = 100663296 || exit 12
+test "$(cat /sys/fs/cgroup/cpu$cpu/cpu.shares)" = 614 || exit 13"#
     );
     let tasks = vec![
         command_task(
@@ -128,7 +130,7 @@ test "$(cat /sys/fs/cgroup/cpu$cpu/cpu.shares)" = 512 || exit 13"#
     assert_eq!(failed["source"], "SOURCE_AGENT", "{failed}");
     let message = failed["message"].as_str().unwrap();
     assert!(
-        message.starts_with("Memory limit exceeded: Requested: 64MB Maximum Used: "),
+        message.starts_with("Memory limit exceeded: Requested: 96MB Maximum Used: "),
         "{message}"
     );
 

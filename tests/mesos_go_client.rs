@@ -272,7 +272,7 @@ async fn mesos_go_httpsched_protobuf_runs_tasks_to_finished() {
         // Its own deadline comes first, so a stuck run says how far it got.
         .arg(format!("-timeout={}s", RUN_LIMIT.as_secs() - 5))
         .arg("-hold")
-        .env("USER", "ratufa-test")
+        .env("USER", "root")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

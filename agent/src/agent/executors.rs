@@ -693,6 +693,13 @@ impl Agent {
         self.sandboxes
             .executor_ended(&key.framework_id, &key.executor_id);
         self.gc.schedule(entry.sandbox.clone());
+        self.forget_framework_if_done(&key.framework_id);
+        // The master books only the executors frameworks gave; the agent's own command
+        // executors are not reported (Mesos's agent does not either, and schedulers
+        // take a FAILURE event for an executor they never named as an error).
+        if entry.command {
+            return;
+        }
         let status = match exit {
             Some(Exit::Code(code)) => Some(code << 8),
             Some(Exit::Signal(signal)) => Some(signal),
@@ -711,7 +718,6 @@ impl Agent {
             }),
             ..Call::default()
         });
-        self.forget_framework_if_done(&key.framework_id);
     }
 
     /// A task entry for a task handed to an executor.

@@ -20,7 +20,7 @@ use crate::updates::{Acked, TaskKey, is_terminal_state};
 
 /// Command tasks still run inside the agent (the runner) until `ratufa executor` is
 /// there to run them.
-const IN_PROCESS_COMMAND_TASKS: bool = true;
+const IN_PROCESS_COMMAND_TASKS: bool = false;
 
 impl Agent {
     pub(super) fn run_task(&mut self, framework: FrameworkInfo, task: TaskInfo) {
