@@ -134,8 +134,19 @@ test "$(cat /sys/fs/cgroup/cpu$cpu/cpu.shares)" = 614 || exit 13"#
         "{message}"
     );
 
-    // Both containers ended, and their cgroups with them (removed before the update).
-    let left = leftovers(&roots.0);
-    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+    // Both containers end (their executors exit once their last update is
+    // acknowledged, or are destroyed with the limitation), and their cgroups with them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let left = leftovers(&roots.0);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cgroups left behind: {left:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     master.assert_alive().await;
 }

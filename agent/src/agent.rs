@@ -15,7 +15,7 @@ use std::time::Duration;
 use ratufa_proto::ratufa::agentlink::{Call, Command, call, command};
 use ratufa_proto::v1::framework_info::capability::Type as Capability;
 use ratufa_proto::v1::{AgentId, AgentInfo, FrameworkId, FrameworkInfo, Task, TaskInfo, TaskState};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -67,12 +67,11 @@ struct TaskEntry {
     task: TaskInfo,
     framework_id: FrameworkId,
     state: TaskState,
-    /// Tells the runner to kill, with the grace period; gone once used.
-    kill: Option<oneshot::Sender<Duration>>,
     /// The framework was shut down: the master wants no more of this task's updates.
     silent: bool,
-    /// The executor it runs under; `None` for a command run by the agent itself.
-    executor_id: Option<String>,
+    /// The executor it runs under (a command task's is the agent's command executor,
+    /// whose id is the task's).
+    executor_id: String,
 }
 
 enum Link {
@@ -96,8 +95,6 @@ pub(crate) struct Agent {
     backoff: Duration,
     link_tx: mpsc::UnboundedSender<Tagged>,
     link_rx: mpsc::UnboundedReceiver<Tagged>,
-    reports_tx: mpsc::UnboundedSender<Report>,
-    reports_rx: mpsc::UnboundedReceiver<Report>,
     frameworks: HashMap<String, FrameworkInfo>,
     tasks: BTreeMap<TaskKey, TaskEntry>,
     updates: StatusUpdates,
@@ -129,7 +126,6 @@ impl Agent {
         endpoint: std::net::SocketAddr,
     ) -> Agent {
         let (link_tx, link_rx) = mpsc::unbounded_channel();
-        let (reports_tx, reports_rx) = mpsc::unbounded_channel();
         let (executor_reports_tx, executor_reports_rx) = mpsc::unbounded_channel();
         let (executor_calls_tx, executor_calls_rx) = mpsc::unbounded_channel();
         let (recovering, recovering_rx) = tokio::sync::watch::channel(false);
@@ -163,8 +159,6 @@ impl Agent {
             backoff,
             link_tx,
             link_rx,
-            reports_tx,
-            reports_rx,
             frameworks: HashMap::new(),
             tasks: BTreeMap::new(),
             updates: StatusUpdates::default(),
@@ -204,7 +198,6 @@ impl Agent {
             tokio::select! {
                 () = &mut shutdown => break,
                 Some(tagged) = self.link_rx.recv() => self.on_link(tagged),
-                Some(report) = self.reports_rx.recv() => self.on_report(report),
                 Some(report) = self.executor_reports_rx.recv() => self.on_executor_report(report),
                 Some(call) = self.executor_calls_rx.recv() => self.on_executor_call(call),
                 () = sleep_until(wake) => {}
@@ -226,26 +219,8 @@ impl Agent {
         for key in &executors {
             self.destroy_executor(key, None);
         }
-        // Dropping the kill senders makes every runner kill its process at once.
-        let runners = self.tasks.len();
-        self.tasks.clear();
-        // Give the runners a moment to deliver their kills before the runtime goes.
+        // Give the runners a moment to destroy the containers before the runtime goes.
         let deadline = Instant::now() + Duration::from_secs(2);
-        let mut ended = 0;
-        while ended < runners {
-            match tokio::time::timeout_at(deadline, self.reports_rx.recv()).await {
-                Ok(Some(Report {
-                    progress:
-                        Progress::Exited { .. }
-                        | Progress::LaunchFailed { .. }
-                        | Progress::FetchFailed { .. }
-                        | Progress::Limited { .. },
-                    ..
-                })) => ended += 1,
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => break,
-            }
-        }
         let mut ended = 0;
         while ended < executors.len() {
             match tokio::time::timeout_at(deadline, self.executor_reports_rx.recv()).await {
@@ -352,10 +327,7 @@ impl Agent {
             task_id: entry.task.task_id.clone(),
             framework_id: entry.framework_id.clone(),
             executor_id: Some(ratufa_proto::v1::ExecutorId {
-                value: entry
-                    .executor_id
-                    .clone()
-                    .unwrap_or_else(|| key.task_id.clone()),
+                value: entry.executor_id.clone(),
             }),
             agent_id: self.agent_id().cloned().unwrap_or_default(),
             state: entry.state as i32,
@@ -511,17 +483,7 @@ impl Agent {
                         framework_id: shutdown.framework_id.value,
                         executor_id: shutdown.executor_id.value,
                     };
-                    if self.executors.get(&key).is_some() {
-                        self.shutdown_executor(&key);
-                    } else {
-                        // A command run by the agent itself: its executor id is its
-                        // task id.
-                        let key = TaskKey {
-                            framework_id: key.framework_id,
-                            task_id: key.executor_id,
-                        };
-                        self.kill(&key, None);
-                    }
+                    self.shutdown_executor(&key);
                 }
             }
             command::Type::ShutdownFramework => {
@@ -590,10 +552,6 @@ impl Agent {
         if self.info.id.take().is_some() {
             for entry in self.tasks.values_mut() {
                 entry.silent = true;
-            }
-            let keys: Vec<TaskKey> = self.tasks.keys().cloned().collect();
-            for key in keys {
-                self.kill(&key, Some(Duration::ZERO));
             }
             for key in self.executors.keys() {
                 self.destroy_executor(&key, None);

@@ -1,5 +1,6 @@
-//! One command task, from sandbox to exit: the task the agent loop spawns per RUN_TASK.
-//! It reports back over a channel; the loop turns that into status updates.
+//! One container's process (an executor), from sandbox to exit: what the agent loop
+//! spawns per executor. It reports back over a channel; the loop turns that into
+//! status updates.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,8 +23,8 @@ pub enum Progress {
     LaunchFailed { message: String },
     /// Fetching its URIs failed; the command never started.
     FetchFailed { message: String },
-    /// It ended; `killed` when a kill asked it to.
-    Exited { exit: Exit, killed: bool },
+    /// It ended (by itself, or killed when asked to).
+    Exited { exit: Exit },
     /// Its container hit a limit (an OOM kill): the container was destroyed.
     Limited { limitation: Limitation },
 }
@@ -159,7 +160,7 @@ pub async fn run<K: Clone + std::fmt::Debug>(
     };
     container.cleanup().await;
     match ended {
-        Ok((exit, killed)) => report(Progress::Exited { exit, killed }),
+        Ok((exit, _)) => report(Progress::Exited { exit }),
         Err(limitation) => {
             tracing::info!(?key, container_id = %container.id, message = %limitation.message, "container limitation");
             report(Progress::Limited { limitation });
@@ -278,10 +279,7 @@ mod tests {
             Progress::Running { .. }
         ));
         match rx.recv().await.unwrap().progress {
-            Progress::Exited { exit, killed } => {
-                assert_eq!(exit, Exit::Code(4));
-                assert!(!killed);
-            }
+            Progress::Exited { exit } => assert_eq!(exit, Exit::Code(4)),
             other => panic!("{other:?}"),
         }
         assert_eq!(
@@ -319,10 +317,7 @@ mod tests {
         ));
         kill.send(Duration::from_secs(3)).unwrap();
         match rx.recv().await.unwrap().progress {
-            Progress::Exited { exit, killed } => {
-                assert!(killed);
-                assert_eq!(exit, Exit::Signal(libc::SIGTERM));
-            }
+            Progress::Exited { exit } => assert_eq!(exit, Exit::Signal(libc::SIGTERM)),
             other => panic!("{other:?}"),
         }
         runner.await.unwrap();

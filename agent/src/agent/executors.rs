@@ -435,6 +435,19 @@ impl Agent {
         status.executor_id = Some(ExecutorId {
             value: key.executor_id.clone(),
         });
+        // A task the kernel OOM-killed is reported by its executor as a plain failure
+        // before the runner's poll sees the limitation: the limitation is the truth.
+        if status.state == TaskState::TaskFailed as i32
+            && let Some(executor) = self.executors.get(key)
+            && let Some(limitation) = self.isolator.limitation(&executor.container_id)
+        {
+            let reason = match limitation.resource {
+                LimitedResource::Memory => Reason::ContainerLimitationMemory,
+            };
+            status.reason = Some(reason as i32);
+            status.message = Some(limitation.message);
+            status.source = Some(Source::Agent as i32);
+        }
         if status.timestamp.is_none() {
             status.timestamp = Some(crate::status::now_seconds());
         }
@@ -474,7 +487,7 @@ impl Agent {
 
     /// A task of an executor reached a terminal state: its container shrinks.
     pub(super) fn executor_task_ended(&mut self, key: &TaskKey) {
-        let Some(executor_id) = self.tasks.get(key).and_then(|t| t.executor_id.clone()) else {
+        let Some(executor_id) = self.tasks.get(key).map(|t| t.executor_id.clone()) else {
             return;
         };
         let executor = ExecutorKey {
@@ -730,9 +743,8 @@ impl Agent {
             task,
             framework_id,
             state: TaskState::TaskStaging,
-            kill: None,
             silent: false,
-            executor_id: Some(executor_id.to_string()),
+            executor_id: executor_id.to_string(),
         }
     }
 }

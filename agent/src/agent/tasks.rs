@@ -1,33 +1,23 @@
 //! The agent's tasks: the commands that start, kill and shut them down, their
 //! runners' reports, and the status updates those turn into.
 
-use std::time::Duration;
-
 use ratufa_proto::ratufa::agentlink::command;
 use ratufa_proto::v1::executor_info::Type as ExecutorType;
 use ratufa_proto::v1::task_status::{Reason, Source};
 use ratufa_proto::v1::{FrameworkInfo, TaskInfo, TaskState, TaskStatus};
-use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use super::{Agent, TaskEntry, partition_aware};
 use crate::executors::{Queued, command_executor_info};
-use crate::isolator::{LimitedResource, Limits};
-use crate::process::Exit;
-use crate::runner::{self, Progress, Report};
 use crate::status::task_status;
 use crate::updates::{Acked, TaskKey, is_terminal_state};
 
-/// Command tasks still run inside the agent (the runner) until `ratufa executor` is
-/// there to run them.
-const IN_PROCESS_COMMAND_TASKS: bool = false;
-
 impl Agent {
     pub(super) fn run_task(&mut self, framework: FrameworkInfo, task: TaskInfo) {
-        let Some(agent_id) = self.agent_id().cloned() else {
+        if self.agent_id().is_none() {
             warn!(task_id = %task.task_id.value, "RUN_TASK before SUBSCRIBED; ignored");
             return;
-        };
+        }
         let Some(framework_id) = framework.id.clone() else {
             warn!(task_id = %task.task_id.value, "RUN_TASK without a framework id; ignored");
             return;
@@ -57,119 +47,23 @@ impl Agent {
             self.launch_on_executor(&framework, executor, false, Queued::Task(Box::new(task)));
             return;
         }
-        if !IN_PROCESS_COMMAND_TASKS && command.is_some() {
-            // A command task runs under the agent's command executor.
-            let executor =
-                command_executor_info(&task, &framework_id, &self.config.executor_binary());
-            self.tasks.insert(
-                key.clone(),
-                Agent::task_entry(task.clone(), framework_id, &key.task_id),
-            );
-            self.launch_on_executor(&framework, executor, true, Queued::Task(Box::new(task)));
-            return;
-        }
+        // A command task runs under the agent's command executor.
+        let executor = command_executor_info(&task, &framework_id, &self.config.executor_binary());
         self.tasks.insert(
             key.clone(),
-            TaskEntry {
-                task,
-                framework_id,
-                state: TaskState::TaskStaging,
-                kill: None,
-                silent: false,
-                executor_id: None,
-            },
+            Agent::task_entry(task.clone(), framework_id, &key.task_id),
         );
-
-        let unsupported = if command.is_none() {
-            Some("The task has neither a command nor an executor".to_string())
-        } else if !runner::safe_path_component(&key.framework_id)
-            || !runner::safe_path_component(&key.task_id)
-        {
-            Some("The task or framework id cannot name a sandbox directory".to_string())
-        } else {
-            None
-        };
-        if let Some(message) = unsupported {
+        if command.is_none() {
             self.update(
                 &key,
                 TaskState::TaskFailed,
                 Source::Agent,
-                Some(message),
+                Some("The task has neither a command nor an executor".to_string()),
                 Some(Reason::ContainerLaunchFailed),
             );
             return;
         }
-
-        let container_id = uuid::Uuid::new_v4().to_string();
-        let sandbox = match runner::create_sandbox(
-            &self.config.work_dir,
-            &agent_id.value,
-            &key.framework_id,
-            &key.task_id,
-            &container_id,
-        ) {
-            Ok(sandbox) => sandbox,
-            Err(e) => {
-                self.update(
-                    &key,
-                    TaskState::TaskFailed,
-                    Source::Agent,
-                    Some(format!("Failed to create the sandbox: {e}")),
-                    Some(Reason::ContainerLaunchFailed),
-                );
-                return;
-            }
-        };
-        if let (Some(framework), Some(entry)) =
-            (self.frameworks.get(&key.framework_id), self.tasks.get(&key))
-        {
-            self.sandboxes.attach(
-                framework,
-                &key.task_id,
-                &container_id,
-                &sandbox,
-                &entry.task,
-            );
-        }
-        self.update(&key, TaskState::TaskStarting, Source::Executor, None, None);
-        let env = vec![
-            ("MESOS_SANDBOX".to_string(), sandbox.display().to_string()),
-            ("MESOS_DIRECTORY".to_string(), sandbox.display().to_string()),
-            ("MESOS_TASK_ID".to_string(), key.task_id.clone()),
-            ("MESOS_EXECUTOR_ID".to_string(), key.task_id.clone()),
-            ("MESOS_FRAMEWORK_ID".to_string(), key.framework_id.clone()),
-            ("MESOS_AGENT_ID".to_string(), agent_id.value.clone()),
-            ("MESOS_SLAVE_ID".to_string(), agent_id.value.clone()),
-        ];
-        let (kill_tx, kill_rx) = oneshot::channel();
-        if let Some(entry) = self.tasks.get_mut(&key) {
-            entry.kill = Some(kill_tx);
-        }
-        let container = self.container(&key, container_id);
-        tokio::spawn(crate::fetcher::fetch_and_run(
-            self.fetcher.clone(),
-            key,
-            command.unwrap_or_default(),
-            sandbox,
-            env,
-            container,
-            kill_rx,
-            self.reports_tx.clone(),
-        ));
-    }
-
-    /// The container a task's command runs in, held to the task's resources.
-    fn container(&self, key: &TaskKey, id: String) -> runner::Container {
-        let resources = self
-            .tasks
-            .get(key)
-            .map(|entry| entry.task.resources.as_slice())
-            .unwrap_or_default();
-        runner::Container {
-            id,
-            limits: Limits::of(resources),
-            isolator: self.isolator.clone(),
-        }
+        self.launch_on_executor(&framework, executor, true, Queued::Task(Box::new(task)));
     }
 
     /// RUN_TASK_GROUP: the group goes to its executor in one LAUNCH_GROUP. A DEFAULT
@@ -252,9 +146,8 @@ impl Agent {
                     },
                     framework_id: kill.framework_id.clone(),
                     state: TaskState::TaskStaging,
-                    kill: None,
                     silent: false,
-                    executor_id: None,
+                    executor_id: kill.task_id.value.clone(),
                 },
             );
             self.update(
@@ -266,29 +159,9 @@ impl Agent {
             );
             return;
         }
-        if let Some(executor_id) = self.tasks.get(&key).and_then(|t| t.executor_id.clone()) {
+        if let Some(executor_id) = self.tasks.get(&key).map(|t| t.executor_id.clone()) {
             self.kill_on_executor(&key, &executor_id, kill.kill_policy);
-            return;
         }
-        let grace = self.tasks.get(&key).map(|entry| {
-            runner::grace_period(kill.kill_policy.as_ref(), entry.task.kill_policy.as_ref())
-        });
-        self.kill(&key, grace);
-    }
-
-    /// Asks the task's runner to kill it (with `grace`, else the task's own policy).
-    pub(super) fn kill(&mut self, key: &TaskKey, grace: Option<Duration>) {
-        let Some(entry) = self.tasks.get_mut(key) else {
-            return;
-        };
-        let Some(kill) = entry.kill.take() else {
-            // Already being killed, already ended, or never started.
-            return;
-        };
-        let grace =
-            grace.unwrap_or_else(|| runner::grace_period(None, entry.task.kill_policy.as_ref()));
-        info!(framework_id = %key.framework_id, task_id = %key.task_id, ?grace, "killing task");
-        let _ = kill.send(grace);
     }
 
     pub(super) fn shutdown_framework(&mut self, framework_id: &str) {
@@ -303,7 +176,6 @@ impl Agent {
             if let Some(entry) = self.tasks.get_mut(key) {
                 entry.silent = true;
             }
-            self.kill(key, None);
         }
         for key in self.executors.of_framework(framework_id) {
             self.shutdown_executor(&key);
@@ -344,76 +216,6 @@ impl Agent {
         }
     }
 
-    // -----------------------------------------------------------------------------
-    // Runners
-
-    pub(super) fn on_report(&mut self, Report { key, progress }: Report) {
-        if !matches!(progress, Progress::Running { .. })
-            && let Some(sandbox) = self.sandboxes.directory(&key.framework_id, &key.task_id)
-        {
-            // The container ended: its sandbox goes after --gc_delay.
-            self.gc.schedule(sandbox);
-        }
-        let ended = !matches!(progress, Progress::Running { .. });
-        match progress {
-            Progress::Running { pid } => {
-                debug!(framework_id = %key.framework_id, task_id = %key.task_id, pid, "task running");
-                self.sandboxes.set_pid(&key.framework_id, &key.task_id, pid);
-                self.update(&key, TaskState::TaskRunning, Source::Executor, None, None);
-            }
-            Progress::LaunchFailed { message } => {
-                self.update(
-                    &key,
-                    TaskState::TaskFailed,
-                    Source::Executor,
-                    Some(message),
-                    Some(Reason::ContainerLaunchFailed),
-                );
-            }
-            Progress::FetchFailed { message } => {
-                // Mesos has no REASON_FETCHER_FAILED: a failed fetch fails the
-                // container's launch, reported by the agent.
-                warn!(framework_id = %key.framework_id, task_id = %key.task_id, %message, "fetch failed");
-                self.update(
-                    &key,
-                    TaskState::TaskFailed,
-                    Source::Agent,
-                    Some(format!("Failed to launch container: {message}")),
-                    Some(Reason::ContainerLaunchFailed),
-                );
-            }
-            Progress::Limited { limitation } => {
-                let reason = match limitation.resource {
-                    LimitedResource::Memory => Reason::ContainerLimitationMemory,
-                };
-                info!(framework_id = %key.framework_id, task_id = %key.task_id, message = %limitation.message, "task's container hit a limit");
-                self.update(
-                    &key,
-                    TaskState::TaskFailed,
-                    Source::Agent,
-                    Some(limitation.message),
-                    Some(reason),
-                );
-            }
-            Progress::Exited { exit, killed } => {
-                info!(framework_id = %key.framework_id, task_id = %key.task_id, ?exit, killed, "task ended");
-                let (state, message) = match (&exit, killed) {
-                    (_, true) => (TaskState::TaskKilled, Some("Command killed".to_string())),
-                    (Exit::Code(0), false) => (
-                        TaskState::TaskFinished,
-                        Some("Command exited with status 0".to_string()),
-                    ),
-                    (exit, false) => (TaskState::TaskFailed, Some(exit.describe())),
-                };
-                self.update(&key, state, Source::Executor, message, None);
-            }
-        }
-        if ended {
-            self.sandboxes
-                .executor_ended(&key.framework_id, &key.task_id);
-        }
-    }
-
     /// Records the task's new state and queues the update for the master (unless the
     /// framework is gone). A task that ended and has nothing left to tell is dropped.
     pub(super) fn update(
@@ -427,10 +229,7 @@ impl Agent {
         let Some(entry) = self.tasks.get(key) else {
             return;
         };
-        let executor_id = entry
-            .executor_id
-            .clone()
-            .unwrap_or_else(|| key.task_id.clone());
+        let executor_id = entry.executor_id.clone();
         let status = task_status(
             &key.task_id,
             state,
@@ -456,16 +255,10 @@ impl Agent {
         }
         let state = TaskState::try_from(status.state).unwrap_or(TaskState::TaskUnknown);
         entry.state = state;
-        let executor_id = entry
-            .executor_id
-            .clone()
-            .unwrap_or_else(|| key.task_id.clone());
+        let executor_id = entry.executor_id.clone();
         self.sandboxes
             .task_state(&key.framework_id, &executor_id, &entry.task, state);
         let terminal = is_terminal_state(state as i32);
-        if terminal {
-            entry.kill = None;
-        }
         let silent = entry.silent;
         let framework_id = entry.framework_id.clone();
         if terminal {

@@ -231,8 +231,8 @@ fn log(sandbox: &Path, line: &str) {
     }
 }
 
-/// What the agent spawns per command task: fetch the URIs (a kill meanwhile ends it
-/// as killed), then run the command.
+/// What the agent spawns per executor: fetch the URIs (a kill meanwhile ends it), then
+/// run the executor's command.
 #[allow(clippy::too_many_arguments)] // what the runner takes, plus the fetcher
 pub(crate) async fn fetch_and_run<K: Clone + std::fmt::Debug>(
     fetcher: Arc<Fetcher>,
@@ -252,7 +252,6 @@ pub(crate) async fn fetch_and_run<K: Clone + std::fmt::Debug>(
             },
             _ = &mut kill => Some(Progress::Exited {
                 exit: Exit::Unknown("killed while fetching".to_string()),
-                killed: true,
             }),
         };
         if let Some(progress) = failed {
