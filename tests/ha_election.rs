@@ -8,6 +8,8 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/ha.rs"]
+mod ha;
 mod support;
 #[path = "support/zookeeper.rs"]
 mod zookeeper;
@@ -18,78 +20,9 @@ use ratufa_zk::{Connector, CreateMode, Session, ZkConnector, ZkUrl};
 use serde_json::Value;
 
 use cluster::AgentProcess;
+use ha::{SETTLE, await_agents, await_one_leader, await_state_status, state_status, zk_flags};
 use support::{Master, Request, default_flags};
 use zookeeper::ZooKeeper;
-
-/// The session timeout the masters here run with: short, so failover tests are quick.
-const SESSION_TIMEOUT_SECS: u64 = 4;
-
-/// How long an election may take to settle after a change: the session timeout (a
-/// killed leader's node lives that long) plus a generous margin for a busy machine.
-const SETTLE: Duration = Duration::from_secs(SESSION_TIMEOUT_SECS + 30);
-
-fn zk_flags(url: &str) -> Vec<String> {
-    let mut flags = default_flags();
-    flags.push(format!("--zk={url}"));
-    flags.push(format!("--zk_session_timeout={SESSION_TIMEOUT_SECS}secs"));
-    flags.push("--quorum=1".into());
-    flags
-}
-
-/// What a master answers for a leader-only route.
-async fn state_status(master: &Master) -> (u16, Option<String>) {
-    let response = master.send(Request::get("/master/state")).await;
-    (
-        response.status,
-        response.header("Location").map(str::to_string),
-    )
-}
-
-/// Polls until exactly one of `masters` serves `/master/state` and every other
-/// redirects to it; returns the leader's index.
-async fn await_one_leader(masters: &[&Master]) -> usize {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        let mut answers = Vec::new();
-        for master in masters {
-            answers.push(state_status(master).await);
-        }
-        let leaders: Vec<usize> = (0..masters.len())
-            .filter(|i| answers[*i].0 == 200)
-            .collect();
-        if let [leader] = leaders[..] {
-            let expected = format!("http://localhost:{}/master/state", masters[leader].port());
-            let settled = answers.iter().enumerate().all(|(i, (status, location))| {
-                i == leader || (*status == 307 && location.as_deref() == Some(&expected))
-            });
-            if settled {
-                return leader;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no single leader with followers redirecting to it: {answers:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Polls `master` until `/master/state` answers `status`.
-async fn await_state_status(master: &Master, status: u16) {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        let (now, _) = state_status(master).await;
-        if now == status {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "/master/state never answered {status} (last {now})\n{}",
-            master.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// A session of our own, to read (and plant) znodes as any ZooKeeper client would.
 async fn zk_session(zk: &ZooKeeper) -> ratufa_zk::ZkSession {
@@ -288,34 +221,6 @@ async fn a_candidate_with_garbage_data_is_skipped() {
         "{}",
         master.log()
     );
-}
-
-/// The ids of the agents `master` has registered, once its `/master/state` lists
-/// `count` of them.
-async fn await_agents(master: &Master, count: usize, agent: &AgentProcess) -> Vec<String> {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        let response = master.send(Request::get("/master/state")).await;
-        if response.status == 200 {
-            let state: Value = serde_json::from_slice(&response.body).unwrap();
-            let ids: Vec<String> = state["slaves"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|s| s["id"].as_str().map(str::to_string))
-                .collect();
-            if ids.len() == count {
-                return ids;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the master on {} never had {count} agent(s)\n--- agent log ---\n{}",
-            master.addr,
-            agent.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test]
