@@ -305,3 +305,40 @@ fn a_malformed_zk_url_exits_1_naming_the_fault() {
     assert!(stderr.contains("has no port"), "{stderr}");
     assert!(!stderr.contains("secret"), "the password leaked: {stderr}");
 }
+
+#[tokio::test]
+async fn the_registry_in_real_zookeeper_holds_more_than_a_znode_and_refuses_a_stale_write() {
+    use ratufa_master::registry::{RegistryStore, ZkStore};
+    if !zookeeper::require() {
+        return;
+    }
+    let zk = ZooKeeper::standalone();
+    let a = ZkStore::new(
+        std::sync::Arc::new(zk_session(&zk).await),
+        "/mesos/registry",
+    );
+    let b = ZkStore::new(
+        std::sync::Arc::new(zk_session(&zk).await),
+        "/mesos/registry",
+    );
+    // Three times ZooKeeper's default 1 MB node limit.
+    let big: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let v1 = a.store(big.clone(), None).await.unwrap();
+    let read = b.fetch().await.unwrap().unwrap();
+    assert_eq!(read.version, v1);
+    assert!(read.data == big, "the registry came back different");
+    let v2 = b.store(b"smaller".to_vec(), Some(v1)).await.unwrap();
+    assert!(matches!(
+        a.store(b"stale".to_vec(), Some(v1)).await,
+        Err(ratufa_master::MasterError::RegistryConflict { .. })
+    ));
+    let read = a.fetch().await.unwrap().unwrap();
+    assert_eq!((read.data.as_slice(), read.version), (&b"smaller"[..], v2));
+    // The registry's node is no candidate in the election under the same path.
+    let session = zk_session(&zk).await;
+    let (children, _) = session.get_children_watch("/mesos").await.unwrap();
+    assert!(
+        ratufa_zk::election::candidates(&children).is_empty(),
+        "{children:?}"
+    );
+}
