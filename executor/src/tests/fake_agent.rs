@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,6 +35,8 @@ pub const WAIT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 struct Shared {
     calls: mpsc::UnboundedSender<Call>,
+    /// Answer SUBSCRIBE with 503, as an agent still recovering does.
+    refuse: Arc<AtomicBool>,
     stream: Arc<Mutex<Option<mpsc::UnboundedSender<Bytes>>>>,
     subscribed: Arc<Mutex<event::Subscribed>>,
 }
@@ -69,6 +72,7 @@ impl FakeAgent {
         };
         let shared = Shared {
             calls: calls_tx,
+            refuse: Arc::new(AtomicBool::new(false)),
             stream: Arc::new(Mutex::new(None)),
             subscribed: Arc::new(Mutex::new(subscribed)),
         };
@@ -140,6 +144,11 @@ impl FakeAgent {
             .unwrap();
     }
 
+    /// From now on SUBSCRIBE gets 503.
+    pub fn refuse_subscriptions(&self) {
+        self.shared.refuse.store(true, Ordering::SeqCst);
+    }
+
     /// Ends the current subscription's stream, as an agent that went away would.
     pub fn drop_stream(&self) {
         self.shared.stream.lock().unwrap().take();
@@ -203,6 +212,13 @@ async fn executor_api(State(shared): State<Shared>, body: Bytes) -> Response {
     shared.calls.send(call).unwrap();
     if !subscribe {
         return StatusCode::ACCEPTED.into_response();
+    }
+    if shared.refuse.load(Ordering::SeqCst) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Agent has not finished recovery",
+        )
+            .into_response();
     }
     let (tx, rx) = mpsc::unbounded_channel();
     let subscribed = Event {

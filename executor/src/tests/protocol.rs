@@ -28,9 +28,20 @@ impl Harness {
         checkpoint: bool,
         kind: executor_info::Type,
     ) -> Harness {
+        Harness::start_tuned(capabilities, kind, |env| env.checkpoint = checkpoint).await
+    }
+
+    /// An executor whose environment `tune` adjusts.
+    pub async fn start_tuned(
+        capabilities: &[Capability],
+        kind: executor_info::Type,
+        tune: impl FnOnce(&mut crate::ExecutorEnv),
+    ) -> Harness {
         let mut agent = FakeAgent::start(framework(capabilities), kind).await;
         let dir = tempfile::tempdir().unwrap();
-        let executor = tokio::spawn(crate::run(agent.env(dir.path(), checkpoint)));
+        let mut env = agent.env(dir.path(), false);
+        tune(&mut env);
+        let executor = tokio::spawn(crate::run(env));
         let subscribe = agent.subscribe().await;
         assert!(subscribe.unacknowledged_updates.is_empty());
         assert!(subscribe.unacknowledged_tasks.is_empty());
@@ -319,4 +330,32 @@ async fn without_checkpointing_a_lost_agent_ends_the_task_and_the_executor() {
     // SAFETY: signal 0 only checks that the process exists.
     let alive = unsafe { libc::kill(pid, 0) } == 0;
     assert!(!alive, "the task outlived its executor");
+}
+
+#[tokio::test]
+async fn a_checkpointing_executor_gives_up_after_the_recovery_timeout() {
+    let mut h = Harness::start_tuned(&[], executor_info::Type::Custom, |env| {
+        env.checkpoint = true;
+        env.recovery_timeout = Duration::from_millis(300);
+    })
+    .await;
+    h.agent
+        .launch(shell_task("t1", "echo $$ > pid; exec sleep 1000"));
+    h.expect_acked(&[TaskState::TaskStarting, TaskState::TaskRunning])
+        .await;
+    wait_for_file(&h.dir.path().join("pid")).await;
+    let pid: i32 = std::fs::read_to_string(h.dir.path().join("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The agent goes and, while it "recovers", refuses every SUBSCRIBE.
+    h.agent.refuse_subscriptions();
+    h.agent.drop_stream();
+    let retry = h.agent.subscribe().await;
+    assert!(retry.unacknowledged_updates.is_empty());
+    assert_eq!(h.exit_status().await, 0);
+    // SAFETY: signal 0 only checks that the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    assert!(!alive, "the task outlived the executor that gave up");
 }
