@@ -45,6 +45,18 @@ pub struct RecoveredTask {
 }
 
 impl RecoveredTask {
+    /// The state of the newest update the task produced, acknowledged or not (what
+    /// re-registration reports as the task's state); `None` before its first update
+    /// (Mesos counts that as TASK_STAGING).
+    pub fn latest_state(&self) -> Option<ratufa_proto::v1::TaskState> {
+        self.records.iter().rev().find_map(|record| match record {
+            UpdateRecord::Update { status, .. } => {
+                ratufa_proto::v1::TaskState::try_from(status.state).ok()
+            }
+            UpdateRecord::Ack { .. } => None,
+        })
+    }
+
     /// The updates not yet acknowledged, oldest first.
     pub fn pending(&self) -> Vec<(ratufa_proto::v1::FrameworkId, ratufa_proto::v1::TaskStatus)> {
         records::pending(&self.records)

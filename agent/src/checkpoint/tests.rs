@@ -207,7 +207,9 @@ fn a_whole_agent_round_trips() {
     let pending = live.tasks[0].pending();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].1.state, TaskState::TaskFinished as i32);
+    assert_eq!(live.tasks[0].latest_state(), Some(TaskState::TaskFinished));
     assert!(live.tasks[1].records.is_empty(), "t2 has no updates yet");
+    assert_eq!(live.tasks[1].latest_state(), None);
 
     let f2 = &recovered.frameworks[1];
     assert_eq!(f2.info, framework_info("f2"));
