@@ -8,6 +8,9 @@
 //!   (in the master's `/state` too), the task's TASK_FINISHED reaches the framework
 //!   exactly once, and the task ran once; a non-checkpointing framework's task on the
 //!   same agent dies with the agent (its executor ends when the agent is gone);
+//! - a checkpointing framework's Python custom executor (tests/clients/custom_executor.py)
+//!   and its task outlive the crash; the executor subscribes to the restarted agent,
+//!   framework messages reach it again, and its task finishes, having run once;
 //! - `--recover=cleanup` on restart kills the checkpointed task;
 //! - a task.updates checkpoint cut in half (as by a crash mid-write) is survived: the
 //!   agent recovers, serves `/health`, and still acts on the task;
@@ -29,8 +32,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use agent::{
-    Agent, Reaper, SLOW, alive, await_gone, drain_for, find_files, kill_task, master_agent, parent,
-    pid_in, scratch, states_of, terminal_states, touch, wait_for,
+    Agent, EXECUTOR_SCRIPT, Reaper, SLOW, alive, await_gone, await_status, custom_executor,
+    drain_for, executor_task, find_files, kill_task, master_agent, parent, pid_in, scratch,
+    send_message, states_of, terminal_states, touch, unb64, wait_for,
 };
 use cluster::{Scheduler, command_task};
 use support::{FAST_HEARTBEAT, Master, flags_with_heartbeat};
@@ -251,4 +255,85 @@ async fn strict_recovery_refuses_a_garbage_framework_info_naming_the_file() {
         "the agent's error should name the file: {output}"
     );
     master.assert_alive().await;
+}
+
+#[tokio::test]
+async fn a_custom_executor_reconnects_to_the_restarted_agent() {
+    let (master, mut agent) = cluster().await;
+    let mut reaper = Reaper::default();
+    let mut scheduler = Scheduler::subscribe(&master, &checkpointing("custom-recovery")).await;
+    let offer = scheduler.offers(&master).await.remove(0);
+    let agent_id = offer["agent_id"].clone();
+    let agent_id_text = agent_id["value"].as_str().unwrap().to_string();
+    let dir = scratch("custom-recovery");
+    let d = dir.display();
+    let executor = custom_executor("pyexec", &format!("python3 {EXECUTOR_SCRIPT}"));
+    // Waits for the `finish` file the executor creates on a "finish" message.
+    let command = format!(
+        "echo ran >> {d}/runs; echo $$ > {d}/task.pid; \
+         while [ ! -e finish ]; do sleep 0.1; done"
+    );
+    let task = executor_task("waiter", &agent_id, &executor, &command);
+    scheduler
+        .launch(&master, &[&offer["id"]], vec![task], 3600.0)
+        .await;
+    let running = await_status(
+        &master,
+        &mut scheduler,
+        "waiter",
+        "TASK_RUNNING",
+        &mut Vec::new(),
+        |s| s["state"] == "TASK_RUNNING",
+    )
+    .await;
+    let report: Value = serde_json::from_slice(&unb64(&running["data"])).unwrap();
+    let executor_pid = u32::try_from(report["executor_pid"].as_u64().unwrap()).unwrap();
+    reaper.add(executor_pid);
+    let task_pid = pid_in(&dir.join("task.pid")).await;
+    reaper.add(task_pid);
+
+    agent.kill();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        alive(executor_pid),
+        "the checkpointing framework's executor died with the agent"
+    );
+    assert!(alive(task_pid), "its task died with the agent");
+
+    agent.restart(&[RESOURCES]).await;
+    await_active_in_master(&master, &agent_id_text).await;
+
+    // Messages reach the executor once it has subscribed to the new agent: ping until
+    // one is answered.
+    let deadline = std::time::Instant::now() + SLOW;
+    loop {
+        send_message(&master, &scheduler, &agent_id, "pyexec", b"ping").await;
+        let answer = scheduler.next_within(&master, Duration::from_secs(2)).await;
+        if answer.as_ref().is_some_and(|event| {
+            event["type"] == "MESSAGE" && unb64(&event["message"]["data"]) == b"echo:ping"
+        }) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the executor never answered through the restarted agent\n{}",
+            agent.log()
+        );
+    }
+    send_message(&master, &scheduler, &agent_id, "pyexec", b"finish").await;
+    let done = terminal_states(&master, &mut scheduler, &["waiter"], &mut Vec::new()).await;
+    assert_eq!(
+        done["waiter"]["state"], "TASK_FINISHED",
+        "{}",
+        done["waiter"]
+    );
+    assert_eq!(done["waiter"]["executor_id"]["value"], "pyexec");
+    let runs = std::fs::read_to_string(dir.join("runs")).unwrap();
+    assert_eq!(
+        runs.lines().count(),
+        1,
+        "the task ran more than once: {runs:?}"
+    );
+    await_gone(executor_pid, "the executor, its task done").await;
+    agent.assert_alive().await;
 }

@@ -26,64 +26,17 @@ mod support;
 use serde_json::{Value, json};
 
 use agent::{
-    Agent, Reaper, await_gone, await_status, b64, cmdline, kill_task, parent, pid_in, resources,
-    scratch, terminal_states, unb64,
+    Agent, EXECUTOR_SCRIPT, Reaper, await_gone, await_status, cmdline, custom_executor,
+    executor_task, kill_task, parent, pid_in, resources, scratch, send_message, terminal_states,
+    unb64,
 };
 use cluster::{Scheduler, command_task};
 use support::{FAST_HEARTBEAT, JSON, Master, Request, flags_with_heartbeat};
-
-const EXECUTOR_SCRIPT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/clients/custom_executor.py"
-);
 
 async fn cluster(agent_flags: &[&str]) -> (Master, Agent) {
     let master = Master::start_with(&flags_with_heartbeat(FAST_HEARTBEAT)).await;
     let agent = Agent::start(&master, agent_flags).await;
     (master, agent)
-}
-
-/// An ExecutorInfo of type CUSTOM running `command`.
-fn custom_executor(id: &str, command: &str) -> Value {
-    json!({
-        "executor_id": {"value": id},
-        "type": "CUSTOM",
-        "name": format!("{id} (end-to-end test)"),
-        "command": {"value": command},
-        "resources": resources(0.1, 32.0),
-    })
-}
-
-/// A task for `executor` whose data is the shell command the Python executor runs.
-fn executor_task(id: &str, agent_id: &Value, executor: &Value, command: &str) -> Value {
-    json!({
-        "name": id,
-        "task_id": {"value": id},
-        "agent_id": agent_id,
-        "resources": resources(0.1, 32.0),
-        "executor": executor,
-        "data": b64(command.as_bytes()),
-    })
-}
-
-/// A MESSAGE call from the scheduler to `executor_id` on `agent_id`.
-async fn send_message(
-    master: &Master,
-    scheduler: &Scheduler,
-    agent_id: &Value,
-    executor_id: &str,
-    data: &[u8],
-) {
-    let call = json!({
-        "type": "MESSAGE",
-        "framework_id": {"value": scheduler.id()},
-        "message": {
-            "agent_id": agent_id,
-            "executor_id": {"value": executor_id},
-            "data": b64(data),
-        },
-    });
-    scheduler.call(master, call).await;
 }
 
 /// A call of `kind` to the agent's operator API, in JSON.

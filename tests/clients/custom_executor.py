@@ -16,7 +16,11 @@ What it does:
   tasks wait for it) and is answered "finishing"; any other message is answered with
   "echo:" followed by the same bytes;
 - KILL sends SIGTERM to the task; SHUTDOWN ends every task and the executor;
-- once every task it launched has a terminal update the agent acknowledged, it exits 0.
+- once every task it launched has a terminal update the agent acknowledged, it exits 0;
+- when the agent goes away: a checkpointing framework's executor (MESOS_CHECKPOINT=1)
+  keeps its tasks and subscribes again until MESOS_RECOVERY_TIMEOUT, telling the new
+  agent its unacknowledged tasks and updates, as Mesos's executors do; any other
+  executor ends its tasks and exits.
 """
 
 import base64
@@ -44,10 +48,13 @@ EXECUTOR_ID = {"value": os.environ["MESOS_EXECUTOR_ID"]}
 SANDBOX = os.environ.get("MESOS_SANDBOX") or os.getcwd()
 TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST"}
 
+CHECKPOINT = os.environ.get("MESOS_CHECKPOINT") == "1"
+
 lock = threading.Lock()
+tasks = {}  # task id -> TaskInfo, for re-subscription
 running = {}  # task id -> Popen
 kill_requested = set()  # task ids the agent asked to kill
-unacknowledged = {}  # update uuid (base64) -> (task id, state)
+unacknowledged = {}  # update uuid (base64) -> TaskStatus sent
 launched = set()  # every task id ever launched
 terminal_acknowledged = set()  # task ids whose terminal update the agent acknowledged
 
@@ -96,8 +103,12 @@ def update(task_id, state, data=None, message=None):
         status["message"] = message
     # Recorded before sending: the ACKNOWLEDGED event may overtake the 202.
     with lock:
-        unacknowledged[update_uuid] = (task_id, state)
-    call("UPDATE", update={"status": status})
+        unacknowledged[update_uuid] = status
+    try:
+        call("UPDATE", update={"status": status})
+    except (OSError, RuntimeError) as error:
+        # The agent is away: the update goes again with the next SUBSCRIBE.
+        log(f"UPDATE {state} of {task_id} not delivered: {error}")
 
 
 def watch(task_id, process):
@@ -119,6 +130,7 @@ def launch(task):
     command = base64.b64decode(task.get("data", "")).decode() or "true"
     process = subprocess.Popen(["/bin/sh", "-c", command], cwd=SANDBOX)
     with lock:
+        tasks[task_id] = task
         running[task_id] = process
         launched.add(task_id)
     log(f"task {task_id} runs as pid {process.pid}")
@@ -137,9 +149,9 @@ def kill(task_id):
 
 def acknowledged(update_uuid):
     with lock:
-        task_id, state = unacknowledged.pop(update_uuid, (None, None))
-        if task_id is not None and state in TERMINAL:
-            terminal_acknowledged.add(task_id)
+        status = unacknowledged.pop(update_uuid, None)
+        if status is not None and status["state"] in TERMINAL:
+            terminal_acknowledged.add(status["task_id"]["value"])
         return bool(launched) and terminal_acknowledged >= launched and not running
 
 
@@ -149,7 +161,10 @@ def message(data):
         reply = b"finishing"
     else:
         reply = b"echo:" + data
-    call("MESSAGE", message={"data": b64(reply)})
+    try:
+        call("MESSAGE", message={"data": b64(reply)})
+    except (OSError, RuntimeError) as error:
+        log(f"MESSAGE not delivered: {error}")
 
 
 def records(response):
@@ -171,15 +186,34 @@ def records(response):
         yield json.loads(record)
 
 
-def subscribe():
-    body = {
-        "type": "SUBSCRIBE",
-        "framework_id": FRAMEWORK_ID,
-        "executor_id": EXECUTOR_ID,
-        "subscribe": {},
-    }
+def duration_secs(text):
+    """A Mesos duration ('15mins', '2secs', '500ms') in seconds."""
+    units = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "secs": 1.0, "mins": 60.0,
+             "hrs": 3600.0, "days": 86400.0, "weeks": 604800.0}
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    return float(number) * units.get(text[len(number):], 1.0)
+
+
+def subscribe(deadline):
+    """SUBSCRIBE until the agent answers 200 or `deadline` (time.monotonic) passes;
+    the tasks and updates the agent has not acknowledged go with it."""
+    with lock:
+        body = {
+            "type": "SUBSCRIBE",
+            "framework_id": FRAMEWORK_ID,
+            "executor_id": EXECUTOR_ID,
+            "subscribe": {
+                "unacknowledged_tasks": [
+                    tasks[task_id] for task_id in launched - terminal_acknowledged
+                ],
+                "unacknowledged_updates": [
+                    {"status": status} for status in unacknowledged.values()
+                ],
+            },
+        }
+    backoff_max = duration_secs(os.environ.get("MESOS_SUBSCRIPTION_BACKOFF_MAX", "2secs"))
     backoff = 0.1
-    for _ in range(20):
+    while time.monotonic() < deadline:
         try:
             conn = http.client.HTTPConnection(HOST, int(PORT))
             conn.request(
@@ -195,39 +229,63 @@ def subscribe():
         except OSError as error:
             log(f"SUBSCRIBE failed: {error}")
         time.sleep(backoff)
-        backoff = min(backoff * 2, 2.0)
-    sys.exit("custom_executor: could not subscribe")
+        backoff = min(backoff * 2, backoff_max)
+    return None
+
+
+def serve(response):
+    """Handles events until the stream ends (None) or the executor is done (exit code)."""
+    try:
+        for event in records(response):
+            kind = event.get("type")
+            if kind == "SUBSCRIBED":
+                log("subscribed, container", event["subscribed"].get("container_id"))
+            elif kind == "LAUNCH":
+                launch(event["launch"]["task"])
+            elif kind == "LAUNCH_GROUP":
+                for task in event["launch_group"]["task_group"]["tasks"]:
+                    launch(task)
+            elif kind == "KILL":
+                kill(event["kill"]["task_id"]["value"])
+            elif kind == "ACKNOWLEDGED":
+                if acknowledged(event["acknowledged"]["uuid"]):
+                    log("every task ended and its end was acknowledged; exiting")
+                    return 0
+            elif kind == "MESSAGE":
+                message(base64.b64decode(event["message"]["data"]))
+            elif kind == "SHUTDOWN":
+                end_all_tasks()
+                return 0
+            elif kind == "ERROR":
+                log("ERROR event:", event)
+                return 1
+    except (OSError, http.client.HTTPException) as error:
+        log(f"the event stream broke: {error}")
+    return None
+
+
+def end_all_tasks():
+    with lock:
+        ids = list(running)
+    for task_id in ids:
+        kill(task_id)
 
 
 def main():
-    response = subscribe()
-    for event in records(response):
-        kind = event.get("type")
-        if kind == "SUBSCRIBED":
-            log("subscribed, container", event["subscribed"].get("container_id"))
-        elif kind == "LAUNCH":
-            launch(event["launch"]["task"])
-        elif kind == "LAUNCH_GROUP":
-            for task in event["launch_group"]["task_group"]["tasks"]:
-                launch(task)
-        elif kind == "KILL":
-            kill(event["kill"]["task_id"]["value"])
-        elif kind == "ACKNOWLEDGED":
-            if acknowledged(event["acknowledged"]["uuid"]):
-                log("every task ended and its end was acknowledged; exiting")
-                return 0
-        elif kind == "MESSAGE":
-            message(base64.b64decode(event["message"]["data"]))
-        elif kind == "SHUTDOWN":
-            with lock:
-                tasks = list(running)
-            for task_id in tasks:
-                kill(task_id)
-            return 0
-        elif kind == "ERROR":
-            log("ERROR event:", event)
+    recovery_timeout = duration_secs(os.environ.get("MESOS_RECOVERY_TIMEOUT", "15mins"))
+    response = subscribe(time.monotonic() + 30)
+    while response is not None:
+        code = serve(response)
+        if code is not None:
+            return code
+        if not CHECKPOINT:
+            log("the agent is gone and the framework does not checkpoint; exiting")
+            end_all_tasks()
             return 1
-    log("the agent closed the event stream")
+        log("the agent is gone; subscribing again")
+        response = subscribe(time.monotonic() + recovery_timeout)
+    log("could not subscribe")
+    end_all_tasks()
     return 1
 
 

@@ -653,3 +653,55 @@ pub async fn master_agent(master: &Master, agent_id: &str) -> Option<Value> {
         .find(|agent| agent["id"] == agent_id)
         .cloned()
 }
+
+// ---------------------------------------------------------------------------------------
+// Custom executors (tests/clients/custom_executor.py)
+
+/// The Python custom executor of the suites.
+pub const EXECUTOR_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/clients/custom_executor.py"
+);
+
+/// An ExecutorInfo of type CUSTOM running `command`.
+pub fn custom_executor(id: &str, command: &str) -> Value {
+    json!({
+        "executor_id": {"value": id},
+        "type": "CUSTOM",
+        "name": format!("{id} (end-to-end test)"),
+        "command": {"value": command},
+        "resources": resources(0.1, 32.0),
+    })
+}
+
+/// A task for `executor` whose data is the shell command the Python executor runs.
+pub fn executor_task(id: &str, agent_id: &Value, executor: &Value, command: &str) -> Value {
+    json!({
+        "name": id,
+        "task_id": {"value": id},
+        "agent_id": agent_id,
+        "resources": resources(0.1, 32.0),
+        "executor": executor,
+        "data": b64(command.as_bytes()),
+    })
+}
+
+/// A MESSAGE call from the scheduler to `executor_id` on `agent_id`.
+pub async fn send_message(
+    master: &Master,
+    scheduler: &Scheduler,
+    agent_id: &Value,
+    executor_id: &str,
+    data: &[u8],
+) {
+    let call = json!({
+        "type": "MESSAGE",
+        "framework_id": {"value": scheduler.id()},
+        "message": {
+            "agent_id": agent_id,
+            "executor_id": {"value": executor_id},
+            "data": b64(data),
+        },
+    });
+    scheduler.call(master, call).await;
+}
