@@ -30,16 +30,17 @@ use support::{FAST_HEARTBEAT, JSON, Master, PROTOBUF, Request, flags_with_heartb
 
 const API: &str = "/api/v1";
 
+/// A POST to the operator API with `body` in `content_type`, accepting `accept`.
+fn api_request(content_type: &str, accept: &str, body: impl Into<Vec<u8>>) -> Request {
+    Request::post(API)
+        .header("Content-Type", content_type)
+        .header("Accept", accept)
+        .body(body)
+}
+
 /// POSTs `call` in JSON asking for JSON; 200 expected; the parsed body.
 async fn json_call(agent: &Agent, call: &Value) -> Value {
-    let response = agent
-        .send(
-            Request::post(API)
-                .header("Content-Type", JSON)
-                .header("Accept", JSON)
-                .body(call.to_string()),
-        )
-        .await;
+    let response = agent.send(api_request(JSON, JSON, call.to_string())).await;
     assert_eq!(response.status, 200, "{call}: {response:?}");
     assert_eq!(response.header("Content-Type"), Some(JSON), "{call}");
     serde_json::from_slice(&response.body).unwrap_or_else(|e| panic!("{call}: {e}"))
@@ -55,12 +56,7 @@ async fn proto_call(agent: &Agent, kind: call::Type) -> Response {
         message.get_metrics = Some(call::GetMetrics::default());
     }
     let response = agent
-        .send(
-            Request::post(API)
-                .header("Content-Type", PROTOBUF)
-                .header("Accept", PROTOBUF)
-                .body(message.encode_to_vec()),
-        )
+        .send(api_request(PROTOBUF, PROTOBUF, message.encode_to_vec()))
         .await;
     assert_eq!(response.status, 200, "{kind:?}: {response:?}");
     assert_eq!(response.header("Content-Type"), Some(PROTOBUF), "{kind:?}");
@@ -137,10 +133,7 @@ async fn every_operator_call_answers_in_json_and_protobuf_and_bad_calls_are_refu
 
 /// A JSON call asking for `accept`.
 fn bad(body: Value, accept: &str) -> Request {
-    Request::post(API)
-        .header("Content-Type", JSON)
-        .header("Accept", accept)
-        .body(body.to_string())
+    api_request(JSON, accept, body.to_string())
 }
 
 // The checks come in parts, each boxed by the test: one future holding them all
@@ -355,12 +348,7 @@ async fn file_calls(agent: &Agent, framework_id: &str) {
         ..Call::default()
     };
     let response = agent
-        .send(
-            Request::post(API)
-                .header("Content-Type", PROTOBUF)
-                .header("Accept", PROTOBUF)
-                .body(message.encode_to_vec()),
-        )
+        .send(api_request(PROTOBUF, PROTOBUF, message.encode_to_vec()))
         .await;
     assert_eq!(response.status, 200, "READ_FILE in protobuf: {response:?}");
     let decoded = Response::decode(response.body.as_slice()).unwrap();
