@@ -521,9 +521,10 @@ fn kept_offers(event: &Value, offers: &mut Vec<Value>) -> bool {
     true
 }
 
-/// Reads events (within [`SLOW`]) until an UPDATE for `task_id` whose status satisfies
-/// `wanted`; returns that status. A terminal update that does not satisfy it fails the
-/// test (it would never come). Other events are dropped, except OFFERS, kept in `offers`.
+/// The first UPDATE for `task_id` whose status satisfies `wanted`, among those already
+/// read or else reading events (within [`SLOW`]); returns that status. A terminal
+/// update that does not satisfy it fails the test (it would never come). Other events
+/// are dropped, except OFFERS, kept in `offers`.
 pub async fn await_status(
     master: &Master,
     scheduler: &mut Scheduler,
@@ -532,6 +533,13 @@ pub async fn await_status(
     offers: &mut Vec<Value>,
     wanted: impl Fn(&Value) -> bool,
 ) -> Value {
+    // An update an earlier wait already read (and skipped) counts too.
+    if let Some(status) = updates_of(scheduler, task_id)
+        .into_iter()
+        .find(|s| wanted(s))
+    {
+        return status;
+    }
     let deadline = Instant::now() + SLOW;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
