@@ -4,9 +4,12 @@ calls, callbacks, asyncio, and a stream that breaks (master restart, silence).""
 from __future__ import annotations
 
 import asyncio
+import base64
 import subprocess
 import sys
 import threading
+import time
+import uuid
 from typing import Any, Dict, List, Optional
 
 import pytest
@@ -277,3 +280,46 @@ def test_asyncio_client_drops_a_silent_stream_too(cluster: Ratufa) -> None:
         assert len(subscribed) == 2 and subscribed[0] == subscribed[1], subscribed
     finally:
         proxy.close()
+
+
+def test_every_call_reaches_the_master(cluster: Ratufa) -> None:
+    # What ratufa does today with each call of the scheduler API: most are accepted
+    # (202, or 200 for UPDATE_FRAMEWORK); the operation-status calls answer 501 (no
+    # offer operations beyond LAUNCH yet), which the client raises as HTTPError.
+    uuid_b64 = base64.b64encode(uuid.uuid4().bytes).decode()
+    with Scheduler(cluster.address, {"name": "py-calls"}) as sched:
+        events = sched.events()
+        assert next(events)["type"] == "SUBSCRIBED"
+        sched.request([{"resources": []}])
+        sched.accept_inverse_offers(["no-such-inverse-offer"])
+        sched.decline_inverse_offers(["no-such-inverse-offer"], refuse_seconds=1)
+        sched.suppress(["*"])
+        sched.revive()
+        sched.message("no-such-agent", "no-such-executor", b"hello")
+        sched.shutdown("no-such-executor", "no-such-agent")
+        sched.update_framework({"name": "py-calls", "user": "root"})
+        sched.reconcile([("no-such-task", None)])
+        for call in (lambda: sched.reconcile_operations(), lambda: sched.acknowledge_operation_status("op", uuid_b64, agent_id="a")):
+            with pytest.raises(HTTPError) as caught:
+                call()
+            assert caught.value.status == 501 and "not implemented" in caught.value.body
+        sched.kill("no-such-task")
+        # KILL of an unknown task is answered by reconciliation: TASK_LOST, no uuid.
+        status = next(e for e in events if e["type"] == "UPDATE")["update"]["status"]
+        assert status["task_id"] == {"value": "no-such-task"} and status["state"] == "TASK_LOST"
+        assert "uuid" not in status and status["reason"] == "REASON_RECONCILIATION"
+        assert sched.subscriptions == 1
+        sched.teardown()
+
+
+def test_a_slow_handler_keeps_its_stream(cluster: Ratufa) -> None:
+    # Heartbeats arriving while the program works on an event wait in the socket: only
+    # time spent waiting for bytes counts toward the missed-heartbeat allowance (5 s).
+    with Scheduler(cluster.address, {"name": "py-slow"}) as sched:
+        events = sched.events()
+        assert next(events)["type"] == "SUBSCRIBED"
+        time.sleep(7)
+        sched.suppress()  # still the same subscription: the master answers 202
+        assert next(events)["type"] == "OFFERS"
+        assert sched.subscriptions == 1
+        sched.teardown()

@@ -1,5 +1,7 @@
 """Dead-stream detection for the blocking client: a thread that shuts the stream's
-socket down when no bytes arrived for the allowance (missed heartbeats × interval).
+socket down when a read has waited longer than the allowance (missed heartbeats ×
+interval) for bytes. Only time spent waiting counts: while the user's code handles an
+event the heartbeats queue up in the socket, and are read at once afterwards.
 
 httpx fixes a response's read timeout when the body starts, but the allowance is known
 only from SUBSCRIBED, the body's first record; shutting the socket down is what wakes
@@ -28,7 +30,8 @@ class Watchdog:
     def __init__(self, sock: socket.socket, allowance: float) -> None:
         self._sock = sock
         self._allowance = allowance
-        self._last = time.monotonic()
+        # When the read in progress started; None while no read is waiting.
+        self._waiting_since: Optional[float] = None
         self._done = threading.Event()
         self.fired = False
         threading.Thread(target=self._watch, name="ratufa-heartbeat-watchdog", daemon=True).start()
@@ -37,24 +40,30 @@ class Watchdog:
         self._allowance = seconds
 
     def watch(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
-        """Passes ``chunks`` through, counting each as a sign of life."""
-        for chunk in chunks:
-            self._last = time.monotonic()
+        """Passes ``chunks`` through, timing each wait for the next one."""
+        it = iter(chunks)
+        while True:
+            self._waiting_since = time.monotonic()
+            try:
+                chunk = next(it)
+            except StopIteration:
+                return
+            finally:
+                self._waiting_since = None
             yield chunk
 
     def stop(self) -> None:
         self._done.set()
 
     def _watch(self) -> None:
-        while True:
-            left = self._last + self._allowance - time.monotonic()
-            if left <= 0:
-                break
-            # Short waits: the allowance may shrink when SUBSCRIBED arrives.
-            if self._done.wait(min(left, 0.5)):
+        while not self._done.is_set():
+            since = self._waiting_since
+            if since is not None and time.monotonic() - since > self._allowance:
+                self.fired = True
+                try:
+                    self._sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed
                 return
-        self.fired = True
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed
+            # Short waits: the allowance may shrink when SUBSCRIBED arrives.
+            self._done.wait(0.25)

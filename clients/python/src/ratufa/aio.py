@@ -199,7 +199,8 @@ class AsyncScheduler(SchedulerBase[Awaitable[None]]):
                 return
             if status == 307 and time.monotonic() <= deadline:
                 base = redirect_target(base, response.headers.get("Location"))
-            elif 400 <= status < 500:
+            elif status != 503:
+                # A refusal (4xx) or a failure that retrying will not mend (500, 501).
                 raise HTTPError(status, response.text, url)
             elif time.monotonic() > deadline:
                 log.warning("call dropped: no leader", extra={"call": call["type"], "status": status})

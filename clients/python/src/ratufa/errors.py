@@ -12,7 +12,8 @@ class ValidationError(RatufaError, ValueError):
 
 
 class HTTPError(RatufaError):
-    """The master or agent answered a request with a 4xx status.
+    """The master or agent refused a request: a 4xx status, or a 5xx other than 503
+    (which is retried: "no leader yet").
 
     ``status`` is the HTTP status code and ``body`` the response's text, which holds the
     server's reason (e.g. "Failed to validate scheduler::Call: ...").

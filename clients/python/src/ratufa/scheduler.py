@@ -211,8 +211,9 @@ class Scheduler(SchedulerBase[None]):
 
     def _send(self, call: Json) -> None:
         """POSTs a call to the leader: follows 307, retries 503 until request_timeout;
-        4xx → HTTPError. A call no master takes is dropped with a warning and the
-        stream re-subscribed (Mesos's library drops calls while disconnected)."""
+        any other failure (4xx, 500, 501) → HTTPError. A call no master takes is
+        dropped with a warning and the stream re-subscribed (Mesos's library drops
+        calls while disconnected)."""
         base = self._leader or self._candidates()[0]
         deadline = time.monotonic() + self._request_timeout
         backoff = Backoff(cap=2.0)
@@ -235,7 +236,8 @@ class Scheduler(SchedulerBase[None]):
                 return
             if status == 307 and time.monotonic() <= deadline:
                 base = redirect_target(base, response.headers.get("Location"))
-            elif 400 <= status < 500:
+            elif status != 503:
+                # A refusal (4xx) or a failure that retrying will not mend (500, 501).
                 raise HTTPError(status, response.text, url)
             elif time.monotonic() > deadline:
                 log.warning("call dropped: no leader", extra={"call": call["type"], "status": status})
