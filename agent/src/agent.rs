@@ -30,6 +30,7 @@ use crate::updates::{Outgoing, StatusUpdates, TaskKey};
 use crate::{AgentConfig, AgentError, VERSION};
 
 mod executors;
+mod recovery;
 mod tasks;
 
 /// How many ping intervals of silence make the agent give up on a stream the master
@@ -72,6 +73,8 @@ struct TaskEntry {
     /// The executor it runs under (a command task's is the agent's command executor,
     /// whose id is the task's).
     executor_id: String,
+    /// Where its updates are checkpointed (its framework checkpoints).
+    run: Option<crate::checkpoint::RunPath>,
 }
 
 enum Link {
@@ -112,10 +115,13 @@ pub(crate) struct Agent {
     executor_calls_rx: mpsc::UnboundedReceiver<ExecutorCall>,
     executor_api: ExecutorApi,
     /// True while the agent recovers: `/api/v1/executor` answers 503.
-    #[allow(dead_code)] // set by recovery
     recovering: tokio::sync::watch::Sender<bool>,
     /// Where executors reach this agent (MESOS_AGENT_ENDPOINT).
     endpoint: std::net::SocketAddr,
+    /// `<work_dir>/meta`: what checkpointing frameworks' executors need after a restart.
+    checkpoint: crate::checkpoint::Checkpoint,
+    /// Until then, recovered executors may subscribe again before the agent registers.
+    recovery_deadline: Option<Instant>,
 }
 
 impl Agent {
@@ -129,6 +135,7 @@ impl Agent {
         let (executor_reports_tx, executor_reports_rx) = mpsc::unbounded_channel();
         let (executor_calls_tx, executor_calls_rx) = mpsc::unbounded_channel();
         let (recovering, recovering_rx) = tokio::sync::watch::channel(false);
+        let config_work_dir = config.work_dir.clone();
         let executor_api = ExecutorApi {
             calls: executor_calls_tx,
             recovering: recovering_rx,
@@ -173,6 +180,8 @@ impl Agent {
             executor_api,
             recovering,
             endpoint,
+            checkpoint: crate::checkpoint::Checkpoint::new(&config_work_dir),
+            recovery_deadline: None,
         }
     }
 
@@ -203,8 +212,14 @@ impl Agent {
                 () = sleep_until(wake) => {}
             }
             self.executor_deadlines();
+            if self.recovery_deadline.is_some() && self.recovery_done() {
+                self.recovery_deadline = None;
+            }
+            // A recovering agent registers once its executors had their chance to
+            // come back (the master then learns what really runs).
             if let Link::Idle { retry_at } = self.state
                 && retry_at <= Instant::now()
+                && self.recovery_deadline.is_none()
             {
                 self.connect();
             }
@@ -215,7 +230,14 @@ impl Agent {
             "agent stopping; killing its tasks"
         );
         self.drop_link();
-        let executors = self.executors.keys();
+        // Checkpointing frameworks' executors outlive a plain agent stop (the next
+        // agent recovers them); the others, and all under `ratufa local`, are killed.
+        let executors: Vec<ExecutorKey> = self
+            .executors
+            .iter()
+            .filter(|(_, e)| self.config.kill_executors_on_stop || e.run.is_none())
+            .map(|(k, _)| k.clone())
+            .collect();
         for key in &executors {
             self.destroy_executor(key, None);
         }
@@ -241,7 +263,10 @@ impl Agent {
             _ => None,
         };
         let executors = self.executors.next_deadline();
-        [retry, reconnect, executors].into_iter().flatten().min()
+        [retry, reconnect, executors, self.recovery_deadline]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // -----------------------------------------------------------------------------
@@ -535,6 +560,9 @@ impl Agent {
         );
         self.sandboxes.set_agent_id(&subscribed.agent_id.value);
         self.info.id = Some(subscribed.agent_id);
+        // Who we are, for the next agent on this work dir (Mesos checkpoints its
+        // AgentInfo whatever the frameworks ask).
+        self.checkpointed("slave.info", self.checkpoint.write_agent(&self.info));
         self.backoff = self.config.registration_backoff_factor;
         // Whatever was in flight went to a master that may never have seen it.
         self.updates.resend_all();

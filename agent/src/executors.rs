@@ -117,6 +117,11 @@ pub struct ExecutorEntry {
     pub destroy_at: Option<Instant>,
     /// Why the agent is destroying it, if it is.
     pub failure: Option<Failure>,
+    /// Where it is checkpointed (its framework checkpoints).
+    pub run: Option<crate::checkpoint::RunPath>,
+    /// Found again after an agent restart (not our child): it must subscribe again
+    /// within `--executor_reregistration_timeout`.
+    pub recovered: bool,
 }
 
 impl ExecutorEntry {
@@ -136,6 +141,8 @@ impl ExecutorEntry {
             registration_deadline: None,
             destroy_at: None,
             failure: None,
+            run: None,
+            recovered: false,
         }
     }
 
@@ -182,6 +189,9 @@ impl ExecutorEntry {
     }
 }
 
+// `source` is deprecated, but Mesos still sets it to the task id for its command
+// executors, and `/state` and `/monitor/statistics` show it.
+#[allow(deprecated)]
 /// The ExecutorInfo of the agent's command executor for `task`: executor id = task id,
 /// `<launcher_dir>/ratufa executor`, the task's URIs (fetched into the sandbox before
 /// it starts), and the task's resources plus Mesos's allowance.
@@ -223,6 +233,7 @@ pub fn command_executor_info(
             task.task_id.value,
             shown.chars().take(80).collect::<String>()
         )),
+        source: Some(task.task_id.value.clone()),
         ..ExecutorInfo::default()
     }
 }

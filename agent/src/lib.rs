@@ -113,13 +113,18 @@ pub async fn serve(
     } else {
         bound
     };
-    let agent = agent::Agent::new(config, info, link, endpoint).with_isolator(isolator.clone());
+    let mut agent = agent::Agent::new(config, info, link, endpoint).with_isolator(isolator.clone());
     let app = http::app(agent.sandboxes(), isolator, agent.executor_api());
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(http_stop)
             .await
     });
+    if let Err(e) = agent.recover().await {
+        tracing::error!(error = %e, "agent recovery failed");
+        server.abort();
+        return Err(e);
+    }
     agent.run(agent_stop).await;
     match server.await {
         Ok(result) => result?,

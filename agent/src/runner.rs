@@ -38,6 +38,8 @@ pub struct Container {
     pub id: String,
     pub limits: Limits,
     pub isolator: Arc<dyn Isolator>,
+    /// Its process outlives the agent (a checkpointing framework's executor).
+    pub surviving: bool,
 }
 
 impl Container {
@@ -51,6 +53,7 @@ impl Container {
                 mem_mb: 0.0,
             },
             isolator: Arc::new(crate::isolator::PosixIsolator),
+            surviving: false,
         }
     }
 
@@ -116,7 +119,12 @@ pub async fn run<K: Clone + std::fmt::Debug>(
             });
         }
     };
-    let mut process = match Process::spawn_in(&spec, &prepared.join) {
+    let spawned = if container.surviving {
+        Process::spawn_surviving_in(&spec, &prepared.join)
+    } else {
+        Process::spawn_in(&spec, &prepared.join)
+    };
+    let mut process = match spawned {
         Ok(process) => process,
         Err(e) => {
             container.cleanup().await;
@@ -140,8 +148,13 @@ pub async fn run<K: Clone + std::fmt::Debug>(
         tokio::select! {
             exit = process.wait() => break Ok((exit, false)),
             grace = &mut kill => {
-                // A dropped sender means the agent is going away: kill at once.
-                let grace = grace.unwrap_or(Duration::ZERO);
+                // A dropped sender means the agent is going away: a surviving process
+                // is left to the next agent, others are killed at once.
+                let grace = match grace {
+                    Ok(grace) => grace,
+                    Err(_) if container.surviving => return,
+                    Err(_) => Duration::ZERO,
+                };
                 break Ok((process.kill(grace).await, true));
             }
             _ = poll.tick() => {

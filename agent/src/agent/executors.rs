@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::{Agent, TaskEntry};
+use crate::checkpoint::RunPath;
 use crate::executors::{ExecutorEntry, ExecutorKey, Failure, Phase, Queued};
 use crate::http::executor::ExecutorCall;
 use crate::isolator::LimitedResource;
@@ -83,6 +84,23 @@ impl Agent {
                 );
             }
             return;
+        }
+        let run = self.executors.get(&key).and_then(|e| e.run.clone());
+        if let Some(run) = &run {
+            let tasks: Vec<TaskInfo> = match &queued {
+                Queued::Task(task) => vec![task.as_ref().clone()],
+                Queued::Group(group) => group.tasks.clone(),
+            };
+            for task in &tasks {
+                self.checkpointed("task.info", self.checkpoint.write_task(run, task));
+                let task_key = TaskKey {
+                    framework_id: key.framework_id.clone(),
+                    task_id: task.task_id.value.clone(),
+                };
+                if let Some(entry) = self.tasks.get_mut(&task_key) {
+                    entry.run = Some(run.clone());
+                }
+            }
         }
         let Some(entry) = self.executors.get_mut(&key) else {
             return;
@@ -150,7 +168,26 @@ impl Agent {
             .executor_info(&key.framework_id, &key.executor_id, &info);
 
         let env = self.executor_env(key, &info, framework, &sandbox, command);
+        let surviving = framework.checkpoint.unwrap_or(false);
+        let run = surviving.then(|| RunPath {
+            agent_id: agent_id.value.clone(),
+            framework_id: key.framework_id.clone(),
+            executor_id: key.executor_id.clone(),
+            container_id: container_id.clone(),
+        });
+        if run.is_some() {
+            self.checkpointed(
+                "framework.info",
+                self.checkpoint.write_framework(&agent_id.value, framework),
+            );
+            self.checkpointed(
+                "executor.info",
+                self.checkpoint
+                    .write_executor(&agent_id.value, &key.framework_id, &info),
+            );
+        }
         let mut entry = ExecutorEntry::new(info, container_id.clone(), sandbox.clone(), command);
+        entry.run = run;
         entry.registration_deadline =
             Some(Instant::now() + self.config.executor_registration_timeout);
         let (stop_tx, stop_rx) = oneshot::channel();
@@ -159,6 +196,7 @@ impl Agent {
             id: container_id,
             limits: entry.limits(),
             isolator: self.isolator.clone(),
+            surviving,
         };
         info!(
             framework_id = %key.framework_id,
@@ -615,18 +653,28 @@ impl Agent {
     pub(super) fn executor_deadlines(&mut self) {
         let now = Instant::now();
         for key in self.executors.registration_expired(now) {
-            let timeout = self.config.executor_registration_timeout;
-            warn!(framework_id = %key.framework_id, executor_id = %key.executor_id, ?timeout, "executor did not subscribe in time");
-            self.destroy_executor(
-                &key,
-                Some(Failure {
+            let recovered = self.executors.get(&key).is_some_and(|e| e.recovered);
+            let failure = if recovered {
+                let timeout = self.config.executor_reregistration_timeout;
+                Failure {
+                    reason: Reason::ExecutorReregistrationTimeout,
+                    message: format!(
+                        "Executor did not reregister within {}secs",
+                        timeout.as_secs_f64()
+                    ),
+                }
+            } else {
+                let timeout = self.config.executor_registration_timeout;
+                Failure {
                     reason: Reason::ExecutorRegistrationTimeout,
                     message: format!(
                         "Executor did not register within {}secs",
                         timeout.as_secs_f64()
                     ),
-                }),
-            );
+                }
+            };
+            warn!(framework_id = %key.framework_id, executor_id = %key.executor_id, message = %failure.message, "executor did not subscribe in time");
+            self.destroy_executor(&key, Some(failure));
         }
         for key in self.executors.destroy_due(now) {
             self.destroy_executor(&key, None);
@@ -640,8 +688,13 @@ impl Agent {
         match progress {
             Progress::Running { pid } => {
                 debug!(framework_id = %key.framework_id, executor_id = %key.executor_id, pid, "executor running");
+                let mut run = None;
                 if let Some(entry) = self.executors.get_mut(&key) {
                     entry.pid = Some(pid);
+                    run = entry.run.clone();
+                }
+                if let Some(run) = &run {
+                    self.checkpointed("forked.pid", self.checkpoint.write_pid(run, pid));
                 }
                 self.sandboxes
                     .set_pid(&key.framework_id, &key.executor_id, pid);
@@ -680,7 +733,7 @@ impl Agent {
 
     /// The executor's container is gone: its tasks not yet terminal fail, the master
     /// learns of it, and the sandbox is scheduled for removal.
-    fn executor_gone(
+    pub(super) fn executor_gone(
         &mut self,
         key: &ExecutorKey,
         reason: Reason,
@@ -706,6 +759,10 @@ impl Agent {
         self.sandboxes
             .executor_ended(&key.framework_id, &key.executor_id);
         self.gc.schedule(entry.sandbox.clone());
+        if let Some(run) = &entry.run {
+            self.checkpointed("completed", self.checkpoint.mark_completed(run));
+            self.remove_run_if_done(run);
+        }
         self.forget_framework_if_done(&key.framework_id);
         // The master books only the executors frameworks gave; the agent's own command
         // executors are not reported (Mesos's agent does not either, and schedulers
@@ -745,6 +802,28 @@ impl Agent {
             state: TaskState::TaskStaging,
             silent: false,
             executor_id: executor_id.to_string(),
+            run: None,
+        }
+    }
+
+    /// A checkpoint write failed: the agent carries on (the run may not be recoverable
+    /// after a restart), saying so.
+    pub(super) fn checkpointed(&self, what: &str, result: Result<(), crate::AgentError>) {
+        if let Err(e) = result {
+            tracing::error!(what, error = %e, "checkpoint write failed");
+        }
+    }
+
+    /// Forgets a run's checkpoint once its executor is gone and every update of its
+    /// tasks was acknowledged.
+    pub(super) fn remove_run_if_done(&self, run: &RunPath) {
+        let live = self
+            .executors
+            .iter()
+            .any(|(_, e)| e.run.as_ref() == Some(run));
+        let tasks = self.tasks.values().any(|t| t.run.as_ref() == Some(run));
+        if !live && !tasks {
+            self.checkpointed("run removal", self.checkpoint.remove_run(run));
         }
     }
 }

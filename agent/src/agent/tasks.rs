@@ -148,6 +148,7 @@ impl Agent {
                     state: TaskState::TaskStaging,
                     silent: false,
                     executor_id: kill.task_id.value.clone(),
+                    run: None,
                 },
             );
             self.update(
@@ -193,10 +194,26 @@ impl Agent {
             framework_id: ack.framework_id.value,
             task_id: ack.task_id.value,
         };
-        match self.updates.acknowledge(&key, &ack.uuid) {
+        let acked = self.updates.acknowledge(&key, &ack.uuid);
+        let run = self.tasks.get(&key).and_then(|t| t.run.clone());
+        if let Some(run) = &run
+            && acked != Acked::Ignored
+        {
+            let record = crate::checkpoint::UpdateRecord::Ack {
+                uuid: ack.uuid.clone(),
+            };
+            self.checkpointed(
+                "task.updates",
+                self.checkpoint.append_updates(run, &key.task_id, &[record]),
+            );
+        }
+        match acked {
             Acked::Terminal => {
                 debug!(framework_id = %key.framework_id, task_id = %key.task_id, "terminal update acknowledged");
                 self.tasks.remove(&key);
+                if let Some(run) = &run {
+                    self.remove_run_if_done(run);
+                }
                 self.forget_framework_if_done(&key.framework_id);
             }
             Acked::Next => {}
@@ -261,6 +278,19 @@ impl Agent {
         let terminal = is_terminal_state(state as i32);
         let silent = entry.silent;
         let framework_id = entry.framework_id.clone();
+        if let Some(run) = entry.run.clone() {
+            // On disk before the executor hears ACKNOWLEDGED (and before the master
+            // hears of it): a restarted agent resends what was not acknowledged.
+            let record = crate::checkpoint::UpdateRecord::Update {
+                status: status.clone(),
+                framework_id: framework_id.clone(),
+            };
+            self.checkpointed(
+                "task.updates",
+                self.checkpoint
+                    .append_updates(&run, &key.task_id, &[record]),
+            );
+        }
         if terminal {
             self.executor_task_ended(key);
         }
