@@ -191,6 +191,18 @@ struct MasterFlags {
     #[arg(long = "zk_session_timeout", default_value = "10secs", value_parser = parse_positive_duration)]
     zk_session_timeout: Duration,
 
+    /// Make a non-leading master forward API calls and event streams to the leader
+    /// (ratufa's flag) instead of answering 307, for clients behind a load balancer
+    /// that never follow redirects.
+    #[arg(
+        long = "leader_proxy",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    leader_proxy: bool,
+
     /// Accepted for Mesos compatibility and not used: Mesos sizes its replicated log
     /// with it; ratufa has no replicated log (see docs/COMPATIBILITY.md).
     #[arg(long)]
@@ -477,6 +489,7 @@ impl MasterFlags {
             max_offers_per_event: self.max_offers_per_event,
             zk,
             zk_session_timeout: self.zk_session_timeout,
+            leader_proxy: self.leader_proxy,
         })
     }
 }

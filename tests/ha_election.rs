@@ -342,3 +342,80 @@ async fn the_registry_in_real_zookeeper_holds_more_than_a_znode_and_refuses_a_st
         "{children:?}"
     );
 }
+
+#[tokio::test]
+async fn with_leader_proxy_a_follower_serves_calls_and_streams_from_the_leader() {
+    if !zookeeper::require() {
+        return;
+    }
+    let zk = ZooKeeper::standalone();
+    let mut flags = zk_flags(&zk.url("/mesos"));
+    flags.push("--leader_proxy".into());
+    let masters = [
+        Master::start_with(&flags).await,
+        Master::start_with(&flags).await,
+    ];
+    // /master/redirect still answers 307 (as Mesos): it names the leader.
+    let deadline = Instant::now() + SETTLE;
+    let leader = loop {
+        let redirect = masters[0].send(Request::get("/master/redirect")).await;
+        let location = redirect.header("Location").unwrap_or_default().to_string();
+        if let Some(i) =
+            (0..2).find(|i| location == format!("http://localhost:{}", masters[*i].port()))
+        {
+            break i;
+        }
+        assert!(Instant::now() < deadline, "no leader: {redirect:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let [first, second] = masters;
+    let (leading, follower) = if leader == 0 {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    let follower = &follower;
+    let leader_port = leading.port();
+
+    // A read-only route, answered by the leader through the follower.
+    let state = follower.send(Request::get("/master/state")).await;
+    assert_eq!(state.status, 200, "{state:?}");
+    let state: Value = serde_json::from_slice(&state.body).unwrap();
+    assert_eq!(state["pid"], format!("master@127.0.0.1:{leader_port}"));
+
+    // A subscription through the follower: the stream, its Mesos-Stream-Id, and calls
+    // on it all pass through.
+    let framework = support::Framework::subscribe(
+        follower,
+        &serde_json::json!({
+            "user": "root",
+            "name": "proxied",
+        }),
+    )
+    .await;
+    let reconcile = framework
+        .call(
+            follower,
+            &serde_json::json!({
+                "type": "RECONCILE",
+                "framework_id": {"value": framework.id},
+                "reconcile": {"tasks": []},
+            }),
+        )
+        .await;
+    assert_eq!(reconcile.status, 202, "{reconcile:?}");
+    let on_leader = leading.send(Request::get("/master/frameworks")).await;
+    assert!(on_leader.text().contains(&framework.id), "{on_leader:?}");
+
+    // The leader goes: the proxied stream is closed, not left hanging.
+    let mut stream = framework.stream;
+    drop(leading);
+    let deadline = Instant::now() + SETTLE;
+    while let Err(support::StreamEnd::TimedOut) | Ok(_) =
+        stream.next_record_within(Duration::from_secs(1)).await
+    {
+        assert!(Instant::now() < deadline, "the proxied stream stayed open");
+    }
+    // The follower leads now and serves by itself.
+    await_state_status(follower, 200).await;
+}

@@ -81,6 +81,9 @@ pub struct MasterConfig {
     pub zk: Option<ratufa_zk::ZkUrl>,
     /// `--zk_session_timeout`.
     pub zk_session_timeout: Duration,
+    /// `--leader_proxy` (ratufa's): a non-leading master forwards leader-only requests
+    /// to the leader instead of redirecting.
+    pub leader_proxy: bool,
 }
 
 impl Default for MasterConfig {
@@ -108,6 +111,7 @@ impl Default for MasterConfig {
             max_offers_per_event: DEFAULT_MAX_OFFERS_PER_EVENT,
             zk: None,
             zk_session_timeout: DEFAULT_ZK_SESSION_TIMEOUT,
+            leader_proxy: false,
         }
     }
 }
@@ -172,6 +176,10 @@ impl MasterConfig {
             ),
             ("roles", self.roles.as_ref().map(|r| r.join(","))),
             ("offer_timeout", self.offer_timeout.map(secs)),
+            (
+                "leader_proxy",
+                self.leader_proxy.then(|| "true".to_string()),
+            ),
             // Display leaves the password out.
             ("zk", self.zk.as_ref().map(ToString::to_string)),
             (

@@ -39,6 +39,7 @@ struct Inner {
     settings: CoreSettings,
     heartbeat_interval: Duration,
     max_body_bytes: usize,
+    leader_proxy: bool,
     authenticate_http_frameworks: bool,
     credentials: Option<Credentials>,
     /// The wall-clock time of the core's time origin (the driver's start).
@@ -148,6 +149,7 @@ impl MasterHandle {
                 settings,
                 heartbeat_interval: config.heartbeat_interval,
                 max_body_bytes: config.max_body_bytes,
+                leader_proxy: config.leader_proxy,
                 authenticate_http_frameworks: config.authenticate_http_frameworks,
                 started_at,
                 flags: config.flags(),
@@ -193,6 +195,11 @@ impl MasterHandle {
 
     pub fn max_body_bytes(&self) -> usize {
         self.inner.max_body_bytes
+    }
+
+    /// Whether a non-leading master forwards to the leader (`--leader_proxy`).
+    pub fn leader_proxy(&self) -> bool {
+        self.inner.leader_proxy
     }
 
     /// The credentials to check, when HTTP frameworks must authenticate.

@@ -18,7 +18,7 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use ratufa_gateway::{Leadership, health, require_leader};
+use ratufa_gateway::{LeaderProxy, Leadership, health, proxy_to_leader, require_leader};
 
 use crate::MasterHandle;
 
@@ -53,8 +53,8 @@ pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
         .route_layer(middleware::from_fn_with_state(
             leadership.clone(),
             require_leader,
-        ))
-        .with_state(master.clone());
+        ));
+    let agents = with_leader_proxy(agents, &master, &leadership).with_state(master.clone());
 
     let redirect = {
         let master = master.clone();
@@ -69,7 +69,11 @@ pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
     let api = Router::new()
         .route("/api/v1/scheduler", any(scheduler::scheduler))
         .route("/master/api/v1/scheduler", any(scheduler::scheduler))
-        .route_layer(middleware::from_fn_with_state(leadership, require_leader))
+        .route_layer(middleware::from_fn_with_state(
+            leadership.clone(),
+            require_leader,
+        ));
+    let api = with_leader_proxy(api, &master, &leadership)
         // Added last, so it runs first: Mesos authenticates before the handler, and so
         // before it redirects.
         .route_layer(middleware::from_fn_with_state(master.clone(), authenticate))
@@ -84,6 +88,20 @@ pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
         .route("/master/redirect", get(redirect));
 
     api.merge(agents).merge(anywhere)
+}
+
+/// With `--leader_proxy`, a layer outside [`require_leader`] that forwards to the
+/// leader what would otherwise be redirected to it.
+fn with_leader_proxy(
+    router: Router<MasterHandle>,
+    master: &MasterHandle,
+    leadership: &Arc<dyn Leadership>,
+) -> Router<MasterHandle> {
+    if !master.leader_proxy() {
+        return router;
+    }
+    let proxy = LeaderProxy::new(leadership.clone(), master.max_body_bytes());
+    router.route_layer(middleware::from_fn_with_state(proxy, proxy_to_leader))
 }
 
 /// Basic authentication for the scheduler API when `--authenticate_http_frameworks`
