@@ -233,6 +233,34 @@ pub(super) fn flags_json(book: &Book) -> Value {
         format!("{}ms", config.disk_watch_interval.as_millis()),
     );
     put("gc_disk_headroom", config.gc_disk_headroom.to_string());
+    put(
+        "launcher_dir",
+        config
+            .executor_binary()
+            .parent()
+            .map(|dir| dir.display().to_string())
+            .unwrap_or_default(),
+    );
+    let ms = |d: std::time::Duration| format!("{}ms", d.as_millis());
+    put(
+        "executor_registration_timeout",
+        ms(config.executor_registration_timeout),
+    );
+    put(
+        "executor_shutdown_grace_period",
+        ms(config.executor_shutdown_grace_period),
+    );
+    put(
+        "executor_reregistration_timeout",
+        ms(config.executor_reregistration_timeout),
+    );
+    let recover = match config.recover {
+        crate::Recover::Reconnect => "reconnect",
+        crate::Recover::Cleanup => "cleanup",
+    };
+    put("recover", recover.to_string());
+    put("strict", config.strict.to_string());
+    put("switch_user", config.switch_user.to_string());
     Value::Object(flags)
 }
 
@@ -279,6 +307,9 @@ mod tests {
         sandboxes.executor_ended("F", "t2");
 
         let state = state_json(&sandboxes.snapshot());
+        assert_eq!(state["flags"]["recover"], "reconnect");
+        assert_eq!(state["flags"]["executor_registration_timeout"], "60000ms");
+        assert_eq!(state["flags"]["strict"], "true");
         assert_eq!(state["id"], "S0");
         assert_eq!(state["pid"], "slave(1)@h:5051");
         assert_eq!(state["master_hostname"], "127.0.0.1");

@@ -168,3 +168,18 @@ fn a_shut_down_framework_takes_its_streams_along() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].framework_id.value, "other");
 }
+
+#[test]
+fn an_update_resent_by_an_executor_is_known_until_acknowledged() {
+    let mut updates = StatusUpdates::new(S, 10 * S);
+    updates.push(fw(), status("t", TaskState::TaskRunning, 1));
+    updates.push(fw(), status("t", TaskState::TaskFinished, 2));
+    assert!(updates.knows(&key("t"), &[1; 16]));
+    assert!(updates.knows(&key("t"), &[2; 16]));
+    assert!(!updates.knows(&key("t"), &[3; 16]));
+    assert!(!updates.knows(&key("other"), &[1; 16]));
+    updates.due(Instant::now());
+    assert_eq!(updates.acknowledge(&key("t"), &[1; 16]), Acked::Next);
+    assert!(!updates.knows(&key("t"), &[1; 16]));
+    assert!(updates.knows(&key("t"), &[2; 16]));
+}
