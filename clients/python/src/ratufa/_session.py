@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Union
 from urllib.parse import urlsplit
 
 from ._json import Json
 from .calls import subscribe as subscribe_call
-from .errors import MasterError, ValidationError
+from .errors import HTTPError, MasterError, ValidationError
 
 log = logging.getLogger("ratufa")
 
 SCHEDULER_PATH = "/api/v1/scheduler"
 EXECUTOR_PATH = "/api/v1/executor"
 JSON = "application/json"
+
+#: Most 307s followed for one SUBSCRIBE (a leader that moves during a redirect).
+MAX_REDIRECTS = 5
 
 #: Mesos announces 15 s; used until SUBSCRIBED says otherwise.
 DEFAULT_HEARTBEAT_SECONDS = 15.0
@@ -64,6 +68,10 @@ def redirect_target(current: str, location: Optional[str]) -> str:
     if location.startswith("//"):
         location = urlsplit(current).scheme + ":" + location
     return base_url(location)
+
+
+class TryNext(Exception):
+    """This master cannot take the subscription now (unreachable, 503): try another."""
 
 
 class Backoff:
@@ -130,3 +138,60 @@ class SchedulerSession:
         elif kind == "ERROR":
             message = event.get("error", {}).get("message") or event.get("message") or ""
             raise MasterError(str(message))
+
+
+class SubscribeHops:
+    """The answers to one SUBSCRIBE at one master, redirect by redirect: 200 is the
+    stream, 307 moves to the leader, 4xx raises HTTPError, anything else (503, a
+    master unreachable) means trying another master (:class:`TryNext`)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self._hops = 0
+
+    @property
+    def url(self) -> str:
+        return self.base + SCHEDULER_PATH
+
+    def unreachable(self, why: Exception) -> "TryNext":
+        return TryNext(f"{self.base}: {why!r}")
+
+    def refused(self, status: int, location: Optional[str], body: str) -> None:
+        """After a non-200 answer: moves on to the 307's target, or raises."""
+        if status == 307 and self._hops < MAX_REDIRECTS:
+            self._hops += 1
+            self.base = redirect_target(self.base, location)
+            return
+        if 400 <= status < 500:
+            raise HTTPError(status, body, self.url)
+        raise TryNext(f"{self.base}: {status} {body.strip()}")
+
+
+class CallAttempts:
+    """The answers to one call, as :meth:`ratufa.Scheduler._send` handles them."""
+
+    def __init__(self, base: str, timeout: float) -> None:
+        self.base = base
+        self._deadline = time.monotonic() + timeout
+        self._backoff = Backoff(cap=2.0)
+
+    @property
+    def url(self) -> str:
+        return self.base + SCHEDULER_PATH
+
+    def answered(self, call: Json, status: int, location: Optional[str], body: str) -> Optional[float]:
+        """None when the call is done (or dropped: no leader until the deadline),
+        else the seconds to wait before sending it again. Raises HTTPError for a
+        refusal (4xx) or a failure retrying will not mend (500, 501)."""
+        if status in (200, 202):
+            return None
+        late = time.monotonic() > self._deadline
+        if status == 307 and not late:
+            self.base = redirect_target(self.base, location)
+            return 0.0
+        if status != 503:
+            raise HTTPError(status, body, self.url)
+        if late:
+            log.warning("call dropped: no leader", extra={"call": call["type"], "status": status})
+            return None
+        return self._backoff.next_delay()

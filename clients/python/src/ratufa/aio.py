@@ -20,10 +20,10 @@ import httpx
 from ._base import SchedulerBase
 from ._json import Json
 from ._methods import handler_method
-from ._session import JSON, SCHEDULER_PATH, Backoff, SchedulerSession, redirect_target
-from .errors import HTTPError, NoLeaderError, RatufaError, RecordIOError, StreamClosed
+from ._session import JSON, Backoff, CallAttempts, SchedulerSession, SubscribeHops, TryNext
+from .errors import NoLeaderError, RatufaError, RecordIOError, StreamClosed
 from .recordio import Decoder
-from .scheduler import MAX_REDIRECTS, _TryNext, decode_event
+from .scheduler import decode_event
 
 log = logging.getLogger("ratufa.aio")
 
@@ -136,7 +136,7 @@ class AsyncScheduler(SchedulerBase[Awaitable[None]]):
             for base in candidates:
                 try:
                     return await self._open_stream(base)
-                except _TryNext as e:
+                except TryNext as e:
                     failures.append(str(e))
             if self._stopped:
                 raise StreamClosed("stopped")
@@ -147,17 +147,15 @@ class AsyncScheduler(SchedulerBase[Awaitable[None]]):
     async def _open_stream(self, base: str) -> httpx.Response:
         call = self._session.subscribe_call(self._suppressed_roles)
         timeout = httpx.Timeout(self._request_timeout, read=self._session.silence_allowed())
-        for _ in range(MAX_REDIRECTS):
-            url = base + SCHEDULER_PATH
-            request = self._client.build_request(
-                "POST", url, json=call, headers={"Accept": JSON}, timeout=timeout
-            )
+        hops = SubscribeHops(base)
+        while True:
+            request = self._client.build_request("POST", hops.url, json=call, headers={"Accept": JSON}, timeout=timeout)
             try:
                 response = await self._client.send(request, stream=True)
             except httpx.TransportError as e:
-                raise _TryNext(f"{base}: {e!r}") from e
+                raise hops.unreachable(e) from e
             if response.status_code == 200:
-                self._leader = base
+                self._leader = hops.base
                 return response
             try:
                 body = (await response.aread()).decode("utf-8", "replace")
@@ -165,46 +163,26 @@ class AsyncScheduler(SchedulerBase[Awaitable[None]]):
                 body = ""
             finally:
                 await response.aclose()
-            if response.status_code == 307:
-                base = redirect_target(base, response.headers.get("Location"))
-                continue
-            if 400 <= response.status_code < 500:
-                raise HTTPError(response.status_code, body, url)
-            raise _TryNext(f"{base}: {response.status_code} {body.strip()}")
-        raise _TryNext(f"{base}: more than {MAX_REDIRECTS} redirects")
+            hops.refused(response.status_code, response.headers.get("Location"), body)
 
     def _send(self, call: Json) -> Awaitable[None]:
         return self._post(call)
 
     async def _post(self, call: Json) -> None:
-        base = self._leader or (await self._candidates())[0]
-        deadline = time.monotonic() + self._request_timeout
-        backoff = Backoff(cap=2.0)
+        """As :meth:`ratufa.Scheduler._send`."""
+        attempts = CallAttempts(self._leader or (await self._candidates())[0], self._request_timeout)
         headers = {"Accept": JSON}
         if self._session.stream_id:
             headers["Mesos-Stream-Id"] = self._session.stream_id
         while True:
-            url = base + SCHEDULER_PATH
             try:
-                response = await self._client.post(url, json=call, headers=headers)
+                response = await self._client.post(attempts.url, json=call, headers=headers)
             except httpx.TransportError as e:
-                # As Mesos's scheduler library: a call made while the master is out
-                # of reach is dropped (offers die with the connection; updates are
-                # resent), and the stream is re-subscribed.
                 log.warning("call dropped: master unreachable", extra={"call": call["type"], "why": repr(e)})
                 self._broken = True
                 return
-            status = response.status_code
-            if status in (200, 202):
+            wait = attempts.answered(call, response.status_code, response.headers.get("Location"), response.text)
+            if wait is None:
+                self._broken = self._broken or response.status_code == 503
                 return
-            if status == 307 and time.monotonic() <= deadline:
-                base = redirect_target(base, response.headers.get("Location"))
-            elif status != 503:
-                # A refusal (4xx) or a failure that retrying will not mend (500, 501).
-                raise HTTPError(status, response.text, url)
-            elif time.monotonic() > deadline:
-                log.warning("call dropped: no leader", extra={"call": call["type"], "status": status})
-                self._broken = True
-                return
-            else:
-                await asyncio.sleep(backoff.next_delay())
+            await asyncio.sleep(wait)

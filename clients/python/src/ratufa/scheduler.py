@@ -24,20 +24,12 @@ import httpx
 from ._base import SchedulerBase
 from ._json import Json
 from ._methods import handler_method
-from ._session import JSON, SCHEDULER_PATH, Backoff, redirect_target
-from .errors import HTTPError, NoLeaderError, RatufaError, RecordIOError, StreamClosed
+from ._session import JSON, Backoff, CallAttempts, SubscribeHops, TryNext
 from ._watchdog import Watchdog, stream_socket
+from .errors import NoLeaderError, RatufaError, RecordIOError, StreamClosed
 from .recordio import Decoder
 
 log = logging.getLogger("ratufa.scheduler")
-
-#: Most 307s followed for one request (a leader that moves during a redirect).
-MAX_REDIRECTS = 5
-
-
-class _TryNext(Exception):
-    """This master cannot take the request now (unreachable, 503): try another."""
-
 
 def decode_event(record: bytes) -> Json:
     """One RecordIO record as an event; RecordIOError if it is not a JSON object."""
@@ -171,7 +163,7 @@ class Scheduler(SchedulerBase[None]):
             for base in candidates:
                 try:
                     return self._open_stream(base)
-                except _TryNext as e:
+                except TryNext as e:
                     failures.append(str(e))
             if self._stopped:
                 raise StreamClosed("stopped")
@@ -183,17 +175,15 @@ class Scheduler(SchedulerBase[None]):
     def _open_stream(self, base: str) -> httpx.Response:
         call = self._session.subscribe_call(self._suppressed_roles)
         timeout = httpx.Timeout(self._request_timeout, read=self._session.silence_allowed())
-        for _ in range(MAX_REDIRECTS):
-            url = base + SCHEDULER_PATH
-            request = self._client.build_request(
-                "POST", url, json=call, headers={"Accept": JSON}, timeout=timeout
-            )
+        hops = SubscribeHops(base)
+        while True:
+            request = self._client.build_request("POST", hops.url, json=call, headers={"Accept": JSON}, timeout=timeout)
             try:
                 response = self._client.send(request, stream=True)
             except httpx.TransportError as e:
-                raise _TryNext(f"{base}: {e!r}") from e
+                raise hops.unreachable(e) from e
             if response.status_code == 200:
-                self._leader = base
+                self._leader = hops.base
                 return response
             try:
                 body = response.read().decode("utf-8", "replace")
@@ -201,29 +191,20 @@ class Scheduler(SchedulerBase[None]):
                 body = ""
             finally:
                 response.close()
-            if response.status_code == 307:
-                base = redirect_target(base, response.headers.get("Location"))
-                continue
-            if 400 <= response.status_code < 500:
-                raise HTTPError(response.status_code, body, url)
-            raise _TryNext(f"{base}: {response.status_code} {body.strip()}")
-        raise _TryNext(f"{base}: more than {MAX_REDIRECTS} redirects")
+            hops.refused(response.status_code, response.headers.get("Location"), body)
 
     def _send(self, call: Json) -> None:
         """POSTs a call to the leader: follows 307, retries 503 until request_timeout;
         any other failure (4xx, 500, 501) → HTTPError. A call no master takes is
         dropped with a warning and the stream re-subscribed (Mesos's library drops
         calls while disconnected)."""
-        base = self._leader or self._candidates()[0]
-        deadline = time.monotonic() + self._request_timeout
-        backoff = Backoff(cap=2.0)
+        attempts = CallAttempts(self._leader or self._candidates()[0], self._request_timeout)
         headers = {"Accept": JSON}
         if self._session.stream_id:
             headers["Mesos-Stream-Id"] = self._session.stream_id
         while True:
-            url = base + SCHEDULER_PATH
             try:
-                response = self._client.post(url, json=call, headers=headers)
+                response = self._client.post(attempts.url, json=call, headers=headers)
             except httpx.TransportError as e:
                 # As Mesos's scheduler library: a call made while the master is out
                 # of reach is dropped (offers die with the connection; updates are
@@ -231,17 +212,8 @@ class Scheduler(SchedulerBase[None]):
                 log.warning("call dropped: master unreachable", extra={"call": call["type"], "why": repr(e)})
                 self._broken = True
                 return
-            status = response.status_code
-            if status in (200, 202):
+            wait = attempts.answered(call, response.status_code, response.headers.get("Location"), response.text)
+            if wait is None:
+                self._broken = self._broken or response.status_code == 503
                 return
-            if status == 307 and time.monotonic() <= deadline:
-                base = redirect_target(base, response.headers.get("Location"))
-            elif status != 503:
-                # A refusal (4xx) or a failure that retrying will not mend (500, 501).
-                raise HTTPError(status, response.text, url)
-            elif time.monotonic() > deadline:
-                log.warning("call dropped: no leader", extra={"call": call["type"], "status": status})
-                self._broken = True
-                return
-            else:
-                time.sleep(backoff.next_delay())
+            time.sleep(wait)
