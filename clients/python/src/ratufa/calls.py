@@ -104,20 +104,26 @@ def decline(
     return _call("DECLINE", framework_id, decline=body)
 
 
-def accept_inverse_offers(
-    framework_id: IdLike, inverse_offer_ids: Iterable[OfferLike], refuse_seconds: Optional[float] = None
+def _inverse_offers(
+    kind: str, framework_id: IdLike, inverse_offer_ids: Iterable[OfferLike], refuse_seconds: Optional[float]
 ) -> Json:
     body: Json = {"inverse_offer_ids": _offer_ids(inverse_offer_ids, "inverse_offer_ids")}
     body.update(_filters(refuse_seconds))
-    return _call("ACCEPT_INVERSE_OFFERS", framework_id, accept_inverse_offers=body)
+    return _call(kind, framework_id, **{kind.lower(): body})
+
+
+def accept_inverse_offers(
+    framework_id: IdLike, inverse_offer_ids: Iterable[OfferLike], refuse_seconds: Optional[float] = None
+) -> Json:
+    """ACCEPT_INVERSE_OFFERS: agree to free the agents of these inverse offers."""
+    return _inverse_offers("ACCEPT_INVERSE_OFFERS", framework_id, inverse_offer_ids, refuse_seconds)
 
 
 def decline_inverse_offers(
     framework_id: IdLike, inverse_offer_ids: Iterable[OfferLike], refuse_seconds: Optional[float] = None
 ) -> Json:
-    body: Json = {"inverse_offer_ids": _offer_ids(inverse_offer_ids, "inverse_offer_ids")}
-    body.update(_filters(refuse_seconds))
-    return _call("DECLINE_INVERSE_OFFERS", framework_id, decline_inverse_offers=body)
+    """DECLINE_INVERSE_OFFERS."""
+    return _inverse_offers("DECLINE_INVERSE_OFFERS", framework_id, inverse_offer_ids, refuse_seconds)
 
 
 def revive(framework_id: IdLike, roles: Optional[Sequence[str]] = None) -> Json:
