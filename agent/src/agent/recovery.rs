@@ -19,6 +19,10 @@ use tracing::{info, warn};
 
 use super::{Agent, TaskEntry};
 use crate::AgentError;
+
+/// How often a recovered executor's container is checked for a limit it hit (as the
+/// runner does for the executors it started).
+const LIMITATION_POLL: Duration = Duration::from_millis(100);
 use crate::checkpoint::{RecoveredAgent, RecoveredExecutor, UpdateRecord};
 use crate::config::Recover;
 use crate::executors::{ExecutorEntry, ExecutorKey, Phase};
@@ -274,22 +278,41 @@ async fn watch_recovered(
     stop: oneshot::Receiver<Duration>,
     reports: tokio::sync::mpsc::UnboundedSender<Report<ExecutorKey>>,
 ) {
-    tokio::select! {
-        () = wait_for_exit(pid) => {}
-        grace = stop => match grace {
-            Ok(grace) => terminate(pid, grace).await,
-            // The agent is going away: leave the executor to the next one.
-            Err(_) => return,
-        },
-    }
-    let cleanup = tokio::task::spawn_blocking(move || isolator.cleanup(&container_id)).await;
+    let mut stop = stop;
+    let mut poll = tokio::time::interval(LIMITATION_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let limited = loop {
+        tokio::select! {
+            () = wait_for_exit(pid) => break None,
+            grace = &mut stop => match grace {
+                Ok(grace) => {
+                    terminate(pid, grace).await;
+                    break None;
+                }
+                // The agent is going away: leave the executor to the next one.
+                Err(_) => return,
+            },
+            _ = poll.tick() => {
+                if let Some(limitation) = isolator.limitation(&container_id) {
+                    // As for a child: a container that hit a limit is destroyed.
+                    terminate(pid, Duration::ZERO).await;
+                    break Some(limitation);
+                }
+            }
+        }
+    };
+    let cleanup = {
+        let isolator = isolator.clone();
+        tokio::task::spawn_blocking(move || isolator.cleanup(&container_id)).await
+    };
     if let Ok(Err(e)) = cleanup {
         warn!(executor_id = %key.executor_id, error = %e, "container cleanup failed");
     }
-    let _ = reports.send(Report {
-        key,
-        progress: Progress::Exited {
+    let progress = match limited {
+        Some(limitation) => Progress::Limited { limitation },
+        None => Progress::Exited {
             exit: Exit::Unknown("the executor is not the agent's child".to_string()),
         },
-    });
+    };
+    let _ = reports.send(Report { key, progress });
 }
