@@ -239,7 +239,7 @@ async fn an_agent_given_zk_registers_with_the_leader_and_follows_it_after_failov
     let leader = await_one_leader(&all).await;
     drop(all);
 
-    let agent = AgentProcess::start_for(&url, &["--registration_backoff_factor=200ms"]);
+    let agent = AgentProcess::start_for(&url, &[]);
     let first = await_agents(masters[leader].as_ref().unwrap(), 1, &agent).await;
 
     masters[leader].take();
@@ -377,7 +377,9 @@ async fn with_leader_proxy_a_follower_serves_calls_and_streams_from_the_leader()
     let follower = &follower;
     let leader_port = leading.port();
 
-    // A read-only route, answered by the leader through the follower.
+    // A read-only route, answered by the leader through the follower (once the
+    // follower, too, knows who leads).
+    await_state_status(follower, 200).await;
     let state = follower.send(Request::get("/master/state")).await;
     assert_eq!(state.status, 200, "{state:?}");
     let state: Value = serde_json::from_slice(&state.body).unwrap();

@@ -41,10 +41,7 @@ async fn a_framework_and_its_task_survive_the_leader_being_killed() {
         let all: Vec<&Master> = masters.iter().flatten().collect();
         await_one_leader(&all).await
     };
-    let agent_flags = [
-        "--resources=cpus:2;mem:1024",
-        "--registration_backoff_factor=200ms",
-    ];
+    let agent_flags = ["--resources=cpus:2;mem:1024"];
     let agent = AgentProcess::start_for(&url, &agent_flags);
     let _other_agent = AgentProcess::start_for(&url, &agent_flags);
     let first = masters[leader].as_ref().unwrap();

@@ -19,6 +19,10 @@ use crate::master_detector::MasterDetector;
 /// Where the master serves the agent link.
 pub const AGENT_API_PATH: &str = "/agent/api/v1";
 const PROTOBUF: &str = "application/x-protobuf";
+/// How long a SUBSCRIBE that found the detected leader gone waits for another one:
+/// more than a ZooKeeper session timeout (Mesos's default 10 s), after which the dead
+/// leader's node is gone and the next is elected.
+const LEADER_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 /// No command is anywhere near this; a length above it means a broken stream.
 const MAX_COMMAND_BYTES: usize = 64 * 1024 * 1024;
 
@@ -90,7 +94,21 @@ impl MasterLink {
 
     /// Sends SUBSCRIBE and, on 200, returns the command stream.
     pub async fn subscribe(&self, call: &Call) -> Result<CommandStream, AgentError> {
-        let response = self.post(call, None).await?;
+        let tried = self.detector.as_ref().and_then(|d| d.leader().ok());
+        let response = match (self.post(call, None).await, &self.detector) {
+            // The detected leader did not answer: it may be dead while ZooKeeper still
+            // holds its node (until its session times out). Waiting for the next
+            // leader re-registers as soon as it is elected, where backing off blindly
+            // could miss it by a long doubling.
+            (Err(AgentError::Link(reason)), Some(detector)) => {
+                if detector.await_other_leader(tried, LEADER_WAIT).await {
+                    self.post(call, None).await?
+                } else {
+                    return Err(AgentError::Link(reason));
+                }
+            }
+            (response, _) => response?,
+        };
         if response.status() != StatusCode::OK {
             return Err(refused(response).await);
         }

@@ -6,12 +6,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use ratufa_proto::v1::MasterInfo;
 use ratufa_zk::{Election, Leader, ZkConnector, ZkUrl};
 
 /// Mesos's default ZooKeeper session timeout, which agents use too.
-const SESSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A read-only view of the masters' election. Clones share one ZooKeeper session.
 #[derive(Clone)]
@@ -34,8 +35,13 @@ impl MasterDetector {
         let shown = url.to_string();
         let path = url.path.clone();
         let election = ratufa_zk::detect(ZkConnector::new(url, SESSION_TIMEOUT), path);
+        MasterDetector::following(shown, election)
+    }
+
+    /// A detector on an election already followed (`url` is for logs).
+    pub fn following(url: String, election: Election) -> MasterDetector {
         MasterDetector {
-            url: shown,
+            url,
             election: Arc::new(election),
         }
     }
@@ -60,6 +66,30 @@ impl MasterDetector {
     }
 }
 
+impl MasterDetector {
+    /// Waits up to `within` for a leader other than `than` (any leader when None) to
+    /// be elected; whether one was.
+    pub async fn await_other_leader(&self, than: Option<SocketAddr>, within: Duration) -> bool {
+        let mut leader = self.election.subscribe();
+        let other = tokio::time::timeout(within, async {
+            loop {
+                let now = match &*leader.borrow_and_update() {
+                    Leader::Elected(elected) => address_of(&elected.info),
+                    Leader::None | Leader::Unknown => None,
+                };
+                if now.is_some() && now != than {
+                    return true;
+                }
+                if leader.changed().await.is_err() {
+                    return false;
+                }
+            }
+        })
+        .await;
+        other.unwrap_or(false)
+    }
+}
+
 /// Where to reach a master: `address.ip` when given, else the in_addr-style `ip`.
 fn address_of(info: &MasterInfo) -> Option<SocketAddr> {
     let port = u16::try_from(info.port).ok().filter(|p| *p != 0)?;
@@ -75,6 +105,53 @@ fn address_of(info: &MasterInfo) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ratufa_zk::memory::MemoryZk;
+
+    fn master(id: &str, port: u32) -> MasterInfo {
+        MasterInfo {
+            id: id.into(),
+            ip: 16_777_343,
+            port,
+            ..MasterInfo::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_leader_is_awaited_when_the_old_one_is_gone() {
+        let zk = MemoryZk::new();
+        let first = ratufa_zk::contend(zk.clone(), "/mesos".into(), master("a", 5050));
+        let detector = MasterDetector::following(
+            "zk://memory/mesos".into(),
+            ratufa_zk::detect(zk.clone(), "/mesos".into()),
+        );
+        assert!(
+            detector
+                .await_other_leader(None, Duration::from_secs(20))
+                .await
+        );
+        let old = detector.leader().unwrap();
+        assert_eq!(old, "127.0.0.1:5050".parse().unwrap());
+
+        // Nobody else leads yet: the wait gives up.
+        assert!(
+            !detector
+                .await_other_leader(Some(old), Duration::from_millis(200))
+                .await
+        );
+
+        let second = ratufa_zk::contend(zk.clone(), "/mesos".into(), master("b", 5051));
+        drop(first);
+        assert!(
+            detector
+                .await_other_leader(Some(old), Duration::from_secs(20))
+                .await
+        );
+        assert_eq!(
+            detector.leader().unwrap(),
+            "127.0.0.1:5051".parse().unwrap()
+        );
+        drop(second);
+    }
 
     #[test]
     fn the_address_comes_from_address_ip_else_the_packed_ip() {
