@@ -272,3 +272,36 @@ async fn the_test_speaks_for_a_custom_executor() {
     scheduler.await_state(&master, "t1", "TASK_KILLED").await;
     master.assert_alive().await;
 }
+
+#[test]
+fn bad_executor_and_recovery_flags_exit_with_1_naming_the_flag() {
+    let work_dir = support::fresh_dir("executor-flags");
+    for (flag, named) in [
+        ("--recover=bogus", "--recover"),
+        (
+            "--executor_registration_timeout=0secs",
+            "--executor_registration_timeout",
+        ),
+        (
+            "--executor_shutdown_grace_period=soon",
+            "--executor_shutdown_grace_period",
+        ),
+        (
+            "--executor_reregistration_timeout=-1secs",
+            "--executor_reregistration_timeout",
+        ),
+        ("--strict=maybe", "--strict"),
+        ("--switch_user=perhaps", "--switch_user"),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_ratufa"))
+            .arg("agent")
+            .arg("--master=127.0.0.1:1")
+            .arg(format!("--work_dir={}", work_dir.display()))
+            .arg(flag)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{flag}: {stderr}");
+        assert!(stderr.contains(named), "{flag}: {stderr}");
+    }
+}
