@@ -6,6 +6,7 @@ hang, never crash); 307s (absolute and Mesos's scheme-less Location) are followe
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Iterator, List
 
 import pytest
@@ -113,3 +114,11 @@ def test_subscribe_4xx_is_raised_not_retried(masters: List[FakeMaster]) -> None:
             next(sched.events())
     assert caught.value.status == 400 and "Expecting 'subscribe'" in caught.value.body
     assert len(master.requests) == 1
+
+
+def test_stop_while_no_master_answers_ends_the_events_quietly() -> None:
+    with Scheduler("127.0.0.1:1", {"name": "fake"}, backoff_max=0.2) as sched:
+        timer = threading.Timer(1.0, sched.stop)
+        timer.start()
+        assert list(sched.events()) == []
+        timer.join()

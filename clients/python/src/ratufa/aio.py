@@ -72,7 +72,10 @@ class AsyncScheduler(SchedulerBase[Awaitable[None]]):
         """As :meth:`ratufa.Scheduler.events`."""
         backoff = Backoff(cap=self._backoff_max)
         while not self._stopped:
-            response = await self._subscribe()
+            try:
+                response = await self._subscribe()
+            except StreamClosed:
+                return  # stopped while no master took the subscription
             self._session.on_stream_open(response.headers.get("Mesos-Stream-Id"))
             self._broken = False
             try:

@@ -84,7 +84,10 @@ class Scheduler(SchedulerBase[None]):
         ``reconnect_timeout`` (NoLeaderError)."""
         backoff = Backoff(cap=self._backoff_max)
         while not self._stopped:
-            response = self._subscribe()
+            try:
+                response = self._subscribe()
+            except StreamClosed:
+                return  # stopped while no master took the subscription
             self._response = response
             self._session.on_stream_open(response.headers.get("Mesos-Stream-Id"))
             self._broken = False
