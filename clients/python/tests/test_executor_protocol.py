@@ -10,7 +10,7 @@ from typing import Any, Dict, List
 import pytest
 
 from fake_master import Answer, FakeMaster, record
-from ratufa import Executor, StreamClosed
+from ratufa import AgentError, Executor, StreamClosed
 from ratufa.executor import ExecutorConfig
 
 Json = Dict[str, Any]
@@ -61,6 +61,18 @@ def test_without_checkpointing_a_lost_agent_ends_the_executor() -> None:
     try:
         with Executor(config(agent, checkpoint=False)) as executor:
             with pytest.raises(StreamClosed, match="checkpoint"):
+                for _ in executor.events():
+                    pass
+    finally:
+        agent.close()
+
+
+def test_an_error_event_raises_agent_error() -> None:
+    error = record({"type": "ERROR", "error": {"message": "Executor is not subscribed"}})
+    agent = FakeMaster([Answer(200, SUBSCRIBED + error, close=False)])
+    try:
+        with Executor(config(agent, checkpoint=True)) as executor:
+            with pytest.raises(AgentError, match="not subscribed"):
                 for _ in executor.events():
                     pass
     finally:

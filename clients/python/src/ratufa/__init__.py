@@ -9,6 +9,7 @@
 
 from .aio import AsyncScheduler
 from .errors import (
+    AgentError,
     HTTPError,
     MasterError,
     NoLeaderError,
@@ -26,6 +27,7 @@ from .tasks import command_task, executor_info, first_fit, is_terminal, pick_por
 __version__ = "0.1.0"
 
 __all__ = [
+    "AgentError",
     "AsyncScheduler",
     "Executor",
     "FrameworkInfo",

@@ -31,9 +31,18 @@ class MasterError(RatufaError):
     """The master sent an ERROR event (e.g. "Framework has been removed") and closed the
     stream. ``message`` is the master's text."""
 
+    sender = "master"
+
     def __init__(self, message: str) -> None:
         self.message = message
-        super().__init__(f"the master sent ERROR: {message}")
+        super().__init__(f"the {self.sender} sent ERROR: {message}")
+
+
+class AgentError(MasterError):
+    """The agent sent an ERROR event on an executor's stream (a MasterError too, so that
+    one ``except`` serves both clients)."""
+
+    sender = "agent"
 
 
 class NoLeaderError(RatufaError):

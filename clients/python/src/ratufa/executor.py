@@ -34,7 +34,7 @@ import httpx
 from ._json import IdLike, Json, encode_bytes, fresh_uuid, id_message
 from ._methods import handler_method
 from ._session import EXECUTOR_PATH, JSON, base_url
-from .errors import HTTPError, MasterError, RecordIOError, StreamClosed, ValidationError
+from .errors import AgentError, HTTPError, RecordIOError, StreamClosed, ValidationError
 from .scheduler import read_events
 
 log = logging.getLogger("ratufa.executor")
@@ -212,7 +212,7 @@ class Executor:
             self._unacked_updates.pop(ack.get("uuid", ""), None)
             self._unacked_tasks.pop(ack.get("task_id", {}).get("value", ""), None)
         elif kind == "ERROR":
-            raise MasterError(str(event.get("error", {}).get("message", "")))
+            raise AgentError(str(event.get("error", {}).get("message", "")))
         elif kind == "SHUTDOWN":
             self._stopped = True
 
