@@ -77,3 +77,19 @@ def test_an_error_event_raises_agent_error() -> None:
                     pass
     finally:
         agent.close()
+
+
+def test_launch_group_tasks_are_resent_until_acknowledged() -> None:
+    tasks = [dict(TASK, task_id={"value": f"g{i}"}, name=f"g{i}") for i in range(2)]
+    group = record({"type": "LAUNCH_GROUP", "launch_group": {"task_group": {"tasks": tasks}}})
+    agent = FakeMaster([Answer(200, SUBSCRIBED + group), Answer(200, SUBSCRIBED, close=False)])
+    try:
+        with Executor(config(agent, checkpoint=True)) as executor:
+            for event in executor.events():
+                if event["type"] == "SUBSCRIBED" and executor.subscriptions == 2:
+                    executor.stop()
+        second = agent.subscribe_bodies()[1]
+        assert second["subscribe"]["unacknowledged_tasks"] == tasks
+        assert "unacknowledged_updates" not in second["subscribe"]
+    finally:
+        agent.close()
