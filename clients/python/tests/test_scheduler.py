@@ -10,11 +10,13 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import httpx
 import pytest
 
-from cluster import HERE, PATIENCE, Ratufa, settled, wait_for
+from cluster import HERE, PATIENCE, Ratufa, local, settled, wait_for
 from proxy import Proxy
 from ratufa import (
     AsyncScheduler,
@@ -323,3 +325,25 @@ def test_a_slow_handler_keeps_its_stream(cluster: Ratufa) -> None:
         assert next(events)["type"] == "OFFERS"
         assert sched.subscriptions == 1
         sched.teardown()
+
+
+def test_http_authentication(tmp_path: Path) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text("py-principal py-secret\n")
+    cluster = local(1, ["--authenticate_http_frameworks", f"--credentials={credentials}"])
+    try:
+        info = {"name": "py-auth", "principal": "py-principal"}
+        with Scheduler(cluster.address, info, auth=httpx.BasicAuth("py-principal", "py-secret")) as sched:
+            events = sched.events()
+            assert next(events)["type"] == "SUBSCRIBED"
+            sched.teardown()
+        with Scheduler(cluster.address, info) as anonymous:
+            with pytest.raises(HTTPError) as caught:
+                next(anonymous.events())
+            assert caught.value.status == 401
+        with Scheduler(cluster.address, info, auth=httpx.BasicAuth("py-principal", "wrong")) as wrong:
+            with pytest.raises(HTTPError) as caught:
+                next(wrong.events())
+            assert caught.value.status == 401
+    finally:
+        cluster.cleanup()
