@@ -11,6 +11,8 @@
 //! - a checkpointing framework's Python custom executor (tests/clients/custom_executor.py)
 //!   and its task outlive the crash; the executor subscribes to the restarted agent,
 //!   framework messages reach it again, and its task finishes, having run once;
+//! - a task that ends while its agent is down: its TASK_FINISHED, held by its executor,
+//!   reaches the framework once the agent is back, exactly once;
 //! - `--recover=cleanup` on restart kills the checkpointed task;
 //! - a task.updates checkpoint cut in half (as by a crash mid-write) is survived: the
 //!   agent recovers, serves `/health`, and still acts on the task;
@@ -335,5 +337,53 @@ async fn a_custom_executor_reconnects_to_the_restarted_agent() {
         "the task ran more than once: {runs:?}"
     );
     await_gone(executor_pid, "the executor, its task done").await;
+    agent.assert_alive().await;
+}
+
+#[tokio::test]
+async fn an_update_made_while_the_agent_is_down_arrives_once_it_is_back() {
+    let (master, mut agent) = cluster().await;
+    let mut reaper = Reaper::default();
+    let dir = scratch("update-while-down");
+    let d = dir.display();
+    let command = format!(
+        "echo ran >> {d}/runs; echo $$ > {d}/task.pid; \
+         while [ ! -e {d}/gate ]; do sleep 0.2; done"
+    );
+    let (mut scheduler, agent_id) =
+        launch_one(&master, &checkpointing("while-down"), "late", &command).await;
+    let task = pid_in(&dir.join("task.pid")).await;
+    reaper.add(task);
+    if let Some(executor) = parent(task) {
+        reaper.add(executor);
+    }
+    let agent_id_text = agent_id["value"].as_str().unwrap().to_string();
+
+    agent.kill();
+    // The task ends while no agent is there to hear of it: its executor keeps the
+    // update until it has subscribed to the agent again.
+    touch(&dir.join("gate"));
+    await_gone(task, "the task").await;
+    agent.restart(&[RESOURCES]).await;
+    await_active_in_master(&master, &agent_id_text).await;
+
+    let done = terminal_states(&master, &mut scheduler, &["late"], &mut Vec::new()).await;
+    assert_eq!(done["late"]["state"], "TASK_FINISHED", "{}", done["late"]);
+    drain_for(&master, &mut scheduler, Duration::from_secs(15)).await;
+    let states = states_of(&scheduler, "late");
+    assert_eq!(
+        states
+            .iter()
+            .filter(|s| s.as_str() == "TASK_FINISHED")
+            .count(),
+        1,
+        "TASK_FINISHED should reach the framework exactly once: {states:?}"
+    );
+    let runs = std::fs::read_to_string(dir.join("runs")).unwrap();
+    assert_eq!(
+        runs.lines().count(),
+        1,
+        "the task ran more than once: {runs:?}"
+    );
     agent.assert_alive().await;
 }
