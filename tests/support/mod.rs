@@ -9,11 +9,13 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+mod scratch;
+pub use scratch::{free_port, fresh_dir};
+
 use std::fs::{self, File};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
@@ -233,27 +235,6 @@ fn heartbeat_flag(flags: &[String]) -> Duration {
     } else {
         panic!("the tests only write ms or secs heartbeat intervals, not {value:?}")
     }
-}
-
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    let listener = StdTcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local_addr").port()
-}
-
-/// A new empty directory under cargo's scratch dir for integration tests.
-pub fn fresh_dir(label: &str) -> PathBuf {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "{label}-{}-{n}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos())
-    ));
-    fs::create_dir_all(&dir).expect("create a test dir");
-    dir
 }
 
 /// `Authorization: Basic …` for `principal:secret`.
