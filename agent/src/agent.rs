@@ -122,6 +122,11 @@ pub(crate) struct Agent {
     checkpoint: crate::checkpoint::Checkpoint,
     /// Until then, recovered executors may subscribe again before the agent registers.
     recovery_deadline: Option<Instant>,
+    /// Executors' framework messages that came while no master listened (during
+    /// recovery, or between connections), sent once registered; bounded.
+    held_messages: std::collections::VecDeque<Call>,
+    /// The master answered this connection's SUBSCRIBE.
+    subscribed: bool,
 }
 
 impl Agent {
@@ -182,6 +187,8 @@ impl Agent {
             endpoint,
             checkpoint: crate::checkpoint::Checkpoint::new(&config_work_dir),
             recovery_deadline: None,
+            held_messages: std::collections::VecDeque::new(),
+            subscribed: false,
         }
     }
 
@@ -404,10 +411,16 @@ impl Agent {
 
     fn drop_link(&mut self) {
         self.generation += 1;
+        self.subscribed = false;
         match std::mem::replace(&mut self.state, idle_now()) {
             Link::Connecting { reader } | Link::Connected { reader, .. } => reader.abort(),
             Link::Idle { .. } => {}
         }
+    }
+
+    /// Registered with the master on the current connection.
+    fn registered(&self) -> bool {
+        self.subscribed && self.stream_id().is_some()
     }
 
     fn stream_id(&self) -> Option<&str> {
@@ -566,6 +579,10 @@ impl Agent {
         self.backoff = self.config.registration_backoff_factor;
         // Whatever was in flight went to a master that may never have seen it.
         self.updates.resend_all();
+        self.subscribed = true;
+        for call in std::mem::take(&mut self.held_messages) {
+            self.send_call(call);
+        }
     }
 
     /// The master refused our registration. An agent id it will not take back is of no

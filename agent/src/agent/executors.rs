@@ -26,6 +26,9 @@ use crate::process::Exit;
 use crate::runner::{self, Progress, Report};
 use crate::updates::TaskKey;
 
+/// How many executors' framework messages are held while the agent is not registered.
+const MAX_HELD_MESSAGES: usize = 1024;
+
 impl Agent {
     /// Hands `queued` (one task or a group, already in `self.tasks`) to executor `info`
     /// of `framework`, launching the executor first if it is not running.
@@ -296,24 +299,38 @@ impl Agent {
                 let _ = reply.send(result);
             }
             ExecutorCall::Message { key, data, reply } => {
-                let result = self.subscribed(&key).map(|_| {
-                    self.send_call(Call {
-                        r#type: Some(call::Type::FrameworkMessage as i32),
-                        framework_message: Some(call::FrameworkMessage {
-                            framework_id: FrameworkId {
-                                value: key.framework_id.clone(),
-                            },
-                            executor_id: ExecutorId {
-                                value: key.executor_id.clone(),
-                            },
-                            data,
-                        }),
-                        ..Call::default()
-                    });
+                let result = self.subscribed(&key).map(|_| Call {
+                    r#type: Some(call::Type::FrameworkMessage as i32),
+                    framework_message: Some(call::FrameworkMessage {
+                        framework_id: FrameworkId {
+                            value: key.framework_id.clone(),
+                        },
+                        executor_id: ExecutorId {
+                            value: key.executor_id.clone(),
+                        },
+                        data,
+                    }),
+                    ..Call::default()
                 });
+                let result = result.map(|call| self.send_or_hold(call));
                 let _ = reply.send(result);
             }
         }
+    }
+
+    /// A framework message goes to the master now, or once the agent is registered
+    /// again (Mesos drops it; an executor that says something right after it
+    /// resubscribed to a recovering agent would be lost).
+    fn send_or_hold(&mut self, call: Call) {
+        if self.registered() {
+            self.send_call(call);
+            return;
+        }
+        if self.held_messages.len() >= MAX_HELD_MESSAGES {
+            warn!("too many framework messages held while unregistered; dropping the oldest");
+            self.held_messages.pop_front();
+        }
+        self.held_messages.push_back(call);
     }
 
     /// The executor, if it is known and subscribed (400 / 403 otherwise).
