@@ -1,7 +1,7 @@
 """The executor client (examples/executor.py, on ratufa.Executor) run by a real agent
 as a custom executor: tasks finish, fail and are killed, framework messages go both
 ways, and after the agent restarts the executor re-subscribes and delivers the updates
-it made while the agent was away.
+it made while the agent was away (it reaches the scheduler).
 
 Skipped, saying why, until the agent serves /api/v1/executor (and, for the restart
 test, while the agent's executors die with it, i.e. until agent recovery lands)."""
@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
-from cluster import HERE, Ratufa, free_port, wait_for
+from cluster import HERE, PATIENCE, Ratufa, free_port, wait_for
 from ratufa import Scheduler, is_terminal
 from ratufa.tasks import executor_info, executor_task
 
@@ -159,6 +159,7 @@ def test_executor_resubscribes_after_the_agent_restarts() -> None:
         sched = Scheduler(master.address, {"name": "py-recover", "checkpoint": True, "failover_timeout": 600})
         run = Run(sched, {"long": "sleep 600"})
         restarted = False
+        deadline = time.monotonic() + PATIENCE
         for event in sched.events():
             if event["type"] == "OFFERS":
                 run.offers(event)
@@ -175,13 +176,16 @@ def test_executor_resubscribes_after_the_agent_restarts() -> None:
                 status = event["update"]["status"]
                 if status.get("message") == "reported while the agent was away":
                     sched.kill("long", run.agent_id)
-                if is_terminal(status["state"]):
-                    sched.teardown()
             elif event["type"] == "MESSAGE":
                 run.message(event)
+            if run.states["long"] and is_terminal(run.states["long"][-1]):
+                sched.teardown()
+            assert time.monotonic() < deadline, (run.updates, run.messages)
         sched.close()
         assert run.states["long"][-1] == "TASK_KILLED", run.updates
-        assert "subscribed 2" in run.messages, run.messages
+        # Sent while the agent was down, it could only arrive with the re-subscription.
+        away = [u for u in run.updates if u.get("message") == "reported while the agent was away"]
+        assert away and away[0]["source"] == "SOURCE_EXECUTOR", run.updates
     finally:
         agent.cleanup()
         master.cleanup()

@@ -182,9 +182,15 @@ class Executor:
             log.warning("UPDATE not delivered; resent on re-subscription", extra={"why": str(e)})
         return str(status["uuid"])
 
-    def message(self, data: Union[bytes, str]) -> None:
-        """Sends a framework message to the scheduler (best effort, as in Mesos)."""
-        self._post(dict(self._ids(), type="MESSAGE", message={"data": encode_bytes(data)}))
+    def message(self, data: Union[bytes, str]) -> bool:
+        """Sends a framework message to the scheduler. Best effort, as in Mesos: False
+        (and a warning) when the agent cannot take it now; HTTPError when it refuses it."""
+        try:
+            self._post(dict(self._ids(), type="MESSAGE", message={"data": encode_bytes(data)}))
+        except (httpx.TransportError, StreamClosed) as e:
+            log.warning("MESSAGE not delivered", extra={"why": str(e)})
+            return False
+        return True
 
     # --- events ------------------------------------------------------------------------
 
