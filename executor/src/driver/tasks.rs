@@ -67,11 +67,6 @@ impl Executor {
                 health: None,
             },
         );
-        self.send_update(
-            &task_id,
-            self.status(&info.task_id, TaskState::TaskStarting),
-        )
-        .await;
         let prepared = self.prepare(&info).and_then(|launch| {
             let check = info
                 .health_check
@@ -80,24 +75,29 @@ impl Executor {
                 .transpose()?;
             Ok((launch, check))
         });
-        let launch = match prepared {
+        let starting = self.status(&info.task_id, TaskState::TaskStarting);
+        match prepared {
             Ok((launch, check)) => {
                 if let Some(task) = self.tasks.get_mut(&task_id) {
                     task.health_check = check.map(|check| (check, launch.account.clone()));
                 }
-                launch
+                // The process starts while STARTING is on its way: the round trip to
+                // the agent is not on the launch's path. RUNNING still follows
+                // STARTING (the runner's report is read after this returns).
+                tokio::spawn(task::run(launch, kill_rx, self.events_tx.clone()));
+                self.send_update(&task_id, starting).await;
             }
             Err(message) => {
                 if let Some(task) = self.tasks.get_mut(&task_id) {
                     task.kill = None;
                 }
+                self.send_update(&task_id, starting).await;
                 let mut status = self.status(&info.task_id, TaskState::TaskFailed);
                 status.message = Some(message);
                 self.send_update(&task_id, status).await;
-                return self.task_ended(&task_id, TaskState::TaskFailed).await;
+                self.task_ended(&task_id, TaskState::TaskFailed).await;
             }
-        };
-        tokio::spawn(task::run(launch, kill_rx, self.events_tx.clone()));
+        }
     }
 
     /// What to run for `info`: its command, our environment plus its own, its user.
