@@ -103,6 +103,9 @@ pub struct ExecutorEntry {
     pub events: Option<mpsc::UnboundedSender<Event>>,
     /// Launches waiting for the subscription.
     pub queued: Vec<Queued>,
+    /// Other events (KILL) for tasks it already has, waiting for it to subscribe again
+    /// (a recovered executor).
+    pub held: Vec<Event>,
     /// Its tasks not yet terminal, queued or launched, with their resources.
     pub tasks: BTreeMap<String, Vec<Resource>>,
     /// Tasks handed to the executor (LAUNCH sent), for reconciliation on resubscription.
@@ -134,6 +137,7 @@ impl ExecutorEntry {
             phase: Phase::Registering,
             events: None,
             queued: Vec::new(),
+            held: Vec::new(),
             tasks: BTreeMap::new(),
             launched: BTreeSet::new(),
             pid: None,

@@ -417,6 +417,9 @@ impl Agent {
             entry.launched.extend(queued.task_ids());
             entry.send(queued.event());
         }
+        for held in std::mem::take(&mut entry.held) {
+            entry.send(held);
+        }
         self.resize(key);
         for task_id in lost {
             let task_key = TaskKey {
@@ -594,17 +597,23 @@ impl Agent {
             }
             return;
         }
-        if entry.phase == Phase::Running {
-            entry.send(Event {
-                r#type: Some(event::Type::Kill as i32),
-                kill: Some(event::Kill {
-                    task_id: ratufa_proto::v1::TaskId {
-                        value: key.task_id.clone(),
-                    },
-                    kill_policy,
-                }),
-                ..Event::default()
-            });
+        let kill = Event {
+            r#type: Some(event::Type::Kill as i32),
+            kill: Some(event::Kill {
+                task_id: ratufa_proto::v1::TaskId {
+                    value: key.task_id.clone(),
+                },
+                kill_policy,
+            }),
+            ..Event::default()
+        };
+        match entry.phase {
+            Phase::Running => {
+                entry.send(kill);
+            }
+            // A recovered executor has the task but has not subscribed again yet.
+            Phase::Registering => entry.held.push(kill),
+            Phase::Terminating => {}
         }
     }
 
