@@ -251,6 +251,26 @@ async fn state_calls(agent: &Agent, framework_id: &str, agent_id_text: &str) {
     let sleeper = find(&body["launched_tasks"], &["task_id", "value"], "sleeper")
         .unwrap_or_else(|| panic!("{tasks}"));
     assert_eq!(sleeper["state"], "TASK_RUNNING", "{sleeper}");
+    let running = sleeper["statuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|status| status["state"] == "TASK_RUNNING")
+        .unwrap_or_else(|| panic!("no TASK_RUNNING among the statuses: {sleeper}"));
+    assert!(running["timestamp"].as_f64() > Some(0.0), "{running}");
+    // /state lists the same statuses, in Mesos's shorter shape.
+    let state = agent.get_json("/state").await;
+    let executor = agent::state_executor(&state, framework_id, "sleeper")
+        .unwrap_or_else(|| panic!("no sleeper in /state: {state}"));
+    let listed = &executor["tasks"][0];
+    assert_eq!(listed["id"], "sleeper", "{executor}");
+    assert!(
+        listed["statuses"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|status| status["state"] == "TASK_RUNNING"
+                && status["timestamp"].as_f64() > Some(0.0))),
+        "{listed}"
+    );
     assert_eq!(sleeper["framework_id"]["value"], framework_id);
     assert_eq!(sleeper["agent_id"]["value"], agent_id_text);
     let quick = find(&body["completed_tasks"], &["task_id", "value"], "quick")

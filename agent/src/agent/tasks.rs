@@ -274,7 +274,7 @@ impl Agent {
         entry.state = state;
         let executor_id = entry.executor_id.clone();
         self.sandboxes
-            .task_state(&key.framework_id, &executor_id, &entry.task, state);
+            .task_status(&key.framework_id, &executor_id, &entry.task, &status);
         let terminal = is_terminal_state(state as i32);
         let silent = entry.silent;
         let framework_id = entry.framework_id.clone();

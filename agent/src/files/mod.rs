@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock};
 
 use ratufa_proto::v1::{
     AgentInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, TaskInfo, TaskState,
+    TaskStatus,
 };
 
 pub use endpoints::routes;
@@ -83,7 +84,14 @@ impl ExecutorRun {
 pub struct RunTask {
     pub info: TaskInfo,
     pub state: TaskState,
+    /// Its status updates, oldest first (the first and the latest
+    /// [`MAX_STATUSES_PER_TASK`] - 1 when there were more).
+    pub statuses: Vec<TaskStatus>,
 }
+
+/// How many of a task's status updates the book keeps: health checks can send a
+/// RUNNING update every few seconds for as long as the task runs.
+pub const MAX_STATUSES_PER_TASK: usize = 20;
 
 #[derive(Debug, Clone)]
 pub struct FrameworkRuns {
@@ -190,6 +198,7 @@ impl Sandboxes {
                     RunTask {
                         info: task.clone(),
                         state: TaskState::TaskStaging,
+                        statuses: Vec::new(),
                     },
                 )]),
             },
@@ -199,15 +208,16 @@ impl Sandboxes {
         }
     }
 
-    /// `task`, one of `executor_id`'s, is now in `state` (a task the book has not seen
-    /// yet joins the run).
-    pub fn task_state(
+    /// `task`, one of `executor_id`'s, had the update `status` (a task the book has not
+    /// seen yet joins the run).
+    pub fn task_status(
         &self,
         framework_id: &str,
         executor_id: &str,
         task: &TaskInfo,
-        state: TaskState,
+        status: &TaskStatus,
     ) {
+        let state = TaskState::try_from(status.state).unwrap_or(TaskState::TaskUnknown);
         let mut book = self.write();
         let Some(run) = book
             .frameworks
@@ -219,13 +229,20 @@ impl Sandboxes {
         if run.task.task_id == task.task_id {
             run.state = state;
         }
-        run.tasks.insert(
-            task.task_id.value.clone(),
-            RunTask {
+        let entry = run
+            .tasks
+            .entry(task.task_id.value.clone())
+            .or_insert_with(|| RunTask {
                 info: task.clone(),
                 state,
-            },
-        );
+                statuses: Vec::new(),
+            });
+        entry.state = state;
+        if entry.statuses.len() >= MAX_STATUSES_PER_TASK {
+            // Keep the first (when the task started) and the newest.
+            entry.statuses.remove(1);
+        }
+        entry.statuses.push(status.clone());
     }
 
     /// `executor_id` runs under `info`.
@@ -312,9 +329,19 @@ fn host_name(path: &Path) -> String {
     path.display().to_string().trim_end_matches('/').to_string()
 }
 
+/// A bare status update in `state`, for the tests that fill a book.
+#[cfg(test)]
+pub(crate) fn test_status(state: TaskState) -> TaskStatus {
+    TaskStatus {
+        state: state as i32,
+        ..TaskStatus::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use super::test_status as status;
     use super::*;
     use ratufa_proto::v1::{FrameworkId, TaskId};
 
@@ -345,13 +372,13 @@ mod tests {
         for n in 0..=MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK {
             let id = format!("t{n}");
             sandboxes.attach(&framework(), &id, &format!("c{n}"), &sandbox(n), &task(&id));
-            sandboxes.task_state("F", &id, &task(&id), TaskState::TaskRunning);
+            sandboxes.task_status("F", &id, &task(&id), &status(TaskState::TaskRunning));
             assert!(
                 sandboxes
                     .resolve(&format!("/frameworks/F/executors/{id}/runs/latest"))
                     .is_ok()
             );
-            sandboxes.task_state("F", &id, &task(&id), TaskState::TaskFinished);
+            sandboxes.task_status("F", &id, &task(&id), &status(TaskState::TaskFinished));
             sandboxes.executor_ended("F", &id);
         }
         let book = sandboxes.snapshot();

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use ratufa_proto::resources::Resources;
-use ratufa_proto::v1::{Attribute, Resource, TaskState};
+use ratufa_proto::v1::{Attribute, Resource, TaskState, TaskStatus};
 use serde_json::{Map, Value, json};
 
 use crate::files::{Book, ExecutorRun, FrameworkRuns, RunTask, Sandboxes};
@@ -113,8 +113,30 @@ fn task_json(framework_id: &str, run: &ExecutorRun, entry: &RunTask, agent_id: &
         "slave_id": agent_id,
         "state": TaskState::try_from(entry.state as i32).map_or("TASK_UNKNOWN", |s| s.as_str_name()),
         "resources": resources_json(&info.resources),
-        "statuses": [],
+        "statuses": entry.statuses.iter().map(status_json).collect::<Vec<_>>(),
     })
+}
+
+/// A status as Mesos's `/state` lists it: state and timestamp, and the health and
+/// container status when there are.
+fn status_json(status: &TaskStatus) -> Value {
+    let mut out = Map::new();
+    let state = TaskState::try_from(status.state).map_or("TASK_UNKNOWN", |s| s.as_str_name());
+    out.insert("state".into(), json!(state));
+    out.insert("timestamp".into(), json!(status.timestamp.unwrap_or(0.0)));
+    if let Some(healthy) = status.healthy {
+        out.insert("healthy".into(), json!(healthy));
+    }
+    if let Some(labels) = &status.labels {
+        out.insert("labels".into(), ratufa_proto::json::to_value(labels));
+    }
+    if let Some(container) = &status.container_status {
+        out.insert(
+            "container_status".into(),
+            ratufa_proto::json::to_value(container),
+        );
+    }
+    Value::Object(out)
 }
 
 /// Mesos's summary: `cpus`, `gpus`, `mem`, `disk` always, scalars summed, ranges as
@@ -269,6 +291,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::AgentConfig;
+    use crate::files::test_status as status;
     use ratufa_proto::v1::{FrameworkId, FrameworkInfo, TaskId, TaskInfo};
 
     #[test]
@@ -302,8 +325,8 @@ mod tests {
         let dir = std::path::Path::new("/tmp/w/slaves/S0/frameworks/F/executors");
         sandboxes.attach(&framework, "t1", "c1", &dir.join("t1/runs/c1"), &task("t1"));
         sandboxes.attach(&framework, "t2", "c2", &dir.join("t2/runs/c2"), &task("t2"));
-        sandboxes.task_state("F", "t1", &task("t1"), TaskState::TaskRunning);
-        sandboxes.task_state("F", "t2", &task("t2"), TaskState::TaskFinished);
+        sandboxes.task_status("F", "t1", &task("t1"), &status(TaskState::TaskRunning));
+        sandboxes.task_status("F", "t2", &task("t2"), &status(TaskState::TaskFinished));
         sandboxes.executor_ended("F", "t2");
 
         let state = state_json(&sandboxes.snapshot());

@@ -11,7 +11,7 @@ use ratufa_proto::v1::{FrameworkId, FrameworkInfo, TaskId, TaskInfo, TaskState};
 
 use super::{metrics, validate, views};
 use crate::AgentConfig;
-use crate::files::Sandboxes;
+use crate::files::{Sandboxes, test_status as status};
 
 /// An agent `S0` with cpus:2;mem:1024 and framework `F` running `t1` (RUNNING) and
 /// `t2` (FINISHED, its executor ended), and framework `G` whose only executor ended.
@@ -50,7 +50,7 @@ fn book() -> crate::files::Book {
     ] {
         let directory = dir.join(fw).join("executors").join(t).join("runs/c");
         sandboxes.attach(&framework(fw), t, &format!("c-{t}"), &directory, &task(t));
-        sandboxes.task_state(fw, t, &task(t), state);
+        sandboxes.task_status(fw, t, &task(t), &status(state));
     }
     let mut book = sandboxes.snapshot();
     // Whichever way the agent completes executors, t2's and g1's have ended.
@@ -213,8 +213,8 @@ fn an_executor_with_several_tasks_shows_them_all_under_its_own_info() {
     let directory = Path::new("/tmp/w/slaves/S0/frameworks/F/executors/E/runs/c");
     sandboxes.attach(&framework, "E", "c", directory, &task("a"));
     sandboxes.executor_info("F", "E", &executor);
-    sandboxes.task_state("F", "E", &task("a"), TaskState::TaskRunning);
-    sandboxes.task_state("F", "E", &task("b"), TaskState::TaskFinished);
+    sandboxes.task_status("F", "E", &task("a"), &status(TaskState::TaskRunning));
+    sandboxes.task_status("F", "E", &task("b"), &status(TaskState::TaskFinished));
     let book = sandboxes.snapshot();
 
     let tasks = views::tasks(&book);

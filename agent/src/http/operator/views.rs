@@ -168,6 +168,7 @@ fn task(
         agent_id: agent_id.clone(),
         state: entry.state as i32,
         resources: info.resources.clone(),
+        statuses: entry.statuses.clone(),
         labels: info.labels.clone(),
         discovery: info.discovery.clone(),
         container: info.container.clone(),
