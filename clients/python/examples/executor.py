@@ -13,6 +13,8 @@ Run by the agent, as ExecutorInfo.command: ``python3 .../examples/executor.py``.
 from __future__ import annotations
 
 import base64
+import os
+import signal
 import subprocess
 import threading
 from typing import Any, Dict
@@ -20,6 +22,14 @@ from typing import Any, Dict
 from ratufa import Executor
 
 Json = Dict[str, Any]
+
+
+def kill_tree(process: "subprocess.Popen[bytes]") -> None:
+    """SIGKILL to the command and everything in its process group."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except OSError:
+        pass  # already gone
 
 
 class CommandRunner:
@@ -35,7 +45,8 @@ class CommandRunner:
         task = event["launch"]["task"]
         task_id = task["task_id"]["value"]
         command = base64.b64decode(task.get("data", "")).decode() or "true"
-        process = subprocess.Popen(["/bin/sh", "-c", command])
+        # A session of its own: a kill reaches whatever the command forks.
+        process = subprocess.Popen(["/bin/sh", "-c", command], start_new_session=True)
         with self.lock:
             self.processes[task_id] = process
         executor.update(task_id, "TASK_RUNNING")
@@ -56,7 +67,7 @@ class CommandRunner:
         with self.lock:
             process = self.processes.pop(event["kill"]["task_id"]["value"], None)
         if process is not None:
-            process.kill()
+            kill_tree(process)
 
     def on_message(self, executor: Executor, event: Json) -> None:
         text = base64.b64decode(event["message"]["data"]).decode()
@@ -71,9 +82,15 @@ class CommandRunner:
     def on_shutdown(self, executor: Executor, event: Json) -> None:
         with self.lock:
             for process in self.processes.values():
-                process.kill()
+                kill_tree(process)
 
 
 if __name__ == "__main__":
-    with Executor() as executor:
-        executor.run(CommandRunner())
+    runner = CommandRunner()
+    try:
+        with Executor() as executor:
+            executor.run(runner)
+    finally:
+        # No task outlives its executor (an agent would destroy the container too).
+        for process in list(runner.processes.values()):
+            kill_tree(process)

@@ -66,6 +66,26 @@ def wait_for(what: str, check: Callable[[], Optional[T]], timeout: float = PATIE
     raise AssertionError(f"{what} did not happen in {timeout}s (last: {last!r})\n{log()}")
 
 
+def reap_under(directory: Path) -> None:
+    """SIGKILL to every process whose working directory is inside ``directory``: the
+    executors and tasks a test's agent started in sandboxes there live in sessions of
+    their own (and a checkpointing framework's outlive their agent), so killing the
+    agent's process group does not reach them."""
+    root = str(directory.resolve())
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+        except OSError:
+            continue
+        if cwd == root or cwd.startswith(root + os.sep):
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+            except OSError:
+                pass
+
+
 class Ratufa:
     """A `ratufa <subcommand>` child on 127.0.0.1:<port>, killed by :meth:`stop`."""
 
@@ -127,6 +147,7 @@ class Ratufa:
 
     def cleanup(self) -> None:
         self.stop()
+        reap_under(self.dir)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def log(self) -> str:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import subprocess
 import threading
 from typing import Any, Dict, Optional, Set
@@ -21,6 +23,14 @@ from typing import Any, Dict, Optional, Set
 from ratufa import Executor
 
 Json = Dict[str, Any]
+
+
+def kill_tree(process: "subprocess.Popen[bytes]") -> None:
+    """SIGKILL to the command and everything in its process group."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except OSError:
+        pass  # already gone
 
 
 class Heartbeating:
@@ -35,7 +45,8 @@ class Heartbeating:
         task = event["launch"]["task"]
         task_id = task["task_id"]["value"]
         spec = json.loads(base64.b64decode(task.get("data", "")) or b"{}")
-        process = subprocess.Popen(["/bin/sh", "-c", spec.get("command", "true")])
+        # A session of its own: a kill reaches whatever the command forks.
+        process = subprocess.Popen(["/bin/sh", "-c", spec.get("command", "true")], start_new_session=True)
         with self.lock:
             self.processes[task_id] = process
         executor.update(task_id, "TASK_RUNNING")
@@ -80,15 +91,21 @@ class Heartbeating:
             self.killed.add(task_id)
             process = self.processes.get(task_id)
         if process is not None:
-            process.kill()
+            kill_tree(process)
 
     def on_shutdown(self, executor: Executor, event: Json) -> None:
         self.stop.set()
         with self.lock:
             for process in self.processes.values():
-                process.kill()
+                kill_tree(process)
 
 
 if __name__ == "__main__":
-    with Executor() as executor:
-        executor.run(Heartbeating())
+    runner = Heartbeating()
+    try:
+        with Executor() as executor:
+            executor.run(runner)
+    finally:
+        # No task outlives its executor (an agent would destroy the container too).
+        for process in list(runner.processes.values()):
+            kill_tree(process)
