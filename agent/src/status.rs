@@ -1,8 +1,7 @@
 //! Building the TaskStatus updates the agent sends, as Mesos's command executor and
 //! agent fill them.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
+pub use ratufa_proto::task_state::now_seconds;
 use ratufa_proto::v1::task_status::{Reason, Source};
 use ratufa_proto::v1::{AgentId, ExecutorId, TaskId, TaskState, TaskStatus};
 
@@ -32,13 +31,6 @@ pub fn task_status(
         uuid: Some(uuid::Uuid::new_v4().as_bytes().to_vec()),
         ..TaskStatus::default()
     }
-}
-
-/// Seconds since the epoch, as TaskStatus.timestamp carries them.
-pub fn now_seconds() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[cfg(test)]

@@ -1,6 +1,15 @@
 //! Facts about task states that the master, the agent and every client need alike.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use crate::v1::TaskState;
+
+/// Seconds since the epoch, as TaskStatus.timestamp carries them.
+pub fn now_seconds() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
 
 /// States a task never leaves (Mesos's `protobuf::isTerminalState`).
 pub fn is_terminal(state: TaskState) -> bool {

@@ -1,9 +1,8 @@
 //! The status updates the executor owes the agent: made fresh (source, ids, time, a
 //! new uuid), sent when connected, kept until acknowledged.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use ratufa_agent::process::Exit;
+use ratufa_proto::task_state::now_seconds;
 use ratufa_proto::v1::executor::{Call, call};
 use ratufa_proto::v1::{ExecutorId, FrameworkId, TaskId, TaskState, TaskStatus, task_status};
 
@@ -87,18 +86,12 @@ pub fn terminal_state(
     }
 }
 
-fn now_seconds() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    pub(super) fn terminal_states_as_mesos_decides_them() {
+    fn terminal_states_as_mesos_decides_them() {
         use task_status::Reason;
         assert_eq!(
             terminal_state(&Exit::Code(0), false, false),

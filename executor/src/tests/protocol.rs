@@ -63,12 +63,38 @@ impl Harness {
         statuses
     }
 
+    /// Launches a task that sleeps, sees it RUNNING; its pid.
+    async fn running_sleeper(&mut self) -> i32 {
+        self.agent
+            .launch(shell_task("t1", "echo $$ > pid; exec sleep 1000"));
+        self.expect_acked(&[TaskState::TaskStarting, TaskState::TaskRunning])
+            .await;
+        let file = self.dir.path().join("pid");
+        // Polled until whole: the shell creates the file before it writes to it.
+        tokio::time::timeout(WAIT, async {
+            loop {
+                let text = std::fs::read_to_string(&file).unwrap_or_default();
+                if let Some(pid) = text.strip_suffix('\n').and_then(|t| t.parse().ok()) {
+                    return pid;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the task never wrote its pid")
+    }
+
     pub async fn exit_status(self) -> i32 {
         tokio::time::timeout(WAIT, self.executor)
             .await
             .expect("the executor did not exit")
             .unwrap()
     }
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
 }
 
 pub async fn wait_for_file(path: &Path) {
@@ -315,21 +341,10 @@ async fn updates_made_while_disconnected_go_with_the_next_subscribe() {
 #[tokio::test]
 async fn without_checkpointing_a_lost_agent_ends_the_task_and_the_executor() {
     let mut h = Harness::start(&[], false).await;
-    h.agent
-        .launch(shell_task("t1", "echo $$ > pid; exec sleep 1000"));
-    h.expect_acked(&[TaskState::TaskStarting, TaskState::TaskRunning])
-        .await;
-    wait_for_file(&h.dir.path().join("pid")).await;
-    let pid: i32 = std::fs::read_to_string(h.dir.path().join("pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = h.running_sleeper().await;
     h.agent.drop_stream();
     assert_eq!(h.exit_status().await, 0);
-    // SAFETY: signal 0 only checks that the process exists.
-    let alive = unsafe { libc::kill(pid, 0) } == 0;
-    assert!(!alive, "the task outlived its executor");
+    assert!(!alive(pid), "the task outlived its executor");
 }
 
 #[tokio::test]
@@ -339,23 +354,12 @@ async fn a_checkpointing_executor_gives_up_after_the_recovery_timeout() {
         env.recovery_timeout = Duration::from_millis(300);
     })
     .await;
-    h.agent
-        .launch(shell_task("t1", "echo $$ > pid; exec sleep 1000"));
-    h.expect_acked(&[TaskState::TaskStarting, TaskState::TaskRunning])
-        .await;
-    wait_for_file(&h.dir.path().join("pid")).await;
-    let pid: i32 = std::fs::read_to_string(h.dir.path().join("pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = h.running_sleeper().await;
     // The agent goes and, while it "recovers", refuses every SUBSCRIBE.
     h.agent.refuse_subscriptions();
     h.agent.drop_stream();
     let retry = h.agent.subscribe().await;
     assert!(retry.unacknowledged_updates.is_empty());
     assert_eq!(h.exit_status().await, 0);
-    // SAFETY: signal 0 only checks that the process exists.
-    let alive = unsafe { libc::kill(pid, 0) } == 0;
-    assert!(!alive, "the task outlived the executor that gave up");
+    assert!(!alive(pid), "the task outlived the executor that gave up");
 }
