@@ -11,6 +11,8 @@
 // Test scaffolding: a failure here should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/agent.rs"]
+mod agent;
 #[path = "support/cluster.rs"]
 mod cluster;
 mod support;
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use agent::state_executor;
 use cluster::{Scheduler, command_task};
 use support::{Request, Response, send_to, start_local_with_agent};
 
@@ -52,19 +55,8 @@ async fn directory(agent: SocketAddr, framework_id: &str, id: &str) -> String {
     let response = get(agent, "/state").await;
     assert_eq!(response.status, 200, "{response:?}");
     let state: Value = serde_json::from_slice(&response.body).unwrap();
-    let framework = state["frameworks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == framework_id)
-        .unwrap_or_else(|| panic!("no framework {framework_id} in {state}"));
-    let executor = framework["executors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .chain(framework["completed_executors"].as_array().unwrap())
-        .find(|e| e["id"] == id)
-        .unwrap_or_else(|| panic!("no executor {id} in {framework}"));
+    let executor = state_executor(&state, framework_id, id)
+        .unwrap_or_else(|| panic!("no executor {id} of {framework_id} in {state}"));
     executor["directory"].as_str().unwrap().to_string()
 }
 

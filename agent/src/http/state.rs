@@ -30,9 +30,18 @@ pub fn state_json(book: &Book) -> Value {
     } else {
         book.config.ip.to_string()
     };
-    let frameworks: Vec<Value> = book
+    // As Mesos's agent: a framework whose executors have all ended is completed (with
+    // them among its completed executors).
+    let (live, ended): (Vec<_>, Vec<_>) = book
         .frameworks
         .iter()
+        .partition(|(_, runs)| !runs.executors.is_empty());
+    let frameworks: Vec<Value> = live
+        .into_iter()
+        .map(|(id, runs)| framework_json(id, runs, &agent_id))
+        .collect();
+    let completed_frameworks: Vec<Value> = ended
+        .into_iter()
         .map(|(id, runs)| framework_json(id, runs, &agent_id))
         .collect();
     json!({
@@ -45,7 +54,7 @@ pub fn state_json(book: &Book) -> Value {
         "master_hostname": master_hostname(&book.config.master),
         "flags": flags_json(book),
         "frameworks": frameworks,
-        "completed_frameworks": [],
+        "completed_frameworks": completed_frameworks,
     })
 }
 
@@ -328,8 +337,20 @@ mod tests {
         sandboxes.task_status("F", "t1", &task("t1"), &status(TaskState::TaskRunning));
         sandboxes.task_status("F", "t2", &task("t2"), &status(TaskState::TaskFinished));
         sandboxes.executor_ended("F", "t2");
+        let gone = FrameworkInfo {
+            id: Some(FrameworkId { value: "G".into() }),
+            ..framework.clone()
+        };
+        let g_dir = std::path::Path::new("/tmp/w/slaves/S0/frameworks/G/executors/g1/runs/c3");
+        sandboxes.attach(&gone, "g1", "c3", g_dir, &task("g1"));
+        sandboxes.task_status("G", "g1", &task("g1"), &status(TaskState::TaskFailed));
+        sandboxes.executor_ended("G", "g1");
 
         let state = state_json(&sandboxes.snapshot());
+        assert_eq!(state["frameworks"].as_array().unwrap().len(), 1);
+        let done = &state["completed_frameworks"][0];
+        assert_eq!(done["id"], "G");
+        assert_eq!(done["completed_executors"][0]["id"], "g1");
         assert_eq!(state["flags"]["recover"], "reconnect");
         assert_eq!(state["flags"]["executor_registration_timeout"], "60000ms");
         assert_eq!(state["flags"]["strict"], "true");
