@@ -54,6 +54,9 @@ impl Executor {
             tracing::warn!(task_id, "a LAUNCH for a task already launched; ignored");
             return;
         }
+        // A live task again: the wait for the last acknowledgements starts over once
+        // every task has ended.
+        self.ack_deadline = None;
         let (kill_tx, kill_rx) = mpsc::unbounded_channel();
         self.tasks.insert(
             task_id.clone(),
