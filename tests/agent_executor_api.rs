@@ -305,3 +305,28 @@ fn bad_executor_and_recovery_flags_exit_with_1_naming_the_flag() {
         assert!(stderr.contains(named), "{flag}: {stderr}");
     }
 }
+
+/// Tasks run as their framework's user when the agent is root (Mesos's
+/// `--switch_user`): a user the machine does not have fails the launch, naming it;
+/// with `--switch_user=false` the same task runs as the agent's user and finishes.
+#[tokio::test]
+async fn switch_user_decides_whether_the_framework_user_must_exist() {
+    for (flags, expected) in [
+        (vec![], "TASK_FAILED"),
+        (vec!["--switch_user=false".to_string()], "TASK_FINISHED"),
+    ] {
+        let (master, _) = start_local_with_agent(&flags).await;
+        let info = json!({"user": "ratufa-no-such-user", "name": "switch-user"});
+        let mut scheduler = Scheduler::subscribe(&master, &info).await;
+        let offer = scheduler.offers(&master).await.remove(0);
+        let task = cluster::command_task("who", &offer["agent_id"], 0.1, 32.0, "true");
+        scheduler
+            .launch(&master, &[&offer["id"]], vec![task], 0.0)
+            .await;
+        let status = scheduler.await_state(&master, "who", expected).await;
+        if expected == "TASK_FAILED" {
+            let message = status["message"].as_str().unwrap_or_default();
+            assert!(message.contains("ratufa-no-such-user"), "{status}");
+        }
+    }
+}

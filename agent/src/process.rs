@@ -223,6 +223,12 @@ impl Process {
 
     /// SIGTERM to the group, SIGKILL after `grace` if the process is still there.
     pub async fn kill(&mut self, grace: Duration) -> Exit {
+        if grace.is_zero() {
+            // A destroy: no SIGTERM first, which an executor would take as a graceful
+            // shutdown and answer with updates of its own before the SIGKILL lands.
+            self.signal_group(libc::SIGKILL);
+            return Exit::from_status(self.child.wait().await);
+        }
         self.signal_group(libc::SIGTERM);
         match tokio::time::timeout(grace, self.child.wait()).await {
             Ok(status) => {

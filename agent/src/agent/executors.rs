@@ -37,8 +37,20 @@ impl Agent {
         framework: &FrameworkInfo,
         info: ExecutorInfo,
         command: bool,
-        queued: Queued,
+        mut queued: Queued,
     ) {
+        if !self.config.switch_user {
+            // --switch_user=false: no task asks its executor to switch users.
+            let tasks: Vec<&mut TaskInfo> = match &mut queued {
+                Queued::Task(task) => vec![task.as_mut()],
+                Queued::Group(group) => group.tasks.iter_mut().collect(),
+            };
+            for task in tasks {
+                if let Some(command) = task.command.as_mut() {
+                    command.user = None;
+                }
+            }
+        }
         let Some(framework_id) = framework.id.clone() else {
             return;
         };
@@ -364,11 +376,15 @@ impl Agent {
         events: tokio::sync::mpsc::UnboundedSender<Event>,
     ) -> Result<(), ApiError> {
         self.known_executor(key)?;
-        let framework_info = self
+        let mut framework_info = self
             .frameworks
             .get(&key.framework_id)
             .cloned()
             .unwrap_or_default();
+        if !self.config.switch_user {
+            // --switch_user=false: tasks run as the executor's (the agent's) user.
+            framework_info.user.clear();
+        }
         let agent_info = self.info.clone();
         let Some(entry) = self.executors.get_mut(key) else {
             return Err(ApiError::bad_request("Executor cannot be found"));
@@ -494,14 +510,18 @@ impl Agent {
             value: key.executor_id.clone(),
         });
         // A task the kernel OOM-killed is reported by its executor as a plain failure
-        // before the runner's poll sees the limitation: the limitation is the truth.
-        if status.state == TaskState::TaskFailed as i32
-            && let Some(executor) = self.executors.get(key)
+        // (or a kill) before the runner's poll sees the limitation: the limitation is
+        // the truth, and a container that hit one fails its tasks.
+        if matches!(
+            TaskState::try_from(status.state),
+            Ok(TaskState::TaskFailed | TaskState::TaskKilled)
+        ) && let Some(executor) = self.executors.get(key)
             && let Some(limitation) = self.isolator.limitation(&executor.container_id)
         {
             let reason = match limitation.resource {
                 LimitedResource::Memory => Reason::ContainerLimitationMemory,
             };
+            status.state = TaskState::TaskFailed as i32;
             status.reason = Some(reason as i32);
             status.message = Some(limitation.message);
             status.source = Some(Source::Agent as i32);
