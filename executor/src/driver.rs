@@ -193,6 +193,20 @@ impl Executor {
         }
     }
 
+    /// A call of `kind` from this executor, its fields still to fill.
+    fn call(&self, kind: call::Type) -> Call {
+        Call {
+            executor_id: ExecutorId {
+                value: self.env.executor_id.clone(),
+            },
+            framework_id: FrameworkId {
+                value: self.env.framework_id.clone(),
+            },
+            r#type: Some(kind as i32),
+            ..Call::default()
+        }
+    }
+
     /// `Some(exit status)` when there is nothing left to do.
     fn finished(&self) -> Option<i32> {
         let all_ended = self.tasks.values().all(Task::terminal);
@@ -213,18 +227,11 @@ impl Executor {
     /// One attempt to subscribe; the link that results.
     async fn resubscribe(&mut self, since: Instant) -> Link {
         let subscribe = Call {
-            executor_id: ExecutorId {
-                value: self.env.executor_id.clone(),
-            },
-            framework_id: FrameworkId {
-                value: self.env.framework_id.clone(),
-            },
-            r#type: Some(call::Type::Subscribe as i32),
             subscribe: Some(call::Subscribe {
                 unacknowledged_tasks: self.unacknowledged_tasks(),
                 unacknowledged_updates: self.unacknowledged.clone(),
             }),
-            ..Call::default()
+            ..self.call(call::Type::Subscribe)
         };
         let attempt = tokio::time::timeout(SUBSCRIBE_TIMEOUT, self.client.subscribe(&subscribe));
         let error = match attempt.await {

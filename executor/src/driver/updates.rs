@@ -4,7 +4,7 @@
 use ratufa_agent::process::Exit;
 use ratufa_proto::task_state::now_seconds;
 use ratufa_proto::v1::executor::{Call, call};
-use ratufa_proto::v1::{ExecutorId, FrameworkId, TaskId, TaskState, TaskStatus, task_status};
+use ratufa_proto::v1::{ExecutorId, TaskId, TaskState, TaskStatus, task_status};
 
 use super::Executor;
 
@@ -48,15 +48,8 @@ impl Executor {
             return;
         }
         let call = Call {
-            executor_id: ExecutorId {
-                value: self.env.executor_id.clone(),
-            },
-            framework_id: FrameworkId {
-                value: self.env.framework_id.clone(),
-            },
-            r#type: Some(call::Type::Update as i32),
             update: Some(update),
-            ..Call::default()
+            ..self.call(call::Type::Update)
         };
         if let Err(e) = self.client.call(&call).await {
             // Kept: a resubscription hands it over again.
