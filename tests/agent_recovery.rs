@@ -84,6 +84,35 @@ async fn sleeper(master: &Master, name: &str, task_id: &str) -> (Reaper, Schedul
     (reaper, scheduler, agent_id, task)
 }
 
+/// `task_id` ends TASK_FINISHED, and no second TASK_FINISHED follows within a status
+/// update retry's interval (10 s); the task, which appends a line to `dir/runs` when
+/// it starts, ran once.
+async fn finished_once_having_run_once(
+    master: &Master,
+    scheduler: &mut Scheduler,
+    task_id: &str,
+    dir: &std::path::Path,
+) {
+    let done = terminal_states(master, scheduler, &[task_id], &mut Vec::new()).await;
+    assert_eq!(done[task_id]["state"], "TASK_FINISHED", "{}", done[task_id]);
+    drain_for(master, scheduler, Duration::from_secs(15)).await;
+    let states = states_of(scheduler, task_id);
+    let finished = states
+        .iter()
+        .filter(|s| s.as_str() == "TASK_FINISHED")
+        .count();
+    assert_eq!(
+        finished, 1,
+        "TASK_FINISHED should reach the framework exactly once: {states:?}"
+    );
+    let runs = std::fs::read_to_string(dir.join("runs")).unwrap();
+    assert_eq!(
+        runs.lines().count(),
+        1,
+        "the task ran more than once: {runs:?}"
+    );
+}
+
 /// The master lists agent `agent_id` as active.
 async fn await_active_in_master(master: &Master, agent_id: &str) {
     wait_for(
@@ -149,29 +178,7 @@ async fn a_checkpointed_task_survives_an_agent_crash_and_a_plain_one_does_not() 
     await_active_in_master(&master, &agent_id_text).await;
 
     touch(&dir.join("gate"));
-    let done = terminal_states(&master, &mut scheduler, &["survivor"], &mut Vec::new()).await;
-    assert_eq!(
-        done["survivor"]["state"], "TASK_FINISHED",
-        "{}",
-        done["survivor"]
-    );
-    // Long enough for a status update retry (10 s) to show up if the ACK was lost.
-    drain_for(&master, &mut scheduler, Duration::from_secs(15)).await;
-    let states = states_of(&scheduler, "survivor");
-    assert_eq!(
-        states
-            .iter()
-            .filter(|s| s.as_str() == "TASK_FINISHED")
-            .count(),
-        1,
-        "TASK_FINISHED should reach the framework exactly once: {states:?}"
-    );
-    let runs = std::fs::read_to_string(dir.join("runs")).unwrap();
-    assert_eq!(
-        runs.lines().count(),
-        1,
-        "the task ran more than once: {runs:?}"
-    );
+    finished_once_having_run_once(&master, &mut scheduler, "survivor", &dir).await;
     await_gone(survivor, "the finished task").await;
     agent.assert_alive().await;
 }
@@ -367,23 +374,6 @@ async fn an_update_made_while_the_agent_is_down_arrives_once_it_is_back() {
     agent.restart(&[RESOURCES]).await;
     await_active_in_master(&master, &agent_id_text).await;
 
-    let done = terminal_states(&master, &mut scheduler, &["late"], &mut Vec::new()).await;
-    assert_eq!(done["late"]["state"], "TASK_FINISHED", "{}", done["late"]);
-    drain_for(&master, &mut scheduler, Duration::from_secs(15)).await;
-    let states = states_of(&scheduler, "late");
-    assert_eq!(
-        states
-            .iter()
-            .filter(|s| s.as_str() == "TASK_FINISHED")
-            .count(),
-        1,
-        "TASK_FINISHED should reach the framework exactly once: {states:?}"
-    );
-    let runs = std::fs::read_to_string(dir.join("runs")).unwrap();
-    assert_eq!(
-        runs.lines().count(),
-        1,
-        "the task ran more than once: {runs:?}"
-    );
+    finished_once_having_run_once(&master, &mut scheduler, "late", &dir).await;
     agent.assert_alive().await;
 }
