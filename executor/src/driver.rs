@@ -114,6 +114,8 @@ pub struct Executor {
     abandoned: bool,
     /// When every task ended: the time limit for the last acknowledgements.
     ack_deadline: Option<Instant>,
+    /// How long that limit is.
+    terminal_ack_timeout: Duration,
 }
 
 impl Executor {
@@ -135,7 +137,15 @@ impl Executor {
             shutting_down: false,
             abandoned: false,
             ack_deadline: None,
+            terminal_ack_timeout: TERMINAL_ACK_TIMEOUT,
         }
+    }
+
+    /// How long to wait for the acknowledgement of the last updates once every task
+    /// has ended (a minute by default) before exiting anyway.
+    pub fn with_terminal_ack_timeout(mut self, timeout: Duration) -> Executor {
+        self.terminal_ack_timeout = timeout;
+        self
     }
 
     /// Runs until the executor's work is done; returns the process exit status.

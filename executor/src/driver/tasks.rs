@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::updates::terminal_state;
-use super::{Executor, KillCause, SHUTDOWN_MARGIN, TERMINAL_ACK_TIMEOUT, Task};
+use super::{Executor, KillCause, SHUTDOWN_MARGIN, Task};
 use crate::health::{self, HealthConfig};
 use crate::task::{self, Launch, TaskEvent};
 use crate::user::account_to_switch_to;
@@ -303,7 +303,7 @@ impl Executor {
             }
         }
         if self.tasks.values().all(Task::terminal) && self.ack_deadline.is_none() {
-            self.ack_deadline = Some(Instant::now() + TERMINAL_ACK_TIMEOUT);
+            self.ack_deadline = Some(Instant::now() + self.terminal_ack_timeout);
         }
     }
 

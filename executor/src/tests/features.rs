@@ -290,3 +290,44 @@ async fn sigterm_child() {
     assert!(h.dir.path().join("got-term").exists());
     assert_eq!(h.exit_status().await, 0);
 }
+
+#[tokio::test]
+async fn without_the_last_acknowledgement_the_executor_exits_after_a_bounded_wait() {
+    let mut h =
+        Harness::start_with_ack_timeout(executor_info::Type::Custom, Duration::from_millis(200))
+            .await;
+    h.agent.launch(shell_task("t1", "true"));
+    h.expect_acked(&[TaskState::TaskStarting, TaskState::TaskRunning])
+        .await;
+    // FINISHED is never acknowledged.
+    h.agent.update(TaskState::TaskFinished).await;
+    assert_eq!(h.exit_status().await, 0);
+}
+
+#[tokio::test]
+async fn a_group_launched_after_the_others_ended_is_not_cut_short_by_their_wait() {
+    let mut h =
+        Harness::start_with_ack_timeout(executor_info::Type::Default, Duration::from_millis(200))
+            .await;
+    h.agent.launch_group(vec![shell_task("first", "true")]);
+    h.expect_acked(&[TaskState::TaskStarting, TaskState::TaskRunning])
+        .await;
+    // Its FINISHED unacknowledged, the executor waits (200 ms) for it…
+    let finished = h.agent.update(TaskState::TaskFinished).await;
+    // …when a new group arrives: its task runs past that wait.
+    h.agent.launch_group(vec![shell_task(
+        "second",
+        "while [ ! -e go ]; do sleep 0.05; done",
+    )]);
+    h.expect_acked(&[TaskState::TaskStarting, TaskState::TaskRunning])
+        .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        !h.executor_ended(),
+        "the executor left a running task behind"
+    );
+    h.agent.ack(&finished);
+    std::fs::write(h.dir.path().join("go"), "").unwrap();
+    h.expect_acked(&[TaskState::TaskFinished]).await;
+    assert_eq!(h.exit_status().await, 0);
+}

@@ -37,11 +37,24 @@ impl Harness {
         kind: executor_info::Type,
         tune: impl FnOnce(&mut crate::ExecutorEnv),
     ) -> Harness {
-        let mut agent = FakeAgent::start(framework(capabilities), kind).await;
+        let agent = FakeAgent::start(framework(capabilities), kind).await;
         let dir = tempfile::tempdir().unwrap();
         let mut env = agent.env(dir.path(), false);
         tune(&mut env);
-        let executor = tokio::spawn(crate::run(env));
+        Harness::subscribed(agent, dir, tokio::spawn(crate::run(env))).await
+    }
+
+    /// A command executor that waits only `timeout` for its last acknowledgements.
+    pub async fn start_with_ack_timeout(kind: executor_info::Type, timeout: Duration) -> Harness {
+        let agent = FakeAgent::start(framework(&[]), kind).await;
+        let dir = tempfile::tempdir().unwrap();
+        let env = agent.env(dir.path(), false);
+        let client = crate::client::AgentClient::new(&env.agent_endpoint).unwrap();
+        let executor = crate::Executor::new(env, client).with_terminal_ack_timeout(timeout);
+        Harness::subscribed(agent, dir, tokio::spawn(executor.run())).await
+    }
+
+    async fn subscribed(mut agent: FakeAgent, dir: TempDir, executor: JoinHandle<i32>) -> Harness {
         let subscribe = agent.subscribe().await;
         assert!(subscribe.unacknowledged_updates.is_empty());
         assert!(subscribe.unacknowledged_tasks.is_empty());
@@ -82,6 +95,10 @@ impl Harness {
         })
         .await
         .expect("the task never wrote its pid")
+    }
+
+    pub fn executor_ended(&self) -> bool {
+        self.executor.is_finished()
     }
 
     pub async fn exit_status(self) -> i32 {
