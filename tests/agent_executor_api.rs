@@ -10,6 +10,8 @@
 //! scheduler as MESSAGE and the scheduler's MESSAGE comes back as a MESSAGE event;
 //! KILL_TASK arrives as KILL. A second executor that never subscribes fails its task
 //! with REASON_EXECUTOR_REGISTRATION_TIMEOUT after `--executor_registration_timeout`.
+//! A checkpointing framework's update is in `task.updates` before ACKNOWLEDGED, its ACK
+//! after; `--switch_user` and bad executor flags are checked too.
 
 // Test scaffolding: a failure here should fail the test loudly.
 #![allow(clippy::unwrap_used)]
@@ -328,5 +330,122 @@ async fn switch_user_decides_whether_the_framework_user_must_exist() {
             let message = status["message"].as_str().unwrap_or_default();
             assert!(message.contains("ratufa-no-such-user"), "{status}");
         }
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() && !path.is_symlink() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// A checkpointing framework's update is on disk (task.updates under `<work_dir>/meta`,
+/// Mesos's layout) by the time ACKNOWLEDGED reaches the executor, and the framework's
+/// acknowledgement is recorded after it.
+#[tokio::test]
+async fn a_checkpointing_frameworks_update_is_on_disk_before_acknowledged() {
+    let (master, agent_port) = start_local_with_agent(&[]).await;
+    let agent = SocketAddr::from((Ipv4Addr::LOCALHOST, agent_port));
+    let info = json!({"user": "root", "name": "checkpointed", "checkpoint": true});
+    let mut scheduler = Scheduler::subscribe(&master, &info).await;
+    let offer = scheduler.offers(&master).await.remove(0);
+    let agent_id = offer["agent_id"].clone();
+    scheduler
+        .launch(
+            &master,
+            &[&offer["id"]],
+            vec![executor_task("t1", "ex1", &agent_id)],
+            0.0,
+        )
+        .await;
+    let fw = json!({"value": scheduler.id()});
+    let ex = json!({"value": "ex1"});
+    let subscribe = json!({
+        "type": "SUBSCRIBE", "framework_id": fw, "executor_id": ex, "subscribe": {},
+    });
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let mut stream = loop {
+        let request = Request::post(EXECUTOR)
+            .header("Content-Type", JSON)
+            .header("Accept", JSON)
+            .body(subscribe.to_string());
+        match open_on(agent, request).await {
+            Ok(stream) => break stream,
+            Err(response) => {
+                assert_eq!(response.status, 400, "{response:?}");
+                assert!(std::time::Instant::now() < deadline, "{}", master.log());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(next_event(&mut stream).await["type"], "SUBSCRIBED");
+    assert_eq!(next_event(&mut stream).await["type"], "LAUNCH");
+
+    let uuid = uuid::Uuid::new_v4();
+    let update = json!({
+        "type": "UPDATE", "framework_id": fw, "executor_id": ex,
+        "update": {"status": {
+            "task_id": {"value": "t1"}, "state": "TASK_RUNNING",
+            "source": "SOURCE_EXECUTOR", "uuid": b64(uuid.as_bytes()),
+        }},
+    });
+    assert_eq!(post(agent, &update).await.status, 202);
+    assert_eq!(next_event(&mut stream).await["type"], "ACKNOWLEDGED");
+
+    let flags = send_to(agent, Request::get("/flags")).await.unwrap();
+    let flags: Value = serde_json::from_slice(&flags.body).unwrap();
+    let meta = std::path::Path::new(flags["flags"]["work_dir"].as_str().unwrap()).join("meta");
+    let files = files_under(&meta);
+    let named = |name: &str| {
+        files
+            .iter()
+            .find(|p| p.file_name().is_some_and(|n| n == name))
+            .unwrap_or_else(|| panic!("no {name} under {}: {files:?}", meta.display()))
+            .clone()
+    };
+    for name in [
+        "slave.info",
+        "framework.info",
+        "executor.info",
+        "forked.pid",
+        "task.info",
+    ] {
+        named(name);
+    }
+    let updates = named("task.updates");
+    assert!(
+        updates.ends_with("tasks/t1/task.updates"),
+        "{}",
+        updates.display()
+    );
+    let count = |bytes: &[u8]| {
+        bytes
+            .windows(16)
+            .filter(|w| *w == uuid.as_bytes().as_slice())
+            .count()
+    };
+    assert_eq!(
+        count(&std::fs::read(&updates).unwrap()),
+        1,
+        "the update, on disk"
+    );
+
+    // The scheduler acknowledges it (await_state does): the ACK follows on disk.
+    scheduler.await_state(&master, "t1", "TASK_RUNNING").await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while count(&std::fs::read(&updates).unwrap()) < 2 {
+        assert!(std::time::Instant::now() < deadline, "no ACK record");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
