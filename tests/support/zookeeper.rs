@@ -138,7 +138,7 @@ impl ZooKeeper {
         let log_err = log.try_clone().expect("clone server.log");
         let child = Command::new("java")
             .args([
-                "-Xmx128m",
+                "-Xmx512m",
                 "-XX:+UseSerialGC",
                 "-Dzookeeper.admin.enableServer=false",
                 "-cp",
