@@ -245,9 +245,18 @@ impl Agent {
     }
 
     /// The agent's id as its `/state` says (empty until it registered).
+    /// The agent's id from `/state`, once it has one: a restarted agent reads it back
+    /// from its checkpoint while it recovers, which may take a moment on a busy machine.
     pub async fn id(&self) -> String {
-        let state = self.get_json("/state").await;
-        state["id"].as_str().unwrap_or_default().to_string()
+        let deadline = Instant::now() + crate::support::PATIENCE;
+        loop {
+            let state = self.get_json("/state").await;
+            let id = state["id"].as_str().unwrap_or_default().to_string();
+            if !id.is_empty() || Instant::now() > deadline {
+                return id;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The `directory` (sandbox on the host) of executor `executor_id` of

@@ -30,7 +30,7 @@ pub const SCHEDULER: &str = "/api/v1/scheduler";
 
 /// How long any single expected thing (a response, a record, a stream's end) may take
 /// before the test fails. Generous: the machine is shared and debug builds are slow.
-pub const PATIENCE: Duration = Duration::from_secs(10);
+pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The heartbeat interval the scheduler API tests run the master with (Mesos's
 /// default is 15 s).
