@@ -156,6 +156,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_body_comes_back_with_the_call_when_asked_for() {
+        // An enum name the decoder does not know reads as unset; the bytes still say it.
+        let body = r#"{"framework_id":{"value":"fw-1"},"type":"NO_SUCH_CALL"}"#;
+        let (encoding, got, bytes) = decode_call_keeping_body::<Call>(
+            &Method::POST,
+            &headers("application/json"),
+            Body::from(body),
+            DEFAULT_MAX_BODY_BYTES,
+        )
+        .await
+        .unwrap();
+        assert_eq!(encoding, Encoding::Json);
+        assert_eq!(got.r#type, None);
+        assert_eq!(bytes.as_ref(), body.as_bytes());
+    }
+
+    #[tokio::test]
     async fn method_is_checked_first() {
         // Even with no Content-Type and an oversized body, GET is a 405.
         let err = decode_call::<Call>(
