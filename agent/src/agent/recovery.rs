@@ -23,7 +23,7 @@ use crate::AgentError;
 /// How often a recovered executor's container is checked for a limit it hit (as the
 /// runner does for the executors it started).
 const LIMITATION_POLL: Duration = Duration::from_millis(100);
-use crate::checkpoint::{RecoveredAgent, RecoveredExecutor, UpdateRecord};
+use crate::checkpoint::{RecoveredAgent, RecoveredExecutor};
 use crate::config::Recover;
 use crate::executors::{ExecutorEntry, ExecutorKey, Phase};
 use crate::process::{Exit, alive, terminate, wait_for_exit};
@@ -139,14 +139,8 @@ impl Agent {
         entry.recovered = true;
         let mut first_task = None;
         for task in executor.tasks {
-            let latest = task.records.iter().rev().find_map(|r| match r {
-                UpdateRecord::Update { status, .. } => Some(status.state),
-                UpdateRecord::Ack { .. } => None,
-            });
             let pending = task.pending();
-            let state = latest
-                .and_then(|s| TaskState::try_from(s).ok())
-                .unwrap_or(TaskState::TaskStaging);
+            let state = task.latest_state().unwrap_or(TaskState::TaskStaging);
             if is_terminal_state(state as i32) && pending.is_empty() {
                 // Done and acknowledged: nothing left to say about it.
                 continue;
