@@ -269,6 +269,27 @@ async fn a_second_master_on_the_same_work_dir_is_refused() {
         "{stderr}"
     );
     first.assert_alive().await;
+
+    // The same with --zk: the registry is in ZooKeeper then, but the work_dir is still
+    // one master's.
+    if !zookeeper::require() {
+        return;
+    }
+    let zk = ZooKeeper::standalone();
+    let ha = Master::start_with(&zk_flags(&zk.url("/mesos"))).await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ratufa"))
+        .args(["master", "--ip=127.0.0.1", "--port=0"])
+        .arg(format!("--zk={}", zk.url("/mesos")))
+        .arg(format!("--work_dir={}", ha.work_dir.join("work").display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("another master is using this directory"),
+        "{stderr}"
+    );
+    ha.assert_alive().await;
 }
 
 #[test]

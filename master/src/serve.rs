@@ -21,15 +21,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), MasterError> {
     check(&config)?;
-    // A single master keeps its registry under --work_dir, locked so that a second
-    // master on the same directory is refused here rather than overwriting it. (The
-    // core does not feed the registry yet; with --zk the registry's store will be
-    // ZooKeeper.)
-    let _registry = match (&config.zk, &config.work_dir) {
-        (None, Some(work_dir)) => Some(
-            crate::registry::Registrar::recover(crate::registry::FileStore::open(work_dir)?)
-                .await?,
-        ),
+    // The work_dir is locked for as long as this master runs, so a second master on
+    // the same directory is refused here rather than sharing it. A single master keeps
+    // its registry there; with --zk the registry's store is ZooKeeper, and the lock
+    // alone remains. (The core does not feed the registry yet.)
+    let work_dir_store = config
+        .work_dir
+        .as_deref()
+        .map(crate::registry::FileStore::open)
+        .transpose()?;
+    let _registry = match (&config.zk, &work_dir_store) {
+        (None, Some(store)) => Some(crate::registry::Registrar::recover(store.clone()).await?),
         _ => None,
     };
     let bound = listener.local_addr()?;
