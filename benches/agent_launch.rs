@@ -65,7 +65,11 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if std::env::var_os("BENCH_LOG").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            println!("    log kept: {}", self.dir.join("local.log").display());
+        }
     }
 }
 
@@ -92,7 +96,10 @@ async fn start_cluster(isolation: &str, in_flight: u64) -> Cluster {
             in_flight as f64 * TASK_MEM
         ))
         .arg(format!("--isolation={isolation}"))
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".to_string()),
+        )
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

@@ -116,7 +116,7 @@ pub async fn serve(
     let mut agent = agent::Agent::new(config, info, link, endpoint).with_isolator(isolator.clone());
     let app = http::app(agent.sandboxes(), isolator, agent.executor_api());
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(ratufa_gateway::tcp::nodelay(listener), app)
             .with_graceful_shutdown(http_stop)
             .await
     });

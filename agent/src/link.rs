@@ -8,7 +8,6 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use prost::Message;
 use ratufa_gateway::{GatewayError, MESOS_STREAM_ID, RecordBody};
 use ratufa_proto::ratufa::agentlink::{Call, Command};
@@ -51,7 +50,7 @@ impl MasterLink {
             })?;
             let detector = MasterDetector::start(url);
             return Ok(MasterLink {
-                client: Client::builder(TokioExecutor::new()).build_http(),
+                client: ratufa_gateway::tcp::http_client(),
                 uri: Uri::from_static("http://detected.invalid/"),
                 authority: detector.url().to_string(),
                 detector: Some(detector),
@@ -67,7 +66,7 @@ impl MasterLink {
         let uri: Uri = format!("http://{authority}{AGENT_API_PATH}")
             .parse()
             .map_err(|e| bad(&format!("not a valid address: {e}")))?;
-        let client = Client::builder(TokioExecutor::new()).build_http();
+        let client = ratufa_gateway::tcp::http_client();
         Ok(MasterLink {
             client,
             uri,

@@ -8,7 +8,6 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use prost::Message;
 use ratufa_gateway::{GatewayError, RecordBody};
 use ratufa_proto::v1::executor::{Call, Event};
@@ -39,10 +38,7 @@ impl AgentClient {
                 variable: "MESOS_AGENT_ENDPOINT",
                 message: format!("'{endpoint}' is not a valid address: {e}"),
             })?;
-        let mut connector = HttpConnector::new();
-        // Calls are small and latency matters more than batching.
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let client = ratufa_gateway::tcp::http_client();
         Ok(AgentClient {
             client,
             uri,

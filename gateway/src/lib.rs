@@ -14,6 +14,7 @@ pub mod proxy;
 pub mod recordio;
 pub mod request;
 pub mod stream;
+pub mod tcp;
 
 #[cfg(test)]
 mod test_server;

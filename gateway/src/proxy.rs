@@ -22,7 +22,6 @@ use http::{HeaderValue, Uri};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokio::sync::mpsc;
 
 use crate::leader::LEADER_RETRY_AFTER;
@@ -43,7 +42,7 @@ impl LeaderProxy {
     pub fn new(leadership: Arc<dyn Leadership>, max_body_bytes: usize) -> LeaderProxy {
         LeaderProxy {
             leadership,
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: crate::tcp::http_client(),
             max_body_bytes,
         }
     }

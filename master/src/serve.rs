@@ -46,7 +46,7 @@ pub async fn serve(
     tracing::info!(%bound, "master listening");
 
     let stopping = master.clone();
-    axum::serve(listener, app)
+    axum::serve(ratufa_gateway::tcp::nodelay(listener), app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("master shutting down");
