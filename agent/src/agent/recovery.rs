@@ -305,7 +305,7 @@ async fn watch_recovered(
     let progress = match limited {
         Some(limitation) => Progress::Limited { limitation },
         None => Progress::Exited {
-            exit: Exit::Unknown("the executor is not the agent's child".to_string()),
+            exit: Exit::Unknown("no exit status (recovered after an agent restart)".to_string()),
         },
     };
     let _ = reports.send(Report { key, progress });
