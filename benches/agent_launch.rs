@@ -73,6 +73,32 @@ impl Drop for Cluster {
     }
 }
 
+/// CPU seconds used by process `pid` and the children it has reaped (user + system).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime, stime, cutime, cstime are fields 14-17 of stat(5); `fields` starts at 3.
+    let ticks: f64 = fields
+        .get(11..15)
+        .map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum())
+        .unwrap_or(0.0);
+    ticks / clock_ticks_per_second()
+}
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
@@ -135,6 +161,7 @@ async fn start_cluster(isolation: &str, in_flight: u64) -> Cluster {
 
 struct Outcome {
     elapsed: Duration,
+    cpu: f64,
     finished: u64,
     failed: Vec<String>,
     to_running: Vec<Duration>,
@@ -270,6 +297,7 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64) -> Outcome {
                         }
                         return Outcome {
                             elapsed,
+                            cpu: 0.0,
                             finished,
                             failed,
                             to_running,
@@ -311,7 +339,13 @@ fn main() {
     for isolation in isolations.split(';').filter(|s| !s.is_empty()) {
         let outcome = runtime.block_on(async {
             let cluster = start_cluster(isolation, in_flight).await;
-            scheduler(client(), &cluster.base, tasks).await
+            let pid = cluster.child.id();
+            let before = cpu_seconds(pid);
+            let mut outcome = scheduler(client(), &cluster.base, tasks).await;
+            // The last executors are reaped a moment after their task's update.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            outcome.cpu = cpu_seconds(pid) - before;
+            outcome
         });
         let mut to_running = outcome.to_running;
         to_running.sort();
@@ -327,6 +361,10 @@ fn main() {
             percentile(&to_running, 0.99).as_secs_f64() * 1000.0,
             outcome.finished,
             outcome.elapsed.as_secs_f64()
+        );
+        println!(
+            "    CPU of ratufa local and its executors: {:.2} ms per task",
+            1000.0 * outcome.cpu / tasks as f64
         );
         if !outcome.failed.is_empty() {
             println!(
