@@ -95,11 +95,7 @@ impl AgentClient {
 }
 
 async fn refused(response: hyper::Response<Incoming>) -> ExecutorError {
-    let status = response.status().as_u16();
-    let body = match response.into_body().collect().await {
-        Ok(body) => String::from_utf8_lossy(&body.to_bytes()).into_owned(),
-        Err(e) => format!("(body unreadable: {e})"),
-    };
+    let (status, body) = ratufa_gateway::tcp::refusal(response).await;
     ExecutorError::Refused { status, body }
 }
 

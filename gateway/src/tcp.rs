@@ -1,4 +1,5 @@
-//! Sockets for small messages: every HTTP client and server of ratufa sets TCP_NODELAY.
+//! ratufa's HTTP clients and servers: every socket sets TCP_NODELAY; a refused call's
+//! status and body read one way.
 //!
 //! Event streams and calls are small records written one at a time. With Nagle's
 //! algorithm on, a record written while an earlier one is still unacknowledged waits
@@ -32,4 +33,16 @@ fn set_nodelay(tcp: &mut TcpStream) {
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(error = %e, "could not set TCP_NODELAY on an accepted connection");
     }
+}
+
+/// What a peer answered when it refused a call: the status and the body as text (the
+/// master's and agent's refusals name the field at fault there).
+pub async fn refusal(response: hyper::Response<hyper::body::Incoming>) -> (u16, String) {
+    use http_body_util::BodyExt;
+    let status = response.status().as_u16();
+    let body = match response.into_body().collect().await {
+        Ok(body) => String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+        Err(e) => format!("(body unreadable: {e})"),
+    };
+    (status, body)
 }
