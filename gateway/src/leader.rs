@@ -82,6 +82,7 @@ pub async fn require_leader(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_server::Switch;
     use axum::Router;
     use axum::body::Body;
     use axum::http::header::{LOCATION, RETRY_AFTER};
@@ -90,13 +91,6 @@ mod tests {
     use http_body_util::BodyExt;
     use std::sync::Mutex;
     use tower::ServiceExt;
-
-    struct Switch(Mutex<LeaderStatus>);
-    impl Leadership for Switch {
-        fn status(&self) -> LeaderStatus {
-            self.0.lock().unwrap().clone()
-        }
-    }
 
     fn app(status: LeaderStatus) -> Router {
         let leadership: Arc<dyn Leadership> = Arc::new(Switch(Mutex::new(status)));

@@ -174,17 +174,10 @@ fn watch_leadership(proxy: LeaderProxy, leader: String, response: Response) -> R
 mod tests {
     use super::*;
     use crate::require_leader;
-    use crate::test_server::{Next, Records, connect, serve};
+    use crate::test_server::{Next, Records, Switch, connect, serve};
     use axum::Router;
     use axum::routing::post;
     use std::sync::Mutex;
-
-    struct Switch(Mutex<LeaderStatus>);
-    impl Leadership for Switch {
-        fn status(&self) -> LeaderStatus {
-            self.0.lock().unwrap().clone()
-        }
-    }
 
     /// A leader whose scheduler endpoint streams a record every 50 ms, forever, and
     /// says which Host it was asked for.

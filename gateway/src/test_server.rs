@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::RecordIoDecoder;
+use crate::{LeaderStatus, Leadership, RecordIoDecoder};
 
 pub async fn serve(router: Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -84,5 +84,14 @@ impl Records {
             Next::Record(record) => record,
             other => panic!("expected a record, got {other:?}"),
         }
+    }
+}
+
+/// A leadership the test sets by hand.
+pub struct Switch(pub std::sync::Mutex<LeaderStatus>);
+
+impl Leadership for Switch {
+    fn status(&self) -> LeaderStatus {
+        self.0.lock().unwrap().clone()
     }
 }
