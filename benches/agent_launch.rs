@@ -13,6 +13,8 @@
 //! ISOLATION="posix/cpu,posix/mem;cgroups/cpu,cgroups/mem" lists the isolations, `;`
 //! between them). cgroups isolation needs root.
 
+#[path = "../tests/support/scratch.rs"]
+mod scratch;
 mod support;
 
 use std::collections::HashMap;
@@ -24,7 +26,8 @@ use std::time::{Duration, Instant};
 use prost::Message as _;
 use ratufa_proto::v1::scheduler::{Call, call, event};
 use ratufa_proto::v1::{self, CommandInfo, Filters, FrameworkInfo, TaskInfo, TaskState, offer};
-use support::{HttpClient, Subscription, client, env, post, scalar};
+use scratch::{free_port, fresh_dir};
+use support::{HttpClient, Subscription, client, env, post, scalar, scalar_sum};
 
 /// What each task asks for; the agent's resources fit IN_FLIGHT of them at once.
 const TASK_CPUS: f64 = 0.1;
@@ -99,16 +102,9 @@ fn clock_ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
 async fn start_cluster(isolation: &str, in_flight: u64) -> Cluster {
     let port = free_port();
-    let dir =
-        std::env::temp_dir().join(format!("ratufa-agent-launch-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("bench dir");
+    let dir = fresh_dir("agent-launch");
     let log = std::fs::File::create(dir.join("local.log")).expect("log");
     let child = Command::new(env!("CARGO_BIN_EXE_ratufa"))
         .arg("local")
@@ -165,14 +161,6 @@ struct Outcome {
     finished: u64,
     failed: Vec<String>,
     to_running: Vec<Duration>,
-}
-
-fn scalar_sum(resources: &[v1::Resource], name: &str) -> f64 {
-    resources
-        .iter()
-        .filter(|r| r.name == name)
-        .filter_map(|r| r.scalar.as_ref().map(|s| s.value))
-        .sum()
 }
 
 /// Launches `tasks` tasks running `true` as fast as offers allow; acknowledges every

@@ -32,7 +32,7 @@ use ratufa_proto::v1::{
     self, AgentInfo, CommandInfo, FrameworkInfo, TaskInfo, TaskState, TaskStatus, offer,
     task_status,
 };
-use support::{HttpClient, Subscription, client, env, post, scalar};
+use support::{HttpClient, Subscription, client, env, post, scalar, scalar_sum};
 
 /// Calls in flight at once, per side (agents together; the scheduler): bounded so the
 /// client pools reuse connections instead of opening one per call.
@@ -159,14 +159,7 @@ async fn scheduler(client: HttpClient, base: String, tasks: u64) -> Outcome {
                         if launched >= tasks {
                             break;
                         }
-                        let fit = ((offer
-                            .resources
-                            .iter()
-                            .filter(|r| r.name == "cpus")
-                            .filter_map(|r| r.scalar.as_ref().map(|s| s.value))
-                            .sum::<f64>()
-                            + 1e-9)
-                            / 0.1) as u64;
+                        let fit = ((scalar_sum(&offer.resources, "cpus") + 1e-9) / 0.1) as u64;
                         let count = fit.min(tasks - launched);
                         if count == 0 {
                             continue;

@@ -35,6 +35,15 @@ pub fn scalar(name: &str, v: f64) -> Resource {
     }
 }
 
+/// The sum of the scalar resources named `name`.
+pub fn scalar_sum(resources: &[Resource], name: &str) -> f64 {
+    resources
+        .iter()
+        .filter(|r| r.name == name)
+        .filter_map(|r| r.scalar.as_ref().map(|s| s.value))
+        .sum()
+}
+
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 pub fn client() -> HttpClient {
