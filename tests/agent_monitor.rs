@@ -25,6 +25,7 @@ use ratufa_agent::isolator::cgroups::Hierarchy;
 use serde_json::{Value, json};
 
 use cluster::{Scheduler, command_task};
+use support::scratch::Roots;
 use support::{Request, send_to, start_local_with_agent};
 
 async fn get_json(agent: SocketAddr, path: &str) -> Value {
@@ -158,24 +159,6 @@ async fn a_running_task_is_monitored(extra: &[String], isolation: &str) {
 #[tokio::test]
 async fn posix_statistics_and_flags() {
     a_running_task_is_monitored(&[], "posix/cpu,posix/mem").await;
-}
-
-/// Removes the per-run cgroup roots even when the test fails.
-struct Roots(Vec<std::path::PathBuf>);
-
-impl Drop for Roots {
-    fn drop(&mut self) {
-        for root in &self.0 {
-            for dir in std::fs::read_dir(root)
-                .into_iter()
-                .flatten()
-                .filter_map(Result::ok)
-            {
-                let _ = std::fs::remove_dir(dir.path());
-            }
-            let _ = std::fs::remove_dir(root);
-        }
-    }
 }
 
 /// The same under cgroups isolation, in a cgroups root of its own.

@@ -24,6 +24,7 @@ use ratufa_agent::isolator::cgroups::Hierarchy;
 use serde_json::{Value, json};
 
 use cluster::{Scheduler, command_task};
+use support::scratch::Roots;
 use support::{FAST_HEARTBEAT, Master, flags_with_heartbeat};
 
 /// The cgroup v1 directories of `root` (cpu, cpuacct, memory), or a failure that says what this
@@ -56,24 +57,6 @@ fn leftovers(roots: &[PathBuf]) -> Vec<PathBuf> {
         .map(|entry| entry.path())
         .filter(|path| path.is_dir())
         .collect()
-}
-
-/// Removes the per-run roots even when the test fails.
-struct Roots(Vec<PathBuf>);
-
-impl Drop for Roots {
-    fn drop(&mut self) {
-        for root in &self.0 {
-            for dir in std::fs::read_dir(root)
-                .into_iter()
-                .flatten()
-                .filter_map(Result::ok)
-            {
-                let _ = std::fs::remove_dir(dir.path());
-            }
-            let _ = std::fs::remove_dir(root);
-        }
-    }
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-mod scratch;
+pub mod scratch;
 pub use scratch::{free_port, fresh_dir};
 
 use std::fs::{self, File};

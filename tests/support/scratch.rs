@@ -1,5 +1,8 @@
-//! Free ports and fresh directories for tests and benchmarks (benches/registry_zk.rs
-//! includes this file on its own, without the rest of the test support).
+//! Free ports, fresh directories and per-run cgroup roots for tests and benchmarks
+//! (benches include this file on its own, without the rest of the test support).
+
+// A bench or test binary uses a subset of it.
+#![allow(dead_code)]
 
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener as StdTcpListener};
@@ -25,4 +28,23 @@ pub fn fresh_dir(label: &str) -> PathBuf {
     ));
     fs::create_dir_all(&dir).expect("create a test dir");
     dir
+}
+
+/// A test run's own cgroup roots (one per hierarchy), removed with the cgroups left in
+/// them even when the test fails.
+pub struct Roots(pub Vec<PathBuf>);
+
+impl Drop for Roots {
+    fn drop(&mut self) {
+        for root in &self.0 {
+            for dir in fs::read_dir(root)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+            {
+                let _ = fs::remove_dir(dir.path());
+            }
+            let _ = fs::remove_dir(root);
+        }
+    }
 }
