@@ -27,7 +27,7 @@ use prost::Message as _;
 use ratufa_proto::v1::scheduler::{Call, call, event};
 use ratufa_proto::v1::{self, CommandInfo, Filters, FrameworkInfo, TaskInfo, TaskState, offer};
 use scratch::{free_port, fresh_dir};
-use support::{HttpClient, Subscription, client, env, post, scalar, scalar_sum};
+use support::{HttpClient, Subscription, client, cpu_seconds, env, post, scalar, scalar_sum};
 
 /// What each task asks for; the agent's resources fit IN_FLIGHT of them at once.
 const TASK_CPUS: f64 = 0.1;
@@ -74,32 +74,6 @@ impl Drop for Cluster {
             println!("    log kept: {}", self.dir.join("local.log").display());
         }
     }
-}
-
-/// CPU seconds used by process `pid` and the children it has reaped (user + system).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // utime, stime, cutime, cstime are fields 14-17 of stat(5); `fields` starts at 3.
-    let ticks: f64 = fields
-        .get(11..15)
-        .map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum())
-        .unwrap_or(0.0);
-    ticks / clock_ticks_per_second()
-}
-
-fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 async fn start_cluster(isolation: &str, in_flight: u64) -> Cluster {

@@ -1,0 +1,438 @@
+//! Master failover: how long a newly elected master takes to take back AGENTS agents
+//! that re-register with what they run (issue #5's "Speed"; Mesos's
+//! AgentReregistrationDelay benchmark). A real `ratufa master` process (the release
+//! binary) serves a loopback socket; this process plays the agents, each re-registering
+//! through the real agent's link client (`ratufa_agent::link::MasterLink`: the same
+//! SUBSCRIBE call, protobuf over HTTP/1.1, one connection per agent) with its agent id,
+//! TASKS_PER_AGENT running tasks spread over FRAMEWORKS frameworks, one executor per
+//! framework, and those frameworks' infos — Mesos's shape: agents `cpus:20;mem:10240`,
+//! tasks `cpus:0.1;mem:5` with 10 labels.
+//!
+//! The master is fresh: it has never seen these agents, which is what a new leader's
+//! core holds until the registry is recovered into it. Timed from the first SUBSCRIBE
+//! sent until every agent has read its SUBSCRIBED; then `/master/state` must show
+//! every agent and task. At most IN_FLIGHT re-registrations are outstanding at once
+//! (agents come back spread by their backoff; a flood of 20,000 connects at one
+//! instant would only measure the kernel's accept queue overflowing).
+//!
+//! Baseline in the same run, before the failover: as many fresh connections each
+//! carrying one `GET /health` to the same master at the same concurrency — the
+//! machine's cost of a connection and a round trip, which every re-registration pays.
+//! CPU is read from /proc for the master and for this process (the agents' side).
+//!
+//! Run: `cargo bench --bench master_failover` (AGENTS=20000 TASKS_PER_AGENT=10
+//! FRAMEWORKS=5 IN_FLIGHT=1000 by default; BENCH_LOG=info keeps the master's log).
+
+#[path = "../tests/support/scratch.rs"]
+mod scratch;
+mod support;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use ratufa_agent::link::MasterLink;
+use ratufa_proto::ratufa::agentlink::{Call as AgentCall, call as agent_call, command};
+use ratufa_proto::v1::{
+    AgentId, AgentInfo, CommandInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, Label,
+    Labels, Task, TaskId, TaskState,
+};
+use scratch::{free_port, fresh_dir};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use support::{cpu_seconds, env, load_average, rss_bytes, scalar};
+use tokio::sync::{Notify, Semaphore};
+
+/// The id prefix of the agents, as the master that first admitted them named them.
+const OLD_MASTER: &str = "bench-old-master";
+
+/// Files besides the agents' sockets that the master (its listener, log, registry
+/// lock, epoll…: 14 when idle) or this process may hold.
+const SPARE_FILES: u64 = 64;
+
+/// Raises this process's open-file limit (children inherit it) to hold `needed`
+/// sockets; as root the hard limit can be raised too. Returns the limit now in force.
+fn raise_open_files(needed: u64) -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct we pass.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        let wanted = needed.max(limit.rlim_cur);
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: wanted.max(limit.rlim_max),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+            // Not root: as far as the hard limit goes.
+            let soft = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &soft);
+        }
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+    }
+    limit.rlim_cur
+}
+
+/// A `ratufa master` child process on a free port; killed on drop.
+struct Master {
+    child: Child,
+    base: String,
+    address: String,
+    dir: std::path::PathBuf,
+}
+
+impl Master {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Master {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::env::var_os("BENCH_LOG").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            println!("    log kept: {}", self.dir.join("master.log").display());
+        }
+    }
+}
+
+/// Starts the master at its default logging level (INFO, as deployed) and waits for
+/// `/health`.
+async fn start_master() -> Master {
+    let port = free_port();
+    let dir = fresh_dir("master-failover");
+    let log = std::fs::File::create(dir.join("master.log")).expect("log");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ratufa"));
+    command
+        .arg("master")
+        .arg("--ip=127.0.0.1")
+        .arg(format!("--port={port}"))
+        .arg(format!("--work_dir={}", dir.join("work").display()))
+        .stdout(Stdio::null())
+        .stderr(log);
+    if let Ok(level) = std::env::var("BENCH_LOG") {
+        command.env("RUST_LOG", level);
+    }
+    let child = command.spawn().expect("start ratufa master");
+    let address = format!("127.0.0.1:{port}");
+    let master = Master {
+        child,
+        base: format!("http://{address}"),
+        address,
+        dir,
+    };
+    let client = support::client();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let uri = format!("{}/health", master.base);
+        if let Ok(Ok(response)) = tokio::time::timeout(
+            Duration::from_secs(2),
+            client.get(uri.parse().expect("uri")),
+        )
+        .await
+            && response.status() == 200
+        {
+            return master;
+        }
+        assert!(Instant::now() < deadline, "ratufa master did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Mesos's benchmark task labels: ten of them.
+fn labels() -> Labels {
+    Labels {
+        labels: (0..10)
+            .map(|i| Label {
+                key: format!("key{i}"),
+                value: Some(format!("value{i}")),
+            })
+            .collect(),
+    }
+}
+
+fn framework_id(f: u64) -> FrameworkId {
+    FrameworkId {
+        value: format!("bench-framework-{f}"),
+    }
+}
+
+/// What agent `index` reports when it re-registers, built as the real agent builds
+/// it (agent.rs `subscribe_call`): its info with its id, its tasks (every update
+/// acknowledged, so no statuses), the executors frameworks gave and their frameworks.
+fn reregistration(index: u64, tasks_per_agent: u64, frameworks: u64) -> AgentCall {
+    let agent_id = AgentId {
+        value: format!("{OLD_MASTER}-S{index}"),
+    };
+    let executor_id = |f: u64| ExecutorId {
+        value: format!("bench-executor-{f}"),
+    };
+    let tasks = (0..tasks_per_agent)
+        .map(|t| {
+            let f = t % frameworks;
+            Task {
+                name: format!("task-{index}-{t}"),
+                task_id: TaskId {
+                    value: format!("task-{index}-{t}"),
+                },
+                framework_id: framework_id(f),
+                executor_id: Some(executor_id(f)),
+                agent_id: agent_id.clone(),
+                state: TaskState::TaskRunning as i32,
+                resources: vec![scalar("cpus", 0.1), scalar("mem", 5.0)],
+                labels: Some(labels()),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let executors = (0..frameworks.min(tasks_per_agent))
+        .map(|f| ExecutorInfo {
+            executor_id: executor_id(f),
+            framework_id: Some(framework_id(f)),
+            command: Some(CommandInfo {
+                value: Some("bench-executor".into()),
+                ..Default::default()
+            }),
+            resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
+            ..Default::default()
+        })
+        .collect();
+    let frameworks = (0..frameworks.min(tasks_per_agent))
+        .map(|f| FrameworkInfo {
+            id: Some(framework_id(f)),
+            user: "bench".into(),
+            name: format!("bench-framework-{f}"),
+            checkpoint: Some(true),
+            ..Default::default()
+        })
+        .collect();
+    AgentCall {
+        r#type: Some(agent_call::Type::Subscribe as i32),
+        subscribe: Some(agent_call::Subscribe {
+            agent_info: AgentInfo {
+                id: Some(agent_id),
+                hostname: format!("sim-agent-{index}"),
+                port: Some(5051),
+                resources: vec![scalar("cpus", 20.0), scalar("mem", 10240.0)],
+                ..Default::default()
+            },
+            tasks,
+            executors,
+            frameworks,
+            version: Some("bench".into()),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Agents that have read their SUBSCRIBED, and a wake-up when the last one has.
+struct Progress {
+    acked: AtomicU64,
+    all: Notify,
+    agents: u64,
+}
+
+/// One simulated agent: re-registers, holds its permit until SUBSCRIBED arrives, then
+/// keeps its stream open until the master goes away. It does not answer PINGs: a PONG
+/// would need a second connection per agent, which the open-file limit may not hold,
+/// and the run ends long before the master would give up on an agent
+/// (`--agent_ping_timeout` × `--max_agent_ping_timeouts`, 75 s by default).
+async fn sim_agent(
+    link: MasterLink,
+    call: AgentCall,
+    limit: Arc<Semaphore>,
+    progress: Arc<Progress>,
+) {
+    let permit = limit.acquire_owned().await.expect("permit");
+    let mut stream = link.subscribe(&call).await.expect("agent re-registration");
+    let agent_id = call
+        .subscribe
+        .and_then(|s| s.agent_info.id)
+        .expect("agent id");
+    let mut permit = Some(permit);
+    while let Ok(Some(received)) = stream.next().await {
+        match received.r#type() {
+            command::Type::Subscribed => {
+                assert_eq!(
+                    received.subscribed.map(|s| s.agent_id),
+                    Some(agent_id.clone()),
+                    "the agent keeps its id"
+                );
+                permit.take();
+                if progress.acked.fetch_add(1, Ordering::Relaxed) + 1 == progress.agents {
+                    progress.all.notify_one();
+                }
+            }
+            command::Type::Error => panic!("re-registration refused: {:?}", received.error),
+            _ => {}
+        }
+    }
+}
+
+/// The machine's cost of what each re-registration pays at least: a fresh connection
+/// and one request answered. `n` connections, `in_flight` at once, each `GET /health`.
+async fn health_round_trips(base: &str, n: u64, in_flight: usize) -> Duration {
+    // No idle connections kept: every request opens its own, as every agent does.
+    let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build_http();
+    let uri: hyper::Uri = format!("{base}/health").parse().expect("uri");
+    let limit = Arc::new(Semaphore::new(in_flight));
+    let start = Instant::now();
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let permit = limit.clone().acquire_owned().await.expect("permit");
+        let (client, uri) = (client.clone(), uri.clone());
+        requests.spawn(async move {
+            let response = client.get(uri).await.expect("GET /health");
+            assert_eq!(response.status(), 200);
+            let _ = response.into_body().collect().await;
+            drop(permit);
+        });
+    }
+    while let Some(done) = requests.join_next().await {
+        done.expect("join");
+    }
+    start.elapsed()
+}
+
+/// What `/master/state` is checked for: how many agents and tasks it shows.
+#[derive(Deserialize)]
+struct State {
+    slaves: Vec<IgnoredAny>,
+    frameworks: Vec<StateFramework>,
+}
+
+#[derive(Deserialize)]
+struct StateFramework {
+    tasks: Vec<IgnoredAny>,
+}
+
+async fn master_state(base: &str) -> (usize, usize, Duration, usize) {
+    let client = support::client();
+    let start = Instant::now();
+    let response = client
+        .get(format!("{base}/master/state").parse().expect("uri"))
+        .await
+        .expect("GET /master/state");
+    assert_eq!(response.status(), 200, "/master/state");
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("state body")
+        .to_bytes();
+    let took = start.elapsed();
+    let state: State = serde_json::from_slice(&body).expect("/master/state JSON");
+    let tasks = state.frameworks.iter().map(|f| f.tasks.len()).sum();
+    (state.slaves.len(), tasks, took, body.len())
+}
+
+fn main() {
+    let agents = env("AGENTS", 20_000);
+    let tasks_per_agent = env("TASKS_PER_AGENT", 10);
+    let frameworks = env("FRAMEWORKS", 5).max(1);
+    let in_flight = env("IN_FLIGHT", 1000).max(1) as usize;
+    // Each agent holds a socket in this process and one in the master, which inherits
+    // the limit; SPARE covers the other files of either.
+    let open_files = raise_open_files(agents + SPARE_FILES);
+    assert!(
+        open_files >= agents + SPARE_FILES,
+        "the open-file limit is {open_files} and cannot be raised here (no CAP_SYS_RESOURCE): \
+         each of {agents} agents needs a socket in the master and in this process, plus \
+         {SPARE_FILES} spare; run with AGENTS={} at most",
+        open_files.saturating_sub(SPARE_FILES)
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async move {
+        let master = start_master().await;
+        let pid = master.pid();
+        let rss_idle = rss_bytes(pid);
+
+        let baseline = health_round_trips(&master.base, agents, in_flight).await;
+
+        let link = MasterLink::new(&master.address).expect("link");
+        let limit = Arc::new(Semaphore::new(in_flight));
+        let progress = Arc::new(Progress {
+            acked: AtomicU64::new(0),
+            all: Notify::new(),
+            agents,
+        });
+        let load = load_average();
+        let master_cpu = cpu_seconds(pid);
+        let own_cpu = cpu_seconds(std::process::id());
+        let start = Instant::now();
+        for index in 0..agents {
+            let call = reregistration(index, tasks_per_agent, frameworks);
+            tokio::spawn(sim_agent(
+                link.clone(),
+                call,
+                limit.clone(),
+                progress.clone(),
+            ));
+        }
+        tokio::time::timeout(Duration::from_secs(600), progress.all.notified())
+            .await
+            .expect("every agent re-registered within 10 minutes");
+        let elapsed = start.elapsed();
+        let master_cpu = cpu_seconds(pid) - master_cpu;
+        let own_cpu = cpu_seconds(std::process::id()) - own_cpu;
+        let rss_after = rss_bytes(pid);
+
+        let secs = elapsed.as_secs_f64();
+        println!(
+            "master_failover: {agents} agents x {tasks_per_agent} tasks ({frameworks} frameworks, one executor each per agent) re-registering with a fresh master, {in_flight} in flight"
+        );
+        println!("  load average (1 min) at start                  {load}");
+        println!(
+            "  first SUBSCRIBE to the last SUBSCRIBED read    {secs:>8.2} s   ({:.0} agents/s, {:.0} tasks/s)",
+            agents as f64 / secs,
+            (agents * tasks_per_agent) as f64 / secs
+        );
+        println!(
+            "  CPU: master {master_cpu:.2} s ({:.0} us/agent), agents' side {own_cpu:.2} s",
+            master_cpu * 1e6 / agents as f64
+        );
+        println!(
+            "  baseline: {agents} fresh connections each GET /health   {:>8.2} s   ({:.0}/s)",
+            baseline.as_secs_f64(),
+            agents as f64 / baseline.as_secs_f64()
+        );
+        println!(
+            "  master RSS: {:.1} MiB idle, {:.1} MiB after ({:.0} B per task)",
+            rss_idle as f64 / 1048576.0,
+            rss_after as f64 / 1048576.0,
+            rss_after.saturating_sub(rss_idle) as f64 / (agents * tasks_per_agent).max(1) as f64
+        );
+        let (state_agents, state_tasks, state_took, state_bytes) =
+            master_state(&master.base).await;
+        assert_eq!(state_agents as u64, agents, "agents in /master/state");
+        assert_eq!(
+            state_tasks as u64,
+            agents * tasks_per_agent,
+            "tasks in /master/state"
+        );
+
+        println!(
+            "  /master/state: {state_agents} agents, {state_tasks} tasks, {:.1} MiB in {:.2} s",
+            state_bytes as f64 / 1048576.0,
+            state_took.as_secs_f64()
+        );
+        drop(master);
+    });
+}
