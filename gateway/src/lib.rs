@@ -28,7 +28,10 @@ pub use leader::{AlwaysLeader, LeaderStatus, Leadership, require_leader};
 pub use negotiate::{request_encoding, response_encoding};
 pub use proxy::{LeaderProxy, proxy_to_leader};
 pub use recordio::{RecordBody, RecordIoDecoder};
-pub use request::{DEFAULT_MAX_BODY_BYTES, decode_call, decode_call_keeping_body, stream_id};
+pub use request::{
+    DEFAULT_MAX_BODY_BYTES, decode_call, decode_call_keeping_body, missing_or_unknown_type,
+    stream_id,
+};
 pub use stream::{Heartbeat, event_stream, new_stream_id};
 
 /// `Mesos-Stream-Id`: set on a SUBSCRIBE response, required on the scheduler's later

@@ -52,6 +52,23 @@ pub async fn decode_call_keeping_body<M: MesosMessage>(
     Ok((encoding, message, bytes))
 }
 
+/// Why a call's `type` did not decode: the type name a JSON body gave (the decoder
+/// reads a name it does not know as unset), or its absence. Operator APIs answer 400
+/// with this.
+pub fn missing_or_unknown_type(encoding: Encoding, body: &[u8]) -> String {
+    let named = match encoding {
+        Encoding::Json => serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|doc| doc.get("type").cloned())
+            .filter(|t| !t.is_null()),
+        Encoding::Protobuf => None,
+    };
+    match named {
+        Some(name) => format!("Unknown call type {name}"),
+        None => "Expecting 'type' to be present".to_string(),
+    }
+}
+
 /// Reads a whole request body, refusing (413) as soon as it is known to exceed
 /// `max_body`: from `Content-Length` before reading anything, otherwise when the
 /// next frame would take it over. At most `max_body` bytes are ever buffered.

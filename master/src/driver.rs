@@ -18,8 +18,8 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tracing::{debug, info};
 
 use crate::core::{
-    ConnectionId, FrameworkCall, MasterCore, Output, Rejection, Reply, StateSnapshot,
-    SubscribeOutcome, Time,
+    ConnectionId, FrameworkCall, MasterCore, OperatorChange, Output, Rejection, Reply,
+    StateSnapshot, SubscribeOutcome, Time,
 };
 
 /// How many commands may wait for the driver before handlers wait to send. Each HTTP
@@ -60,6 +60,11 @@ pub enum Command {
     AgentCall {
         call: Box<agentlink::Call>,
         stream_id: String,
+        reply: oneshot::Sender<Result<Reply, Rejection>>,
+    },
+    /// An operator's change (`/api/v1`).
+    Operator {
+        change: OperatorChange,
         reply: oneshot::Sender<Result<Reply, Rejection>>,
     },
     /// A copy of the state for the read-only endpoints.
@@ -249,6 +254,9 @@ impl Driver {
                     ))),
                 };
                 let _ = reply.send(result);
+            }
+            Command::Operator { change, reply } => {
+                let _ = reply.send(self.core.handle_operator(now, change));
             }
             Command::Snapshot { reply } => {
                 let _ = reply.send(self.core.state_snapshot());

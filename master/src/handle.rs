@@ -15,7 +15,8 @@ use tokio::sync::oneshot;
 use crate::MasterConfig;
 use crate::allocator::{AllocatorConfig, HierarchicalDrf};
 use crate::core::{
-    CoreConfig, FrameworkCall, MasterCore, Rejection, Reply, StateSnapshot, SubscribeOutcome,
+    CoreConfig, FrameworkCall, MasterCore, OperatorChange, Rejection, Reply, StateSnapshot,
+    SubscribeOutcome,
 };
 use crate::driver::{Command, Driver};
 use crate::master_info;
@@ -125,6 +126,7 @@ impl MasterHandle {
                 offer_timeout: config.offer_timeout,
                 max_offers_per_event: config.max_offers_per_event,
                 max_completed_tasks_per_framework: config.max_completed_tasks_per_framework,
+                weights: config.weights.clone(),
             },
             allocator: AllocatorConfig {
                 min_allocatable_resources: config.min_allocatable_resources.clone(),
@@ -281,6 +283,17 @@ impl MasterHandle {
             reply,
         })
         .await?;
+        answer.await.map_err(|_| Stopped)
+    }
+
+    /// Hands an operator's change (MARK_AGENT_GONE, UPDATE_WEIGHTS, TEARDOWN) to the
+    /// core.
+    pub async fn operator(
+        &self,
+        change: OperatorChange,
+    ) -> Result<Result<Reply, Rejection>, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Operator { change, reply }).await?;
         answer.await.map_err(|_| Stopped)
     }
 

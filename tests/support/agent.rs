@@ -114,6 +114,17 @@ impl Agent {
         self.child.as_ref().map(Child::id).expect("the agent runs")
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) to the agent process with kill(1): SIGSTOP
+    /// makes a partitioned agent without closing its connections.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {} failed", self.pid());
+    }
+
     async fn wait_healthy(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + SLOW;
         loop {

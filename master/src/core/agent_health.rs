@@ -66,6 +66,16 @@ impl MasterCore {
         self.counters.slave_removals += 1;
         self.counters.slave_removals_reason_unhealthy += 1;
         self.counters.slave_unreachable_completed += 1;
+        self.remove_agent(now, agent_id, Removal::Unreachable);
+        self.unreachable_agents.insert(agent_id.to_string(), now);
+    }
+
+    /// Takes a registered agent out of the cluster (`Master::__removeSlave`): offers
+    /// rescinded, tasks ended as `how` says (partition-aware frameworks hear its own
+    /// state, the others TASK_LOST), the allocator told, its stream closed (after an
+    /// ERROR when it must not come back), and a FAILURE naming it to every connected
+    /// framework. Where its id goes next is the caller's business.
+    pub(super) fn remove_agent(&mut self, now: Time, agent_id: &str, how: Removal) {
         self.rescind_agent_offers(now, agent_id);
         let id = AgentId {
             value: agent_id.to_string(),
@@ -85,20 +95,18 @@ impl MasterCore {
             let Some(entry) = self.task(&framework_id, &task_id) else {
                 continue;
             };
-            let state = if partition_aware {
-                TaskState::TaskUnreachable
-            } else {
-                TaskState::TaskLost
-            };
+            let (state, reason) = how.task_state(partition_aware);
             let mut status = MasterStatus::new(
                 entry.task_id_proto(),
                 Some(id.clone()),
                 state,
-                Reason::AgentRemoved,
-                "health check timed out",
+                reason,
+                how.message(),
             );
             status.executor_id = entry.executor_id();
-            status.unreachable_time = Some(time_info(now));
+            if how == Removal::Unreachable {
+                status.unreachable_time = Some(time_info(now));
+            }
             let status = status.into_status();
             let was_terminal = entry.is_terminal();
             self.update_task(now, &framework_id, &task_id, &status, None, false);
@@ -106,7 +114,7 @@ impl MasterCore {
                 now,
                 &framework_id,
                 &task_id,
-                partition_aware && !was_terminal,
+                state == TaskState::TaskUnreachable && !was_terminal,
             );
             if !was_terminal {
                 self.send_update(&framework_id, status);
@@ -120,9 +128,12 @@ impl MasterCore {
             .remove(&(agent.next_ping, agent_id.to_string()));
         if let Some(conn) = agent.conn {
             self.agent_connections.remove(&conn);
-            self.outputs.push_back(Output::Close { conn });
+            match how {
+                // Told why, so that it stops using an id that will be refused.
+                Removal::Gone => self.send_agent_error(conn, how.message()),
+                Removal::Unreachable => self.outputs.push_back(Output::Close { conn }),
+            }
         }
-        self.unreachable_agents.insert(agent_id.to_string(), now);
         let connected: Vec<String> = self
             .frameworks
             .values()
@@ -142,6 +153,40 @@ impl MasterCore {
                     ..Event::default()
                 },
             );
+        }
+    }
+}
+
+/// Why an agent leaves the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Removal {
+    /// It missed too many pings; it may come back.
+    Unreachable,
+    /// An operator marked it gone (MARK_AGENT_GONE); it may never come back.
+    Gone,
+}
+
+/// What Mesos writes in the updates of a gone agent's tasks.
+pub(super) const AGENT_GONE: &str = "Agent has been marked gone";
+
+impl Removal {
+    /// The state and reason its tasks get: frameworks that are not partition-aware
+    /// hear TASK_LOST either way.
+    pub(super) fn task_state(self, partition_aware: bool) -> (TaskState, Reason) {
+        match (self, partition_aware) {
+            (Removal::Unreachable, true) => (TaskState::TaskUnreachable, Reason::AgentRemoved),
+            (Removal::Gone, true) => (
+                TaskState::TaskGoneByOperator,
+                Reason::AgentRemovedByOperator,
+            ),
+            (_, false) => (TaskState::TaskLost, Reason::AgentRemoved),
+        }
+    }
+
+    pub(super) fn message(self) -> &'static str {
+        match self {
+            Removal::Unreachable => "health check timed out",
+            Removal::Gone => AGENT_GONE,
         }
     }
 }

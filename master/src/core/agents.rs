@@ -49,6 +49,16 @@ impl MasterCore {
             self.counters.messages_register_slave += 1;
         }
 
+        if let Some(id) = info
+            .id
+            .as_ref()
+            .filter(|id| self.gone_agents.contains_key(&id.value))
+        {
+            // Mesos tells such an agent to shut down; ours starts over as a new agent.
+            warn!(agent_id = %id.value, %conn, "refusing an agent that was marked gone");
+            self.send_agent_error(conn, super::agent_health::AGENT_GONE);
+            return Err(Rejection::forbidden(super::agent_health::AGENT_GONE));
+        }
         let checked = self.check_agent(&info, tasks, executors, frameworks);
         let (total, report) = match checked {
             Ok(checked) => checked,
@@ -220,7 +230,7 @@ impl MasterCore {
         }
     }
 
-    fn send_agent_error(&mut self, conn: ConnectionId, message: &str) {
+    pub(super) fn send_agent_error(&mut self, conn: ConnectionId, message: &str) {
         self.outputs.push_back(Output::AgentCommand {
             conn,
             command: Command {

@@ -23,6 +23,7 @@ mod invariants;
 pub mod launch_validation;
 mod null_allocator;
 mod offers;
+mod operator;
 mod output;
 mod reconcile;
 pub mod roles;
@@ -49,6 +50,7 @@ pub use agents::AGENT_NOT_SUBSCRIBED;
 pub use framework::{CompletedFrameworks, Connection, ConnectionId, Framework};
 pub use null_allocator::NoAllocator;
 pub use offers::{DEFAULT_REFUSE_SECONDS, MAX_REFUSE_SECONDS, OfferEntry, refuse_filter};
+pub use operator::OperatorChange;
 pub use output::{
     Output, Rejection, RejectionKind, Reply, SubscribeOutcome, error_event, heartbeat_event,
     subscribed_event,
@@ -90,6 +92,9 @@ pub struct CoreConfig {
     pub max_offers_per_event: usize,
     /// `--max_completed_tasks_per_framework`; also bounds unreachable tasks kept.
     pub max_completed_tasks_per_framework: usize,
+    /// `--weights`: the role weights the master starts with (the allocator is given
+    /// the same); UPDATE_WEIGHTS changes them.
+    pub weights: Vec<(String, f64)>,
 }
 
 /// Mesos's `--agent_ping_timeout` default.
@@ -113,6 +118,7 @@ impl Default for CoreConfig {
             offer_timeout: None,
             max_offers_per_event: DEFAULT_MAX_OFFERS_PER_EVENT,
             max_completed_tasks_per_framework: DEFAULT_MAX_COMPLETED_TASKS_PER_FRAMEWORK,
+            weights: Vec::new(),
         }
     }
 }
@@ -139,6 +145,10 @@ pub struct MasterCore {
     agent_connections: HashMap<ConnectionId, String>,
     /// Agents marked unreachable, with when.
     unreachable_agents: BTreeMap<String, Time>,
+    /// Agents an operator marked gone (MARK_AGENT_GONE), with when: refused forever.
+    gone_agents: BTreeMap<String, Time>,
+    /// Role weights from `--weights` and UPDATE_WEIGHTS; roles not here weigh 1.
+    weights: BTreeMap<String, f64>,
     next_agent_id: u64,
     /// Agents by when their next PING is due.
     ping_deadlines: BTreeSet<(Time, String)>,
@@ -170,6 +180,7 @@ impl MasterCore {
             whitelist.insert(roles::DEFAULT_ROLE.to_string());
         }
         let completed = CompletedFrameworks::new(config.max_completed_frameworks);
+        let weights = config.weights.iter().cloned().collect();
         MasterCore {
             config,
             next_framework_id: 0,
@@ -183,6 +194,8 @@ impl MasterCore {
             agents: BTreeMap::new(),
             agent_connections: HashMap::new(),
             unreachable_agents: BTreeMap::new(),
+            gone_agents: BTreeMap::new(),
+            weights,
             next_agent_id: 0,
             ping_deadlines: BTreeSet::new(),
             offers: HashMap::new(),

@@ -45,6 +45,7 @@ pub enum Reply {
 pub enum RejectionKind {
     BadRequest,
     Forbidden,
+    NotFound,
     NotImplemented,
 }
 
@@ -67,6 +68,13 @@ impl Rejection {
     pub fn forbidden(message: impl Into<String>) -> Rejection {
         Rejection {
             kind: RejectionKind::Forbidden,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Rejection {
+        Rejection {
+            kind: RejectionKind::NotFound,
             message: message.into(),
         }
     }

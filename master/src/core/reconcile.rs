@@ -69,6 +69,19 @@ impl MasterCore {
                     );
                     status.unreachable_time = Some(time_info(since));
                     status.into_status()
+                } else if let Some(agent_id) = asked
+                    .agent_id
+                    .as_ref()
+                    .filter(|id| self.gone_agents.contains_key(&id.value))
+                {
+                    MasterStatus::new(
+                        asked.task_id,
+                        Some(agent_id.clone()),
+                        pick(TaskState::TaskGoneByOperator),
+                        Reason::Reconciliation,
+                        "Reconciliation: Task is gone",
+                    )
+                    .into_status()
                 } else {
                     MasterStatus::new(
                         asked.task_id,

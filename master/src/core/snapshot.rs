@@ -133,6 +133,12 @@ pub struct StateSnapshot {
     pub agents: Vec<AgentSnapshot>,
     /// (agent id, when it was marked unreachable).
     pub unreachable_agents: Vec<(String, Time)>,
+    /// (agent id, when an operator marked it gone).
+    pub gone_agents: Vec<(String, Time)>,
+    /// Role weights set by `--weights` or UPDATE_WEIGHTS, by role.
+    pub weights: Vec<(String, f64)>,
+    /// `--roles`, when set (with `*`).
+    pub role_whitelist: Option<Vec<String>>,
     pub counters: Counters,
 }
 
@@ -358,6 +364,17 @@ impl MasterCore {
                 .iter()
                 .map(|(id, at)| (id.clone(), *at))
                 .collect(),
+            gone_agents: self
+                .gone_agents
+                .iter()
+                .map(|(id, at)| (id.clone(), *at))
+                .collect(),
+            weights: self.weights.iter().map(|(r, w)| (r.clone(), *w)).collect(),
+            role_whitelist: self
+                .config
+                .role_whitelist
+                .as_ref()
+                .map(|roles| roles.iter().cloned().collect()),
             counters: self.counters.clone(),
         }
     }

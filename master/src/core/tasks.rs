@@ -18,7 +18,7 @@ use super::{MasterCore, Reply, Time};
 
 /// How many statuses a task keeps (the latest, deduplicated by state): enough for
 /// state endpoints, bounded so a chatty task cannot grow the master.
-const MAX_STATUSES_PER_TASK: usize = 8;
+pub(super) const MAX_STATUSES_PER_TASK: usize = 8;
 
 impl MasterCore {
     /// Sends an UPDATE to a framework if it is connected (else it is dropped, as

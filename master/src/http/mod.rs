@@ -6,6 +6,7 @@
 //! core's own answers.
 
 mod agent_link;
+mod operator;
 mod redirect;
 mod scheduler;
 mod state;
@@ -29,7 +30,8 @@ pub const SCHEDULER_REALM: &str = "mesos-master-scheduler";
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Principal(pub Option<String>);
 
-/// The master's routes: the scheduler API and the agent link (leader only), `/health`,
+/// The master's routes: the scheduler API, the operator API and the agent link (leader
+/// only), `/health`,
 /// `/version` and `/redirect` (any master), each also under `/master/`.
 pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
     // Agents do not authenticate as frameworks do (Mesos authenticates agents on its
@@ -50,6 +52,13 @@ pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
         .route("/master/tasks", get(state::tasks))
         .route("/tasks", get(state::tasks))
         .route("/metrics/snapshot", get(state::metrics))
+        .route("/weights", get(state::weights))
+        .route("/master/weights", get(state::weights))
+        // The operator API. Mesos guards it with `--authenticate_http_readwrite`,
+        // which ratufa does not have yet; the scheduler API's credentials are for
+        // frameworks.
+        .route("/api/v1", any(operator::api))
+        .route("/master/api/v1", any(operator::api))
         .route_layer(middleware::from_fn_with_state(
             leadership.clone(),
             require_leader,

@@ -98,6 +98,7 @@ pub(super) fn rejected(rejection: Rejection) -> ApiError {
     match rejection.kind {
         RejectionKind::BadRequest => ApiError::bad_request(rejection.message),
         RejectionKind::Forbidden => ApiError::forbidden(rejection.message),
+        RejectionKind::NotFound => ApiError::not_found(rejection.message),
         RejectionKind::NotImplemented => ApiError::not_implemented(rejection.message),
     }
 }

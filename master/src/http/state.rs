@@ -63,26 +63,46 @@ pub(super) async fn tasks(State(master): State<MasterHandle>) -> Response {
     .await
 }
 
+/// `/weights`: the weights set by `--weights` or UPDATE_WEIGHTS, as Mesos's
+/// endpoint lists them (`[{"role": …, "weight": …}]`).
+pub(super) async fn weights(State(master): State<MasterHandle>) -> Response {
+    with_snapshot(master, |_, snapshot| {
+        Value::Array(
+            snapshot
+                .weights
+                .iter()
+                .map(|(role, weight)| json!({"role": role, "weight": number(*weight)}))
+                .collect(),
+        )
+    })
+    .await
+}
+
 /// `/metrics/snapshot`: a flat map of metric name to number.
 pub(super) async fn metrics(State(master): State<MasterHandle>) -> Response {
     with_snapshot(master, |master, snapshot| {
         let mut out = Map::new();
-        for (name, value) in snapshot.metrics() {
+        for (name, value) in metric_values(master, snapshot) {
             out.insert(name, number(value));
         }
-        out.insert("master/elected".to_string(), json!(1.0));
-        out.insert(
-            "master/uptime_secs".to_string(),
-            number(
-                master
-                    .started_at()
-                    .elapsed()
-                    .map_or(0.0, |d| d.as_secs_f64()),
-            ),
-        );
         Value::Object(out)
     })
     .await
+}
+
+/// Every metric the master reports, by Mesos's name: `/metrics/snapshot` and the
+/// operator API's GET_METRICS.
+pub(super) fn metric_values(master: &MasterHandle, snapshot: &StateSnapshot) -> Vec<(String, f64)> {
+    let mut out = snapshot.metrics();
+    out.push(("master/elected".to_string(), 1.0));
+    out.push((
+        "master/uptime_secs".to_string(),
+        master
+            .started_at()
+            .elapsed()
+            .map_or(0.0, |d| d.as_secs_f64()),
+    ));
+    out
 }
 
 /// Takes a snapshot from the core (cheap: shared records) and builds the document on a
@@ -111,13 +131,13 @@ async fn with_snapshot(
 }
 
 /// Turns the core's [`Time`]s into seconds since the epoch, as Mesos reports times.
-struct Clock {
+pub(super) struct Clock {
     /// The epoch time of the core's time origin.
     origin_epoch_secs: f64,
 }
 
 impl Clock {
-    fn of(master: &MasterHandle) -> Clock {
+    pub(super) fn of(master: &MasterHandle) -> Clock {
         Clock {
             origin_epoch_secs: master
                 .started_at()
@@ -126,8 +146,19 @@ impl Clock {
         }
     }
 
+    pub(super) fn epoch_secs(&self, time: Time) -> f64 {
+        self.origin_epoch_secs + time.since_origin().as_secs_f64()
+    }
+
     fn secs(&self, time: Time) -> Value {
-        number(self.origin_epoch_secs + time.since_origin().as_secs_f64())
+        number(self.epoch_secs(time))
+    }
+
+    /// As a `TimeInfo` (nanoseconds since the epoch), as the operator API reports times.
+    pub(super) fn time_info(&self, time: Time) -> ratufa_proto::v1::TimeInfo {
+        ratufa_proto::v1::TimeInfo {
+            nanoseconds: (self.epoch_secs(time) * 1e9) as i64,
+        }
     }
 }
 
@@ -201,7 +232,7 @@ fn agent_json(agent: &AgentSnapshot, clock: &Clock) -> Value {
         "hostname": info.hostname,
         "port": info.port.unwrap_or(0),
         "attributes": attributes_json(&info.attributes),
-        "pid": format!("slave(1)@{}:{}", info.hostname, info.port.unwrap_or(0)),
+        "pid": agent_pid(info),
         "registered_time": clock.secs(agent.registered_time),
         "resources": resources_json(agent.total.as_slice()),
         "used_resources": resources_json(agent.used().as_slice()),
@@ -217,6 +248,12 @@ fn agent_json(agent: &AgentSnapshot, clock: &Clock) -> Value {
         out["reregistered_time"] = clock.secs(at);
     }
     out
+}
+
+/// The libprocess pid Mesos shows for an agent; ours is made up from its address,
+/// since the agent link is no libprocess.
+pub(super) fn agent_pid(info: &ratufa_proto::v1::AgentInfo) -> String {
+    format!("slave(1)@{}:{}", info.hostname, info.port.unwrap_or(0))
 }
 
 fn framework_json(framework: &FrameworkSnapshot, clock: &Clock) -> Value {

@@ -14,14 +14,26 @@ pub(super) async fn version() -> Json<Value> {
 }
 
 fn version_json() -> Value {
-    let build_time: u64 = BUILD_TIME.parse().unwrap_or(0);
+    let info = version_info();
     json!({
-        "version": VERSION,
+        "version": info.version,
         "ratufa_version": RATUFA_VERSION,
-        "build_date": format_utc(build_time),
-        "build_time": build_time as f64,
-        "build_user": BUILD_USER,
+        "build_date": info.build_date,
+        "build_time": info.build_time,
+        "build_user": info.build_user,
     })
+}
+
+/// What `/version` shows, as the operator API's GET_VERSION carries it.
+pub(super) fn version_info() -> ratufa_proto::v1::VersionInfo {
+    let build_time: u64 = BUILD_TIME.parse().unwrap_or(0);
+    ratufa_proto::v1::VersionInfo {
+        version: VERSION.to_string(),
+        build_date: Some(format_utc(build_time)),
+        build_time: Some(build_time as f64),
+        build_user: Some(BUILD_USER.to_string()),
+        ..Default::default()
+    }
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC, from seconds since the epoch.

@@ -113,17 +113,9 @@ fn validate(call: &Call, encoding: Encoding, body: &[u8]) -> Result<call::Type, 
     let invalid =
         |why: String| ApiError::bad_request(format!("Failed to validate agent::Call: {why}"));
     let Some(kind) = call.r#type.and_then(|t| call::Type::try_from(t).ok()) else {
-        let named = match encoding {
-            Encoding::Json => serde_json::from_slice::<Value>(body)
-                .ok()
-                .and_then(|doc| doc.get("type").cloned())
-                .filter(|t| !t.is_null()),
-            Encoding::Protobuf => None,
-        };
-        return Err(invalid(match named {
-            Some(name) => format!("Unknown call type {name}"),
-            None => "Expecting 'type' to be present".to_string(),
-        }));
+        return Err(invalid(ratufa_gateway::missing_or_unknown_type(
+            encoding, body,
+        )));
     };
     let missing = match kind {
         call::Type::GetMetrics => call.get_metrics.is_none().then_some("get_metrics"),

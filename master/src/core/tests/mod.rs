@@ -7,6 +7,7 @@ mod fake_allocator;
 mod launch;
 mod lifecycle;
 mod offers;
+mod operator;
 mod reconcile;
 mod subscribe;
 mod task_record;

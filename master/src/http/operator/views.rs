@@ -1,0 +1,249 @@
+//! The operator API's answers, built from the same [`StateSnapshot`] that
+//! `/master/state` is built from, as `mesos.v1.master.Response` messages.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ratufa_proto::resources::Resources;
+use ratufa_proto::v1::master::response::{
+    GetAgents, GetExecutors, GetFlags, GetFrameworks, GetMaster, GetMetrics, GetRoles, GetState,
+    GetTasks, GetWeights, get_agents, get_executors, get_frameworks,
+};
+use ratufa_proto::v1::{
+    AgentId, Flag, FrameworkId, Metric, Resource, Role, Task, WeightInfo, value,
+};
+
+use super::super::state::{Clock, agent_pid, metric_values};
+use crate::MasterHandle;
+use crate::core::{FrameworkSnapshot, StateSnapshot, TaskEntry, Time};
+
+pub(super) fn flags(master: &MasterHandle) -> GetFlags {
+    GetFlags {
+        flags: master
+            .flags()
+            .iter()
+            .map(|(name, value)| Flag {
+                name: name.clone(),
+                value: Some(value.clone()),
+            })
+            .collect(),
+    }
+}
+
+pub(super) fn metrics(master: &MasterHandle, snapshot: &StateSnapshot) -> GetMetrics {
+    GetMetrics {
+        metrics: metric_values(master, snapshot)
+            .into_iter()
+            .map(|(name, value)| Metric {
+                name,
+                value: Some(value),
+            })
+            .collect(),
+    }
+}
+
+pub(super) fn state(master: &MasterHandle, snapshot: &StateSnapshot) -> GetState {
+    GetState {
+        get_tasks: Some(tasks(snapshot)),
+        get_executors: Some(executors(snapshot)),
+        get_frameworks: Some(frameworks(master, snapshot)),
+        get_agents: Some(agents(master, snapshot)),
+    }
+}
+
+pub(super) fn agents(master: &MasterHandle, snapshot: &StateSnapshot) -> GetAgents {
+    let clock = Clock::of(master);
+    let agents = snapshot
+        .agents
+        .iter()
+        .map(|agent| {
+            let mut allocated = Resources::new();
+            for (_, used) in &agent.used_by {
+                allocated += used;
+            }
+            get_agents::Agent {
+                agent_info: (*agent.info).clone(),
+                active: agent.active,
+                deactivated: Some(false),
+                version: agent.version.clone().unwrap_or_default(),
+                pid: Some(agent_pid(&agent.info)),
+                registered_time: Some(clock.time_info(agent.registered_time)),
+                reregistered_time: agent.reregistered_time.map(|t| clock.time_info(t)),
+                total_resources: agent.total.as_slice().to_vec(),
+                allocated_resources: allocated.into_vec(),
+                offered_resources: agent.offered.as_slice().to_vec(),
+                ..get_agents::Agent::default()
+            }
+        })
+        .collect();
+    GetAgents {
+        agents,
+        recovered_agents: Vec::new(),
+    }
+}
+
+pub(super) fn frameworks(master: &MasterHandle, snapshot: &StateSnapshot) -> GetFrameworks {
+    let clock = Clock::of(master);
+    let framework = |f: &FrameworkSnapshot| get_frameworks::Framework {
+        framework_info: f.info.clone(),
+        active: f.active,
+        connected: f.connected,
+        recovered: f.recovered,
+        registered_time: Some(clock.time_info(f.registered_time)),
+        reregistered_time: f.reregistered_time.map(|t| clock.time_info(t)),
+        unregistered_time: f.unregistered_time.map(|t| clock.time_info(t)),
+        offers: f.offers.clone(),
+        allocated_resources: f.used_resources().into_vec(),
+        offered_resources: f.offered_resources.as_slice().to_vec(),
+        ..get_frameworks::Framework::default()
+    };
+    #[allow(deprecated)] // `recovered_frameworks` is deprecated in the schema
+    GetFrameworks {
+        frameworks: snapshot.frameworks.iter().map(framework).collect(),
+        completed_frameworks: snapshot
+            .completed_frameworks
+            .iter()
+            .map(framework)
+            .collect(),
+        recovered_frameworks: Vec::new(),
+    }
+}
+
+pub(super) fn executors(snapshot: &StateSnapshot) -> GetExecutors {
+    #[allow(deprecated)] // `orphan_executors` is deprecated in the schema
+    GetExecutors {
+        executors: snapshot
+            .frameworks
+            .iter()
+            .flat_map(|f| &f.executors)
+            .map(|(agent_id, executor)| get_executors::Executor {
+                executor_info: executor.clone(),
+                agent_id: AgentId {
+                    value: agent_id.clone(),
+                },
+            })
+            .collect(),
+        orphan_executors: Vec::new(),
+    }
+}
+
+/// Active, unreachable and completed tasks, of frameworks removed too.
+pub(super) fn tasks(snapshot: &StateSnapshot) -> GetTasks {
+    let all = || {
+        snapshot
+            .frameworks
+            .iter()
+            .chain(&snapshot.completed_frameworks)
+    };
+    let collect = |pick: fn(&FrameworkSnapshot) -> &[std::sync::Arc<TaskEntry>]| {
+        all()
+            .flat_map(|f| pick(f).iter().map(|t| t.task()))
+            .collect::<Vec<Task>>()
+    };
+    #[allow(deprecated)] // `pending_tasks` and `orphan_tasks` are deprecated
+    GetTasks {
+        pending_tasks: Vec::new(),
+        tasks: collect(|f| &f.tasks),
+        unreachable_tasks: collect(|f| &f.unreachable_tasks),
+        completed_tasks: collect(|f| &f.completed_tasks),
+        orphan_tasks: Vec::new(),
+    }
+}
+
+/// The roles the master knows (`Master::knownRoles`): those of `--roles`, those with
+/// a weight, and those frameworks are subscribed to; each with its weight, its
+/// frameworks, and the scalars allocated or offered to it.
+pub(super) fn roles(snapshot: &StateSnapshot) -> GetRoles {
+    let weights: BTreeMap<&str, f64> = snapshot
+        .weights
+        .iter()
+        .map(|(role, weight)| (role.as_str(), *weight))
+        .collect();
+    let mut known: BTreeMap<String, (BTreeSet<String>, BTreeMap<String, f64>)> = BTreeMap::new();
+    for role in snapshot.role_whitelist.iter().flatten() {
+        known.entry(role.clone()).or_default();
+    }
+    for role in weights.keys() {
+        known.entry((*role).to_string()).or_default();
+    }
+    for framework in &snapshot.frameworks {
+        let id = framework
+            .info
+            .id
+            .as_ref()
+            .map(|id| id.value.clone())
+            .unwrap_or_default();
+        for role in &framework.roles {
+            known.entry(role.clone()).or_default().0.insert(id.clone());
+        }
+        let mut held = framework.used_resources();
+        held += &framework.offered_resources;
+        for resource in held.iter() {
+            let Some(role) = resource
+                .allocation_info
+                .as_ref()
+                .and_then(|a| a.role.clone())
+            else {
+                continue;
+            };
+            if let Some(scalar) = &resource.scalar {
+                *known
+                    .entry(role)
+                    .or_default()
+                    .1
+                    .entry(resource.name.clone())
+                    .or_default() += scalar.value;
+            }
+        }
+    }
+    let roles = known
+        .into_iter()
+        .map(|(name, (frameworks, quantities))| Role {
+            weight: weights.get(name.as_str()).copied().unwrap_or(1.0),
+            frameworks: frameworks
+                .into_iter()
+                .map(|value| FrameworkId { value })
+                .collect(),
+            // As Mesos: only the four well-known scalars.
+            resources: quantities
+                .into_iter()
+                .filter(|(name, _)| ["cpus", "mem", "disk", "gpus"].contains(&name.as_str()))
+                .map(|(name, amount)| scalar(name, amount))
+                .collect(),
+            name,
+        })
+        .collect();
+    GetRoles { roles }
+}
+
+fn scalar(name: String, amount: f64) -> Resource {
+    Resource {
+        name,
+        r#type: value::Type::Scalar as i32,
+        scalar: Some(value::Scalar { value: amount }),
+        ..Resource::default()
+    }
+}
+
+pub(super) fn weights(snapshot: &StateSnapshot) -> GetWeights {
+    GetWeights {
+        weight_infos: snapshot
+            .weights
+            .iter()
+            .map(|(role, weight)| WeightInfo {
+                weight: *weight,
+                role: Some(role.clone()),
+            })
+            .collect(),
+    }
+}
+
+pub(super) fn master(master: &MasterHandle, snapshot: &StateSnapshot) -> GetMaster {
+    let clock = Clock::of(master);
+    let start = clock.epoch_secs(Time::ZERO);
+    GetMaster {
+        master_info: Some(snapshot.master_info.clone()),
+        start_time: Some(start),
+        // The master leads from the moment its core starts.
+        elected_time: Some(start),
+    }
+}
