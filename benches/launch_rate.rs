@@ -307,7 +307,7 @@ fn main() {
         let base = format!("http://{addr}");
         let http = client();
         let start = Instant::now();
-        let link = MasterLink::new(&addr.to_string()).expect("link");
+        let link = MasterLink::new(&addr.to_string(), None).expect("link");
         let limit = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
         for i in 0..agents {
             tokio::spawn(sim_agent(link.clone(), i, limit.clone()));

@@ -366,7 +366,7 @@ fn main() {
 
         let baseline = health_round_trips(&master.base, agents, in_flight).await;
 
-        let link = MasterLink::new(&master.address).expect("link");
+        let link = MasterLink::new(&master.address, None).expect("link");
         let limit = Arc::new(Semaphore::new(in_flight));
         let progress = Arc::new(Progress {
             acked: AtomicU64::new(0),

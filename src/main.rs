@@ -490,6 +490,7 @@ impl MasterFlags {
             zk,
             zk_session_timeout: self.zk_session_timeout,
             leader_proxy: self.leader_proxy,
+            tls: tls_from_env()?,
         })
     }
 }
@@ -511,6 +512,23 @@ fn init_logging(level: &str) {
         .init();
 }
 
+/// TLS as the LIBPROCESS_SSL_* environment asks: Mesos switches TLS on for a whole
+/// process (and the executors it starts) by environment, not by flags.
+fn tls_from_env() -> anyhow::Result<Option<ratufa_gateway::Tls>> {
+    let tls = ratufa_gateway::Tls::from_env()?;
+    if let Some(tls) = &tls {
+        let settings = tls.settings();
+        info!(
+            cert_file = %settings.cert_file.display(),
+            verify_server_cert = settings.verify_server_cert,
+            require_client_cert = settings.require_client_cert,
+            support_downgrade = settings.support_downgrade,
+            "TLS enabled"
+        );
+    }
+    Ok(tls)
+}
+
 async fn run_master(flags: MasterFlags) -> anyhow::Result<()> {
     let config = flags.into_config()?;
     let addr = std::net::SocketAddr::new(config.ip, config.port);
@@ -523,7 +541,8 @@ async fn run_master(flags: MasterFlags) -> anyhow::Result<()> {
 }
 
 async fn run_agent(flags: AgentFlags) -> anyhow::Result<()> {
-    let config = flags.into_config();
+    let mut config = flags.into_config();
+    config.tls = tls_from_env()?;
     std::fs::create_dir_all(&config.work_dir)
         .with_context(|| format!("--work_dir={}: cannot create", config.work_dir.display()))?;
     let addr = std::net::SocketAddr::new(config.ip, config.port);
@@ -597,6 +616,7 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
             gc_delay: flags.gc.gc_delay,
             disk_watch_interval: flags.gc.disk_watch_interval,
             gc_disk_headroom: flags.gc.gc_disk_headroom,
+            tls: config.tls.clone(),
             ..ratufa_agent::AgentConfig::new(
                 master_address.clone(),
                 work_dir.join("agents").join(n.to_string()),

@@ -110,6 +110,10 @@ pub struct AgentConfig {
     /// Kill checkpointed executors too when the agent stops (`ratufa local` does; a
     /// plain `ratufa agent` leaves them running to be recovered).
     pub kill_executors_on_stop: bool,
+    /// TLS (from the LIBPROCESS_SSL_* environment): serve https and reach the master
+    /// over https. Executors read the same variables from the environment they
+    /// inherit.
+    pub tls: Option<ratufa_gateway::Tls>,
 }
 
 impl AgentConfig {
@@ -142,6 +146,7 @@ impl AgentConfig {
             strict: true,
             switch_user: true,
             kill_executors_on_stop: true,
+            tls: None,
         }
     }
 

@@ -65,7 +65,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
-    let link = link::MasterLink::new(&config.master)?;
+    let link = link::MasterLink::new(&config.master, config.tls.as_ref())?;
     let isolator = isolator::from_config(&config)?;
     std::fs::create_dir_all(&config.work_dir).map_err(|source| AgentError::Sandbox {
         path: config.work_dir.clone(),
@@ -113,10 +113,11 @@ pub async fn serve(
     } else {
         bound
     };
+    let listener = ratufa_gateway::tls::listener(listener, config.tls.as_ref())?;
     let mut agent = agent::Agent::new(config, info, link, endpoint).with_isolator(isolator.clone());
     let app = http::app(agent.sandboxes(), isolator, agent.executor_api());
     let server = tokio::spawn(async move {
-        axum::serve(ratufa_gateway::tcp::nodelay(listener), app)
+        axum::serve(listener, app)
             .with_graceful_shutdown(http_stop)
             .await
     });

@@ -7,9 +7,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use prost::Message;
-use ratufa_gateway::{GatewayError, MESOS_STREAM_ID, RecordBody};
+use ratufa_gateway::tcp::Connector;
+use ratufa_gateway::{GatewayError, MESOS_STREAM_ID, RecordBody, Tls};
 use ratufa_proto::ratufa::agentlink::{Call, Command};
 
 use crate::AgentError;
@@ -28,21 +28,27 @@ const MAX_COMMAND_BYTES: usize = 64 * 1024 * 1024;
 /// A client of the master's agent link. Cheap to clone: clones share connections.
 #[derive(Debug, Clone)]
 pub struct MasterLink {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
     uri: Uri,
     authority: String,
     /// With `--master=zk://…`: where the leader is; `uri` is then unused.
     detector: Option<MasterDetector>,
+    /// `https` with TLS: the scheme of a detected leader's address.
+    scheme: &'static str,
 }
 
 impl MasterLink {
-    /// `master` is `host:port`, optionally with an `http://` prefix, or a `zk://` URL
-    /// to follow the leading master (this then needs a tokio runtime).
-    pub fn new(master: &str) -> Result<MasterLink, AgentError> {
+    /// `master` is `host:port`, or a `zk://` URL to follow the leading master (this
+    /// then needs a tokio runtime). With `tls` the master is reached over https (as in
+    /// Mesos, the scheme follows LIBPROCESS_SSL_ENABLED); an explicit `http://` or
+    /// `https://` prefix says which instead.
+    pub fn new(master: &str, tls: Option<&Tls>) -> Result<MasterLink, AgentError> {
         let bad = |reason: &str| AgentError::BadMaster {
             given: master.to_string(),
             reason: reason.to_string(),
         };
+        let client = ratufa_gateway::tcp::http_client(tls);
+        let scheme = ratufa_gateway::tls::scheme(tls);
         if master.starts_with("zk://") {
             let url = ratufa_zk::ZkUrl::parse(master).map_err(|e| AgentError::BadMaster {
                 given: "zk://…".to_string(),
@@ -50,28 +56,36 @@ impl MasterLink {
             })?;
             let detector = MasterDetector::start(url);
             return Ok(MasterLink {
-                client: ratufa_gateway::tcp::http_client(),
+                client,
                 uri: Uri::from_static("http://detected.invalid/"),
                 authority: detector.url().to_string(),
                 detector: Some(detector),
+                scheme,
             });
         }
-        let authority = master
-            .strip_prefix("http://")
-            .unwrap_or(master)
-            .trim_end_matches('/');
+        let (scheme, authority) = if let Some(rest) = master.strip_prefix("https://") {
+            if tls.is_none() {
+                return Err(bad("https needs TLS: set LIBPROCESS_SSL_ENABLED=true"));
+            }
+            ("https", rest)
+        } else if let Some(rest) = master.strip_prefix("http://") {
+            ("http", rest)
+        } else {
+            (scheme, master)
+        };
+        let authority = authority.trim_end_matches('/');
         if authority.is_empty() || authority.contains('/') || !authority.contains(':') {
             return Err(bad("expected host:port"));
         }
-        let uri: Uri = format!("http://{authority}{AGENT_API_PATH}")
+        let uri: Uri = format!("{scheme}://{authority}{AGENT_API_PATH}")
             .parse()
             .map_err(|e| bad(&format!("not a valid address: {e}")))?;
-        let client = ratufa_gateway::tcp::http_client();
         Ok(MasterLink {
             client,
             uri,
             authority: authority.to_string(),
             detector: None,
+            scheme,
         })
     }
 
@@ -86,7 +100,7 @@ impl MasterLink {
             return Ok(self.uri.clone());
         };
         let leader = detector.leader().map_err(AgentError::Link)?;
-        format!("http://{leader}{AGENT_API_PATH}")
+        format!("{}://{leader}{AGENT_API_PATH}", self.scheme)
             .parse()
             .map_err(|e| AgentError::Link(format!("leader address {leader}: {e}")))
     }
@@ -189,12 +203,18 @@ mod tests {
     #[test]
     fn master_addresses() {
         assert_eq!(
-            MasterLink::new("127.0.0.1:5050")
+            MasterLink::new("127.0.0.1:5050", None)
                 .map(|l| l.uri.to_string())
                 .ok(),
             Some("http://127.0.0.1:5050/agent/api/v1".to_string())
         );
-        assert!(MasterLink::new("http://master:5050/").is_ok());
+        assert!(MasterLink::new("http://master:5050/", None).is_ok());
+        // https without TLS could only fail at every call.
+        let error = MasterLink::new("https://master:5050", None).unwrap_err();
+        assert!(
+            error.to_string().contains("LIBPROCESS_SSL_ENABLED"),
+            "{error}"
+        );
         for bad in [
             "",
             "master",
@@ -202,13 +222,13 @@ mod tests {
             "zk://zk:2181",
             "host:5050/path",
         ] {
-            assert!(MasterLink::new(bad).is_err(), "{bad:?}");
+            assert!(MasterLink::new(bad, None).is_err(), "{bad:?}");
         }
     }
 
     #[tokio::test]
     async fn a_zk_master_is_detected_and_calls_wait_for_a_leader() {
-        let link = MasterLink::new("zk://jo:pw@127.0.0.1:1/mesos").unwrap();
+        let link = MasterLink::new("zk://jo:pw@127.0.0.1:1/mesos", None).unwrap();
         assert_eq!(link.master(), "zk://jo:***@127.0.0.1:1/mesos");
         // Nothing listens on port 1: no leader, and the call says so.
         let error = link.target().unwrap_err();

@@ -7,9 +7,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use prost::Message;
-use ratufa_gateway::{GatewayError, RecordBody};
+use ratufa_gateway::tcp::Connector;
+use ratufa_gateway::{GatewayError, RecordBody, Tls};
 use ratufa_proto::v1::executor::{Call, Event};
 
 use crate::ExecutorError;
@@ -24,21 +24,23 @@ const MAX_EVENT_BYTES: usize = 64 * 1024 * 1024;
 /// A client of one agent's executor API. Cheap to clone: clones share connections.
 #[derive(Debug, Clone)]
 pub struct AgentClient {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
     uri: Uri,
     endpoint: String,
 }
 
 impl AgentClient {
-    /// `endpoint` is the agent's `ip:port` (MESOS_AGENT_ENDPOINT).
-    pub fn new(endpoint: &str) -> Result<AgentClient, ExecutorError> {
-        let uri: Uri = format!("http://{endpoint}{EXECUTOR_API_PATH}")
+    /// `endpoint` is the agent's `ip:port` (MESOS_AGENT_ENDPOINT); with `tls` it is
+    /// reached over https.
+    pub fn new(endpoint: &str, tls: Option<&Tls>) -> Result<AgentClient, ExecutorError> {
+        let scheme = ratufa_gateway::tls::scheme(tls);
+        let uri: Uri = format!("{scheme}://{endpoint}{EXECUTOR_API_PATH}")
             .parse()
             .map_err(|e| ExecutorError::Env {
                 variable: "MESOS_AGENT_ENDPOINT",
                 message: format!("'{endpoint}' is not a valid address: {e}"),
             })?;
-        let client = ratufa_gateway::tcp::http_client();
+        let client = ratufa_gateway::tcp::http_client(tls);
         Ok(AgentClient {
             client,
             uri,

@@ -31,6 +31,9 @@ pub struct ExecutorEnv {
     pub subscription_backoff_max: Duration,
     pub shutdown_grace_period: Duration,
     pub http_command_executor: bool,
+    /// TLS as the LIBPROCESS_SSL_* variables inherited from the agent say: with it,
+    /// the agent is reached over https (MESOS_AGENT_ENDPOINT stays `ip:port`).
+    pub tls: Option<ratufa_gateway::TlsSettings>,
 }
 
 impl ExecutorEnv {
@@ -93,6 +96,7 @@ impl ExecutorEnv {
                 DEFAULT_SHUTDOWN_GRACE_PERIOD,
             )?,
             http_command_executor: flag("MESOS_HTTP_COMMAND_EXECUTOR")?,
+            tls: ratufa_gateway::TlsSettings::from_lookup(&lookup)?,
         })
     }
 }
@@ -154,6 +158,7 @@ mod tests {
         assert_eq!(env.sandbox, PathBuf::from("/var/sandbox"));
         assert!(!env.checkpoint);
         assert!(!env.http_command_executor);
+        assert_eq!(env.tls, None);
         assert_eq!(env.recovery_timeout, Duration::from_secs(900));
         assert_eq!(env.subscription_backoff_max, Duration::from_secs(2));
         assert_eq!(env.shutdown_grace_period, Duration::from_secs(5));
@@ -194,6 +199,8 @@ mod tests {
         let message = error_of(&[("MESOS_RECOVERY_TIMEOUT", "15minutes")]);
         assert!(message.contains("MESOS_RECOVERY_TIMEOUT"), "{message}");
         assert!(message.contains("unknown unit"), "{message}");
+        let message = error_of(&[("LIBPROCESS_SSL_ENABLED", "true")]);
+        assert!(message.contains("LIBPROCESS_SSL_CERT_FILE"), "{message}");
         let message = error_of(&[("MESOS_CHECKPOINT", "yes")]);
         assert!(message.contains("MESOS_CHECKPOINT"), "{message}");
         for bad in ["127.0.0.1", "127.0.0.1:http", ":5051", "http://a:1/"] {

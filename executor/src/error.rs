@@ -9,6 +9,10 @@ pub enum ExecutorError {
         variable: &'static str,
         message: String,
     },
+    /// A LIBPROCESS_SSL_* variable (inherited from the agent), or a file it names, is
+    /// unusable.
+    #[error(transparent)]
+    Tls(#[from] ratufa_gateway::GatewayError),
     /// The agent could not be reached, or the connection broke.
     #[error("agent at {endpoint}: {message}")]
     Connection { endpoint: String, message: String },

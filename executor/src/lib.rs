@@ -60,7 +60,14 @@ pub async fn run(env: ExecutorEnv) -> i32 {
         checkpoint = env.checkpoint,
         "executor starting"
     );
-    match client::AgentClient::new(&env.agent_endpoint) {
+    let tls = match env.tls.clone().map(ratufa_gateway::Tls::load).transpose() {
+        Ok(tls) => tls,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the executor");
+            return 1;
+        }
+    };
+    match client::AgentClient::new(&env.agent_endpoint, tls.as_ref()) {
         Ok(client) => Executor::new(env, client).run().await,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the executor");

@@ -62,6 +62,10 @@ pub enum GatewayError {
         line: usize,
         message: String,
     },
+
+    /// A LIBPROCESS_SSL_* variable, or a file it names, is unusable.
+    #[error("{variable}: {message}")]
+    Tls { variable: String, message: String },
 }
 
 /// A request the gateway refuses: status, message, and the headers the status calls

@@ -1,6 +1,6 @@
 //! ratufa's HTTP layer, shared by the master and the agent: RecordIO framing, content
 //! negotiation, call decoding with bounded bodies, event streams with heartbeats,
-//! leader redirects, basic authentication, and the errors every endpoint answers with.
+//! leader redirects, basic authentication, TLS, and the errors every endpoint answers with.
 //!
 //! Everything here is protocol plumbing with no knowledge of frameworks or tasks; the
 //! cores hand it typed messages and take typed calls back.
@@ -15,6 +15,7 @@ pub mod recordio;
 pub mod request;
 pub mod stream;
 pub mod tcp;
+pub mod tls;
 
 #[cfg(test)]
 mod test_server;
@@ -33,6 +34,7 @@ pub use request::{
     stream_id,
 };
 pub use stream::{Heartbeat, event_stream, new_stream_id};
+pub use tls::{Tls, TlsSettings};
 
 /// `Mesos-Stream-Id`: set on a SUBSCRIBE response, required on the scheduler's later
 /// calls so the master can tell a stale connection from the current one.

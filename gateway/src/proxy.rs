@@ -21,11 +21,11 @@ use http::header::{self, HeaderMap, HeaderName};
 use http::{HeaderValue, Uri};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::sync::mpsc;
 
 use crate::leader::LEADER_RETRY_AFTER;
-use crate::{ApiError, LeaderStatus, Leadership};
+use crate::tcp::Connector;
+use crate::{ApiError, LeaderStatus, Leadership, Tls};
 
 /// How often a proxied stream checks that its leader still leads.
 const LEADERSHIP_CHECK: Duration = Duration::from_millis(250);
@@ -34,15 +34,20 @@ const LEADERSHIP_CHECK: Duration = Duration::from_millis(250);
 #[derive(Clone)]
 pub struct LeaderProxy {
     leadership: Arc<dyn Leadership>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
     max_body_bytes: usize,
 }
 
 impl LeaderProxy {
-    pub fn new(leadership: Arc<dyn Leadership>, max_body_bytes: usize) -> LeaderProxy {
+    /// `tls`: this master's, so that it reaches an https leader as its peers do.
+    pub fn new(
+        leadership: Arc<dyn Leadership>,
+        max_body_bytes: usize,
+        tls: Option<&Tls>,
+    ) -> LeaderProxy {
         LeaderProxy {
             leadership,
-            client: crate::tcp::http_client(),
+            client: crate::tcp::http_client(tls),
             max_body_bytes,
         }
     }
@@ -221,7 +226,7 @@ mod tests {
                 require_leader,
             ))
             .route_layer(axum::middleware::from_fn_with_state(
-                LeaderProxy::new(leadership, 1 << 20),
+                LeaderProxy::new(leadership, 1 << 20, None),
                 proxy_to_leader,
             ))
     }

@@ -1,38 +1,56 @@
-//! ratufa's HTTP clients and servers: every socket sets TCP_NODELAY; a refused call's
-//! status and body read one way.
+//! ratufa's HTTP clients: every socket sets TCP_NODELAY, https when the process has
+//! TLS; a refused call's status and body read one way. (The servers' side is
+//! [`crate::tls::listener`].)
 //!
 //! Event streams and calls are small records written one at a time. With Nagle's
 //! algorithm on, a record written while an earlier one is still unacknowledged waits
 //! for the peer's delayed ACK (up to 40 ms on Linux); a task launch crosses several such
 //! hops (master, agent, executor, scheduler).
 
-use axum::serve::{ListenerExt, TapIo};
 use hyper::body::Body;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use tokio::net::{TcpListener, TcpStream};
 
-/// A pooled HTTP/1.1 client whose connections set TCP_NODELAY.
-pub fn http_client<B>() -> Client<HttpConnector, B>
+use crate::tls::Tls;
+
+/// What every ratufa client connects with: `http://` URLs in plain TCP, `https://`
+/// ones with TLS.
+pub type Connector = HttpsConnector<HttpConnector>;
+
+/// A pooled HTTP/1.1 client whose connections set TCP_NODELAY. With `tls` it speaks
+/// `https://` URLs, verifying and presenting certificates as the settings say;
+/// without, an `https://` URL fails its handshake (nothing is trusted).
+pub fn http_client<B>(tls: Option<&Tls>) -> Client<Connector, B>
 where
     B: Body + Send,
     B::Data: Send,
 {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    // The scheme is the TLS layer's to check, not the TCP connector's.
+    http.enforce_http(false);
+    let config = match tls {
+        Some(tls) => (*tls.client_config()).clone(),
+        None => untrusting_config(),
+    };
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
     Client::builder(TokioExecutor::new()).build(connector)
 }
 
-/// `listener`, with TCP_NODELAY set on every connection it accepts (for `axum::serve`).
-pub fn nodelay(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> {
-    listener.tap_io(set_nodelay as fn(&mut TcpStream))
-}
-
-fn set_nodelay(tcp: &mut TcpStream) {
-    if let Err(e) = tcp.set_nodelay(true) {
-        tracing::debug!(error = %e, "could not set TCP_NODELAY on an accepted connection");
-    }
+/// A client configuration that trusts no authority, for a process without TLS.
+fn untrusting_config() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        .with_safe_default_protocol_versions()
+        // ring's provider supports every safe default version; this cannot fail.
+        .expect("the ring provider supports TLS 1.2 and 1.3")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
 }
 
 /// What a peer answered when it refused a call: the status and the body as text (the

@@ -84,6 +84,9 @@ pub struct MasterConfig {
     /// `--leader_proxy` (ratufa's): a non-leading master forwards leader-only requests
     /// to the leader instead of redirecting.
     pub leader_proxy: bool,
+    /// TLS (from the LIBPROCESS_SSL_* environment): serve https, follow and forward to
+    /// https leaders.
+    pub tls: Option<ratufa_gateway::Tls>,
 }
 
 impl Default for MasterConfig {
@@ -112,6 +115,7 @@ impl Default for MasterConfig {
             zk: None,
             zk_session_timeout: DEFAULT_ZK_SESSION_TIMEOUT,
             leader_proxy: false,
+            tls: None,
         }
     }
 }

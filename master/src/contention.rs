@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use ratufa_gateway::{LeaderStatus, Leadership};
+use ratufa_gateway::{LeaderStatus, Leadership, Tls};
 use ratufa_proto::v1::MasterInfo;
 use ratufa_zk::{Leader, ZkConnector, ZkUrl};
 use tokio::sync::watch;
@@ -31,8 +31,9 @@ impl Leadership for ElectedLeadership {
 }
 
 /// The base URL clients are sent to for the master of `info`: its advertised hostname
-/// (as Mesos's redirects use) and port.
-pub fn base_url(info: &MasterInfo) -> String {
+/// (as Mesos's redirects use) and port, `https` when this master has TLS (MasterInfo
+/// carries no scheme; a cluster's masters have TLS on or off together, as in Mesos).
+pub fn base_url(info: &MasterInfo, tls: Option<&Tls>) -> String {
     let host = info
         .hostname
         .clone()
@@ -43,7 +44,8 @@ pub fn base_url(info: &MasterInfo) -> String {
     } else {
         host
     };
-    format!("http://{host}:{}", info.port)
+    let scheme = ratufa_gateway::tls::scheme(tls);
+    format!("{scheme}://{host}:{}", info.port)
 }
 
 /// Starts contending in the ensemble of `url`; the returned leadership follows the
@@ -80,7 +82,7 @@ async fn contend(
                 Leader::Elected(elected) if elected.is_self => break,
                 Leader::Elected(elected) => {
                     status.send_replace(LeaderStatus::Following {
-                        base_url: base_url(&elected.info),
+                        base_url: base_url(&elected.info, master.tls()),
                     });
                 }
                 Leader::None | Leader::Unknown => {
@@ -122,11 +124,11 @@ mod tests {
             hostname: Some("m2.example".into()),
             ..MasterInfo::default()
         };
-        assert_eq!(base_url(&info), "http://m2.example:5051");
+        assert_eq!(base_url(&info, None), "http://m2.example:5051");
         let bare = MasterInfo {
             hostname: None,
             ..info
         };
-        assert_eq!(base_url(&bare), "http://127.0.0.1:5051");
+        assert_eq!(base_url(&bare, None), "http://127.0.0.1:5051");
     }
 }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
+use ratufa_gateway::Tls;
 use ratufa_gateway::auth::Credentials;
 use ratufa_proto::ratufa::agentlink;
 use ratufa_proto::v1::scheduler::{Event, call};
@@ -41,6 +42,7 @@ struct Inner {
     heartbeat_interval: Duration,
     max_body_bytes: usize,
     leader_proxy: bool,
+    tls: Option<Tls>,
     authenticate_http_frameworks: bool,
     credentials: Option<Credentials>,
     /// The wall-clock time of the core's time origin (the driver's start).
@@ -152,6 +154,7 @@ impl MasterHandle {
                 heartbeat_interval: config.heartbeat_interval,
                 max_body_bytes: config.max_body_bytes,
                 leader_proxy: config.leader_proxy,
+                tls: config.tls.clone(),
                 authenticate_http_frameworks: config.authenticate_http_frameworks,
                 started_at,
                 flags: config.flags(),
@@ -197,6 +200,16 @@ impl MasterHandle {
 
     pub fn max_body_bytes(&self) -> usize {
         self.inner.max_body_bytes
+    }
+
+    /// This master's TLS, when it serves https.
+    pub fn tls(&self) -> Option<&Tls> {
+        self.inner.tls.as_ref()
+    }
+
+    /// Where clients reach this master: its advertised `scheme://host:port`.
+    pub fn base_url(&self) -> String {
+        crate::contention::base_url(&self.master_info(), self.tls())
     }
 
     /// Whether a non-leading master forwards to the leader (`--leader_proxy`).

@@ -43,10 +43,11 @@ pub async fn serve(
         None => Arc::new(AlwaysLeader),
     };
     let app = crate::app(master.clone(), leadership);
-    tracing::info!(%bound, "master listening");
+    let listener = ratufa_gateway::tls::listener(listener, master.tls())?;
+    tracing::info!(%bound, scheme = ratufa_gateway::tls::scheme(master.tls()), "master listening");
 
     let stopping = master.clone();
-    axum::serve(ratufa_gateway::tcp::nodelay(listener), app)
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("master shutting down");

@@ -225,6 +225,11 @@ impl AgentProcess {
 
     /// As [`AgentProcess::start`], with `--master` as given (`host:port` or `zk://…`).
     pub fn start_for(master: &str, flags: &[&str]) -> AgentProcess {
+        AgentProcess::start_with_env(master, flags, &[])
+    }
+
+    /// As [`AgentProcess::start_for`], with `env` added to its environment.
+    pub fn start_with_env(master: &str, flags: &[&str], env: &[(String, String)]) -> AgentProcess {
         let work_dir = fresh_dir("agent");
         let log = work_dir.join("agent.log");
         let log_file = File::create(&log).expect("create agent.log");
@@ -237,6 +242,7 @@ impl AgentProcess {
             .arg("--hostname=localhost")
             .arg(format!("--work_dir={}", work_dir.join("work").display()))
             .args(flags)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log_file))

@@ -47,7 +47,12 @@ pub async fn await_one_leader(masters: &[&Master]) -> usize {
             .filter(|i| answers[*i].0 == 200)
             .collect();
         if let [leader] = leaders[..] {
-            let expected = format!("http://localhost:{}/master/state", masters[leader].port());
+            let leading = masters[leader];
+            let expected = format!(
+                "{}://localhost:{}/master/state",
+                leading.scheme(),
+                leading.port()
+            );
             let settled = answers.iter().enumerate().all(|(i, (status, location))| {
                 i == leader || (*status == 307 && location.as_deref() == Some(&expected))
             });

@@ -1,6 +1,6 @@
 //! Shared helpers for the end-to-end tests: start the real `ratufa` binary as a child
-//! process on a free port, talk HTTP/1.1 to it over a plain `TcpStream`, and read
-//! subscription streams record by record.
+//! process on a free port, talk HTTP/1.1 to it over a plain `TcpStream` (or TLS over
+//! one, for a master started with TLS), and read subscription streams record by record.
 //!
 //! The HTTP client and the RecordIO reader are written here on purpose, not taken from
 //! the gateway: the tests check the server's bytes independently of its own framing
@@ -16,12 +16,13 @@ use std::fs::{self, File};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
 use ratufa_proto::v1::scheduler::Event;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub const JSON: &str = "application/json";
@@ -54,6 +55,8 @@ pub struct Master {
     /// The `--scheduler_heartbeat_interval` it was started with (15 s if none).
     pub heartbeat: Duration,
     log: PathBuf,
+    /// For a master serving https: how the tests' client speaks TLS to it.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The flags every test master gets unless the caller says otherwise.
@@ -96,6 +99,17 @@ impl Master {
     ///
     /// [`start_with`]: Master::start_with
     pub async fn start_as(subcommand: &str, flags: &[String]) -> Master {
+        Master::launch(subcommand, flags, &[], None).await
+    }
+
+    /// As [`start_as`](Master::start_as), with `env` added to its environment, and
+    /// spoken to over TLS with `tls` (for a master given LIBPROCESS_SSL_* in `env`).
+    pub async fn launch(
+        subcommand: &str,
+        flags: &[String],
+        env: &[(String, String)],
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Master {
         let mut last_log = String::new();
         for _attempt in 0..5 {
             let port = free_port();
@@ -109,6 +123,7 @@ impl Master {
                 .arg(format!("--port={port}"))
                 .arg(format!("--work_dir={}", work_dir.join("work").display()))
                 .args(flags)
+                .envs(env.iter().map(|(k, v)| (k, v)))
                 .env("RUST_LOG", "debug")
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(log_file))
@@ -121,6 +136,7 @@ impl Master {
                 work_dir,
                 heartbeat: heartbeat_flag(flags),
                 log,
+                tls: tls.clone(),
             };
             match master.wait_healthy().await {
                 Ok(()) => return master,
@@ -141,7 +157,7 @@ impl Master {
             }
             let probe = tokio::time::timeout(
                 Duration::from_secs(1),
-                send_to(self.addr, Request::get("/health")),
+                send_over(self.addr, self.tls.as_ref(), Request::get("/health")),
             )
             .await;
             if let Ok(Ok(response)) = probe
@@ -165,10 +181,16 @@ impl Master {
         self.addr.port()
     }
 
+    /// `https` for a master spoken to over TLS.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
     /// Sends one request on a fresh connection and reads the whole response.
     pub async fn send(&self, request: Request) -> Response {
         let what = format!("{} {}", request.method, request.path);
-        match tokio::time::timeout(PATIENCE, send_to(self.addr, request)).await {
+        match tokio::time::timeout(PATIENCE, send_over(self.addr, self.tls.as_ref(), request)).await
+        {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => panic!("{what}: {e}\n--- master log ---\n{}", self.log()),
             Err(_) => panic!("{what}: no response in {PATIENCE:?}"),
@@ -189,7 +211,7 @@ impl Master {
     /// Sends a request expected to open an event stream, and reads the response head.
     /// A response that is not 200 comes back whole as `Err`.
     pub async fn open(&self, request: Request) -> Result<EventStream, Response> {
-        open_on(self.addr, request).await
+        open_over(self.addr, self.tls.as_ref(), request).await
     }
 
     /// `/health` still answers 200: the process is alive and serving, and nothing in
@@ -366,7 +388,16 @@ fn header_in<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str>
 
 /// Sends one request on a new connection and reads the whole response.
 pub async fn send_to(addr: SocketAddr, request: Request) -> Result<Response, String> {
-    let mut conn = Conn::connect(addr).await?;
+    send_over(addr, None, request).await
+}
+
+/// As [`send_to`], over TLS when `tls` is given.
+pub async fn send_over(
+    addr: SocketAddr,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+    request: Request,
+) -> Result<Response, String> {
+    let mut conn = Conn::connect_over(addr, tls).await?;
     conn.write(&request.to_bytes()).await?;
     conn.read_response(&request.method).await
 }
@@ -408,9 +439,18 @@ pub async fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Result<Response, String
 }
 
 pub async fn open_on(addr: SocketAddr, request: Request) -> Result<EventStream, Response> {
+    open_over(addr, None, request).await
+}
+
+/// As [`open_on`], over TLS when `tls` is given.
+pub async fn open_over(
+    addr: SocketAddr,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+    request: Request,
+) -> Result<EventStream, Response> {
     let what = format!("{} {}", request.method, request.path);
     let opened = tokio::time::timeout(PATIENCE, async {
-        let mut conn = Conn::connect(addr).await?;
+        let mut conn = Conn::connect_over(addr, tls).await?;
         conn.write(&request.to_bytes()).await?;
         let head = conn.read_head().await?;
         Ok::<_, String>((conn, head))
@@ -473,18 +513,42 @@ fn body_framing(head: &Head, method: &str) -> Framing {
     }
 }
 
+/// A byte stream to the server: TCP, or TLS over TCP.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
 /// A connection and the bytes read from it that nobody has consumed yet.
 struct Conn {
-    stream: TcpStream,
+    stream: Box<dyn Io>,
     raw: Vec<u8>,
 }
 
 impl Conn {
     async fn connect(addr: SocketAddr) -> Result<Conn, String> {
-        let stream = TcpStream::connect(addr)
+        Conn::connect_over(addr, None).await
+    }
+
+    /// With `tls`, the TLS handshake is done here, verifying the server's certificate
+    /// for `addr`'s IP address.
+    async fn connect_over(
+        addr: SocketAddr,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+    ) -> Result<Conn, String> {
+        let tcp = TcpStream::connect(addr)
             .await
             .map_err(|e| format!("connect {addr}: {e}"))?;
-        stream.set_nodelay(true).ok();
+        tcp.set_nodelay(true).ok();
+        let stream: Box<dyn Io> = match tls {
+            None => Box::new(tcp),
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+                let tls = tokio_rustls::TlsConnector::from(config.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| format!("TLS handshake with {addr}: {e}"))?;
+                Box::new(tls)
+            }
+        };
         Ok(Conn {
             stream,
             raw: Vec::new(),

@@ -104,6 +104,7 @@ impl FakeAgent {
             shutdown_grace_period: Duration::from_secs(5),
             // As an agent sets it: for its command executors only.
             http_command_executor: self.kind != executor_info::Type::Default,
+            tls: None,
         }
     }
 

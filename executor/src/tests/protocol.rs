@@ -49,7 +49,7 @@ impl Harness {
         let agent = FakeAgent::start(framework(&[]), kind).await;
         let dir = tempfile::tempdir().unwrap();
         let env = agent.env(dir.path(), false);
-        let client = crate::client::AgentClient::new(&env.agent_endpoint).unwrap();
+        let client = crate::client::AgentClient::new(&env.agent_endpoint, None).unwrap();
         let executor = crate::Executor::new(env, client).with_terminal_ack_timeout(timeout);
         Harness::subscribed(agent, dir, tokio::spawn(executor.run())).await
     }

@@ -109,7 +109,7 @@ fn with_leader_proxy(
     if !master.leader_proxy() {
         return router;
     }
-    let proxy = LeaderProxy::new(leadership.clone(), master.max_body_bytes());
+    let proxy = LeaderProxy::new(leadership.clone(), master.max_body_bytes(), master.tls());
     router.route_layer(middleware::from_fn_with_state(proxy, proxy_to_leader))
 }
 

@@ -10,11 +10,10 @@ use ratufa_gateway::leader::LEADER_RETRY_AFTER;
 use ratufa_gateway::{ApiError, LeaderStatus, Leadership};
 
 use crate::MasterHandle;
-use crate::contention::base_url;
 
 pub(super) fn redirect(master: &MasterHandle, leadership: &Arc<dyn Leadership>) -> Response {
     let base = match leadership.status() {
-        LeaderStatus::Leading | LeaderStatus::Recovering => base_url(&master.master_info()),
+        LeaderStatus::Leading | LeaderStatus::Recovering => master.base_url(),
         LeaderStatus::Following { base_url } => base_url,
         LeaderStatus::NoLeader => {
             return ApiError::service_unavailable("No leader elected", LEADER_RETRY_AFTER)
