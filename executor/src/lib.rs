@@ -64,6 +64,7 @@ pub async fn run(env: ExecutorEnv) -> i32 {
         Ok(tls) => tls,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the executor");
+            eprintln!("ratufa executor: {e}");
             return 1;
         }
     };
