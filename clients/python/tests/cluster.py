@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -87,10 +88,20 @@ def reap_under(directory: Path) -> None:
 
 
 class Ratufa:
-    """A `ratufa <subcommand>` child on 127.0.0.1:<port>, killed by :meth:`stop`."""
+    """A `ratufa <subcommand>` child on 127.0.0.1:<port>, killed by :meth:`stop`; with
+    ``env`` added to its environment, and spoken to over https with ``tls``."""
 
-    def __init__(self, subcommand: str, flags: List[str], port: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        subcommand: str,
+        flags: List[str],
+        port: Optional[int] = None,
+        env: Optional[Dict[str, str]] = None,
+        tls: Optional[ssl.SSLContext] = None,
+    ) -> None:
         self.binary = ratufa_bin()
+        self.env = env or {}
+        self.tls = tls
         self.subcommand = subcommand
         self.flags = flags
         self.port = port or free_port()
@@ -104,7 +115,7 @@ class Ratufa:
 
     @property
     def url(self) -> str:
-        return f"http://{self.address}"
+        return f"{'https' if self.tls else 'http'}://{self.address}"
 
     def start(self) -> "Ratufa":
         self.starts += 1
@@ -113,6 +124,7 @@ class Ratufa:
             [self.binary, self.subcommand, "--ip=127.0.0.1", f"--port={self.port}",
              f"--work_dir={self.dir / 'work'}", *self.flags],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env={**os.environ, **self.env},
         )  # fmt: skip
         log.close()
         wait_for(f"ratufa {self.subcommand} on {self.address}", self._healthy, log=self.log)
@@ -123,7 +135,7 @@ class Ratufa:
         if self.proc.poll() is not None:
             raise AssertionError(f"ratufa exited with {self.proc.returncode}\n{self.log()}")
         try:
-            with urllib.request.urlopen(self.url + "/health", timeout=5) as r:
+            with urllib.request.urlopen(self.url + "/health", timeout=5, context=self.tls) as r:
                 return bool(r.status == 200)
         except OSError:
             return False
@@ -157,7 +169,7 @@ class Ratufa:
         return "\n".join(out)
 
     def get_json(self, path: str) -> Dict[str, Any]:
-        with urllib.request.urlopen(self.url + path, timeout=10) as r:
+        with urllib.request.urlopen(self.url + path, timeout=10, context=self.tls) as r:
             data: Dict[str, Any] = json.loads(r.read())
             return data
 

@@ -66,6 +66,9 @@ def test_calls_refuse_bad_input_naming_the_field() -> None:
 def test_masters_and_redirects() -> None:
     assert Masters.parse("h1:5050,h2:5050").urls == ["http://h1:5050", "http://h2:5050"]
     assert Masters.parse(["https://m:5050/"]).urls == ["https://m:5050"]
+    # With TLS, bare addresses are https; an explicit scheme still says which.
+    assert Masters.parse("h1:5050,http://h2:5050", "https").urls == ["https://h1:5050", "http://h2:5050"]
+    assert Masters.parse("zk://z1:2181/mesos", "https").scheme == "https"
     assert Masters.parse("zk://z1:2181,z2:2181/mesos").zk == "zk://z1:2181,z2:2181/mesos"
     assert redirect_target("http://a:1", "//b:2/api/v1/scheduler") == "http://b:2"
     assert redirect_target("http://a:1", "http://c:3/master/api/v1/scheduler") == "http://c:3"
@@ -79,6 +82,7 @@ def test_zookeeper_parsing() -> None:
     assert leader_node([]) is None
     info = {"hostname": "m1", "port": 5050, "address": {"ip": "10.0.0.1", "port": 5051}}
     assert master_address(info) == "http://10.0.0.1:5051"
+    assert master_address(info, "https") == "https://10.0.0.1:5051"
     with pytest.raises(ValidationError):
         parse_zk_url("zk://z1:2181")
 

@@ -3,6 +3,7 @@ the session's state as properties, stopping, and the order masters are tried in.
 
 from __future__ import annotations
 
+import ssl
 from typing import Any, List, Mapping, Optional, Sequence, TypeVar, Union
 
 import httpx
@@ -32,6 +33,9 @@ class SchedulerBase(SchedulerCalls[R]):
     :param request_timeout: connect/write timeout and the time calls may spend on retries.
     :param max_record_bytes: the largest event accepted (a larger length is corruption).
     :param auth: httpx authentication (e.g. ``httpx.BasicAuth(principal, secret)``).
+    :param tls: for a cluster with TLS: the context to speak https with
+        (:func:`ratufa.tls.context_from_env` reads Mesos's LIBPROCESS_SSL_* variables);
+        bare ``host:port`` masters and leaders found in ZooKeeper are then https.
     """
 
     def __init__(
@@ -47,8 +51,10 @@ class SchedulerBase(SchedulerCalls[R]):
         request_timeout: float = 30.0,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         auth: Optional[httpx.Auth] = None,
+        tls: Optional[ssl.SSLContext] = None,
     ) -> None:
-        self._masters = Masters.parse(masters)
+        self._masters = Masters.parse(masters, "https" if tls else "http")
+        self._tls = tls
         self._session = SchedulerSession(framework_json(framework_info), missed_heartbeats)
         self._auto_ack = auto_acknowledge
         self._suppressed_roles = suppressed_roles

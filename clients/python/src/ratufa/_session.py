@@ -27,13 +27,14 @@ MAX_REDIRECTS = 5
 DEFAULT_HEARTBEAT_SECONDS = 15.0
 
 
-def base_url(address: str) -> str:
-    """``scheme://host:port`` for ``host:port`` or a URL (a path is dropped)."""
+def base_url(address: str, scheme: str = "http") -> str:
+    """``scheme://host:port`` for ``host:port`` (``scheme`` then says which) or a URL
+    (a path is dropped)."""
     address = address.strip()
     if not address:
         raise ValidationError("a master address must not be empty")
     if "://" not in address:
-        address = "http://" + address
+        address = f"{scheme}://{address}"
     parts = urlsplit(address)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValidationError(f"not a master address: {address!r} (want host:port or http://host:port)")
@@ -47,17 +48,21 @@ class Masters:
     urls: List[str] = field(default_factory=list)
     zk: Optional[str] = None
 
+    #: The scheme of bare ``host:port`` masters and of detected leaders.
+    scheme: str = "http"
+
     @classmethod
-    def parse(cls, masters: Union[str, Sequence[str]]) -> "Masters":
-        """``"zk://host:2181/mesos"``, ``"host:5050"``, ``"h1:5050,h2:5050"`` or a list."""
+    def parse(cls, masters: Union[str, Sequence[str]], scheme: str = "http") -> "Masters":
+        """``"zk://host:2181/mesos"``, ``"host:5050"``, ``"h1:5050,h2:5050"`` or a list;
+        ``scheme`` is ``https`` for a cluster with TLS."""
         if isinstance(masters, str):
             if masters.startswith("zk://"):
-                return cls(zk=masters)
+                return cls(zk=masters, scheme=scheme)
             masters = [m for m in masters.split(",") if m.strip()]
-        urls = [base_url(m) for m in masters]
+        urls = [base_url(m, scheme) for m in masters]
         if not urls:
             raise ValidationError("masters: give at least one master (host:port) or a zk:// URL")
-        return cls(urls=urls)
+        return cls(urls=urls, scheme=scheme)
 
 
 def redirect_target(current: str, location: Optional[str]) -> str:

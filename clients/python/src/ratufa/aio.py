@@ -56,7 +56,9 @@ class AsyncScheduler(SchedulerBase[Awaitable[None]]):
     _client: httpx.AsyncClient
 
     def _open_client(self, auth: Optional[httpx.Auth]) -> None:
-        self._client = httpx.AsyncClient(auth=auth, follow_redirects=False, timeout=self._request_timeout)
+        self._client = httpx.AsyncClient(
+            auth=auth, follow_redirects=False, timeout=self._request_timeout, verify=self._tls or True
+        )
 
     async def aclose(self) -> None:
         self._stopped = True
@@ -124,7 +126,8 @@ class AsyncScheduler(SchedulerBase[Awaitable[None]]):
             from .zk import detect_leader
 
             zk = self._masters.zk
-            return [await asyncio.to_thread(detect_leader, zk, self._request_timeout)]
+            scheme = self._masters.scheme
+            return [await asyncio.to_thread(detect_leader, zk, self._request_timeout, scheme)]
         return self._listed_masters()
 
     async def _subscribe(self) -> httpx.Response:

@@ -24,6 +24,7 @@ import logging
 import os
 import random
 import re
+import ssl
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from ._methods import handler_method
 from ._session import EXECUTOR_PATH, JSON, base_url
 from .errors import AgentError, HTTPError, RecordIOError, StreamClosed, ValidationError
 from .scheduler import read_events
+from .tls import context_from_env
 
 log = logging.getLogger("ratufa.executor")
 
@@ -65,6 +67,9 @@ class ExecutorConfig:
     recovery_timeout: float = 15 * 60.0
     backoff_max: float = 2.0
     sandbox: Optional[str] = None
+    #: With TLS (LIBPROCESS_SSL_ENABLED, inherited from the agent): the agent is
+    #: reached over https; MESOS_AGENT_ENDPOINT stays ``ip:port``, as in Mesos.
+    tls: Optional[ssl.SSLContext] = None
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "ExecutorConfig":
@@ -84,6 +89,7 @@ class ExecutorConfig:
                 env.get("MESOS_SUBSCRIPTION_BACKOFF_MAX", "2secs"), "MESOS_SUBSCRIPTION_BACKOFF_MAX"
             ),
             sandbox=env.get("MESOS_SANDBOX") or env.get("MESOS_DIRECTORY"),
+            tls=context_from_env(env),
         )
 
 
@@ -92,8 +98,11 @@ class Executor:
 
     def __init__(self, config: Optional[ExecutorConfig] = None, *, request_timeout: float = 30.0) -> None:
         self.config = config or ExecutorConfig.from_env()
-        self._url = base_url(self.config.agent_endpoint) + EXECUTOR_PATH
-        self._client = httpx.Client(timeout=request_timeout, follow_redirects=False)
+        scheme = "https" if self.config.tls else "http"
+        self._url = base_url(self.config.agent_endpoint, scheme) + EXECUTOR_PATH
+        self._client = httpx.Client(
+            timeout=request_timeout, follow_redirects=False, verify=self.config.tls or True
+        )
         self._request_timeout = request_timeout
         # uuid → Call.Update, in the order sent
         self._unacked_updates: "OrderedDict[str, Json]" = OrderedDict()

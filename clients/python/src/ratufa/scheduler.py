@@ -61,7 +61,9 @@ class Scheduler(SchedulerBase[None]):
     _response: Optional[httpx.Response] = None
 
     def _open_client(self, auth: Optional[httpx.Auth]) -> None:
-        self._client = httpx.Client(auth=auth, follow_redirects=False, timeout=self._request_timeout)
+        self._client = httpx.Client(
+            auth=auth, follow_redirects=False, timeout=self._request_timeout, verify=self._tls or True
+        )
 
     def close(self) -> None:
         """Stops and releases the connections."""
@@ -151,7 +153,7 @@ class Scheduler(SchedulerBase[None]):
         if self._masters.zk is not None:
             from .zk import detect_leader
 
-            return [detect_leader(self._masters.zk, self._request_timeout)]
+            return [detect_leader(self._masters.zk, self._request_timeout, self._masters.scheme)]
         return self._listed_masters()
 
     def _subscribe(self) -> httpx.Response:

@@ -38,19 +38,20 @@ def leader_node(children: List[str]) -> Optional[str]:
     return lowest[1]
 
 
-def master_address(info: Dict[str, Any]) -> str:
-    """``http://host:port`` of a MasterInfo: its address (ip, then hostname), else
-    hostname and port."""
+def master_address(info: Dict[str, Any], scheme: str = "http") -> str:
+    """``scheme://host:port`` of a MasterInfo (which carries no scheme): its address
+    (ip, then hostname), else hostname and port."""
     address = info.get("address") or {}
     host = address.get("ip") or address.get("hostname") or info.get("hostname")
     port = address.get("port") or info.get("port")
     if not host or not port:
         raise NoLeaderError(f"the leader's MasterInfo has no address: {info!r}")
-    return f"http://{host}:{port}"
+    return f"{scheme}://{host}:{port}"
 
 
-def detect_leader(url: str, timeout: float) -> str:
-    """The base URL of the leading master registered under ``url``."""
+def detect_leader(url: str, timeout: float, scheme: str = "http") -> str:
+    """The base URL of the leading master registered under ``url`` (``https`` for a
+    cluster with TLS)."""
     try:
         from kazoo.client import KazooClient
     except ImportError as e:
@@ -68,7 +69,7 @@ def detect_leader(url: str, timeout: float) -> str:
         if node is None:
             raise NoLeaderError(f"no leading master in {url} (children: {children})")
         data, _ = client.get(f"{path}/{node}")
-        return master_address(json.loads(data))
+        return master_address(json.loads(data), scheme)
     except NoLeaderError:
         raise
     except Exception as e:  # kazoo raises its own hierarchy and timeouts
