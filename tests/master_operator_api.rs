@@ -665,3 +665,128 @@ async fn an_unreachable_agent_that_returns_keeps_partition_aware_tasks_only() {
     );
     master.assert_alive().await;
 }
+
+/// Reads the operator stream until an event of `kind` for which `matches` holds;
+/// returns it. Whatever comes before is passed over (HEARTBEATs among it).
+async fn until(
+    stream: &mut support::EventStream,
+    kind: &str,
+    matches: impl Fn(&Value) -> bool,
+) -> Value {
+    loop {
+        let event = stream.json().await;
+        if event["type"] == kind && matches(&event) {
+            return event;
+        }
+    }
+}
+
+#[tokio::test]
+async fn subscribe_streams_the_state_then_every_change() {
+    let master = master().await;
+    let agent = Agent::start(&master, &["--resources=cpus:4;mem:2048"]).await;
+    // Registered before the stream opens, so SUBSCRIBED lists it.
+    assert!(!agent.id().await.is_empty());
+    let subscribe = json!({"type": "SUBSCRIBE"}).to_string();
+    let mut stream = master
+        .open(api_request(API, JSON, JSON, subscribe.clone()))
+        .await
+        .unwrap_or_else(|refused| panic!("SUBSCRIBE: {refused:?}"));
+    assert_eq!(stream.content_type(), Some(JSON));
+    let subscribed = stream.json().await;
+    assert_eq!(subscribed["type"], "SUBSCRIBED", "{subscribed}");
+    let state = &subscribed["subscribed"]["get_state"];
+    let agents = state["get_agents"]["agents"].as_array().unwrap();
+    assert_eq!(agents.len(), 1, "{subscribed}");
+    let agent_id = agents[0]["agent_info"]["id"].clone();
+    assert!(
+        subscribed["subscribed"]["heartbeat_interval_seconds"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    // The same in protobuf.
+    let mut proto_stream = master
+        .open(api_request(API, JSON, PROTOBUF, subscribe))
+        .await
+        .unwrap_or_else(|refused| panic!("SUBSCRIBE: {refused:?}"));
+    let first = ratufa_proto::v1::master::Event::decode(proto_stream.record().await.as_slice())
+        .expect("a protobuf master Event");
+    assert_eq!(
+        first.r#type,
+        Some(ratufa_proto::v1::master::event::Type::Subscribed as i32)
+    );
+    let agents = first
+        .subscribed
+        .unwrap()
+        .get_state
+        .unwrap()
+        .get_agents
+        .unwrap();
+    assert_eq!(agents.agents.len(), 1);
+    drop(proto_stream);
+
+    let (mut scheduler, _) = running_task(&master, "watched", &[], "watched-task").await;
+    let added = until(&mut stream, "FRAMEWORK_ADDED", |_| true).await;
+    let framework = &added["framework_added"]["framework"];
+    assert_eq!(framework["framework_info"]["name"], "watched", "{added}");
+    assert_eq!(framework["connected"], true, "{added}");
+    let task = until(&mut stream, "TASK_ADDED", |_| true).await;
+    assert_eq!(
+        task["task_added"]["task"]["task_id"]["value"], "watched-task",
+        "{task}"
+    );
+    assert_eq!(
+        task["task_added"]["task"]["state"], "TASK_STAGING",
+        "{task}"
+    );
+    let running = until(&mut stream, "TASK_UPDATED", |e| {
+        e["task_updated"]["state"] == "TASK_RUNNING"
+    })
+    .await;
+    assert_eq!(
+        running["task_updated"]["status"]["task_id"]["value"], "watched-task",
+        "{running}"
+    );
+    assert_eq!(
+        running["task_updated"]["framework_id"]["value"],
+        scheduler.id(),
+        "{running}"
+    );
+
+    // Gone: the agent is removed, its task lost; it comes back as a new agent.
+    let gone = json!({"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": agent_id}});
+    json_call(&master, &gone).await;
+    let lost = until(&mut stream, "TASK_UPDATED", |_| true).await;
+    assert_eq!(lost["task_updated"]["state"], "TASK_LOST", "{lost}");
+    let removed = until(&mut stream, "AGENT_REMOVED", |_| true).await;
+    assert_eq!(removed["agent_removed"]["agent_id"], agent_id, "{removed}");
+    let back = until(&mut stream, "AGENT_ADDED", |_| true).await;
+    assert_ne!(
+        back["agent_added"]["agent"]["agent_info"]["id"], agent_id,
+        "{back}"
+    );
+    assert_eq!(
+        back["agent_added"]["agent"]["agent_info"]["hostname"], "localhost",
+        "{back}"
+    );
+    scheduler
+        .await_state(&master, "watched-task", "TASK_LOST")
+        .await;
+
+    json_call(
+        &master,
+        &json!({"type": "TEARDOWN", "teardown": {"framework_id": {"value": scheduler.id()}}}),
+    )
+    .await;
+    let removed = until(&mut stream, "FRAMEWORK_REMOVED", |_| true).await;
+    assert_eq!(
+        removed["framework_removed"]["framework_info"]["id"]["value"],
+        scheduler.id(),
+        "{removed}"
+    );
+    // A quiet stream carries heartbeats.
+    until(&mut stream, "HEARTBEAT", |_| true).await;
+    drop(agent);
+    master.assert_alive().await;
+}

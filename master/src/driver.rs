@@ -18,8 +18,8 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tracing::{debug, info};
 
 use crate::core::{
-    ConnectionId, FrameworkCall, MasterCore, OperatorChange, Output, Rejection, Reply,
-    StateSnapshot, SubscribeOutcome, Time,
+    ConnectionId, FrameworkCall, MasterCore, OperatorChange, OperatorEvent, Output, Rejection,
+    Reply, StateSnapshot, SubscribeOutcome, Time,
 };
 
 /// How many commands may wait for the driver before handlers wait to send. Each HTTP
@@ -67,6 +67,12 @@ pub enum Command {
         change: OperatorChange,
         reply: oneshot::Sender<Result<Reply, Rejection>>,
     },
+    /// An operator's SUBSCRIBE: `events` gets every operator event from now on; the
+    /// reply is the state they start from.
+    OperatorSubscribe {
+        events: UnboundedSender<OperatorEvent>,
+        reply: oneshot::Sender<StateSnapshot>,
+    },
     /// A copy of the state for the read-only endpoints.
     Snapshot {
         reply: oneshot::Sender<StateSnapshot>,
@@ -112,6 +118,8 @@ pub struct Driver {
     /// The origin of the core's [`Time`].
     origin: Instant,
     allocation_interval: Duration,
+    /// Operator API subscribers (SUBSCRIBE on `/api/v1`).
+    operator_streams: Vec<UnboundedSender<OperatorEvent>>,
 }
 
 impl Driver {
@@ -127,6 +135,7 @@ impl Driver {
             next_conn: 0,
             origin: Instant::now(),
             allocation_interval,
+            operator_streams: Vec::new(),
         };
         (driver, tx)
     }
@@ -258,6 +267,11 @@ impl Driver {
             Command::Operator { change, reply } => {
                 let _ = reply.send(self.core.handle_operator(now, change));
             }
+            Command::OperatorSubscribe { events, reply } => {
+                self.operator_streams.push(events);
+                self.core.set_operator_watched(true);
+                let _ = reply.send(self.core.state_snapshot());
+            }
             Command::Snapshot { reply } => {
                 let _ = reply.send(self.core.state_snapshot());
             }
@@ -329,6 +343,7 @@ impl Driver {
 
     /// Carries out everything the core asked for.
     fn flush(&mut self) {
+        self.flush_operator_events();
         while let Some(output) = self.core.poll_output() {
             match output {
                 // A failed send means the client is gone; the watcher reports it.
@@ -354,6 +369,26 @@ impl Driver {
                     self.close_stream(conn);
                 }
             }
+        }
+    }
+}
+
+impl Driver {
+    /// Hands every queued operator event to every operator subscriber; forgets those
+    /// that went away, and tells the core when nobody watches any more.
+    fn flush_operator_events(&mut self) {
+        if self.operator_streams.is_empty() {
+            return;
+        }
+        while let Some(event) = self.core.poll_operator_event() {
+            for stream in &self.operator_streams {
+                let _ = stream.send(event.clone());
+            }
+        }
+        self.operator_streams.retain(|stream| !stream.is_closed());
+        if self.operator_streams.is_empty() {
+            debug!("no operator subscribers left");
+            self.core.set_operator_watched(false);
         }
     }
 }

@@ -16,8 +16,8 @@ use tokio::sync::oneshot;
 use crate::MasterConfig;
 use crate::allocator::{AllocatorConfig, HierarchicalDrf};
 use crate::core::{
-    CoreConfig, FrameworkCall, MasterCore, OperatorChange, Rejection, Reply, StateSnapshot,
-    SubscribeOutcome,
+    CoreConfig, FrameworkCall, MasterCore, OperatorChange, OperatorEvent, Rejection, Reply,
+    StateSnapshot, SubscribeOutcome,
 };
 use crate::driver::{Command, Driver};
 use crate::master_info;
@@ -307,6 +307,18 @@ impl MasterHandle {
     ) -> Result<Result<Reply, Rejection>, Stopped> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Operator { change, reply }).await?;
+        answer.await.map_err(|_| Stopped)
+    }
+
+    /// An operator's SUBSCRIBE: operator events go to `events` from the moment of the
+    /// returned state on; dropping the receiver ends the subscription.
+    pub async fn operator_subscribe(
+        &self,
+        events: UnboundedSender<OperatorEvent>,
+    ) -> Result<StateSnapshot, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::OperatorSubscribe { events, reply })
+            .await?;
         answer.await.map_err(|_| Stopped)
     }
 

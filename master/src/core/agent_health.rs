@@ -126,6 +126,7 @@ impl MasterCore {
         };
         self.ping_deadlines
             .remove(&(agent.next_ping, agent_id.to_string()));
+        self.notify_agent_removed(agent_id);
         if let Some(conn) = agent.conn {
             self.agent_connections.remove(&conn);
             match how {

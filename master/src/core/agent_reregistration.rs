@@ -230,7 +230,8 @@ impl MasterCore {
             false,
             &[],
         );
-        self.frameworks.insert(id, framework);
+        self.frameworks.insert(id.clone(), framework);
+        self.notify_framework(&id, true);
     }
 
     /// A known agent subscribing again (its stream broke, or it restarted with its

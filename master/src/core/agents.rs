@@ -114,6 +114,7 @@ impl MasterCore {
             self.adopt_report(now, &id.value, report, was_unreachable);
             self.add_agent_to_allocator(&id.value);
             self.schedule_ping(now, &id.value);
+            self.notify_agent_added(&id.value);
         }
         self.allocation_wanted = true;
         Ok(id)

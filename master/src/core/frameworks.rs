@@ -229,6 +229,7 @@ impl MasterCore {
             self.rescind_offer(now, &offer_id);
         }
         self.push_framework_update_to_agents(id);
+        self.notify_framework(id, false);
         self.allocation_wanted = true;
         Ok(Reply::Ok)
     }
@@ -254,6 +255,7 @@ impl MasterCore {
         framework.connection = Connection::Removed { at: now };
         framework.active = false;
         info!(framework_id = %id, "framework removed");
+        self.notify_framework_removed(&framework.info);
         self.completed.insert(framework);
         self.remove_framework_work(now, id);
     }

@@ -24,6 +24,7 @@ pub mod launch_validation;
 mod null_allocator;
 mod offers;
 mod operator;
+mod operator_events;
 mod output;
 mod reconcile;
 pub mod roles;
@@ -51,6 +52,7 @@ pub use framework::{CompletedFrameworks, Connection, ConnectionId, Framework};
 pub use null_allocator::NoAllocator;
 pub use offers::{DEFAULT_REFUSE_SECONDS, MAX_REFUSE_SECONDS, OfferEntry, refuse_filter};
 pub use operator::OperatorChange;
+pub use operator_events::OperatorEvent;
 pub use output::{
     Output, Rejection, RejectionKind, Reply, SubscribeOutcome, error_event, heartbeat_event,
     subscribed_event,
@@ -149,6 +151,9 @@ pub struct MasterCore {
     gone_agents: BTreeMap<String, Time>,
     /// Role weights from `--weights` and UPDATE_WEIGHTS; roles not here weigh 1.
     weights: BTreeMap<String, f64>,
+    /// Whether an operator is subscribed: only then are `operator_events` queued.
+    operator_watched: bool,
+    operator_events: VecDeque<OperatorEvent>,
     next_agent_id: u64,
     /// Agents by when their next PING is due.
     ping_deadlines: BTreeSet<(Time, String)>,
@@ -196,6 +201,8 @@ impl MasterCore {
             unreachable_agents: BTreeMap::new(),
             gone_agents: BTreeMap::new(),
             weights,
+            operator_watched: false,
+            operator_events: VecDeque::new(),
             next_agent_id: 0,
             ping_deadlines: BTreeSet::new(),
             offers: HashMap::new(),
@@ -307,6 +314,7 @@ impl MasterCore {
             .as_ref()
             .map(|id| id.value.clone())
             .unwrap_or_default();
+        let added = id.is_empty() || !self.frameworks.contains_key(&id);
         let framework_id = if id.is_empty() {
             let framework_id = self.new_framework_id();
             info.id = Some(framework_id.clone());
@@ -333,6 +341,7 @@ impl MasterCore {
         };
 
         self.connect(conn, stream_id, &framework_id.value);
+        self.notify_framework(&framework_id.value, added);
         self.outputs.push_back(Output::Event {
             conn,
             event: subscribed_event(
@@ -457,6 +466,7 @@ impl MasterCore {
         self.allocator
             .deactivate_framework(&FrameworkId { value: id.clone() });
         self.rescind_framework_offers(now, &id);
+        self.notify_framework(&id, false);
     }
 
     /// Time passed: remove frameworks whose failover timeout ran out, ping agents

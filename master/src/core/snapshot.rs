@@ -334,25 +334,7 @@ impl MasterCore {
         let agents = self
             .agents
             .values()
-            .map(|a| {
-                let mut offered = Resources::new();
-                for id in &a.offers {
-                    if let Some(o) = self.offers.get(id) {
-                        offered += &o.resources.unallocated();
-                    }
-                }
-                AgentSnapshot {
-                    info: a.info.clone(),
-                    connected: a.is_connected(),
-                    active: a.is_connected(),
-                    version: a.version.clone(),
-                    registered_time: a.registered_time,
-                    reregistered_time: a.reregistered_time,
-                    total: a.total.clone(),
-                    used_by: a.used.clone(),
-                    offered,
-                }
-            })
+            .map(|a| self.agent_snapshot(a))
             .collect();
         StateSnapshot {
             master_info: self.config.master_info.clone(),
@@ -377,6 +359,47 @@ impl MasterCore {
                 .map(|roles| roles.iter().cloned().collect()),
             counters: self.counters.clone(),
         }
+    }
+
+    /// One registered agent as endpoints show it.
+    pub(super) fn agent_snapshot(&self, a: &super::Agent) -> AgentSnapshot {
+        let mut offered = Resources::new();
+        for id in &a.offers {
+            if let Some(o) = self.offers.get(id) {
+                offered += &o.resources.unallocated();
+            }
+        }
+        AgentSnapshot {
+            info: a.info.clone(),
+            connected: a.is_connected(),
+            active: a.is_connected(),
+            version: a.version.clone(),
+            registered_time: a.registered_time,
+            reregistered_time: a.reregistered_time,
+            total: a.total.clone(),
+            used_by: a.used.clone(),
+            offered,
+        }
+    }
+
+    /// One framework the master holds as endpoints show it, gathered from every
+    /// agent (a pass over the agents: for single events, not whole snapshots).
+    pub(super) fn one_framework_snapshot(&self, id: &str) -> Option<FrameworkSnapshot> {
+        let framework = self.frameworks.get(id)?;
+        let mut on_agents = OnAgents::default();
+        for agent in self.agents.values() {
+            for ((framework_id, _), executor) in &agent.executors {
+                if framework_id.as_str() == id {
+                    on_agents.executors.push((agent.id(), executor));
+                }
+            }
+            for (framework_id, used) in &agent.used {
+                if &**framework_id == id {
+                    on_agents.used.push(used.clone());
+                }
+            }
+        }
+        Some(self.framework_snapshot(framework, Some(&on_agents)))
     }
 
     pub fn counters(&self) -> &Counters {

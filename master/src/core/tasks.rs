@@ -120,7 +120,8 @@ impl MasterCore {
         if let Some(agent) = self.agents.get_mut(agent_id) {
             agent.tasks.insert((interned_framework, task_id.clone()));
         }
-        books.active.insert(task_id, Arc::new(entry));
+        books.active.insert(task_id.clone(), Arc::new(entry));
+        self.notify_task_added(framework_id, &task_id);
     }
 
     pub(super) fn add_executor(
@@ -214,6 +215,7 @@ impl MasterCore {
                 self.recover(now, framework_id, &agent_id, &resources, None);
             }
         }
+        self.notify_task_updated(framework_id, task_id, status);
     }
 
     /// Takes a task out of the active books: into the completed list, or (a

@@ -250,3 +250,54 @@ fn the_operator_tears_a_framework_down() {
     assert_eq!(refused.kind, RejectionKind::BadRequest);
     assert!(refused.message.contains("No framework found"), "{refused}");
 }
+
+fn drain_operator_events(h: &mut Harness) -> Vec<OperatorEvent> {
+    std::iter::from_fn(|| h.core.poll_operator_event()).collect()
+}
+
+#[test]
+fn operator_events_are_queued_only_while_watched() {
+    let mut h = Harness::new();
+    let (sub, agent, offer) = h.offered(info("f"), "cpus:2;mem:256");
+    assert!(drain_operator_events(&mut h).is_empty());
+
+    h.core.set_operator_watched(true);
+    h.launched(&sub, &offer, "t", "cpus:1");
+    h.agent_update(&agent, &sub.framework_id(), "t", TaskState::TaskRunning, 1);
+    assert_eq!(
+        h.core.mark_agent_gone(h.now, &agent.id.value),
+        Ok(Reply::Ok)
+    );
+    h.core
+        .teardown_framework(h.now, &sub.framework_id().value)
+        .unwrap();
+    let kinds: Vec<String> = drain_operator_events(&mut h)
+        .iter()
+        .map(|event| match event {
+            OperatorEvent::TaskAdded(task) => format!("added {}", task.task_id.value),
+            OperatorEvent::TaskUpdated { state, .. } => format!("updated {state:?}"),
+            OperatorEvent::AgentAdded(_) => "agent added".into(),
+            OperatorEvent::AgentRemoved(id) => format!("agent removed {}", id == &agent.id.value),
+            OperatorEvent::FrameworkAdded(_) => "framework added".into(),
+            OperatorEvent::FrameworkUpdated(_) => "framework updated".into(),
+            OperatorEvent::FrameworkRemoved(info) => {
+                format!("framework removed {}", info.name)
+            }
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "added t",
+            "updated TaskRunning",
+            "updated TaskLost",
+            "agent removed true",
+            "framework removed f",
+        ]
+    );
+
+    h.core.set_operator_watched(false);
+    h.outputs();
+    h.subscribed(info("g"));
+    assert!(drain_operator_events(&mut h).is_empty());
+}

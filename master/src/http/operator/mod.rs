@@ -6,14 +6,16 @@
 //! GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_ROLES, GET_WEIGHTS, GET_MASTER) are
 //! built from one [`StateSnapshot`](crate::core::StateSnapshot), the one
 //! `/master/state` uses, on a blocking thread. Changes (UPDATE_WEIGHTS,
-//! MARK_AGENT_GONE, TEARDOWN) go to the core and answer 200 with no body. Every other
-//! call Mesos defines answers 501 naming the call.
+//! MARK_AGENT_GONE, TEARDOWN) go to the core and answer 200 with no body. SUBSCRIBE
+//! opens an event stream (see `events`). Every other call Mesos defines answers 501
+//! naming the call.
 //!
 //! Order of checks, as Mesos's master: 405 unless POST; 400/415 for `Content-Type`;
 //! 400 for a body that does not decode or a call that does not validate (no `type`,
 //! a type name we do not know, the call's own message missing); 406 when `Accept`
 //! allows neither JSON nor protobuf.
 
+mod events;
 mod views;
 
 use axum::body::Body;
@@ -67,6 +69,10 @@ async fn serve(
             )
                 .into_response())
         }
+        Request::Subscribe => {
+            let accept = ratufa_gateway::response_encoding(headers)?;
+            events::subscribe(master, accept).await
+        }
         Request::Change(change) => match master.operator(change).await.map_err(stopped)? {
             Ok(_) => Ok(StatusCode::OK.into_response()),
             Err(rejection) => Err(rejected(rejection)),
@@ -77,6 +83,7 @@ async fn serve(
 /// A call that validated: something to read, or a change for the core.
 enum Request {
     Read(call::Type),
+    Subscribe,
     Change(OperatorChange),
 }
 
@@ -109,6 +116,7 @@ fn validate(call: Call, encoding: Encoding, body: &[u8]) -> Result<Request, ApiE
         | T::GetRoles
         | T::GetWeights
         | T::GetMaster => Request::Read(kind),
+        T::Subscribe => Request::Subscribe,
         T::UpdateWeights => {
             let update = call
                 .update_weights

@@ -14,7 +14,7 @@ use ratufa_proto::v1::{
 
 use super::super::state::{Clock, agent_pid, metric_values};
 use crate::MasterHandle;
-use crate::core::{FrameworkSnapshot, StateSnapshot, TaskEntry, Time};
+use crate::core::{AgentSnapshot, FrameworkSnapshot, StateSnapshot, TaskEntry, Time};
 
 pub(super) fn flags(master: &MasterHandle) -> GetFlags {
     GetFlags {
@@ -52,38 +52,34 @@ pub(super) fn state(master: &MasterHandle, snapshot: &StateSnapshot) -> GetState
 
 pub(super) fn agents(master: &MasterHandle, snapshot: &StateSnapshot) -> GetAgents {
     let clock = Clock::of(master);
-    let agents = snapshot
-        .agents
-        .iter()
-        .map(|agent| {
-            let mut allocated = Resources::new();
-            for (_, used) in &agent.used_by {
-                allocated += used;
-            }
-            get_agents::Agent {
-                agent_info: (*agent.info).clone(),
-                active: agent.active,
-                deactivated: Some(false),
-                version: agent.version.clone().unwrap_or_default(),
-                pid: Some(agent_pid(&agent.info)),
-                registered_time: Some(clock.time_info(agent.registered_time)),
-                reregistered_time: agent.reregistered_time.map(|t| clock.time_info(t)),
-                total_resources: agent.total.as_slice().to_vec(),
-                allocated_resources: allocated.into_vec(),
-                offered_resources: agent.offered.as_slice().to_vec(),
-                ..get_agents::Agent::default()
-            }
-        })
-        .collect();
     GetAgents {
-        agents,
+        agents: snapshot.agents.iter().map(|a| agent(&clock, a)).collect(),
         recovered_agents: Vec::new(),
     }
 }
 
-pub(super) fn frameworks(master: &MasterHandle, snapshot: &StateSnapshot) -> GetFrameworks {
-    let clock = Clock::of(master);
-    let framework = |f: &FrameworkSnapshot| get_frameworks::Framework {
+pub(super) fn agent(clock: &Clock, agent: &AgentSnapshot) -> get_agents::Agent {
+    let mut allocated = Resources::new();
+    for (_, used) in &agent.used_by {
+        allocated += used;
+    }
+    get_agents::Agent {
+        agent_info: (*agent.info).clone(),
+        active: agent.active,
+        deactivated: Some(false),
+        version: agent.version.clone().unwrap_or_default(),
+        pid: Some(agent_pid(&agent.info)),
+        registered_time: Some(clock.time_info(agent.registered_time)),
+        reregistered_time: agent.reregistered_time.map(|t| clock.time_info(t)),
+        total_resources: agent.total.as_slice().to_vec(),
+        allocated_resources: allocated.into_vec(),
+        offered_resources: agent.offered.as_slice().to_vec(),
+        ..get_agents::Agent::default()
+    }
+}
+
+pub(super) fn framework(clock: &Clock, f: &FrameworkSnapshot) -> get_frameworks::Framework {
+    get_frameworks::Framework {
         framework_info: f.info.clone(),
         active: f.active,
         connected: f.connected,
@@ -95,7 +91,12 @@ pub(super) fn frameworks(master: &MasterHandle, snapshot: &StateSnapshot) -> Get
         allocated_resources: f.used_resources().into_vec(),
         offered_resources: f.offered_resources.as_slice().to_vec(),
         ..get_frameworks::Framework::default()
-    };
+    }
+}
+
+pub(super) fn frameworks(master: &MasterHandle, snapshot: &StateSnapshot) -> GetFrameworks {
+    let clock = Clock::of(master);
+    let framework = |f: &FrameworkSnapshot| framework(&clock, f);
     #[allow(deprecated)] // `recovered_frameworks` is deprecated in the schema
     GetFrameworks {
         frameworks: snapshot.frameworks.iter().map(framework).collect(),
