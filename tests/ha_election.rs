@@ -126,6 +126,19 @@ async fn three_masters_elect_one_leader_and_fail_over_when_it_is_killed() {
             call.header("Location"),
             Some(format!("http://localhost:{leader_port}/api/v1/scheduler").as_str())
         );
+        // The operator API is the leader's too.
+        let operator = master
+            .send(
+                Request::post("/master/api/v1")
+                    .header("Content-Type", "application/json")
+                    .body(r#"{"type":"GET_HEALTH"}"#),
+            )
+            .await;
+        assert_eq!(operator.status, 307, "{operator:?}");
+        assert_eq!(
+            operator.header("Location"),
+            Some(format!("http://localhost:{leader_port}/master/api/v1").as_str())
+        );
     }
     drop(all);
 
@@ -405,6 +418,22 @@ async fn with_leader_proxy_a_follower_serves_calls_and_streams_from_the_leader()
     assert_eq!(state.status, 200, "{state:?}");
     let state: Value = serde_json::from_slice(&state.body).unwrap();
     assert_eq!(state["pid"], format!("master@127.0.0.1:{leader_port}"));
+    // So is the operator API.
+    let operator = follower
+        .send(
+            Request::post("/api/v1")
+                .header("Content-Type", "application/json")
+                .header("Accept", "application/json")
+                .body(r#"{"type":"GET_MASTER"}"#),
+        )
+        .await;
+    assert_eq!(operator.status, 200, "{operator:?}");
+    let operator: Value = serde_json::from_slice(&operator.body).unwrap();
+    assert_eq!(
+        operator["get_master"]["master_info"]["port"],
+        u64::from(leader_port),
+        "{operator}"
+    );
 
     // A subscription through the follower: the stream, its Mesos-Stream-Id, and calls
     // on it all pass through.
