@@ -18,6 +18,8 @@
 mod agent;
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/operator.rs"]
+mod operator;
 mod support;
 
 use prost::Message as _;
@@ -26,21 +28,16 @@ use serde_json::{Value, json};
 
 use agent::Agent;
 use cluster::{Scheduler, command_task};
+use operator::{api_request, find, metric};
 use support::{FAST_HEARTBEAT, JSON, Master, PROTOBUF, Request, flags_with_heartbeat};
 
 const API: &str = "/api/v1";
 
-/// A POST to the operator API with `body` in `content_type`, accepting `accept`.
-fn api_request(content_type: &str, accept: &str, body: impl Into<Vec<u8>>) -> Request {
-    Request::post(API)
-        .header("Content-Type", content_type)
-        .header("Accept", accept)
-        .body(body)
-}
-
 /// POSTs `call` in JSON asking for JSON; 200 expected; the parsed body.
 async fn json_call(agent: &Agent, call: &Value) -> Value {
-    let response = agent.send(api_request(JSON, JSON, call.to_string())).await;
+    let response = agent
+        .send(api_request(API, JSON, JSON, call.to_string()))
+        .await;
     assert_eq!(response.status, 200, "{call}: {response:?}");
     assert_eq!(response.header("Content-Type"), Some(JSON), "{call}");
     serde_json::from_slice(&response.body).unwrap_or_else(|e| panic!("{call}: {e}"))
@@ -56,7 +53,12 @@ async fn proto_call(agent: &Agent, kind: call::Type) -> Response {
         message.get_metrics = Some(call::GetMetrics::default());
     }
     let response = agent
-        .send(api_request(PROTOBUF, PROTOBUF, message.encode_to_vec()))
+        .send(api_request(
+            API,
+            PROTOBUF,
+            PROTOBUF,
+            message.encode_to_vec(),
+        ))
         .await;
     assert_eq!(response.status, 200, "{kind:?}: {response:?}");
     assert_eq!(response.header("Content-Type"), Some(PROTOBUF), "{kind:?}");
@@ -84,16 +86,6 @@ fn response_type(kind: call::Type) -> response::Type {
         call::Type::GetAgent => response::Type::GetAgent,
         other => panic!("no response type for {other:?}"),
     }
-}
-
-/// The entry of `list` (a JSON array) whose `key` path equals `value`.
-fn find<'a>(list: &'a Value, path: &[&str], value: &str) -> Option<&'a Value> {
-    list.as_array()?.iter().find(|item| {
-        path.iter()
-            .fold(*item, |v, key| &v[*key])
-            .as_str()
-            .is_some_and(|v| v == value)
-    })
 }
 
 #[tokio::test]
@@ -133,7 +125,7 @@ async fn every_operator_call_answers_in_json_and_protobuf_and_bad_calls_are_refu
 
 /// A JSON call asking for `accept`.
 fn bad(body: Value, accept: &str) -> Request {
-    api_request(JSON, accept, body.to_string())
+    api_request(API, JSON, accept, body.to_string())
 }
 
 // The checks come in parts, each boxed by the test: one future holding them all
@@ -185,16 +177,10 @@ async fn simple_calls(agent: &Agent) {
 
     // GET_METRICS
     let metrics = json_call(agent, &json!({"type": "GET_METRICS", "get_metrics": {}})).await;
-    let list = &metrics["get_metrics"]["metrics"];
-    let metric = |name: &str| {
-        find(list, &["name"], name)
-            .and_then(|m| m["value"].as_f64())
-            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
-    };
-    assert_eq!(metric("slave/registered"), 1.0);
-    assert_eq!(metric("slave/tasks_running"), 1.0);
-    assert_eq!(metric("slave/cpus_total"), 4.0);
-    assert_eq!(metric("slave/cpus_used"), 0.5);
+    assert_eq!(metric(&metrics, "slave/registered"), 1.0);
+    assert_eq!(metric(&metrics, "slave/tasks_running"), 1.0);
+    assert_eq!(metric(&metrics, "slave/cpus_total"), 4.0);
+    assert_eq!(metric(&metrics, "slave/cpus_used"), 0.5);
     // The same numbers as Mesos's flat /metrics/snapshot.
     let snapshot = agent.get_json("/metrics/snapshot").await;
     assert_eq!(snapshot["slave/registered"], 1.0, "{snapshot}");
@@ -368,7 +354,12 @@ async fn file_calls(agent: &Agent, framework_id: &str) {
         ..Call::default()
     };
     let response = agent
-        .send(api_request(PROTOBUF, PROTOBUF, message.encode_to_vec()))
+        .send(api_request(
+            API,
+            PROTOBUF,
+            PROTOBUF,
+            message.encode_to_vec(),
+        ))
         .await;
     assert_eq!(response.status, 200, "READ_FILE in protobuf: {response:?}");
     let decoded = Response::decode(response.body.as_slice()).unwrap();

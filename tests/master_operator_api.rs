@@ -22,6 +22,8 @@
 mod agent;
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/operator.rs"]
+mod operator;
 mod support;
 
 use std::time::Duration;
@@ -32,16 +34,10 @@ use serde_json::{Value, json};
 
 use agent::{Agent, wait_for};
 use cluster::{Scheduler, command_task, get_json};
+use operator::{api_request, find, metric};
 use support::{FAST_HEARTBEAT, JSON, Master, PATIENCE, PROTOBUF, Request, flags_with_heartbeat};
 
 const API: &str = "/api/v1";
-
-fn api_request(path: &str, content_type: &str, accept: &str, body: impl Into<Vec<u8>>) -> Request {
-    Request::post(path)
-        .header("Content-Type", content_type)
-        .header("Accept", accept)
-        .body(body)
-}
 
 /// POSTs `call` in JSON asking for JSON; 200 expected; the parsed body (null if none).
 async fn json_call(master: &Master, call: &Value) -> Value {
@@ -78,16 +74,6 @@ fn bare(kind: call::Type) -> Call {
         r#type: Some(kind as i32),
         ..Call::default()
     }
-}
-
-/// The entry of `list` (a JSON array) whose `path` equals `value`.
-fn find<'a>(list: &'a Value, path: &[&str], value: &str) -> Option<&'a Value> {
-    list.as_array()?.iter().find(|item| {
-        path.iter()
-            .fold(*item, |v, key| &v[*key])
-            .as_str()
-            .is_some_and(|v| v == value)
-    })
 }
 
 fn framework(name: &str, capabilities: &[&str]) -> Value {
@@ -184,15 +170,9 @@ async fn simple_calls(master: &Master) {
     );
 
     let metrics = json_call(master, &json!({"type": "GET_METRICS", "get_metrics": {}})).await;
-    let list = &metrics["get_metrics"]["metrics"];
-    let metric = |name: &str| {
-        find(list, &["name"], name)
-            .and_then(|m| m["value"].as_f64())
-            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
-    };
-    assert_eq!(metric("master/slaves_active"), 1.0);
-    assert_eq!(metric("master/tasks_running"), 1.0);
-    assert_eq!(metric("master/elected"), 1.0);
+    assert_eq!(metric(&metrics, "master/slaves_active"), 1.0);
+    assert_eq!(metric(&metrics, "master/tasks_running"), 1.0);
+    assert_eq!(metric(&metrics, "master/elected"), 1.0);
     let mut call = bare(call::Type::GetMetrics);
     call.get_metrics = Some(Default::default());
     let proto = proto_call(master, call).await;

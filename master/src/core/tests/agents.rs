@@ -210,14 +210,7 @@ fn silent_agent_becomes_unreachable() {
 #[test]
 fn returning_unreachable_agent_kills_what_frameworks_were_told_was_lost() {
     let mut h = Harness::new();
-    let (plain, agent, offer) = h.offered(info("plain"), "cpus:2;mem:256");
-    h.launched(&plain, &offer, "p", "cpus:1");
-    let aware = h.subscribed(partition_aware(info("aware")));
-    // What "plain" left is filtered for it for 5 s, so "aware" gets it.
-    let offer = offers_on(&h.allocate(), aware.conn)
-        .pop()
-        .expect("aware framework offered the rest");
-    h.launched(&aware, &offer, "a", "cpus:1");
+    let (plain, aware, agent) = h.plain_and_aware_on_one_agent();
     let tasks: Vec<ratufa_proto::v1::Task> = ["p", "a"]
         .iter()
         .zip([&plain, &aware])

@@ -439,6 +439,20 @@ impl Harness {
         (sub, agent, offers[0].clone())
     }
 
+    /// "plain" and a partition-aware "aware" each run one task ("p", "a") on one
+    /// agent ("host1", cpus:2;mem:256).
+    pub fn plain_and_aware_on_one_agent(&mut self) -> (Subscription, Subscription, TestAgent) {
+        let (plain, agent, offer) = self.offered(info("plain"), "cpus:2;mem:256");
+        self.launched(&plain, &offer, "p", "cpus:1");
+        let aware = self.subscribed(partition_aware(info("aware")));
+        // What "plain" left is filtered for it for 5 s, so "aware" gets it.
+        let offer = offers_on(&self.allocate(), aware.conn)
+            .pop()
+            .expect("aware framework offered the rest");
+        self.launched(&aware, &offer, "a", "cpus:1");
+        (plain, aware, agent)
+    }
+
     /// Launches one command task from `offer` and drains the outputs.
     pub fn launched(
         &mut self,

@@ -6,18 +6,6 @@ use ratufa_proto::v1::task_status::Reason;
 
 use super::*;
 
-/// "plain" and a partition-aware "aware" each run one task ("p", "a") on one agent.
-fn two_frameworks_on_one_agent(h: &mut Harness) -> (Subscription, Subscription, TestAgent) {
-    let (plain, agent, offer) = h.offered(info("plain"), "cpus:2;mem:256");
-    h.launched(&plain, &offer, "p", "cpus:1");
-    let aware = h.subscribed(partition_aware(info("aware")));
-    let offer = offers_on(&h.allocate(), aware.conn)
-        .pop()
-        .expect("aware framework offered the rest");
-    h.launched(&aware, &offer, "a", "cpus:1");
-    (plain, aware, agent)
-}
-
 fn resubscribe(h: &mut Harness, agent: &TestAgent) -> (ConnectionId, Result<AgentId, Rejection>) {
     let conn = h.next_conn();
     let mut info = agent_info("host1", "cpus:2;mem:256");
@@ -57,7 +45,7 @@ fn assert_told_gone(outputs: &[Output], on: ConnectionId) {
 #[test]
 fn a_registered_agent_marked_gone_ends_its_tasks_and_is_refused_after() {
     let mut h = Harness::new();
-    let (plain, aware, agent) = two_frameworks_on_one_agent(&mut h);
+    let (plain, aware, agent) = h.plain_and_aware_on_one_agent();
     assert_eq!(
         h.core.mark_agent_gone(h.now, &agent.id.value),
         Ok(Reply::Ok)
@@ -107,7 +95,7 @@ fn a_registered_agent_marked_gone_ends_its_tasks_and_is_refused_after() {
 #[test]
 fn an_unreachable_agent_marked_gone_ends_the_tasks_held_as_unreachable() {
     let mut h = Harness::new();
-    let (plain, aware, agent) = two_frameworks_on_one_agent(&mut h);
+    let (plain, aware, agent) = h.plain_and_aware_on_one_agent();
     for _ in 0..6 {
         h.advance_and_tick(Duration::from_secs(15));
     }
