@@ -6,7 +6,8 @@
 //!   the CA, presenting a certificate) launches a task that runs and finishes, so the
 //!   agent's link to the master and the executor's to the agent spoke TLS too; plain
 //!   HTTP, a client trusting another CA and a client without a certificate all fail;
-//! - with LIBPROCESS_SSL_SUPPORT_DOWNGRADE, one port answers https and plain HTTP;
+//! - with LIBPROCESS_SSL_SUPPORT_DOWNGRADE, one port answers https and plain HTTP, and
+//!   an agent with TLS joins a master without it;
 //! - a missing or garbage certificate: exit 1, stderr naming the variable;
 //! - two masters with --zk: the follower's 307 and /master/redirect say `https://`
 //!   and the leader's port; an agent following ZooKeeper registers with the leader
@@ -180,6 +181,22 @@ async fn with_downgrade_one_port_serves_https_and_plain_http() {
     assert_eq!(plain.status, 200, "{plain:?}");
     let state = get_json(&master, "/master/state").await;
     assert!(state["id"].is_string(), "{state}");
+}
+
+#[tokio::test]
+async fn an_agent_with_downgrade_joins_a_master_without_tls() {
+    // A cluster turning TLS on one process at a time: the master is not there yet.
+    let master = Master::start_with(&support::default_flags()).await;
+    let pki = Pki::new();
+    let env = pki.env(&[("LIBPROCESS_SSL_SUPPORT_DOWNGRADE", "true")]);
+    let address = master.addr.to_string();
+    let agent = AgentProcess::start_with_env(&address, &["--resources=cpus:1;mem:128"], &env);
+    await_agents(&master, 1, &agent).await;
+    assert!(
+        agent.log().contains("downgrading to plain HTTP"),
+        "{}",
+        agent.log()
+    );
 }
 
 /// Runs `ratufa <args>` with `env` to its exit (killed after [`PATIENCE`]); returns

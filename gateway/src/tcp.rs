@@ -7,17 +7,66 @@
 //! for the peer's delayed ACK (up to 40 ms on Linux); a task launch crosses several such
 //! hops (master, agent, executor, scheduler).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::Uri;
 use hyper::body::Body;
-use hyper_rustls::HttpsConnector;
+use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
 
 use crate::tls::Tls;
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// What every ratufa client connects with: `http://` URLs in plain TCP, `https://`
-/// ones with TLS.
-pub type Connector = HttpsConnector<HttpConnector>;
+/// ones with TLS. With LIBPROCESS_SSL_SUPPORT_DOWNGRADE, an `https://` connection
+/// whose handshake fails is made again in plain TCP, as a libprocess client does, so
+/// that a cluster can turn TLS on one process at a time.
+#[derive(Clone, Debug)]
+pub struct Connector {
+    inner: HttpsConnector<HttpConnector>,
+    downgrade: bool,
+}
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = MaybeHttpsStream<TokioIo<TcpStream>>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let first = self.inner.call(uri.clone());
+        let plain = (self.downgrade && uri.scheme() == Some(&http::uri::Scheme::HTTPS))
+            .then(|| with_http_scheme(&uri))
+            .flatten();
+        let mut inner = self.inner.clone();
+        Box::pin(async move {
+            match (first.await, plain) {
+                (Ok(stream), _) => Ok(stream),
+                (Err(e), Some(plain)) => {
+                    tracing::info!(%uri, error = %e, "TLS failed; downgrading to plain HTTP");
+                    inner.call(plain).await
+                }
+                (Err(e), None) => Err(e),
+            }
+        })
+    }
+}
+
+/// `uri` with the `http` scheme.
+fn with_http_scheme(uri: &Uri) -> Option<Uri> {
+    let mut parts = uri.clone().into_parts();
+    parts.scheme = Some(http::uri::Scheme::HTTP);
+    Uri::from_parts(parts).ok()
+}
 
 /// A pooled HTTP/1.1 client whose connections set TCP_NODELAY. With `tls` it speaks
 /// `https://` URLs, verifying and presenting certificates as the settings say;
@@ -35,12 +84,13 @@ where
         Some(tls) => (*tls.client_config()).clone(),
         None => untrusting_config(),
     };
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+    let inner = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config)
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);
-    Client::builder(TokioExecutor::new()).build(connector)
+    let downgrade = tls.is_some_and(|tls| tls.settings().support_downgrade);
+    Client::builder(TokioExecutor::new()).build(Connector { inner, downgrade })
 }
 
 /// A client configuration that trusts no authority, for a process without TLS.

@@ -47,7 +47,8 @@ pub struct TlsSettings {
     /// `LIBPROCESS_SSL_REQUIRE_CLIENT_CERT` (alias `REQUIRE_CERT`): a server accepts
     /// only clients presenting a certificate from a trusted authority.
     pub require_client_cert: bool,
-    /// `LIBPROCESS_SSL_SUPPORT_DOWNGRADE`: a server also answers plain HTTP on its port.
+    /// `LIBPROCESS_SSL_SUPPORT_DOWNGRADE`: a server also answers plain HTTP on its port,
+    /// and a client retries in plain HTTP when a TLS handshake fails.
     pub support_downgrade: bool,
     /// `LIBPROCESS_SSL_ENABLE_TLS_V1_2`.
     pub tls_v1_2: bool,

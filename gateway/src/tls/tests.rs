@@ -208,6 +208,40 @@ async fn with_downgrade_plain_http_is_served_on_the_same_port() {
 }
 
 #[tokio::test]
+async fn with_downgrade_a_client_falls_back_to_plain_http() {
+    let files = files();
+    // A server without TLS.
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let app = Router::new().route("/hello", get(|| async { "hello" }));
+    tokio::spawn(async move {
+        axum::serve(listener(tcp, None).unwrap(), app)
+            .await
+            .unwrap()
+    });
+    let url = format!("https://{addr}/hello");
+
+    let strict = Tls::load(settings(&files)).unwrap();
+    let refused = get_with(Some(&strict), &url).await;
+    assert!(refused.is_err(), "{refused:?}");
+    let downgrading = Tls::load(TlsSettings {
+        support_downgrade: true,
+        ..settings(&files)
+    })
+    .unwrap();
+    assert_eq!(
+        get_with(Some(&downgrading), &url).await,
+        Ok("hello".to_string())
+    );
+    // Against a TLS server it still speaks TLS: a server without downgrade answers.
+    let tls_server = serve(&strict).await;
+    assert_eq!(
+        get_with(Some(&downgrading), &format!("https://{tls_server}/hello")).await,
+        Ok("hello".to_string())
+    );
+}
+
+#[tokio::test]
 async fn without_verification_any_server_certificate_is_taken() {
     let files = files();
     let server = Tls::load(settings(&files)).unwrap();
