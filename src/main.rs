@@ -43,7 +43,7 @@ enum Command {
     /// Run a master (Mesos's mesos-master).
     Master(MasterFlags),
     /// Run a master and its agents in one process (Mesos's mesos-local); no ZooKeeper.
-    Local(LocalFlags),
+    Local(Box<LocalFlags>),
     /// Run an agent (Mesos's mesos-agent): registers with --master and runs command
     /// tasks.
     Agent(AgentFlags),
@@ -154,6 +154,11 @@ struct MasterFlags {
         default_value_t = 5
     )]
     max_agent_ping_timeouts: u32,
+
+    /// After a new leader recovers the registry, agents it lists that have not
+    /// re-registered within this long are marked unreachable (at least 10secs).
+    #[arg(long = "agent_reregister_timeout", alias = "slave_reregister_timeout", default_value = "10mins", value_parser = parse_duration)]
+    agent_reregister_timeout: Duration,
 
     /// Offers outstanding longer than this are rescinded. Unset: never.
     #[arg(long = "offer_timeout", value_parser = parse_duration)]
@@ -481,6 +486,7 @@ impl MasterFlags {
             credentials,
             agent_ping_timeout: self.agent_ping_timeout,
             max_agent_ping_timeouts: self.max_agent_ping_timeouts,
+            agent_reregister_timeout: self.agent_reregister_timeout,
             offer_timeout: self.offer_timeout,
             allocation_interval: self.allocation_interval,
             weights,
@@ -728,7 +734,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Master(flags) => run_master(flags).await,
-            Command::Local(flags) => run_local(flags).await,
+            Command::Local(flags) => run_local(*flags).await,
             Command::Agent(flags) => run_agent(flags).await,
             Command::Executor => Ok(()),
         }

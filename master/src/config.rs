@@ -19,6 +19,9 @@ pub const DEFAULT_MAX_AGENT_PING_TIMEOUTS: u32 = 5;
 /// Mesos's `--allocation_interval`: the backstop allocation period (offers also go out
 /// as soon as resources free up).
 pub const DEFAULT_ALLOCATION_INTERVAL: Duration = Duration::from_secs(1);
+/// Mesos's `--agent_reregister_timeout`, and the least it may be.
+pub const DEFAULT_AGENT_REREGISTER_TIMEOUT: Duration = Duration::from_secs(600);
+pub const MIN_AGENT_REREGISTER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Mesos's `--zk_session_timeout`.
 pub const DEFAULT_ZK_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Mesos's `--max_completed_tasks_per_framework`.
@@ -42,7 +45,8 @@ pub struct MasterConfig {
     pub advertise_ip: Option<IpAddr>,
     /// `--advertise_port`.
     pub advertise_port: Option<u16>,
-    /// `--work_dir`: where the registry lives. Unused until the registry lands.
+    /// `--work_dir`: where a single master keeps its registry (locked against a
+    /// second master on the same directory, with or without `--zk`).
     pub work_dir: Option<PathBuf>,
     /// `--roles`: when set, frameworks may only use these roles (and `*`).
     pub roles: Option<Vec<String>>,
@@ -63,6 +67,9 @@ pub struct MasterConfig {
     pub agent_ping_timeout: Duration,
     /// `--max_agent_ping_timeouts`: missed pings after which an agent is unreachable.
     pub max_agent_ping_timeouts: u32,
+    /// `--agent_reregister_timeout`: after a new leader recovers the registry, agents
+    /// it lists that have not re-registered by then are marked unreachable.
+    pub agent_reregister_timeout: Duration,
     /// `--offer_timeout`: offers outstanding longer are rescinded; `None` never.
     pub offer_timeout: Option<Duration>,
     /// `--allocation_interval`: the period of the backstop allocation cycle.
@@ -106,6 +113,7 @@ impl Default for MasterConfig {
             credentials: None,
             agent_ping_timeout: DEFAULT_AGENT_PING_TIMEOUT,
             max_agent_ping_timeouts: DEFAULT_MAX_AGENT_PING_TIMEOUTS,
+            agent_reregister_timeout: DEFAULT_AGENT_REREGISTER_TIMEOUT,
             offer_timeout: None,
             allocation_interval: DEFAULT_ALLOCATION_INTERVAL,
             weights: Vec::new(),
@@ -148,6 +156,10 @@ impl MasterConfig {
             (
                 "max_agent_ping_timeouts".to_string(),
                 self.max_agent_ping_timeouts.to_string(),
+            ),
+            (
+                "agent_reregister_timeout".to_string(),
+                secs(self.agent_reregister_timeout),
             ),
             (
                 "allocation_interval".to_string(),

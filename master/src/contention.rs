@@ -2,7 +2,9 @@
 //! elected. The gateway asks [`ElectedLeadership`] on every leader-only request: 307 to
 //! the leader while following, 503 while nobody is known to lead.
 //!
-//! Each term of leadership runs on a fresh core with a fresh master id. When this
+//! Each term of leadership runs on a fresh core with a fresh master id, recovered
+//! from the registry in ZooKeeper before anything is served (503 meanwhile); a
+//! registry write that fails (another master wrote it) ends the term like a deposal. When this
 //! master stops leading (its session suspended or lost, or its node gone), requests
 //! stop being served first, then the core and everything it knew is dropped, and the
 //! master contends again under a new id; so it can never act on state from before, and
@@ -12,11 +14,12 @@ use std::sync::Arc;
 
 use ratufa_gateway::{LeaderStatus, Leadership, Tls};
 use ratufa_proto::v1::MasterInfo;
-use ratufa_zk::{Leader, ZkConnector, ZkUrl};
+use ratufa_zk::{Connector as _, Leader, ZkConnector, ZkUrl};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::MasterHandle;
+use crate::registry::{SharedStore, ZkStore};
+use crate::{MasterError, MasterHandle};
 
 /// [`Leadership`] as the election last decided it.
 #[derive(Debug, Clone)]
@@ -93,13 +96,30 @@ async fn contend(
                 return;
             }
         }
-        // Elected: a fresh core, then serve.
-        master.restart_core(info.clone()).await;
-        status.send_replace(LeaderStatus::Leading);
-        info!(master_id = %info.id, "elected: now leading");
-        while leader.borrow_and_update().is_self() {
-            if leader.changed().await.is_err() {
-                break;
+        // Elected: read the registry (503 meanwhile), a fresh core recovered from
+        // it, then serve until deposed or until the registry cannot be written.
+        info!(master_id = %info.id, "elected");
+        let term = match registry_store(&url, session_timeout).await {
+            Ok(store) => crate::term::lead(&master, info.clone(), store, &status).await,
+            Err(error) => Err(error),
+        };
+        match term {
+            Ok(mut failure) => loop {
+                if !leader.borrow_and_update().is_self() {
+                    break;
+                }
+                tokio::select! {
+                    changed = leader.changed() => if changed.is_err() { break },
+                    error = &mut failure => {
+                        if let Ok(error) = error {
+                            warn!(master_id = %info.id, %error, "registry write failed: stepping down");
+                        }
+                        break;
+                    }
+                }
+            },
+            Err(error) => {
+                warn!(master_id = %info.id, %error, "cannot recover the registry: stepping down");
             }
         }
         // Deposed (or in doubt): stop serving at once, then forget everything.
@@ -109,6 +129,21 @@ async fn contend(
         info = master.next_master_info();
         master.restart_core(info.clone()).await;
     }
+}
+
+/// The registry of the ensemble of `url`, at `<path>/registry` on a session of its
+/// own (the election's session holds only the candidate node). The node's name has
+/// no `_<digits>` suffix, so it is never taken for a candidate.
+async fn registry_store(
+    url: &ZkUrl,
+    session_timeout: std::time::Duration,
+) -> Result<SharedStore, MasterError> {
+    let session = ZkConnector::new(url.clone(), session_timeout)
+        .connect()
+        .await
+        .map_err(MasterError::RegistryZk)?;
+    let path = format!("{}/registry", url.path.trim_end_matches('/'));
+    Ok(SharedStore::new(ZkStore::new(Arc::new(session), path)))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! and every `--allocation_interval` as a backstop.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use ratufa_proto::ratufa::agentlink;
@@ -17,10 +18,12 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tracing::{debug, info};
 
+use crate::MasterError;
 use crate::core::{
-    ConnectionId, FrameworkCall, MasterCore, OperatorChange, OperatorEvent, Output, Rejection,
-    Reply, StateSnapshot, SubscribeOutcome, Time,
+    ConnectionId, FrameworkCall, MasterCore, OperatorChange, OperatorEvent, Output, RegistryOp,
+    RegistryOpId, Rejection, Reply, StateSnapshot, SubscribeOutcome, Time,
 };
+use crate::registry::{Registrar, SharedStore};
 
 /// How many commands may wait for the driver before handlers wait to send. Each HTTP
 /// request holds at most one, so this bounds memory, not concurrency.
@@ -79,6 +82,10 @@ pub enum Command {
     },
     /// The client of stream `ConnectionId` went away (sent by the stream's watcher).
     StreamClosed(ConnectionId),
+    /// The registry writer wrote these operations (from the writer task).
+    RegistryWritten(Vec<RegistryOpId>),
+    /// The registry could not be written: this master must stop acting as leader.
+    RegistryFailed(MasterError),
     /// Close every stream and stop.
     Shutdown,
 }
@@ -120,6 +127,12 @@ pub struct Driver {
     allocation_interval: Duration,
     /// Operator API subscribers (SUBSCRIBE on `/api/v1`).
     operator_streams: Vec<UnboundedSender<OperatorEvent>>,
+    /// Where the core's registry operations go, when this core persists them.
+    registry: Option<UnboundedSender<(RegistryOpId, RegistryOp)>>,
+    /// Told why, if the registry cannot be written (the term is then over).
+    registry_failed: Option<oneshot::Sender<MasterError>>,
+    /// Operator calls answered once their (last) registry operation is written.
+    waiting: HashMap<RegistryOpId, oneshot::Sender<Result<Reply, Rejection>>>,
 }
 
 impl Driver {
@@ -136,8 +149,28 @@ impl Driver {
             origin: Instant::now(),
             allocation_interval,
             operator_streams: Vec::new(),
+            registry: None,
+            registry_failed: None,
+            waiting: HashMap::new(),
         };
         (driver, tx)
+    }
+
+    /// Makes this driver's core persist through `registrar`, recovering the core from
+    /// it first. `failed` hears why if a write fails, after which the driver stops.
+    pub fn with_registry(
+        mut self,
+        registrar: Registrar<SharedStore>,
+        failed: oneshot::Sender<MasterError>,
+    ) -> Driver {
+        let now = self.now();
+        self.core.recover_registry(now, registrar.registry());
+        self.registry = Some(crate::registry::writer::spawn(
+            registrar,
+            self.weak_commands.clone(),
+        ));
+        self.registry_failed = Some(failed);
+        self
     }
 
     fn now(&self) -> Time {
@@ -157,16 +190,14 @@ impl Driver {
             tokio::select! {
                 command = self.commands.recv() => {
                     let Some(command) = command else { break };
-                    if matches!(command, Command::Shutdown) {
+                    if self.handle(command).is_break() {
                         break;
                     }
-                    self.handle(command);
                     // Whatever else is already queued joins this batch.
                     for _ in 1..BATCH {
-                        match self.commands.try_recv() {
-                            Ok(Command::Shutdown) => break 'run,
-                            Ok(command) => self.handle(command),
-                            Err(_) => break,
+                        let Ok(command) = self.commands.try_recv() else { break };
+                        if self.handle(command).is_break() {
+                            break 'run;
                         }
                     }
                 }
@@ -192,7 +223,8 @@ impl Driver {
         self.agent_streams.clear();
     }
 
-    fn handle(&mut self, command: Command) {
+    /// Hands one command to the core; `Break` when the driver must stop.
+    fn handle(&mut self, command: Command) -> ControlFlow<()> {
         let now = self.now();
         match command {
             Command::Subscribe {
@@ -265,7 +297,19 @@ impl Driver {
                 let _ = reply.send(result);
             }
             Command::Operator { change, reply } => {
-                let _ = reply.send(self.core.handle_operator(now, change));
+                let before = self.core.registry_ops_requested();
+                let result = self.core.handle_operator(now, change);
+                let after = self.core.registry_ops_requested();
+                // A change that must be persisted is answered once written: ops are
+                // written in order, so once its last one is, all of them are.
+                match (&self.registry, result) {
+                    (Some(_), Ok(_)) if after > before => {
+                        self.waiting.insert(after - 1, reply);
+                    }
+                    (_, result) => {
+                        let _ = reply.send(result);
+                    }
+                }
             }
             Command::OperatorSubscribe { events, reply } => {
                 self.operator_streams.push(events);
@@ -286,8 +330,26 @@ impl Driver {
                     }
                 }
             }
-            Command::Shutdown => {}
+            Command::RegistryWritten(ids) => {
+                self.core.handle_registry_written(now, &ids);
+                for id in ids {
+                    if let Some(reply) = self.waiting.remove(&id) {
+                        let _ = reply.send(Ok(Reply::Ok));
+                    }
+                }
+            }
+            Command::RegistryFailed(error) => {
+                // Acting on state that cannot be persisted could contradict what
+                // the next leader reads: stop here; whoever runs the term steps down.
+                tracing::error!(%error, "the registry cannot be written: this master stops leading");
+                if let Some(failed) = self.registry_failed.take() {
+                    let _ = failed.send(error);
+                }
+                return ControlFlow::Break(());
+            }
+            Command::Shutdown => return ControlFlow::Break(()),
         }
+        ControlFlow::Continue(())
     }
 
     /// Framework and agent streams share one id space (the core relies on it).
@@ -368,6 +430,15 @@ impl Driver {
                 Output::Close { conn } => {
                     self.close_stream(conn);
                 }
+                Output::Registry { id, op } => match &self.registry {
+                    // A closed writer has failed, and said so on the command channel.
+                    Some(writer) => {
+                        let _ = writer.send((id, op));
+                    }
+                    None => {
+                        tracing::error!(?op, "registry operation without a registry; dropped");
+                    }
+                },
             }
         }
     }

@@ -13,7 +13,6 @@ use ratufa_proto::v1::{AgentId, FrameworkId, MasterInfo};
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::sync::oneshot;
 
-use crate::MasterConfig;
 use crate::allocator::{AllocatorConfig, HierarchicalDrf};
 use crate::core::{
     CoreConfig, FrameworkCall, MasterCore, OperatorChange, OperatorEvent, Rejection, Reply,
@@ -21,6 +20,8 @@ use crate::core::{
 };
 use crate::driver::{Command, Driver};
 use crate::master_info;
+use crate::registry::{Registrar, SharedStore};
+use crate::{MasterConfig, MasterError};
 
 /// The driver task is gone (the master is shutting down).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -62,18 +63,36 @@ struct CoreSettings {
     allocation_interval: Duration,
 }
 
+/// A leading term's registry, and who hears if it cannot be written.
+type Persistence = (Registrar<SharedStore>, oneshot::Sender<MasterError>);
+
 impl CoreSettings {
-    /// A fresh core as `info`, on its own driver task.
-    fn spawn_driver(&self, info: MasterInfo) -> mpsc::Sender<Command> {
-        let allocator = HierarchicalDrf::new(self.allocator.clone());
-        let core = MasterCore::new(
-            CoreConfig {
-                master_info: info,
-                ..self.core.clone()
-            },
-            Box::new(allocator),
-        );
-        let (driver, commands) = Driver::new(core, self.allocation_interval);
+    /// A fresh core as `info`, on its own driver task; with `persistence`, recovered
+    /// from its registry and writing through it.
+    fn spawn_driver(
+        &self,
+        info: MasterInfo,
+        persistence: Option<Persistence>,
+    ) -> mpsc::Sender<Command> {
+        let mut allocator = self.allocator.clone();
+        let mut config = CoreConfig {
+            master_info: info,
+            ..self.core.clone()
+        };
+        if let Some((registrar, _)) = &persistence {
+            let stored = &registrar.registry().weights;
+            // Weights in the registry were set through the operator API after --weights
+            // first applied: they win over the flag, as in Mesos.
+            if !stored.is_empty() {
+                allocator.weights = stored.iter().map(|w| (w.role.clone(), w.weight)).collect();
+                config.weights = allocator.weights.clone();
+            }
+        }
+        let core = MasterCore::new(config, Box::new(HierarchicalDrf::new(allocator)));
+        let (mut driver, commands) = Driver::new(core, self.allocation_interval);
+        if let Some((registrar, failed)) = persistence {
+            driver = driver.with_registry(registrar, failed);
+        }
         tokio::spawn(driver.run());
         commands
     }
@@ -129,6 +148,7 @@ impl MasterHandle {
                 max_offers_per_event: config.max_offers_per_event,
                 max_completed_tasks_per_framework: config.max_completed_tasks_per_framework,
                 weights: config.weights.clone(),
+                agent_reregister_timeout: config.agent_reregister_timeout,
             },
             allocator: AllocatorConfig {
                 min_allocatable_resources: config.min_allocatable_resources.clone(),
@@ -136,7 +156,7 @@ impl MasterHandle {
             },
             allocation_interval: config.allocation_interval,
         };
-        let commands = settings.spawn_driver(info.clone());
+        let commands = settings.spawn_driver(info.clone(), None);
         let started_at = SystemTime::now();
         tracing::info!(
             master_id = %info.id,
@@ -175,7 +195,31 @@ impl MasterHandle {
     /// fresh one as `info`. A master that stops leading does this at once, and again
     /// when it starts leading, so no state of an earlier term is ever acted on.
     pub async fn restart_core(&self, info: MasterInfo) {
-        let commands = self.inner.settings.spawn_driver(info.clone());
+        let commands = self.inner.settings.spawn_driver(info.clone(), None);
+        self.swap_term(commands, info).await;
+    }
+
+    /// Starts a term of leadership as `info`: reads the registry from `store`, then
+    /// swaps in a fresh core recovered from it, which writes every change through it.
+    /// Until this returns, the caller must not serve (Mesos's "recovering"). The
+    /// receiver hears why if the registry later cannot be written: the term is then
+    /// over (its core has stopped), and the master must step down.
+    pub async fn lead(
+        &self,
+        info: MasterInfo,
+        store: SharedStore,
+    ) -> Result<oneshot::Receiver<MasterError>, MasterError> {
+        let registrar = Registrar::recover(store).await?;
+        let (failed, failure) = oneshot::channel();
+        let commands = self
+            .inner
+            .settings
+            .spawn_driver(info.clone(), Some((registrar, failed)));
+        self.swap_term(commands, info).await;
+        Ok(failure)
+    }
+
+    async fn swap_term(&self, commands: mpsc::Sender<Command>, info: MasterInfo) {
         let old = {
             let mut term = self.inner.write_term();
             let old = term.commands.clone();

@@ -17,6 +17,7 @@ pub mod http;
 pub mod master_info;
 pub mod registry;
 mod serve;
+pub mod term;
 
 pub use config::{
     DEFAULT_AGENT_PING_TIMEOUT, DEFAULT_ALLOCATION_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL,

@@ -3,10 +3,12 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use ratufa_gateway::{AlwaysLeader, Leadership};
+use ratufa_gateway::Leadership;
 use tokio::net::TcpListener;
 
+use crate::config::MIN_AGENT_REREGISTER_TIMEOUT;
 use crate::core::roles;
+use crate::registry::{FileStore, MemoryStore, SharedStore};
 use crate::{MasterConfig, MasterError, MasterHandle};
 
 /// Starts a master and serves its routes on `listener` until `shutdown` resolves.
@@ -23,24 +25,29 @@ pub async fn serve(
     check(&config)?;
     // The work_dir is locked for as long as this master runs, so a second master on
     // the same directory is refused here rather than sharing it. A single master keeps
-    // its registry there; with --zk the registry's store is ZooKeeper, and the lock
-    // alone remains. (The core does not feed the registry yet.)
+    // its registry there (in memory without a work_dir: nothing outlives it); with
+    // --zk the registry is in ZooKeeper, and the lock alone remains.
     let work_dir_store = config
         .work_dir
         .as_deref()
-        .map(crate::registry::FileStore::open)
+        .map(FileStore::open)
         .transpose()?;
-    let _registry = match (&config.zk, &work_dir_store) {
-        (None, Some(store)) => Some(crate::registry::Registrar::recover(store.clone()).await?),
-        _ => None,
-    };
     let bound = listener.local_addr()?;
     let zk = config.zk.clone();
     let zk_session_timeout = config.zk_session_timeout;
     let master = MasterHandle::start_at(config, Some(bound));
     let leadership: Arc<dyn Leadership> = match zk {
         Some(url) => crate::contention::start(master.clone(), url, zk_session_timeout),
-        None => Arc::new(AlwaysLeader),
+        None => {
+            let store = match work_dir_store {
+                Some(store) => SharedStore::new(store),
+                None => SharedStore::new(MemoryStore::new()),
+            };
+            // A registry that cannot be read at start is an error the operator
+            // must see: the master exits rather than serving.
+            let failure = master.lead(master.master_info(), store.clone()).await?;
+            crate::term::single_master(master.clone(), store, failure)
+        }
     };
     let app = crate::app(master.clone(), leadership);
     let listener = ratufa_gateway::tls::listener(listener, master.tls())?;
@@ -101,6 +108,13 @@ fn check(config: &MasterConfig) -> Result<(), MasterError> {
         config.max_offers_per_event > 0,
         config.max_offers_per_event.to_string(),
     )?;
+    if config.agent_reregister_timeout < MIN_AGENT_REREGISTER_TIMEOUT {
+        return Err(MasterError::BadFlag {
+            flag: "--agent_reregister_timeout",
+            given: format!("{:?}", config.agent_reregister_timeout),
+            reason: format!("must be at least {MIN_AGENT_REREGISTER_TIMEOUT:?}"),
+        });
+    }
     for role in config.roles.iter().flatten() {
         roles::validate_role(role).map_err(|reason| MasterError::InvalidRole {
             role: role.clone(),

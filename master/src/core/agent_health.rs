@@ -42,7 +42,8 @@ impl MasterCore {
                 agent.pings_missed += 1;
             }
             if agent.pings_missed >= self.config.max_agent_ping_timeouts {
-                self.mark_unreachable(now, &agent_id);
+                warn!(agent_id = %agent_id, "agent missed too many pings");
+                self.request_unreachable(now, &agent_id);
                 continue;
             }
             agent.pong_pending = true;
@@ -62,7 +63,7 @@ impl MasterCore {
     /// TASK_LOST, every framework gets a FAILURE naming it, and it is forgotten but for
     /// its id, which may come back.
     pub(super) fn mark_unreachable(&mut self, now: Time, agent_id: &str) {
-        warn!(agent_id = %agent_id, "agent missed too many pings, marking it unreachable");
+        warn!(agent_id = %agent_id, "marking agent unreachable");
         self.counters.slave_removals += 1;
         self.counters.slave_removals_reason_unhealthy += 1;
         self.counters.slave_unreachable_completed += 1;

@@ -20,6 +20,7 @@ use super::{ConnectionId, MasterCore, Output, Time, roles};
 
 /// A re-registering agent's report, checked: its tasks and executors with their
 /// resources in allocated form.
+#[derive(Debug)]
 pub(super) struct Report {
     pub(super) tasks: Vec<(Task, Resources)>,
     pub(super) executors: Vec<(ExecutorInfo, Resources)>,

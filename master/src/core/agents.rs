@@ -10,6 +10,7 @@ use ratufa_proto::v1::{AgentId, FrameworkId, TaskState};
 use tracing::{info, warn};
 
 use super::agent::Agent;
+use super::registry::Admission;
 use super::{ConnectionId, MasterCore, Output, Rejection, Reply, Time};
 
 /// Sent (as ERROR) when an agent names an id this master refuses.
@@ -79,8 +80,32 @@ impl MasterCore {
             info.id = Some(id.clone());
             id
         };
-        // SUBSCRIBED goes first on the new stream, before anything re-registration
-        // sends.
+        self.register_agent(
+            now,
+            Admission {
+                conn,
+                info,
+                total,
+                version,
+                report,
+                reregistering,
+            },
+        )?;
+        Ok(id)
+    }
+
+    /// Takes in an agent whose registration may go ahead (admitted, or known):
+    /// SUBSCRIBED first on its stream, then whatever re-registration needs.
+    pub(super) fn admit_agent(&mut self, now: Time, admission: Admission) {
+        let Admission {
+            conn,
+            info,
+            total,
+            version,
+            report,
+            reregistering,
+        } = admission;
+        let id = info.id.clone().unwrap_or_default();
         self.outputs.push_back(Output::AgentCommand {
             conn,
             command: Command {
@@ -117,7 +142,6 @@ impl MasterCore {
             self.notify_agent_added(&id.value);
         }
         self.allocation_wanted = true;
-        Ok(id)
     }
 
     /// A non-SUBSCRIBE agent-link call (STATUS_UPDATE, EXECUTOR_EXITED, PONG,
@@ -188,6 +212,9 @@ impl MasterCore {
     /// rescinded and nothing is offered from it, its tasks are kept; it becomes
     /// unreachable if it does not come back within the ping timeouts.
     pub fn handle_agent_stream_closed(&mut self, now: Time, conn: ConnectionId) {
+        if self.admission_stream_closed(conn) {
+            return;
+        }
         let Some(agent_id) = self.agent_connections.remove(&conn) else {
             return;
         };

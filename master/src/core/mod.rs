@@ -27,6 +27,7 @@ mod operator;
 mod operator_events;
 mod output;
 mod reconcile;
+mod registry;
 pub mod roles;
 mod snapshot;
 pub mod status;
@@ -57,6 +58,7 @@ pub use output::{
     Output, Rejection, RejectionKind, Reply, SubscribeOutcome, error_event, heartbeat_event,
     subscribed_event,
 };
+pub use registry::{RegistryOp, RegistryOpId};
 pub use snapshot::{AgentSnapshot, Counters, FrameworkSnapshot, StateSnapshot};
 pub use task::{FrameworkTasks, TaskEntry};
 pub use time::{Time, seconds_to_duration};
@@ -97,6 +99,9 @@ pub struct CoreConfig {
     /// `--weights`: the role weights the master starts with (the allocator is given
     /// the same); UPDATE_WEIGHTS changes them.
     pub weights: Vec<(String, f64)>,
+    /// `--agent_reregister_timeout`: how long agents recovered from the registry have
+    /// to re-register before they are marked unreachable.
+    pub agent_reregister_timeout: Duration,
 }
 
 /// Mesos's `--agent_ping_timeout` default.
@@ -106,6 +111,8 @@ pub const DEFAULT_MAX_AGENT_PING_TIMEOUTS: u32 = 5;
 pub const DEFAULT_MAX_OFFERS_PER_EVENT: usize = 100;
 /// Mesos's `--max_completed_tasks_per_framework` default.
 pub const DEFAULT_MAX_COMPLETED_TASKS_PER_FRAMEWORK: usize = 1000;
+/// Mesos's `--agent_reregister_timeout` default.
+pub const DEFAULT_AGENT_REREGISTER_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Default for CoreConfig {
     /// Mesos's defaults, with an empty MasterInfo (callers set `master_info`).
@@ -121,6 +128,7 @@ impl Default for CoreConfig {
             max_offers_per_event: DEFAULT_MAX_OFFERS_PER_EVENT,
             max_completed_tasks_per_framework: DEFAULT_MAX_COMPLETED_TASKS_PER_FRAMEWORK,
             weights: Vec::new(),
+            agent_reregister_timeout: DEFAULT_AGENT_REREGISTER_TIMEOUT,
         }
     }
 }
@@ -164,6 +172,8 @@ pub struct MasterCore {
     /// Tasks by framework (including frameworks only agents told of).
     tasks: task::TaskBooks,
     counters: Counters,
+    /// What the registry holds and which writes are in flight.
+    registry: registry::RegistryBooks,
 }
 
 impl std::fmt::Debug for MasterCore {
@@ -210,6 +220,7 @@ impl MasterCore {
             offer_deadlines: BTreeSet::new(),
             tasks: task::TaskBooks::new(),
             counters: Counters::default(),
+            registry: registry::RegistryBooks::default(),
         }
     }
 
@@ -227,13 +238,15 @@ impl MasterCore {
     }
 
     /// When the core next wants [`handle_tick`](Self::handle_tick), if ever: a
-    /// failover timeout, a PING, an offer timeout, or a decline filter expiring.
+    /// failover timeout, a PING, an offer timeout, a decline filter expiring, or
+    /// `--agent_reregister_timeout` after recovery.
     pub fn poll_timeout(&self) -> Option<Time> {
         [
             self.failover_deadlines.first().map(|(t, _)| *t),
             self.ping_deadlines.first().map(|(t, _)| *t),
             self.offer_deadlines.first().map(|(t, _)| *t),
             self.allocator.next_wakeup(),
+            self.reregister_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -482,6 +495,7 @@ impl MasterCore {
             self.remove_framework(now, &id);
         }
         self.ping_agents(now);
+        self.expire_recovered_agents(now);
         self.expire_offers(now);
         if self.allocator.next_wakeup().is_some_and(|t| t <= now) {
             self.allocation_wanted = true;

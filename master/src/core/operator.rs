@@ -1,8 +1,9 @@
 //! What operators change through `/api/v1`: MARK_AGENT_GONE, UPDATE_WEIGHTS and
 //! TEARDOWN. Reads (GET_*) are served from [`StateSnapshot`](super::StateSnapshot)s.
 //!
-//! `mark_agent_gone` and `update_weights` are the registry's points of persistence:
-//! whoever persists gone agents and weights wraps these two.
+//! `mark_agent_gone` and `update_weights` check the call, then ask the registry
+//! (super::registry) to persist the change; it takes effect in `apply_agent_gone` and
+//! `apply_weights` once written (at once for a core without a registry).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -44,10 +45,31 @@ impl MasterCore {
     /// it is told to stop), an unreachable agent's tasks held as unreachable end the
     /// same way. Either way its id is refused from now on. An agent already gone is
     /// `Ok` (Mesos answers 200); one the master never knew is 404.
+    ///
+    /// With a registry, none of this happens until the registry holds the agent as
+    /// gone (the driver answers the call then); an agent recovered from the registry
+    /// that has not re-registered can be marked gone too.
     pub fn mark_agent_gone(&mut self, now: Time, agent_id: &str) -> Result<Reply, Rejection> {
         if self.gone_agents.contains_key(agent_id) {
             info!(agent_id = %agent_id, "agent is already marked gone");
             return Ok(Reply::Ok);
+        }
+        let known = self.agents.contains_key(agent_id)
+            || self.unreachable_agents.contains_key(agent_id)
+            || self.knows_recovered(agent_id);
+        if !known {
+            return Err(Rejection::not_found(format!(
+                "Agent '{agent_id}' not found"
+            )));
+        }
+        self.request_gone(now, agent_id);
+        Ok(Reply::Ok)
+    }
+
+    /// What marking `agent_id` gone does, once the registry holds it.
+    pub(super) fn apply_agent_gone(&mut self, now: Time, agent_id: &str) {
+        if self.gone_agents.contains_key(agent_id) {
+            return;
         }
         if self.agents.contains_key(agent_id) {
             warn!(agent_id = %agent_id, "operator marked a registered agent gone");
@@ -57,12 +79,9 @@ impl MasterCore {
             warn!(agent_id = %agent_id, "operator marked an unreachable agent gone");
             self.end_unreachable_tasks(agent_id);
         } else {
-            return Err(Rejection::not_found(format!(
-                "Agent '{agent_id}' not found"
-            )));
+            warn!(agent_id = %agent_id, "operator marked an agent gone that has not re-registered");
         }
         self.gone_agents.insert(agent_id.to_string(), now);
-        Ok(Reply::Ok)
     }
 
     /// Agents marked gone, with when.
@@ -118,7 +137,7 @@ impl MasterCore {
     /// UPDATE_WEIGHTS: every entry is checked before any is applied (a bad one
     /// changes nothing); roles not named keep their weight. Outstanding offers to the
     /// roles whose weight changed are rescinded, so that the next allocation uses
-    /// the new weights, as Mesos does.
+    /// the new weights, as Mesos does. With a registry, once it holds them.
     pub fn update_weights(
         &mut self,
         now: Time,
@@ -145,11 +164,17 @@ impl MasterCore {
             }
             checked.push((role, weight));
         }
+        self.request_weights(now, checked);
+        Ok(Reply::Ok)
+    }
+
+    /// What UPDATE_WEIGHTS does, once the registry holds the weights.
+    pub(super) fn apply_weights(&mut self, now: Time, checked: &[(String, f64)]) {
         info!(weights = ?checked, "updating role weights");
-        for (role, weight) in &checked {
+        for (role, weight) in checked {
             self.weights.insert(role.clone(), *weight);
         }
-        self.allocator.update_weights(&checked);
+        self.allocator.update_weights(checked);
         let roles: BTreeSet<&str> = checked.iter().map(|(role, _)| role.as_str()).collect();
         let offers: Vec<String> = self
             .offers
@@ -161,7 +186,6 @@ impl MasterCore {
             self.rescind_offer(now, &offer_id);
         }
         self.allocation_wanted = true;
-        Ok(Reply::Ok)
     }
 
     /// Role weights set by `--weights` or UPDATE_WEIGHTS (roles not listed weigh 1).

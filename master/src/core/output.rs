@@ -6,6 +6,7 @@ use ratufa_proto::v1::scheduler::{Event, event};
 use ratufa_proto::v1::{FrameworkId, MasterInfo};
 
 use super::framework::ConnectionId;
+use super::registry::{RegistryOp, RegistryOpId};
 
 /// Something the IO layer must do on the core's behalf, in order.
 // Outputs live only between a core call and the driver draining them, so boxing the
@@ -23,6 +24,10 @@ pub enum Output {
     /// End the stream `conn` (a framework's or an agent's) once what was queued before
     /// this is sent.
     Close { conn: ConnectionId },
+    /// Write `op` to the registry, then report `id` to
+    /// [`handle_registry_written`](super::MasterCore::handle_registry_written). Ops
+    /// may be written together, but in the order they came out.
+    Registry { id: RegistryOpId, op: RegistryOp },
 }
 
 /// How a SUBSCRIBE went. Either way its events (SUBSCRIBED, or one ERROR and a close)

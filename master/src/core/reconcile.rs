@@ -13,8 +13,9 @@ use super::{MasterCore, Reply};
 impl MasterCore {
     /// Implicit (no tasks named): the latest state of every task the master holds for
     /// the framework. Explicit: one answer per named task, by what the master knows
-    /// of it and of its agent; the answers that would say "not running" become
-    /// TASK_LOST for frameworks that are not PARTITION_AWARE.
+    /// of it and of its agent (none while that agent is recovered from the registry but
+    /// not re-registered); the answers that would say "not running" become TASK_LOST
+    /// for frameworks that are not PARTITION_AWARE.
     pub(super) fn reconcile(&mut self, framework_id: &str, reconcile: call::Reconcile) -> Reply {
         self.counters.messages_reconcile_tasks += 1;
         let partition_aware = self.is_partition_aware(framework_id);
@@ -42,6 +43,15 @@ impl MasterCore {
                     .and_then(|t| t.get(&asked.task_id.value));
                 let reply = if let Some(entry) = known {
                     latest_state(entry)
+                } else if asked
+                    .agent_id
+                    .as_ref()
+                    .is_some_and(|id| self.is_recovered_agent(&id.value))
+                {
+                    // Its agent has not re-registered since the failover: it will
+                    // tell; until then there is nothing true to say.
+                    debug!(framework_id = %framework_id, task_id = %asked.task_id.value, "no reply yet: the task's agent is recovered but not re-registered");
+                    continue;
                 } else if let Some(agent_id) = asked
                     .agent_id
                     .as_ref()

@@ -14,13 +14,16 @@
 mod file;
 mod memory;
 mod registrar;
+mod shared;
+pub(crate) mod writer;
 mod zookeeper;
 
 use std::future::Future;
 
 pub use file::FileStore;
 pub use memory::MemoryStore;
-pub use registrar::Registrar;
+pub use registrar::{Registrar, apply as apply_op};
+pub use shared::{DynStore, SharedStore};
 pub use zookeeper::ZkStore;
 
 use crate::MasterError;

@@ -9,6 +9,7 @@ use ratufa_proto::v1::{AgentId, AgentInfo, TimeInfo};
 
 use super::{RegistryStore, Version};
 use crate::MasterError;
+use crate::core::RegistryOp;
 
 pub struct Registrar<S: RegistryStore> {
     store: S,
@@ -68,21 +69,7 @@ impl<S: RegistryStore> Registrar<S> {
     /// Admits (or re-admits with new info) an agent; it is no longer unreachable.
     /// A gone agent cannot be admitted again: false, nothing written.
     pub async fn admit(&mut self, info: AgentInfo) -> Result<bool, MasterError> {
-        let Some(id) = info.id.clone() else {
-            return Ok(false);
-        };
-        if self.is_gone(&id) {
-            return Ok(false);
-        }
-        self.update(|registry| {
-            registry.unreachable.retain(|u| u.id != id);
-            registry
-                .admitted
-                .retain(|a| a.info.id.as_ref() != Some(&id));
-            registry.admitted.push(Agent { info });
-            true
-        })
-        .await
+        self.update(|registry| admit(registry, info)).await
     }
 
     /// Marks an admitted agent unreachable (it stays unreachable until re-admitted).
@@ -91,49 +78,29 @@ impl<S: RegistryStore> Registrar<S> {
         id: &AgentId,
         time: TimeInfo,
     ) -> Result<bool, MasterError> {
-        self.update(|registry| {
-            let before = registry.admitted.len();
-            registry.admitted.retain(|a| a.info.id.as_ref() != Some(id));
-            if registry.admitted.len() == before {
-                return false;
-            }
-            registry.unreachable.push(UnreachableAgent {
-                id: id.clone(),
-                timestamp: time,
-            });
-            true
-        })
-        .await
+        self.update(|registry| mark_unreachable(registry, id, time))
+            .await
     }
 
     /// Marks an agent gone: removed for good, whatever it was.
     pub async fn mark_gone(&mut self, id: &AgentId, time: TimeInfo) -> Result<bool, MasterError> {
-        if self.is_gone(id) {
-            return Ok(false);
-        }
-        self.update(|registry| {
-            registry.admitted.retain(|a| a.info.id.as_ref() != Some(id));
-            registry.unreachable.retain(|u| &u.id != id);
-            registry.gone.push(GoneAgent {
-                id: id.clone(),
-                timestamp: time,
-            });
-            true
-        })
-        .await
+        self.update(|registry| mark_gone(registry, id, time)).await
     }
 
     /// Sets role weights (replacing those of the same roles).
     pub async fn set_weights(&mut self, weights: &[(String, f64)]) -> Result<bool, MasterError> {
+        self.update(|registry| set_weights(registry, weights)).await
+    }
+
+    /// Applies every operation in order and writes the result once: operations that
+    /// queued while the previous write was in flight cost one write together.
+    pub async fn apply<'a>(
+        &mut self,
+        ops: impl IntoIterator<Item = &'a RegistryOp>,
+    ) -> Result<bool, MasterError> {
         self.update(|registry| {
-            for (role, weight) in weights {
-                registry.weights.retain(|w| &w.role != role);
-                registry.weights.push(Weight {
-                    role: role.clone(),
-                    weight: *weight,
-                });
-            }
-            !weights.is_empty()
+            ops.into_iter()
+                .fold(false, |changed, op| apply(registry, op) | changed)
         })
         .await
     }
@@ -150,6 +117,74 @@ impl<S: RegistryStore> Registrar<S> {
     }
 
     pub fn is_gone(&self, id: &AgentId) -> bool {
-        self.registry.gone.iter().any(|g| &g.id == id)
+        is_gone(&self.registry, id)
     }
+}
+
+/// One operation on a registry; false when it changes nothing.
+pub fn apply(registry: &mut Registry, op: &RegistryOp) -> bool {
+    match op {
+        RegistryOp::Admit(info) => admit(registry, info.clone()),
+        RegistryOp::MarkUnreachable { agent_id, time } => {
+            mark_unreachable(registry, agent_id, *time)
+        }
+        RegistryOp::MarkGone { agent_id, time } => mark_gone(registry, agent_id, *time),
+        RegistryOp::SetWeights(weights) => set_weights(registry, weights),
+    }
+}
+
+fn is_gone(registry: &Registry, id: &AgentId) -> bool {
+    registry.gone.iter().any(|g| &g.id == id)
+}
+
+fn admit(registry: &mut Registry, info: AgentInfo) -> bool {
+    let Some(id) = info.id.clone() else {
+        return false;
+    };
+    if is_gone(registry, &id) {
+        return false;
+    }
+    registry.unreachable.retain(|u| u.id != id);
+    registry
+        .admitted
+        .retain(|a| a.info.id.as_ref() != Some(&id));
+    registry.admitted.push(Agent { info });
+    true
+}
+
+fn mark_unreachable(registry: &mut Registry, id: &AgentId, time: TimeInfo) -> bool {
+    let before = registry.admitted.len();
+    registry.admitted.retain(|a| a.info.id.as_ref() != Some(id));
+    if registry.admitted.len() == before {
+        return false;
+    }
+    registry.unreachable.push(UnreachableAgent {
+        id: id.clone(),
+        timestamp: time,
+    });
+    true
+}
+
+fn mark_gone(registry: &mut Registry, id: &AgentId, time: TimeInfo) -> bool {
+    if is_gone(registry, id) {
+        return false;
+    }
+    registry.admitted.retain(|a| a.info.id.as_ref() != Some(id));
+    registry.unreachable.retain(|u| &u.id != id);
+    registry.gone.push(GoneAgent {
+        id: id.clone(),
+        timestamp: time,
+    });
+    true
+}
+
+fn set_weights(registry: &mut Registry, weights: &[(String, f64)]) -> bool {
+    for (role, weight) in weights {
+        registry.weights.retain(|w| &w.role != role);
+        registry.weights.push(Weight {
+            role: role.clone(),
+            weight: *weight,
+        });
+    }
+    !weights.is_empty()
 }

@@ -10,6 +10,7 @@ use ratufa_zk::Connector as _;
 use ratufa_zk::memory::MemoryZk;
 
 use super::*;
+use crate::core::RegistryOp;
 
 /// What every store must do: `a` and `b` are two masters' handles on one store.
 async fn check_store<S: RegistryStore>(a: S, b: S) {
@@ -206,4 +207,34 @@ async fn a_registry_that_does_not_decode_is_an_error_not_an_empty_registry() {
         Err(MasterError::RegistryCorrupt { store, .. }) => assert_eq!(store, "memory"),
         other => panic!("expected RegistryCorrupt, got {:?}", other.err()),
     }
+}
+
+#[tokio::test]
+async fn operations_queued_together_cost_one_write_through_any_store() {
+    let store = SharedStore::new(MemoryStore::new());
+    let mut registrar = Registrar::recover(store.clone()).await.unwrap();
+    let time = TimeInfo { nanoseconds: 5 };
+    let ops = [
+        RegistryOp::Admit(agent("a")),
+        RegistryOp::Admit(agent("b")),
+        RegistryOp::MarkUnreachable {
+            agent_id: id("a"),
+            time,
+        },
+        RegistryOp::MarkGone {
+            agent_id: id("b"),
+            time,
+        },
+        RegistryOp::SetWeights(vec![("r".into(), 2.5)]),
+    ];
+    assert!(registrar.apply(&ops).await.unwrap());
+    assert_eq!(store.fetch().await.unwrap().unwrap().version, 1);
+    let recovered = Registrar::recover(store).await.unwrap();
+    assert!(recovered.is_unreachable(&id("a")));
+    assert!(recovered.is_gone(&id("b")));
+    assert!(!recovered.is_admitted(&id("b")));
+    assert_eq!(recovered.registry().weights.len(), 1);
+    // Nothing that changes anything: no write.
+    let mut again = recovered;
+    assert!(!again.apply(&[RegistryOp::Admit(agent("b"))]).await.unwrap());
 }

@@ -207,6 +207,8 @@ impl World {
                     Some(Owner::Framework(i)) => self.framework_stream_ended(i, conn)?,
                     None => return Err(format!("close of a stream already closed: {conn}")),
                 },
+                // A registry that writes at once.
+                Output::Registry { id, .. } => self.core.handle_registry_written(self.now, &[id]),
             }
         }
         Ok(())

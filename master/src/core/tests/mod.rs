@@ -9,6 +9,7 @@ mod lifecycle;
 mod offers;
 mod operator;
 mod reconcile;
+mod registry;
 mod subscribe;
 mod task_record;
 mod update_order;
@@ -74,6 +75,13 @@ pub struct Harness {
     pub now: Time,
     pub allocator: FakeAllocator,
     next_conn: u64,
+    /// The registry, for a core recovered from one ([`Harness::recovered`]): the
+    /// core's operations are applied to it when written.
+    pub registry: Option<ratufa_proto::ratufa::registry::Registry>,
+    /// Whether [`Harness::outputs`] leaves registry writes in flight (until
+    /// [`Harness::write_held`]) rather than completing them at once.
+    pub hold_writes: bool,
+    held: Vec<(RegistryOpId, RegistryOp)>,
 }
 
 /// One SUBSCRIBE as seen by a test: the stream it arrived on and what happened.
@@ -105,6 +113,9 @@ impl Harness {
             now: Time::ZERO,
             allocator: FakeAllocator::default(),
             next_conn: 0,
+            registry: None,
+            hold_writes: false,
+            held: Vec::new(),
         }
     }
 
@@ -115,7 +126,34 @@ impl Harness {
             now: Time::ZERO,
             allocator,
             next_conn: 0,
+            registry: None,
+            hold_writes: false,
+            held: Vec::new(),
         }
+    }
+
+    /// A core that starts its term from `registry`, as a newly elected leader's.
+    pub fn recovered(registry: ratufa_proto::ratufa::registry::Registry) -> Harness {
+        let mut h = Harness::new();
+        h.core.recover_registry(h.now, &registry);
+        h.registry = Some(registry);
+        h
+    }
+
+    /// Completes the registry writes held back, and returns what follows.
+    pub fn write_held(&mut self) -> Vec<Output> {
+        let held = std::mem::take(&mut self.held);
+        self.write(held);
+        self.outputs()
+    }
+
+    fn write(&mut self, ops: Vec<(RegistryOpId, RegistryOp)>) {
+        let registry = self.registry.as_mut().expect("a recovered harness");
+        for (_, op) in &ops {
+            crate::registry::apply_op(registry, op);
+        }
+        let ids: Vec<RegistryOpId> = ops.into_iter().map(|(id, _)| id).collect();
+        self.core.handle_registry_written(self.now, &ids);
     }
 
     pub fn advance(&mut self, by: Duration) {
@@ -185,8 +223,29 @@ impl Harness {
         self.core.handle_stream_closed(self.now, conn);
     }
 
+    /// What the core queued; registry operations among it are written at once (and
+    /// what they release follows), unless `hold_writes`.
     pub fn outputs(&mut self) -> Vec<Output> {
-        std::iter::from_fn(|| self.core.poll_output()).collect()
+        let mut all = Vec::new();
+        loop {
+            let batch: Vec<Output> = std::iter::from_fn(|| self.core.poll_output()).collect();
+            let ops: Vec<(RegistryOpId, RegistryOp)> = batch
+                .iter()
+                .filter_map(|o| match o {
+                    Output::Registry { id, op } => Some((*id, op.clone())),
+                    _ => None,
+                })
+                .collect();
+            all.extend(batch);
+            if ops.is_empty() {
+                return all;
+            }
+            if self.hold_writes {
+                self.held.extend(ops);
+                return all;
+            }
+            self.write(ops);
+        }
     }
 
     pub fn framework(&self, id: &FrameworkId) -> &Framework {
