@@ -16,23 +16,13 @@ mod zookeeper;
 
 use std::time::{Duration, Instant};
 
-use ratufa_zk::{Connector, CreateMode, Session, ZkConnector, ZkUrl};
+use ratufa_zk::{CreateMode, Session};
 use serde_json::Value;
 
 use cluster::AgentProcess;
 use ha::{SETTLE, await_agents, await_one_leader, await_state_status, state_status, zk_flags};
 use support::{Master, Request, default_flags};
 use zookeeper::ZooKeeper;
-
-/// A session of our own, to read (and plant) znodes as any ZooKeeper client would.
-async fn zk_session(zk: &ZooKeeper) -> ratufa_zk::ZkSession {
-    // The path is the URL's; operations here name absolute paths.
-    let url = ZkUrl::parse(&zk.url("/mesos")).unwrap();
-    ZkConnector::new(url, Duration::from_secs(10))
-        .connect()
-        .await
-        .unwrap()
-}
 
 /// The candidates' znodes under `path` as (name, raw data), lowest sequence first.
 async fn candidates(session: &impl Session, path: &str) -> Vec<(String, Vec<u8>)> {
@@ -64,7 +54,7 @@ async fn three_masters_elect_one_leader_and_fail_over_when_it_is_killed() {
     let leader_port = all[leader].port();
 
     // The znodes, read as kazoo (pymesos's detector) reads them: raw bytes of JSON.
-    let session = zk_session(&zk).await;
+    let session = zk.session().await;
     let nodes = candidates(&session, "/mesos").await;
     assert_eq!(nodes.len(), 3, "{nodes:?}");
     let mut ports = Vec::new();
@@ -208,7 +198,7 @@ async fn a_candidate_with_garbage_data_is_skipped() {
         return;
     }
     let zk = ZooKeeper::standalone();
-    let session = zk_session(&zk).await;
+    let session = zk.session().await;
     ratufa_zk::session::ensure_path(&session, "/mesos")
         .await
         .unwrap();
@@ -347,14 +337,8 @@ async fn the_registry_in_real_zookeeper_holds_more_than_a_znode_and_refuses_a_st
         return;
     }
     let zk = ZooKeeper::standalone();
-    let a = ZkStore::new(
-        std::sync::Arc::new(zk_session(&zk).await),
-        "/mesos/registry",
-    );
-    let b = ZkStore::new(
-        std::sync::Arc::new(zk_session(&zk).await),
-        "/mesos/registry",
-    );
+    let a = ZkStore::new(std::sync::Arc::new(zk.session().await), "/mesos/registry");
+    let b = ZkStore::new(std::sync::Arc::new(zk.session().await), "/mesos/registry");
     // Three times ZooKeeper's default 1 MB node limit.
     let big: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
     let v1 = a.store(big.clone(), None).await.unwrap();
@@ -369,7 +353,7 @@ async fn the_registry_in_real_zookeeper_holds_more_than_a_znode_and_refuses_a_st
     let read = a.fetch().await.unwrap().unwrap();
     assert_eq!((read.data.as_slice(), read.version), (&b"smaller"[..], v2));
     // The registry's node is no candidate in the election under the same path.
-    let session = zk_session(&zk).await;
+    let session = zk.session().await;
     let (children, _) = session.get_children_watch("/mesos").await.unwrap();
     assert!(
         ratufa_zk::election::candidates(&children).is_empty(),

@@ -12,7 +12,7 @@
 pub mod scratch;
 pub use scratch::{free_port, fresh_dir};
 
-use std::fs::{self, File};
+use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -115,23 +115,8 @@ impl Master {
             let port = free_port();
             let work_dir = fresh_dir("master");
             let log = work_dir.join("master.log");
-            let log_file = File::create(&log).expect("create master.log");
-            let log_err = log_file.try_clone().expect("clone master.log handle");
-            let child = Command::new(env!("CARGO_BIN_EXE_ratufa"))
-                .arg(subcommand)
-                .arg("--ip=127.0.0.1")
-                .arg(format!("--port={port}"))
-                .arg(format!("--work_dir={}", work_dir.join("work").display()))
-                .args(flags)
-                .envs(env.iter().map(|(k, v)| (k, v)))
-                .env("RUST_LOG", "debug")
-                .stdin(Stdio::null())
-                .stdout(Stdio::from(log_file))
-                .stderr(Stdio::from(log_err))
-                .spawn()
-                .expect("spawn the ratufa binary");
             let mut master = Master {
-                child,
+                child: spawn_master(subcommand, port, &work_dir, &log, flags, env),
                 addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
                 work_dir,
                 heartbeat: heartbeat_flag(flags),
@@ -147,6 +132,26 @@ impl Master {
             }
         }
         panic!("ratufa {subcommand} did not come up: {last_log}");
+    }
+
+    /// SIGKILL: the master gets no chance to finish anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the master (SIGKILL) and starts `ratufa master` again on the same port
+    /// and work_dir with `flags`, as an operator restarting it would; its log goes on
+    /// in the same file.
+    pub async fn restart(&mut self, flags: &[String]) {
+        self.kill();
+        self.child = spawn_master("master", self.port(), &self.work_dir, &self.log, flags, &[]);
+        if let Err(why) = self.wait_healthy().await {
+            panic!(
+                "the restarted master did not come up: {why}\n{}",
+                self.log()
+            );
+        }
     }
 
     async fn wait_healthy(&mut self) -> Result<(), String> {
@@ -239,6 +244,37 @@ impl Drop for Master {
             let _ = fs::remove_dir_all(&self.work_dir);
         }
     }
+}
+
+/// `ratufa <subcommand>` on 127.0.0.1:`port` with `<work_dir>/work` as its work_dir,
+/// `flags` and `env`, logging (appending) to `log`.
+fn spawn_master(
+    subcommand: &str,
+    port: u16,
+    work_dir: &std::path::Path,
+    log: &std::path::Path,
+    flags: &[String],
+    env: &[(String, String)],
+) -> Child {
+    let log_file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open master.log");
+    let log_err = log_file.try_clone().expect("clone master.log handle");
+    Command::new(env!("CARGO_BIN_EXE_ratufa"))
+        .arg(subcommand)
+        .arg("--ip=127.0.0.1")
+        .arg(format!("--port={port}"))
+        .arg(format!("--work_dir={}", work_dir.join("work").display()))
+        .args(flags)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log_file))
+        .stderr(Stdio::from(log_err))
+        .spawn()
+        .expect("spawn the ratufa binary")
 }
 
 /// The interval a `--scheduler_heartbeat_interval=<n>ms|<n>secs` flag sets; Mesos's

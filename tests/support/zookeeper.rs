@@ -222,6 +222,16 @@ impl ZooKeeper {
         format!("zk://{}{path}", self.connect_string())
     }
 
+    /// A client session with this ensemble (operations name absolute paths).
+    pub async fn session(&self) -> ratufa_zk::ZkSession {
+        use ratufa_zk::Connector as _;
+        let url = ratufa_zk::ZkUrl::parse(&self.url("/mesos")).expect("a zk:// URL");
+        ratufa_zk::ZkConnector::new(url, Duration::from_secs(10))
+            .connect()
+            .await
+            .expect("connect to ZooKeeper")
+    }
+
     /// The client address of server `index`.
     pub fn addr(&self, index: usize) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.servers[index].client_port))

@@ -139,6 +139,8 @@ pub struct StateSnapshot {
     pub weights: Vec<(String, f64)>,
     /// `--roles`, when set (with `*`).
     pub role_whitelist: Option<Vec<String>>,
+    /// Agents the registry admitted that have not re-registered with this master.
+    pub recovered_agents: Vec<AgentInfo>,
     pub counters: Counters,
 }
 
@@ -357,6 +359,7 @@ impl MasterCore {
                 .role_whitelist
                 .as_ref()
                 .map(|roles| roles.iter().cloned().collect()),
+            recovered_agents: self.recovered_agents().cloned().collect(),
             counters: self.counters.clone(),
         }
     }

@@ -31,8 +31,8 @@ pub const SCHEDULER_REALM: &str = "mesos-master-scheduler";
 pub(crate) struct Principal(pub Option<String>);
 
 /// The master's routes: the scheduler API, the operator API and the agent link (leader
-/// only), `/health`,
-/// `/version` and `/redirect` (any master), each also under `/master/`.
+/// only), `/health`, `/version`, `/flags` and `/redirect` (any master), each also under
+/// `/master/`.
 pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
     // Agents do not authenticate as frameworks do (Mesos authenticates agents on its
     // own terms); only leadership applies.
@@ -75,6 +75,14 @@ pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
         }
     };
 
+    let flags = {
+        let master = master.clone();
+        move || {
+            let master = master.clone();
+            async move { state::flags(&master) }
+        }
+    };
+
     let api = Router::new()
         .route("/api/v1/scheduler", any(scheduler::scheduler))
         .route("/master/api/v1/scheduler", any(scheduler::scheduler))
@@ -90,6 +98,8 @@ pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
 
     let anywhere = Router::new()
         .route("/health", any(health))
+        .route("/flags", get(flags.clone()))
+        .route("/master/flags", get(flags))
         .route("/master/health", any(health))
         .route("/version", any(version::version))
         .route("/master/version", any(version::version))

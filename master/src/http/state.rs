@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use ratufa_proto::v1::value::{Ranges, Set};
-use ratufa_proto::v1::{Attribute, ExecutorInfo, Offer, Resource, Task, TaskState, TaskStatus};
+use ratufa_proto::v1::{
+    AgentInfo, Attribute, ExecutorInfo, Offer, Resource, Task, TaskState, TaskStatus,
+};
 use serde_json::{Map, Value, json};
 
 use super::scheduler::stopped;
@@ -38,7 +40,7 @@ pub(super) async fn slaves(State(master): State<MasterHandle>) -> Response {
         let clock = Clock::of(master);
         json!({
             "slaves": snapshot.agents.iter().map(|a| agent_json(a, &clock)).collect::<Vec<_>>(),
-            "recovered_slaves": [],
+            "recovered_slaves": snapshot.recovered_agents.iter().map(recovered_agent_json).collect::<Vec<_>>(),
         })
     })
     .await
@@ -171,11 +173,7 @@ fn state_json(master: &MasterHandle, snapshot: &StateSnapshot) -> Value {
     let info = &snapshot.master_info;
     let pid = info.pid.clone().unwrap_or_default();
     let start = clock.secs(Time::ZERO);
-    let flags: Map<String, Value> = master
-        .flags()
-        .iter()
-        .map(|(name, value)| (name.clone(), Value::String(value.clone())))
-        .collect();
+    let flags = flags_json(master);
     let active = snapshot.agents.iter().filter(|a| a.active).count();
     json!({
         "version": VERSION,
@@ -199,11 +197,35 @@ fn state_json(master: &MasterHandle, snapshot: &StateSnapshot) -> Value {
         "leader_info": ratufa_proto::json::to_value(info),
         "flags": flags,
         "slaves": snapshot.agents.iter().map(|a| agent_json(a, &clock)).collect::<Vec<_>>(),
-        "recovered_slaves": [],
+        "recovered_slaves": snapshot.recovered_agents.iter().map(recovered_agent_json).collect::<Vec<_>>(),
         "frameworks": snapshot.frameworks.iter().map(|f| framework_json(f, &clock)).collect::<Vec<_>>(),
         "completed_frameworks": snapshot.completed_frameworks.iter().map(|f| framework_json(f, &clock)).collect::<Vec<_>>(),
         "orphan_tasks": [],
         "unregistered_frameworks": [],
+    })
+}
+
+/// `/flags` (any master, leading or not): the flags by Mesos's names.
+pub(super) fn flags(master: &MasterHandle) -> axum::Json<Value> {
+    axum::Json(json!({ "flags": flags_json(master) }))
+}
+
+fn flags_json(master: &MasterHandle) -> Map<String, Value> {
+    master
+        .flags()
+        .iter()
+        .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+        .collect()
+}
+
+/// An agent the registry lists that has not re-registered: what its AgentInfo says.
+fn recovered_agent_json(info: &AgentInfo) -> Value {
+    json!({
+        "id": info.id.as_ref().map(|id| id.value.clone()).unwrap_or_default(),
+        "hostname": info.hostname,
+        "port": info.port.unwrap_or(0),
+        "attributes": attributes_json(&info.attributes),
+        "resources": resources_json(&info.resources),
     })
 }
 

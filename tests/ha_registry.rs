@@ -1,0 +1,385 @@
+//! The registry wired into the master, end to end with real processes (and real
+//! ZooKeeper): what a master learns from the registry when its term begins, and what
+//! it does with it.
+//!
+//! - a single master killed and restarted on its work_dir lists its agent as
+//!   recovered and says nothing of a task on it until it re-registers, then RUNNING;
+//! - after a failover, an agent that never comes back is marked unreachable after
+//!   `--agent_reregister_timeout`; reconciliation then says TASK_UNREACHABLE to a
+//!   partition-aware framework and TASK_LOST to another, and the registry in
+//!   ZooKeeper lists it unreachable;
+//! - another writer changing the registry under the leader (marking its agent gone)
+//!   makes the leader's next write fail: it steps down, a leader recovers the
+//!   registry, and the gone agent is refused: it comes back as a new agent without
+//!   its task, which is killed.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/cluster.rs"]
+mod cluster;
+#[path = "support/ha.rs"]
+mod ha;
+mod support;
+#[path = "support/zookeeper.rs"]
+mod zookeeper;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use cluster::{AgentProcess, Scheduler, command_task, get_json};
+use ha::{SETTLE, await_agents, await_one_leader, zk_flags};
+use ratufa_master::registry::{Registrar, ZkStore};
+use ratufa_proto::v1::{AgentId, TimeInfo};
+use support::{Master, Request, default_flags, fresh_dir};
+use zookeeper::ZooKeeper;
+
+const AGENT_FLAGS: [&str; 1] = ["--resources=cpus:2;mem:1024"];
+
+fn framework(name: &str, capabilities: &[&str]) -> Value {
+    let capabilities: Vec<Value> = capabilities.iter().map(|c| json!({ "type": c })).collect();
+    json!({
+        "user": "root",
+        "name": name,
+        "failover_timeout": 3600.0,
+        "checkpoint": true,
+        "capabilities": capabilities,
+    })
+}
+
+fn with_id(info: &Value, id: &str) -> Value {
+    let mut info = info.clone();
+    info["id"] = json!({ "value": id });
+    info
+}
+
+/// Subscribes `info`, launches one long task `task_id` from its first offer, waits
+/// for it to run, and declines the rest for long (leaving it to other frameworks).
+async fn run_long_task(master: &Master, info: &Value, task_id: &str, command: &str) -> Scheduler {
+    let mut scheduler = Scheduler::subscribe(master, info).await;
+    let offers = scheduler.offers(master).await;
+    let offer = &offers[0];
+    let task = command_task(task_id, &offer["agent_id"], 0.1, 32.0, command);
+    scheduler
+        .launch(master, &[&offer["id"]], vec![task], 0.0)
+        .await;
+    scheduler.await_state(master, task_id, "TASK_RUNNING").await;
+    // The rest comes back as another offer: refused for long, so that other
+    // frameworks get it.
+    let rest = scheduler.offers(master).await;
+    scheduler.decline(master, &rest[0]["id"], 3600.0).await;
+    scheduler
+}
+
+fn reconcile_call(framework_id: &str, task_id: &str, agent_id: &str) -> Value {
+    json!({
+        "type": "RECONCILE",
+        "framework_id": {"value": framework_id},
+        "reconcile": {"tasks": [{
+            "task_id": {"value": task_id},
+            "agent_id": {"value": agent_id},
+        }]},
+    })
+}
+
+/// The UPDATE about `task_id` among the events that come within `within`, if any.
+async fn update_within(
+    scheduler: &mut Scheduler,
+    master: &Master,
+    task_id: &str,
+    within: Duration,
+) -> Option<Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = scheduler.next_within(master, left).await?;
+        let status = &event["update"]["status"];
+        if event["type"] == "UPDATE" && status["task_id"]["value"] == task_id {
+            return Some(status.clone());
+        }
+    }
+}
+
+/// Asks about `task_id` on `agent_id` every few seconds until the master answers.
+async fn reconcile_until_answered(
+    scheduler: &mut Scheduler,
+    master: &Master,
+    task_id: &str,
+    agent_id: &str,
+    patience: Duration,
+) -> Value {
+    let deadline = Instant::now() + patience;
+    loop {
+        let call = reconcile_call(scheduler.id(), task_id, agent_id);
+        scheduler.call(master, call).await;
+        if let Some(status) =
+            update_within(scheduler, master, task_id, Duration::from_secs(2)).await
+        {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answer about {task_id} on {agent_id}\n{}",
+            master.log()
+        );
+    }
+}
+
+/// The registry as it stands in ZooKeeper under `/mesos`.
+async fn zk_registry(zk: &ZooKeeper) -> Registrar<ZkStore<ratufa_zk::ZkSession>> {
+    let store = ZkStore::new(Arc::new(zk.session().await), "/mesos/registry");
+    Registrar::recover(store).await.unwrap()
+}
+
+fn agent_id(value: &str) -> AgentId {
+    AgentId {
+        value: value.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_master_waits_for_its_agents_before_answering_for_their_tasks() {
+    let mut flags = default_flags();
+    flags.push("--agent_reregister_timeout=15mins".into());
+    let mut master = Master::start_with(&flags).await;
+    for path in ["/flags", "/master/flags"] {
+        let flags = get_json(&master, path).await;
+        assert_eq!(
+            flags["flags"]["agent_reregister_timeout"], "900secs",
+            "{flags}"
+        );
+    }
+    let agent = AgentProcess::start(&master, &AGENT_FLAGS);
+    let agents = await_agents(&master, 1, &agent).await;
+    let info = framework("restart", &[]);
+    let scheduler = run_long_task(&master, &info, "long", "sleep 600").await;
+    let framework_id = scheduler.id().to_string();
+
+    // The agent is frozen, so that it cannot re-register before the framework asks.
+    agent.pause();
+    drop(scheduler);
+    master.restart(&flags).await;
+    let mut scheduler = Scheduler::subscribe(&master, &with_id(&info, &framework_id)).await;
+    assert_eq!(scheduler.id(), framework_id);
+    let call = reconcile_call(&framework_id, "long", &agents[0]);
+    scheduler.call(&master, call.clone()).await;
+    let early = update_within(&mut scheduler, &master, "long", Duration::from_secs(3)).await;
+    assert!(
+        early.is_none(),
+        "an answer while the agent is recovered but not back: {early:?}"
+    );
+
+    let state = get_json(&master, "/master/state").await;
+    assert_eq!(
+        state["recovered_slaves"][0]["id"],
+        agents[0].as_str(),
+        "{state}"
+    );
+
+    agent.resume();
+    assert_eq!(await_agents(&master, 1, &agent).await, agents);
+    let state = get_json(&master, "/master/state").await;
+    assert_eq!(state["recovered_slaves"], json!([]), "{state}");
+    scheduler.call(&master, call).await;
+    let status = scheduler.await_state(&master, "long", "TASK_RUNNING").await;
+    assert_eq!(status["agent_id"]["value"], agents[0].as_str(), "{status}");
+    master.assert_alive().await;
+}
+
+#[tokio::test]
+async fn an_agent_that_never_returns_after_failover_becomes_unreachable() {
+    if !zookeeper::require() {
+        return;
+    }
+    let zk = ZooKeeper::standalone();
+    let url = zk.url("/mesos");
+    let mut flags = zk_flags(&url);
+    flags.push("--agent_reregister_timeout=10secs".into());
+    let mut masters = [
+        Some(Master::start_with(&flags).await),
+        Some(Master::start_with(&flags).await),
+    ];
+    let leader = {
+        let all: Vec<&Master> = masters.iter().flatten().collect();
+        await_one_leader(&all).await
+    };
+    let mut agent = AgentProcess::start_for(&url, &AGENT_FLAGS);
+    let first = masters[leader].as_ref().unwrap();
+    let agents = await_agents(first, 1, &agent).await;
+    let aware_info = framework("aware", &["PARTITION_AWARE"]);
+    let plain_info = framework("plain", &[]);
+    let ids = [
+        run_long_task(first, &aware_info, "a", "sleep 600")
+            .await
+            .id()
+            .to_string(),
+        run_long_task(first, &plain_info, "p", "sleep 600")
+            .await
+            .id()
+            .to_string(),
+    ];
+
+    // The agent goes for good, and so does the leader.
+    agent.kill();
+    masters[leader].take();
+    let survivors: Vec<&Master> = masters.iter().flatten().collect();
+    let survivor = survivors[await_one_leader(&survivors).await];
+
+    let patience = SETTLE + Duration::from_secs(30);
+    for (info, id, task, expected) in [
+        (&aware_info, &ids[0], "a", "TASK_UNREACHABLE"),
+        (&plain_info, &ids[1], "p", "TASK_LOST"),
+    ] {
+        let mut scheduler = Scheduler::subscribe(survivor, &with_id(info, id)).await;
+        let status =
+            reconcile_until_answered(&mut scheduler, survivor, task, &agents[0], patience).await;
+        assert_eq!(status["state"], expected, "{status}");
+        assert_eq!(status["reason"], "REASON_RECONCILIATION", "{status}");
+    }
+    let registry = zk_registry(&zk).await;
+    assert!(registry.is_unreachable(&agent_id(&agents[0])));
+    assert!(!registry.is_admitted(&agent_id(&agents[0])));
+    survivor.assert_alive().await;
+}
+
+#[tokio::test]
+async fn a_leader_whose_registry_write_conflicts_steps_down_and_a_gone_agent_stays_out() {
+    if !zookeeper::require() {
+        return;
+    }
+    let zk = ZooKeeper::standalone();
+    let url = zk.url("/mesos");
+    let flags = zk_flags(&url);
+    let masters = [
+        Master::start_with(&flags).await,
+        Master::start_with(&flags).await,
+    ];
+    let all: Vec<&Master> = masters.iter().collect();
+    let leader = &masters[await_one_leader(&all).await];
+    let term_before = master_id(leader).await;
+    let agent = AgentProcess::start_for(&url, &AGENT_FLAGS);
+    let gone = await_agents(leader, 1, &agent).await.remove(0);
+    let dir = fresh_dir("gone-task");
+    let pid_file = dir.join("pid");
+    let info = framework("plain", &[]);
+    let command = format!("echo $$ > {}; exec sleep 600", pid_file.display());
+    let scheduler = run_long_task(leader, &info, "long", &command).await;
+    let framework_id = scheduler.id().to_string();
+    drop(scheduler);
+    let task_pid = read_pid(&pid_file);
+
+    // Another writer marks the agent gone in the registry, under the leader.
+    let mut registry = zk_registry(&zk).await;
+    assert!(registry.is_admitted(&agent_id(&gone)));
+    assert!(
+        registry
+            .mark_gone(&agent_id(&gone), TimeInfo { nanoseconds: 1 })
+            .await
+            .unwrap()
+    );
+    // The leader's next write (admitting a second agent) conflicts: it steps down.
+    let second = AgentProcess::start_for(&url, &AGENT_FLAGS);
+    let (leader, term_after) = await_new_term(&masters, &term_before).await;
+    assert_ne!(term_after, term_before);
+
+    // The gone agent is refused; it comes back as a new agent, without its task.
+    let agents = await_agents(leader, 2, &second).await;
+    assert!(!agents.contains(&gone), "{agents:?}\n{}", agent.log());
+    await_exit(task_pid, &agent);
+    let mut scheduler = Scheduler::subscribe(leader, &with_id(&info, &framework_id)).await;
+    let status = reconcile_until_answered(&mut scheduler, leader, "long", &gone, SETTLE).await;
+    assert_eq!(status["state"], "TASK_LOST", "{status}");
+
+    let registry = zk_registry(&zk).await;
+    assert!(registry.is_gone(&agent_id(&gone)));
+    for id in &agents {
+        assert!(registry.is_admitted(&agent_id(id)), "{id} not admitted");
+    }
+    leader.assert_alive().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn master_id(master: &Master) -> String {
+    let response = master.send(Request::get("/master/state")).await;
+    assert_eq!(response.status, 200, "{response:?}");
+    let state: Value = serde_json::from_slice(&response.body).unwrap();
+    state["id"].as_str().unwrap().to_string()
+}
+
+/// Polls until one of `masters` leads under an id other than `before`.
+async fn await_new_term<'a>(masters: &'a [Master], before: &str) -> (&'a Master, String) {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        for master in masters {
+            let response = master.send(Request::get("/master/state")).await;
+            if response.status == 200 {
+                let state: Value = serde_json::from_slice(&response.body).unwrap();
+                if let Some(id) = state["id"].as_str()
+                    && id != before
+                {
+                    return (master, id.to_string());
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no master leads in a new term\n{}\n{}",
+            masters[0].log(),
+            masters[1].log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn read_pid(path: &std::path::Path) -> u32 {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && let Ok(pid) = text.trim().parse()
+        {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "the task never wrote its pid");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until process `pid` is gone (or a zombie nobody reaped yet).
+fn await_exit(pid: u32, agent: &AgentProcess) {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next());
+        if stat.is_empty() || state == Some("Z") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gone agent's task {pid} still runs\n{}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn an_agent_reregister_timeout_below_mesos_minimum_is_refused() {
+    let work_dir = fresh_dir("short-reregister-timeout");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ratufa"))
+        .args(["master", "--ip=127.0.0.1", "--port=0"])
+        .arg(format!("--work_dir={}", work_dir.display()))
+        .arg("--agent_reregister_timeout=9secs")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--agent_reregister_timeout") && stderr.contains("at least 10s"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&work_dir);
+}
