@@ -154,6 +154,9 @@ fn signal_name(signal: i32) -> String {
 pub struct Process {
     child: Child,
     pgid: i32,
+    /// Whether its end looks through /proc for what its session left outside its
+    /// group; not where the container's cgroups hold those and its cleanup kills them.
+    sweep_session: bool,
 }
 
 impl Process {
@@ -206,18 +209,34 @@ impl Process {
             .id()
             .and_then(|pid| i32::try_from(pid).ok())
             .ok_or_else(|| AgentError::Spawn("the child has no pid".to_string()))?;
-        Ok(Process { child, pgid })
+        Ok(Process {
+            child,
+            pgid,
+            sweep_session: true,
+        })
+    }
+
+    /// What the process leaves behind when it ends is the isolator's to kill (its
+    /// cgroups hold all of it): [`Process::wait`] then only kills its group, without
+    /// the look through /proc for the rest of its session.
+    pub fn leave_leftovers_to_isolator(&mut self) {
+        self.sweep_session = false;
     }
 
     pub fn pid(&self) -> i32 {
         self.pgid
     }
 
-    /// Waits for the process to end, then kills what it left behind in its group (the
-    /// container is gone once its command is: Mesos destroys it too). Cancel safe.
+    /// Waits for the process to end, then kills what it left behind in its group and
+    /// session (the container is gone once its command is: Mesos destroys it too).
+    /// Cancel safe.
     pub async fn wait(&mut self) -> Exit {
         let exit = Exit::from_status(self.child.wait().await);
-        self.signal_group(libc::SIGKILL);
+        if self.sweep_session {
+            self.signal_group(libc::SIGKILL);
+        } else {
+            signal_group_only(self.pgid, libc::SIGKILL);
+        }
         exit
     }
 
@@ -254,20 +273,41 @@ impl Process {
 /// container's leader, its tasks' groups, and what they forked). Processes already
 /// gone are not an error.
 pub fn signal_session(sid: i32, signal: i32) {
-    // SAFETY: killpg takes plain integers and touches no memory of ours.
-    let rc = unsafe { libc::killpg(sid, signal) };
-    if rc != 0 {
-        let error = std::io::Error::last_os_error();
-        if error.raw_os_error() != Some(libc::ESRCH) {
-            tracing::warn!(pgid = sid, signal, %error, "cannot signal process group");
-        }
-    }
-    for pid in crate::http::procfs::session_members(Path::new("/proc"), sid) {
+    signal_group_only(sid, signal);
+    for pid in session_members(sid) {
         // SAFETY: as above.
         unsafe {
             libc::kill(pid, signal);
         }
     }
+}
+
+/// Sends `signal` to the group `pgid`; a group already gone is not an error.
+fn signal_group_only(pgid: i32, signal: i32) {
+    // SAFETY: killpg takes plain integers and touches no memory of ours.
+    let rc = unsafe { libc::killpg(pgid, signal) };
+    if rc != 0 {
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::ESRCH) {
+            tracing::warn!(pgid, signal, %error, "cannot signal process group");
+        }
+    }
+}
+
+/// The pids of session `sid`'s processes. /proc lists every process; getsid(2) tells
+/// each one's session in a system call, where reading /proc/<pid>/stat would have the
+/// kernel format some fifty fields per process (this runs at every container's end).
+fn session_members(sid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        // SAFETY: getsid takes a plain integer and touches no memory of ours; a pid
+        // gone meanwhile is an error (-1), not a match.
+        .filter(|&pid| pid > 0 && unsafe { libc::getsid(pid) } == sid)
+        .collect()
 }
 
 /// `setsid` in the child: a new session and process group led by the child.

@@ -133,6 +133,9 @@ pub async fn run<K: Clone + std::fmt::Debug>(
             });
         }
     };
+    if isolator.kills_leftovers() {
+        process.leave_leftovers_to_isolator();
+    }
     if let Err(e) = isolator.isolate(&container.id, process.pid()) {
         process.kill(Duration::ZERO).await;
         container.cleanup().await;

@@ -36,22 +36,6 @@ pub fn parse_stat(text: &str) -> Option<ProcStat> {
     })
 }
 
-/// The pids of the processes of session `session` under `proc_root`.
-pub fn session_members(proc_root: &Path, session: i32) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir(proc_root) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            let name = entry.file_name();
-            let pid: i32 = name.to_str()?.parse().ok()?;
-            let stat = parse_stat(&std::fs::read_to_string(entry.path().join("stat")).ok()?)?;
-            (stat.session == session && pid != 0).then_some(pid)
-        })
-        .collect()
-}
-
 /// Resident pages, the second figure of `/proc/<pid>/statm`.
 pub fn parse_statm_resident(text: &str) -> Option<u64> {
     text.split_whitespace().nth(1)?.parse().ok()

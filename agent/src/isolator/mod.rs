@@ -123,6 +123,12 @@ pub trait Isolator: Send + Sync + std::fmt::Debug {
     fn recover(&self, known: &[String]) -> Result<Vec<String>, IsolatorError>;
     /// Kills what is left in the container and removes its confinement.
     fn cleanup(&self, container: &str) -> Result<(), IsolatorError>;
+    /// Whether [`Isolator::cleanup`] finds and kills every process the container
+    /// started (its cgroups hold them all), so that the end of its command need not
+    /// look for them in /proc.
+    fn kills_leftovers(&self) -> bool {
+        false
+    }
 }
 
 /// The isolator that `--isolation` names, with the `--cgroups_*` settings.

@@ -149,6 +149,40 @@ async fn kill_reaches_the_whole_group_with_sigterm_first() {
     }
 }
 
+/// Polls until `pid` is gone (a zombie of init counts as gone), failing after 10 s.
+async fn assert_gone(pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "pid {pid} survived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The end of a container's leader also ends what it left in other process groups of
+/// its session (an executor's tasks): found by their session in /proc.
+#[tokio::test]
+async fn wait_ends_what_the_session_left_in_other_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    // The background child makes a process group of its own (no shell here has job
+    // control without a terminal; perl is in every Debian), staying in the shell's
+    // session; the shell exits once it has.
+    let mut process = Process::spawn(&shell(
+        "perl -e 'setpgrp(0, 0); open(my $f, \">\", \"child.pid\"); print $f \"$$\\n\"; \
+         close($f); sleep 300' & \
+         while [ ! -s child.pid ]; do sleep 0.01; done",
+        dir.path(),
+    ))
+    .unwrap();
+    let leader = process.pid();
+    assert_eq!(process.wait().await, Exit::Code(0));
+    let child: i32 = read(dir.path(), "child.pid").trim().parse().unwrap();
+    // SAFETY: getpgid and getsid take a pid and touch no memory of ours.
+    let (group, session) = unsafe { (libc::getpgid(child), libc::getsid(child)) };
+    assert_eq!(session, leader);
+    assert_ne!(group, leader);
+    assert_gone(child).await;
+}
+
 #[tokio::test]
 async fn sigkill_after_the_grace_period_when_sigterm_is_ignored() {
     let dir = tempfile::tempdir().unwrap();

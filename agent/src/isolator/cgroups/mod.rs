@@ -487,6 +487,12 @@ impl Isolator for CgroupsIsolator {
             }
         }
     }
+
+    /// Whatever the command forked was born in its cgroups (it joined them before
+    /// exec) and stays there: [`CgroupsIsolator::cleanup`] kills it from cgroup.procs.
+    fn kills_leftovers(&self) -> bool {
+        true
+    }
 }
 
 /// An OOM kill in the cgroup, worded as Mesos words it.

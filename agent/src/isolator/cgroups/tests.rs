@@ -401,7 +401,9 @@ async fn real_cgroup_created_limited_joined_and_removed() {
     }
     assert!(isolator.usage("c1").unwrap().mem_bytes.unwrap() > 0);
 
-    // Cleanup kills what is left and removes the cgroup everywhere.
+    // Cleanup kills what is left and removes the cgroup everywhere (so the runner
+    // need not look for it in /proc).
+    assert!(isolator.kills_leftovers());
     tokio::task::spawn_blocking({
         let isolator =
             CgroupsIsolator::new(isolator.hierarchy().clone(), &isolator.root, BOTH, true);
