@@ -19,6 +19,8 @@ use ratufa_master::MasterConfig;
 use ratufa_proto::duration;
 use tracing::{error, info};
 
+mod logging;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "ratufa",
@@ -293,8 +295,8 @@ struct GcFlags {
 /// How an agent runs its executors and recovers them (Mesos's flags and defaults).
 #[derive(Args, Debug, Clone)]
 struct ExecutorFlags {
-    /// Directory holding the `ratufa` binary that executors run as (`ratufa executor`);
-    /// defaults to this binary's directory.
+    /// Directory holding the executor binary, `ratufa-executor` (else `ratufa`, run as
+    /// `ratufa executor`); defaults to this binary's directory.
     #[arg(long = "launcher_dir", value_parser = parse_path)]
     launcher_dir: Option<PathBuf>,
 
@@ -501,23 +503,6 @@ impl MasterFlags {
     }
 }
 
-fn init_logging(level: &str) {
-    let filter = match level.to_ascii_uppercase().as_str() {
-        "INFO" => "info".to_string(),
-        "WARNING" => "warn".to_string(),
-        "ERROR" => "error".to_string(),
-        _ => level.to_string(),
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&filter))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 /// TLS as the LIBPROCESS_SSL_* environment asks: Mesos switches TLS on for a whole
 /// process (and the executors it starts) by environment, not by flags.
 fn tls_from_env() -> anyhow::Result<Option<ratufa_gateway::Tls>> {
@@ -718,7 +703,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    init_logging(&cli.logging_level);
+    logging::init(&cli.logging_level);
     if let Command::Executor = cli.command {
         // Its own single-threaded runtime: an executor starts per task.
         let status = ratufa_executor::main_from_env();

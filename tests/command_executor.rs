@@ -1,7 +1,8 @@
 //! End to end against the real binary: the command executor (issue #4 item 5), as a
 //! framework and a user see it. `ratufa master` and a separate `ratufa agent`; tasks
 //! with a `command` and no executor run under Mesos's command executor, which is its
-//! own process (`ratufa executor`) speaking the v1 executor API to the agent.
+//! own process (`ratufa-executor`, else `ratufa executor`) speaking the v1 executor API
+//! to the agent.
 //!
 //! - the task's parent process is the executor (its command line says `executor`, and
 //!   it is not the agent); the task sees the MESOS_* variables of the reference sheet
@@ -52,6 +53,41 @@ fn variables(stdout: &str) -> BTreeMap<String, String> {
         .filter_map(|line| line.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// A launcher dir without `ratufa-executor` (only `ratufa`, linked): the agent runs
+/// its executor as `ratufa executor` instead, and the task runs as well.
+#[tokio::test]
+async fn without_the_executor_binary_the_big_binary_serves_as_executor() {
+    let launcher_dir = scratch("launcher-dir");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ratufa"), launcher_dir.join("ratufa")).unwrap();
+    let flag = format!("--launcher_dir={}", launcher_dir.display());
+    let (master, agent) = cluster(&["--resources=cpus:1;mem:256", &flag]).await;
+    let info = json!({"user": "root", "name": "big-binary-executor"});
+    let mut scheduler = Scheduler::subscribe(&master, &info).await;
+    let offer = scheduler.offers(&master).await.remove(0);
+    let agent_id = offer["agent_id"].clone();
+    let task = command_task(
+        "parent",
+        &agent_id,
+        0.1,
+        32.0,
+        "echo \"PARENT_CMDLINE=$(tr '\\0' ' ' < /proc/$PPID/cmdline)\"",
+    );
+    scheduler
+        .launch(&master, &[&offer["id"]], vec![task], 3600.0)
+        .await;
+    let done = terminal_states(&master, &mut scheduler, &["parent"], &mut Vec::new()).await;
+    assert_eq!(
+        done["parent"]["state"], "TASK_FINISHED",
+        "{}",
+        done["parent"]
+    );
+    let directory = agent.sandbox(scheduler.id(), "parent").await;
+    let stdout = agent.read_file(&directory, "stdout").await;
+    let vars = variables(&stdout);
+    let parent_argv: Vec<&str> = vars["PARENT_CMDLINE"].split_whitespace().collect();
+    assert_eq!(parent_argv, ["ratufa", "executor"], "stdout:\n{stdout}");
 }
 
 #[tokio::test]
@@ -119,9 +155,12 @@ async fn tasks_run_under_their_own_executor_with_the_mesos_environment() {
         "the task is a child of the agent itself"
     );
     let parent_argv: Vec<&str> = vars["PARENT_CMDLINE"].split_whitespace().collect();
-    assert!(
-        parent_argv.contains(&"executor") && !parent_argv.contains(&"agent"),
-        "the task's parent is not a `ratufa executor` process: {parent_argv:?}"
+    // The executor-only binary beside `ratufa` (cargo builds both), which the agent
+    // prefers to `ratufa executor`.
+    assert_eq!(
+        parent_argv,
+        ["ratufa-executor"],
+        "the task's parent is not a `ratufa-executor` process"
     );
     let expected = [
         ("MESOS_FRAMEWORK_ID", framework_id.clone()),

@@ -4,6 +4,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ratufa_proto::v1::CommandInfo;
+
 /// Mesos's agent port.
 pub const DEFAULT_PORT: u16 = 5051;
 /// Mesos's `--registration_backoff_factor`: the first reconnection waits up to this.
@@ -14,6 +16,8 @@ pub const MAX_REGISTRATION_BACKOFF: Duration = Duration::from_secs(60);
 pub const STATUS_UPDATE_RETRY_MIN: Duration = Duration::from_secs(10);
 pub const STATUS_UPDATE_RETRY_MAX: Duration = Duration::from_secs(600);
 /// The command executor's kill grace period when the KillPolicy names none.
+/// The executor-only binary the agent looks for in its launcher dir.
+pub const EXECUTOR_BINARY: &str = "ratufa-executor";
 pub const DEFAULT_KILL_GRACE_PERIOD: Duration = Duration::from_secs(3);
 /// Mesos's `--executor_registration_timeout`: an executor that has not subscribed by
 /// then is destroyed.
@@ -90,8 +94,9 @@ pub struct AgentConfig {
     /// `--gc_disk_headroom`: the fraction of the disk kept free by pruning sandboxes
     /// sooner (0 to 1).
     pub gc_disk_headroom: f64,
-    /// `--launcher_dir`: the directory holding the `ratufa` binary that executors run
-    /// as (`ratufa executor`); the running binary's directory if unset.
+    /// `--launcher_dir`: the directory holding the executor binary (`ratufa-executor`,
+    /// else `ratufa` run as `ratufa executor`); the running binary's directory if
+    /// unset.
     pub launcher_dir: Option<PathBuf>,
     /// `--executor_registration_timeout`.
     pub executor_registration_timeout: Duration,
@@ -150,15 +155,40 @@ impl AgentConfig {
         }
     }
 
-    /// The `ratufa` binary executors are launched from: `<launcher_dir>/ratufa`, the
-    /// launcher dir defaulting to the running binary's directory.
-    pub fn executor_binary(&self) -> PathBuf {
-        let dir = self.launcher_dir.clone().or_else(|| {
-            std::env::current_exe()
-                .ok()
-                .and_then(|exe| exe.parent().map(PathBuf::from))
-        });
-        dir.unwrap_or_default().join("ratufa")
+    /// The launcher dir: `--launcher_dir`, else the running binary's directory.
+    pub fn launcher_dir(&self) -> PathBuf {
+        self.launcher_dir
+            .clone()
+            .or_else(|| {
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| exe.parent().map(PathBuf::from))
+            })
+            .unwrap_or_default()
+    }
+
+    /// How the agent's own executor starts (as Mesos's `mesos-executor` in its
+    /// launcher dir): `<launcher_dir>/ratufa-executor`, a binary that is only the
+    /// executor (a fraction of `ratufa` to load, and it starts once per command task);
+    /// where that is missing, `<launcher_dir>/ratufa executor`. Shell off: the
+    /// arguments are the whole argv.
+    pub fn executor_command(&self) -> CommandInfo {
+        let dir = self.launcher_dir();
+        let small = dir.join(EXECUTOR_BINARY);
+        let (program, arguments) = if small.is_file() {
+            (small, vec![EXECUTOR_BINARY.to_string()])
+        } else {
+            (
+                dir.join("ratufa"),
+                vec!["ratufa".to_string(), "executor".to_string()],
+            )
+        };
+        CommandInfo {
+            value: Some(program.display().to_string()),
+            shell: Some(false),
+            arguments,
+            ..CommandInfo::default()
+        }
     }
 
     /// The fetcher cache's directory: `--fetcher_cache_dir`, else `<work_dir>/fetch`.

@@ -197,12 +197,13 @@ impl ExecutorEntry {
 // executors, and `/state` and `/monitor/statistics` show it.
 #[allow(deprecated)]
 /// The ExecutorInfo of the agent's command executor for `task`: executor id = task id,
-/// `<launcher_dir>/ratufa executor`, the task's URIs (fetched into the sandbox before
-/// it starts), and the task's resources plus Mesos's allowance.
+/// `executor` (the agent's executor command, [`crate::AgentConfig::executor_command`])
+/// with the task's URIs (fetched into the sandbox before it starts) and user, and the
+/// task's resources plus Mesos's allowance.
 pub fn command_executor_info(
     task: &TaskInfo,
     framework_id: &FrameworkId,
-    binary: &std::path::Path,
+    executor: CommandInfo,
 ) -> ExecutorInfo {
     let task_command = task.command.clone().unwrap_or_default();
     let mut resources = Resources::try_from_vec(task.resources.clone()).unwrap_or_default();
@@ -225,11 +226,8 @@ pub fn command_executor_info(
         framework_id: Some(framework_id.clone()),
         command: Some(CommandInfo {
             uris: task_command.uris.clone(),
-            value: Some(binary.display().to_string()),
-            shell: Some(false),
-            arguments: vec!["ratufa".to_string(), "executor".to_string()],
             user: task_command.user.clone(),
-            ..CommandInfo::default()
+            ..executor
         }),
         resources: resources.into_vec(),
         name: Some(format!(
@@ -351,19 +349,35 @@ mod tests {
 
     #[test]
     fn the_command_executor_is_named_for_its_task_with_an_allowance() {
+        let mut config = crate::AgentConfig::new("m:5050", "/w");
+        // No `ratufa-executor` there: the big binary's subcommand.
+        config.launcher_dir = Some("/nonexistent/bin".into());
         let info = command_executor_info(
             &task("t1", "cpus:1;mem:64"),
             &framework_id(),
-            std::path::Path::new("/opt/bin/ratufa"),
+            config.executor_command(),
         );
         assert_eq!(info.executor_id.value, "t1");
         let command = info.command.unwrap();
-        assert_eq!(command.value.as_deref(), Some("/opt/bin/ratufa"));
+        assert_eq!(command.value.as_deref(), Some("/nonexistent/bin/ratufa"));
         assert_eq!(command.arguments, vec!["ratufa", "executor"]);
         assert_eq!(command.shell, Some(false));
         let limits = Limits::of(&info.resources);
         assert!((limits.cpus - 1.1).abs() < 1e-9, "{limits:?}");
         assert!((limits.mem_mb - 96.0).abs() < 1e-9, "{limits:?}");
+    }
+
+    #[test]
+    fn the_executor_only_binary_is_preferred_where_the_launcher_dir_has_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ratufa-executor"), "").unwrap();
+        let mut config = crate::AgentConfig::new("m:5050", "/w");
+        config.launcher_dir = Some(dir.path().to_path_buf());
+        let command = config.executor_command();
+        let expected = dir.path().join("ratufa-executor");
+        assert_eq!(command.value.as_deref(), expected.to_str());
+        assert_eq!(command.arguments, vec!["ratufa-executor"]);
+        assert_eq!(command.shell, Some(false));
     }
 
     #[test]

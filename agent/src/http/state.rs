@@ -264,14 +264,7 @@ pub(super) fn flags_json(book: &Book) -> Value {
         format!("{}ms", config.disk_watch_interval.as_millis()),
     );
     put("gc_disk_headroom", config.gc_disk_headroom.to_string());
-    put(
-        "launcher_dir",
-        config
-            .executor_binary()
-            .parent()
-            .map(|dir| dir.display().to_string())
-            .unwrap_or_default(),
-    );
+    put("launcher_dir", config.launcher_dir().display().to_string());
     let ms = |d: std::time::Duration| format!("{}ms", d.as_millis());
     put(
         "executor_registration_timeout",
