@@ -1,5 +1,5 @@
-//! TLS end to end (issue #5, item 6), over the real binary with certificates made here
-//! (rcgen; nothing committed): the LIBPROCESS_SSL_* environment turns https on for
+//! TLS end to end (issue #5, item 6), over the real binary with certificates made at
+//! test time (ratufa_gateway::tls::testing; nothing committed): the LIBPROCESS_SSL_* environment turns https on for
 //! the master, the agent, the executors they start and every client among them.
 //!
 //! - `ratufa local` requiring client certificates: a scheduler over https (verifying
@@ -28,8 +28,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use ratufa_gateway::tls::testing::TestPki;
+use rustls::pki_types::CertificateDer;
 use serde_json::{Value, json};
 
 use cluster::{AgentProcess, Scheduler, command_task, get_json};
@@ -39,52 +39,35 @@ use support::{
 };
 use zookeeper::ZooKeeper;
 
-/// A certificate authority and one certificate it signed for 127.0.0.1 and localhost
-/// (every process of these clusters runs here, and all present it), as PEM files.
+/// A CA and a certificate it signed for 127.0.0.1 and localhost (every process of
+/// these clusters runs here, and all present it), as PEM files, removed on drop.
 struct Pki {
     dir: PathBuf,
-    ca: rcgen::Certificate,
-    cert: rcgen::Certificate,
-    key: KeyPair,
+    files: TestPki,
 }
 
 impl Pki {
     fn new() -> Pki {
         let dir = fresh_dir("tls");
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .unwrap()
-            .signed_by(&key, &ca, &ca_key)
-            .unwrap();
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
-        std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
-        Pki { dir, ca, cert, key }
+        let files = TestPki::create(&dir);
+        Pki { dir, files }
     }
 
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-
-    /// The environment that turns TLS on, plus `extra`.
+    /// The environment that turns TLS on, plus `extra` (which wins).
     fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut env = vec![
-            ("LIBPROCESS_SSL_ENABLED".to_string(), "true".to_string()),
-            ("LIBPROCESS_SSL_CERT_FILE".into(), self.path("cert.pem")),
-            ("LIBPROCESS_SSL_KEY_FILE".into(), self.path("key.pem")),
-            ("LIBPROCESS_SSL_CA_FILE".into(), self.path("ca.pem")),
-        ];
+        let mut env: Vec<(String, String)> = self
+            .files
+            .env()
+            .into_iter()
+            .filter(|(k, _)| !extra.iter().any(|(name, _)| name == k))
+            .collect();
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         env
     }
 
     /// A client trusting this CA, presenting this certificate when `present` says so.
     fn client(&self, present: bool) -> Arc<rustls::ClientConfig> {
-        client_trusting(self.ca.der(), present.then_some(self))
+        client_trusting(&self.files.ca, present.then_some(self))
     }
 }
 
@@ -94,6 +77,7 @@ impl Drop for Pki {
     }
 }
 
+/// The tests' own client configuration (rustls, not the gateway's).
 fn client_trusting(
     ca: &CertificateDer<'static>,
     present: Option<&Pki>,
@@ -109,10 +93,7 @@ fn client_trusting(
     let config = match present {
         None => builder.with_no_client_auth(),
         Some(pki) => builder
-            .with_client_auth_cert(
-                vec![pki.cert.der().clone()],
-                PrivateKeyDer::Pkcs8(pki.key.serialize_der().into()),
-            )
+            .with_client_auth_cert(vec![pki.files.cert.clone()], pki.files.key())
             .unwrap(),
     };
     Arc::new(config)
@@ -152,7 +133,7 @@ async fn a_local_cluster_over_https_runs_a_task_and_refuses_other_clients() {
     assert!(plain.is_err(), "plain HTTP was answered: {plain:?}");
     // A client that does not trust the CA fails the handshake.
     let stranger = Pki::new();
-    let untrusting = client_trusting(stranger.ca.der(), Some(&pki));
+    let untrusting = client_trusting(&stranger.files.ca, Some(&pki));
     let refused = send_over(master.addr, Some(&untrusting), Request::get("/health")).await;
     let error = refused.unwrap_err();
     assert!(error.contains("TLS handshake"), "{error}");

@@ -150,6 +150,7 @@ impl Agent {
         let fetcher = std::sync::Arc::new(crate::fetcher::Fetcher::new(
             config.fetcher_cache_dir(),
             config.fetcher_cache_size,
+            config.tls.as_ref(),
         ));
         let gc = crate::gc::spawn(
             crate::gc::GcConfig {

@@ -76,21 +76,54 @@ where
     B: Body + Send,
     B::Data: Send,
 {
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    // The scheme is the TLS layer's to check, not the TCP connector's.
-    http.enforce_http(false);
     let config = match tls {
         Some(tls) => (*tls.client_config()).clone(),
         None => untrusting_config(),
     };
+    let downgrade = tls.is_some_and(|tls| tls.settings().support_downgrade);
+    build(config, downgrade)
+}
+
+fn build<B>(config: rustls::ClientConfig, downgrade: bool) -> Client<Connector, B>
+where
+    B: Body + Send,
+    B::Data: Send,
+{
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    // The scheme is the TLS layer's to check, not the TCP connector's.
+    http.enforce_http(false);
     let inner = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config)
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);
-    let downgrade = tls.is_some_and(|tls| tls.settings().support_downgrade);
     Client::builder(TokioExecutor::new()).build(Connector { inner, downgrade })
+}
+
+/// A pooled client for URLs outside the cluster (the fetcher's): `https://` verified
+/// against the system's authorities, and also against this process's CA_FILE and
+/// CA_DIR when it has TLS, as curl would with its CA bundle; no client certificate is
+/// presented and nothing is downgraded.
+pub fn web_client<B>(tls: Option<&Tls>) -> Client<Connector, B>
+where
+    B: Body + Send,
+    B::Data: Send,
+{
+    let mut roots = rustls::RootCertStore::empty();
+    crate::tls::files::add_native_roots(&mut roots);
+    if let Some(tls) = tls {
+        roots
+            .roots
+            .extend(tls.configured_roots().roots.iter().cloned());
+    }
+    let config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        .with_safe_default_protocol_versions()
+        // ring's provider supports every safe default version; this cannot fail.
+        .expect("the ring provider supports TLS 1.2 and 1.3")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    build(config, false)
 }
 
 /// A client configuration that trusts no authority, for a process without TLS.

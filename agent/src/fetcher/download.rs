@@ -1,6 +1,7 @@
-//! Getting a URI's bytes into a file: `http://` with hyper (redirects followed, a
-//! stall timeout), `file://` and absolute paths by copying. `https://` and other
-//! schemes are refused with a clear message for now.
+//! Getting a URI's bytes into a file: `http://` and `https://` with hyper (redirects
+//! followed, a stall timeout; https verified against the system's authorities and the
+//! agent's LIBPROCESS_SSL_CA_FILE/CA_DIR), `file://` and absolute paths by copying.
+//! Other schemes are refused with a clear message.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,8 +9,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use ratufa_gateway::tcp::Connector;
 use tokio::io::AsyncWriteExt;
+
+/// The fetcher's HTTP(S) client.
+pub type WebClient = Client<Connector, Empty<Bytes>>;
 
 /// Mesos's `--fetcher_stall_timeout` default: a download silent this long fails.
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -36,11 +40,8 @@ pub fn source(uri: &str) -> Result<Source, String> {
         return Ok(Source::Local(PathBuf::from(uri)));
     }
     let lower = uri.to_ascii_lowercase();
-    if lower.starts_with("http://") {
+    if lower.starts_with("http://") || lower.starts_with("https://") {
         return Ok(Source::Http(uri.to_string()));
-    }
-    if lower.starts_with("https://") {
-        return Err("https URIs are not supported by this agent yet (no TLS client)".to_string());
     }
     if let Some((scheme, _)) = uri.split_once("://") {
         return Err(format!("the '{scheme}' scheme is not supported"));
@@ -67,17 +68,16 @@ pub fn basename(uri: &str) -> Option<String> {
 }
 
 /// Fetches `source` into `dest` (created or truncated); returns the bytes written.
-pub async fn fetch(source: &Source, dest: &Path) -> Result<u64, String> {
+pub async fn fetch(client: &WebClient, source: &Source, dest: &Path) -> Result<u64, String> {
     match source {
         Source::Local(path) => tokio::fs::copy(path, dest)
             .await
             .map_err(|e| format!("cannot copy {}: {e}", path.display())),
-        Source::Http(url) => http(url, dest).await,
+        Source::Http(url) => http(client, url, dest).await,
     }
 }
 
-async fn http(url: &str, dest: &Path) -> Result<u64, String> {
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+async fn http(client: &WebClient, url: &str, dest: &Path) -> Result<u64, String> {
     let mut url = url.to_string();
     for _ in 0..=MAX_REDIRECTS {
         let uri: hyper::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
@@ -176,7 +176,10 @@ mod tests {
             source("file:///tmp/x").unwrap(),
             Source::Local("/tmp/x".into())
         );
-        assert!(source("https://h/a").unwrap_err().contains("https"));
+        assert_eq!(
+            source("HTTPS://h/a").unwrap(),
+            Source::Http("HTTPS://h/a".into())
+        );
         assert!(source("hdfs://h/a").unwrap_err().contains("hdfs"));
         assert!(source("relative/x").is_err());
         assert!(source("file://relative").is_err());

@@ -1,8 +1,9 @@
 //! The fetcher: before a task's command starts, each of its CommandInfo.uris is
 //! fetched into the sandbox (Mesos's docs/fetcher.md):
 //!
-//! - `http://` URLs, `file://` URIs and absolute paths (`https://` is refused with a
-//!   clear message until the agent has a TLS client);
+//! - `http://` and `https://` URLs (verified against the system's authorities, and
+//!   the agent's LIBPROCESS_SSL_CA_FILE/CA_DIR when it has TLS), `file://` URIs and
+//!   absolute paths;
 //! - the file is named by `output_file` (relative to the sandbox, never out of it) or
 //!   else by the URI's last path segment;
 //! - `executable` makes it mode 755 (and then `extract` is ignored);
@@ -75,13 +76,16 @@ impl std::fmt::Display for FetchError {
 #[derive(Debug)]
 pub struct Fetcher {
     cache: cache::Cache,
+    client: download::WebClient,
 }
 
 impl Fetcher {
-    /// A fetcher whose cache lives in `cache_dir`, bounded by `cache_size` bytes.
-    pub fn new(cache_dir: PathBuf, cache_size: u64) -> Fetcher {
+    /// A fetcher whose cache lives in `cache_dir`, bounded by `cache_size` bytes;
+    /// `tls` is the agent's (its CA is trusted for https URIs too).
+    pub fn new(cache_dir: PathBuf, cache_size: u64, tls: Option<&ratufa_gateway::Tls>) -> Fetcher {
         Fetcher {
             cache: cache::Cache::new(cache_dir, cache_size),
+            client: ratufa_gateway::tcp::web_client(tls),
         }
     }
 
@@ -128,7 +132,8 @@ impl Fetcher {
                 .cache
                 .get(&uri.value, &name, |file| {
                     let source = source.clone();
-                    async move { download::fetch(&source, &file).await }
+                    let client = self.client.clone();
+                    async move { download::fetch(&client, &source, &file).await }
                 })
                 .await?;
             log(
@@ -145,7 +150,7 @@ impl Fetcher {
                 }
             }
         } else {
-            download::fetch(&source, &dest).await?;
+            download::fetch(&self.client, &source, &dest).await?;
             if let Some(kind) = archive {
                 unpack(kind, &dest, &name, &dest, sandbox).await?;
             }

@@ -56,7 +56,7 @@ async fn local_files_executable_extracted_and_logged() {
     std::fs::write(src.join("tool"), b"#!/bin/sh\n").unwrap();
     std::fs::write(src.join("app.tgz"), tgz_with_script()).unwrap();
 
-    let fetcher = Fetcher::new(dir.path().join("cache"), DEFAULT_CACHE_SIZE);
+    let fetcher = Fetcher::new(dir.path().join("cache"), DEFAULT_CACHE_SIZE, None);
     let uris = vec![
         Uri {
             executable: Some(true),
@@ -91,7 +91,7 @@ async fn cached_archives_leave_only_their_contents() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("app.tar.gz");
     std::fs::write(&src, tgz_with_script()).unwrap();
-    let fetcher = Fetcher::new(dir.path().join("cache"), DEFAULT_CACHE_SIZE);
+    let fetcher = Fetcher::new(dir.path().join("cache"), DEFAULT_CACHE_SIZE, None);
     let cached = Uri {
         cache: Some(true),
         ..uri(&src.display().to_string())
@@ -113,12 +113,12 @@ async fn cached_archives_leave_only_their_contents() {
 async fn failures_name_the_uri_and_stop_the_fetch() {
     let dir = tempfile::tempdir().unwrap();
     let sandbox = dir.path().to_path_buf();
-    let fetcher = Fetcher::new(dir.path().join("cache"), DEFAULT_CACHE_SIZE);
+    let fetcher = Fetcher::new(dir.path().join("cache"), DEFAULT_CACHE_SIZE, None);
     let corrupt = dir.path().join("src.tar.gz");
     std::fs::write(&corrupt, b"garbage").unwrap();
     for (bad, why) in [
         ("/no/such/file", "cannot copy"),
-        ("https://example.invalid/a", "https"),
+        ("ftp://example.invalid/a", "ftp"),
         (corrupt.to_str().unwrap(), "cannot extract"),
     ] {
         let uris = vec![uri(bad), uri("/never/reached")];
@@ -148,4 +148,37 @@ fn byte_sizes() {
     for bad in ["", "GB", "2XB", "-1MB", "2 G"] {
         assert!(parse_bytes(bad).is_err(), "{bad:?}");
     }
+}
+
+#[tokio::test]
+async fn https_uris_are_fetched_trusting_the_agents_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = ratufa_gateway::tls::testing::TestPki::create(dir.path());
+    let tls = ratufa_gateway::Tls::load(pki.settings()).unwrap();
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let listener = ratufa_gateway::tls::listener(tcp, Some(&tls)).unwrap();
+    let app = axum::Router::new().route("/tool", axum::routing::get(|| async { "#!/bin/sh\n" }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = format!("https://127.0.0.1:{port}/tool");
+
+    for (n, cache) in [false, true].into_iter().enumerate() {
+        let sandbox = dir.path().join(format!("trusting-{n}"));
+        std::fs::create_dir(&sandbox).unwrap();
+        let fetcher = Fetcher::new(sandbox.join("cache"), DEFAULT_CACHE_SIZE, Some(&tls));
+        let tool = Uri {
+            cache: Some(cache),
+            ..uri(&url)
+        };
+        fetcher.fetch_all(&[tool], &sandbox).await.unwrap();
+        assert_eq!(std::fs::read(sandbox.join("tool")).unwrap(), b"#!/bin/sh\n");
+    }
+
+    // Trusting only the system's authorities, the test CA's certificate is refused.
+    let sandbox = dir.path().join("untrusting");
+    std::fs::create_dir(&sandbox).unwrap();
+    let fetcher = Fetcher::new(sandbox.join("cache"), DEFAULT_CACHE_SIZE, None);
+    let error = fetcher.fetch_all(&[uri(&url)], &sandbox).await.unwrap_err();
+    assert!(error.reason.contains("certificate"), "{error}");
+    assert!(!sandbox.join("tool").exists());
 }

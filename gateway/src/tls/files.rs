@@ -52,13 +52,13 @@ pub(super) fn private_key(
     })
 }
 
-/// The authorities to trust: those of the CA file and of every certificate file in
-/// the CA directory, or the system's when neither is given.
+/// The authorities named by the CA file and by every certificate file in the CA
+/// directory (none when neither is given).
 ///
 /// OpenSSL looks a CA directory's certificates up by subject-hash file names
 /// (`c_rehash`); reading every file finds the same certificates whether or not the
 /// directory was hashed.
-pub(super) fn roots(settings: &TlsSettings) -> Result<RootCertStore, GatewayError> {
+pub(super) fn configured_roots(settings: &TlsSettings) -> Result<RootCertStore, GatewayError> {
     let mut roots = RootCertStore::empty();
     let mut add = |variable: &str, path: &Path, certificates: Vec<CertificateDer<'static>>| {
         for certificate in certificates {
@@ -98,17 +98,19 @@ pub(super) fn roots(settings: &TlsSettings) -> Result<RootCertStore, GatewayErro
             ));
         }
     }
-    if settings.ca_file.is_none() && settings.ca_dir.is_none() {
-        let native = rustls_native_certs::load_native_certs();
-        for e in &native.errors {
-            tracing::warn!(error = %e, "reading the system's trusted certificates");
-        }
-        let (added, ignored) = roots.add_parsable_certificates(native.certs);
-        tracing::debug!(
-            added,
-            ignored,
-            "trusting the system's certificate authorities"
-        );
-    }
     Ok(roots)
+}
+
+/// Adds the system's trusted authorities to `roots` (none where it has none).
+pub(crate) fn add_native_roots(roots: &mut RootCertStore) {
+    let native = rustls_native_certs::load_native_certs();
+    for e in &native.errors {
+        tracing::warn!(error = %e, "reading the system's trusted certificates");
+    }
+    let (added, ignored) = roots.add_parsable_certificates(native.certs);
+    tracing::debug!(
+        added,
+        ignored,
+        "trusting the system's certificate authorities"
+    );
 }

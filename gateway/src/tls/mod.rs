@@ -10,9 +10,11 @@
 //! The process presents one certificate both as a server and as a client, as
 //! libprocess does, so that a master requiring client certificates accepts its agents.
 
-mod files;
+pub(crate) mod files;
 pub mod listener;
 pub mod settings;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod unverified;
 
 use std::sync::Arc;
@@ -32,6 +34,8 @@ pub struct Tls {
     settings: TlsSettings,
     server: Arc<ServerConfig>,
     client: Arc<ClientConfig>,
+    /// The authorities of CA_FILE and CA_DIR (empty without them).
+    configured_roots: Arc<rustls::RootCertStore>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -65,12 +69,16 @@ impl Tls {
     pub fn load(settings: TlsSettings) -> Result<Tls, GatewayError> {
         let chain = files::certificates("LIBPROCESS_SSL_CERT_FILE", &settings.cert_file)?;
         let key = files::private_key("LIBPROCESS_SSL_KEY_FILE", &settings.key_file)?;
+        let configured_roots = Arc::new(files::configured_roots(&settings)?);
         let needs_roots = settings.verify_server_cert || settings.require_client_cert;
-        let roots = Arc::new(if needs_roots {
-            files::roots(&settings)?
+        // Without a CA file or directory, the system's authorities are trusted.
+        let roots = if needs_roots && configured_roots.is_empty() {
+            let mut native = rustls::RootCertStore::empty();
+            files::add_native_roots(&mut native);
+            Arc::new(native)
         } else {
-            rustls::RootCertStore::empty()
-        });
+            configured_roots.clone()
+        };
         let provider = provider();
         let versions = versions(&settings);
         let bad_pair = |e: rustls::Error| GatewayError::Tls {
@@ -125,6 +133,7 @@ impl Tls {
             settings,
             server: Arc::new(server),
             client: Arc::new(client),
+            configured_roots,
         })
     }
 
@@ -138,6 +147,11 @@ impl Tls {
 
     pub fn client_config(&self) -> Arc<ClientConfig> {
         self.client.clone()
+    }
+
+    /// The authorities of LIBPROCESS_SSL_CA_FILE and CA_DIR (empty without them).
+    pub fn configured_roots(&self) -> &rustls::RootCertStore {
+        &self.configured_roots
     }
 }
 

@@ -9,57 +9,33 @@ use axum::Router;
 use axum::routing::get;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use rcgen::KeyPair;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::testing::TestPki;
 use super::*;
 
-/// A CA, and a certificate it signed for 127.0.0.1 and localhost, as PEM files.
+/// A CA and a certificate it signed, as PEM files in a directory of their own.
 struct Files {
     dir: tempfile::TempDir,
+    pki: TestPki,
     ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
 }
 
 fn files() -> Files {
     let dir = tempfile::tempdir().unwrap();
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .unwrap()
-        .signed_by(&key, &ca, &ca_key)
-        .unwrap();
-    let write = |name: &str, text: String| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    };
+    let pki = TestPki::create(dir.path());
     Files {
-        ca: write("ca.pem", ca.pem()),
-        cert: write("cert.pem", cert.pem()),
-        key: write("key.pem", key.serialize_pem()),
+        ca: pki.ca_file.clone(),
         dir,
+        pki,
     }
 }
 
 fn settings(files: &Files) -> TlsSettings {
-    TlsSettings {
-        cert_file: files.cert.clone(),
-        key_file: files.key.clone(),
-        ca_file: Some(files.ca.clone()),
-        ca_dir: None,
-        verify_server_cert: true,
-        require_client_cert: false,
-        support_downgrade: false,
-        tls_v1_2: true,
-        tls_v1_3: true,
-    }
+    files.pki.settings()
 }
 
 fn load_error(settings: TlsSettings) -> (String, String) {
@@ -282,9 +258,7 @@ async fn required_client_certificates_are_checked() {
     );
     // A client that trusts the server but presents nothing is refused.
     let mut roots = rustls::RootCertStore::empty();
-    for certificate in files::certificates("ca", &files.ca).unwrap() {
-        roots.add(certificate).unwrap();
-    }
+    roots.add(files.pki.ca.clone()).unwrap();
     let anonymous = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
