@@ -15,7 +15,6 @@ use bytes::Bytes;
 use http_body_util::Empty;
 use hyper::Uri;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use ratufa_agent::process::ProcessSpec;
 use ratufa_proto::v1::network_info::Protocol;
 use ratufa_proto::v1::{HealthCheck, health_check};
@@ -86,9 +85,9 @@ impl HealthConfig {
                     .ok_or("health_check.http is required for an HTTP check")?;
                 let port = port("health_check.http.port", http.port)?;
                 let scheme = http.scheme.as_deref().unwrap_or("http");
-                if scheme != "http" {
+                if scheme != "http" && scheme != "https" {
                     return Err(format!(
-                        "health_check.http.scheme '{scheme}' is not supported; use http"
+                        "health_check.http.scheme '{scheme}' is not supported; use http or https"
                     ));
                 }
                 let host = match loopback(http.protocol) {
@@ -97,7 +96,7 @@ impl HealthConfig {
                 };
                 let path = http.path.as_deref().unwrap_or("/");
                 let slash = if path.starts_with('/') { "" } else { "/" };
-                let uri = format!("http://{host}:{port}{slash}{path}")
+                let uri = format!("{scheme}://{host}:{port}{slash}{path}")
                     .parse()
                     .map_err(|e| format!("health_check.http.path '{path}': {e}"))?;
                 Probe::Http { uri }
@@ -211,7 +210,8 @@ pub async fn run(
 ) {
     let start = Instant::now();
     let mut verdicts = Verdicts::new(&config);
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    // https checks take the task's certificate unverified, as Mesos's (curl -k) do.
+    let client = ratufa_gateway::tcp::unverified_client::<Empty<Bytes>>();
     tokio::time::sleep(config.delay).await;
     loop {
         let outcome = match config.timeout {
@@ -247,7 +247,7 @@ pub async fn run(
 async fn probe(
     probe: &Probe,
     account: &Option<Account>,
-    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
+    client: &Client<ratufa_gateway::tcp::Connector, Empty<Bytes>>,
 ) -> Result<(), String> {
     match probe {
         Probe::Tcp { addr } => tokio::net::TcpStream::connect(addr)

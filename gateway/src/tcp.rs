@@ -126,6 +126,27 @@ where
     build(config, false)
 }
 
+/// A pooled client whose `https://` connections take any server certificate: for a
+/// task's own health endpoint, which Mesos's checks also reach without verification
+/// (curl `-k`), a task's certificate being for its clients, not for 127.0.0.1.
+pub fn unverified_client<B>() -> Client<Connector, B>
+where
+    B: Body + Send,
+    B::Data: Send,
+{
+    let provider = crate::tls::provider();
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        // ring's provider supports every safe default version; this cannot fail.
+        .expect("the ring provider supports TLS 1.2 and 1.3")
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(
+            crate::tls::unverified::AnyServerCert { provider },
+        ))
+        .with_no_client_auth();
+    build(config, false)
+}
+
 /// A client configuration that trusts no authority, for a process without TLS.
 fn untrusting_config() -> rustls::ClientConfig {
     rustls::ClientConfig::builder_with_provider(crate::tls::provider())

@@ -99,6 +99,18 @@ fn bad_checks_name_the_field() {
         (HealthCheck::default(), "health_check.type"),
         (
             HealthCheck {
+                r#type: Some(health_check::Type::Http as i32),
+                http: Some(health_check::HttpCheckInfo {
+                    port: 80,
+                    scheme: Some("ftp".into()),
+                    ..Default::default()
+                }),
+                ..HealthCheck::default()
+            },
+            "health_check.http.scheme",
+        ),
+        (
+            HealthCheck {
                 interval_seconds: Some(-1.0),
                 ..tcp_check(80)
             },
@@ -163,7 +175,7 @@ fn failures_after_the_grace_period_count_without_a_success() {
 
 async fn probe_once(check: HealthCheck) -> Result<(), String> {
     let config = config(&check);
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let client = ratufa_gateway::tcp::unverified_client::<Empty<Bytes>>();
     probe(&config.probe, &None, &client).await
 }
 
@@ -244,4 +256,30 @@ async fn next_verdict(rx: &mut mpsc::UnboundedReceiver<TaskEvent>) -> (bool, boo
         Ok(Some(TaskEvent::Health { healthy, kill, .. })) => (healthy, kill),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn https_probes_take_the_tasks_certificate_unverified() {
+    let dir = tempfile::tempdir().unwrap();
+    // A certificate from a CA nobody here trusts, as a task's own would be.
+    let pki = ratufa_gateway::tls::testing::TestPki::create(dir.path());
+    let tls = ratufa_gateway::Tls::load(pki.settings()).unwrap();
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = u32::from(tcp.local_addr().unwrap().port());
+    let listener = ratufa_gateway::tls::listener(tcp, Some(&tls)).unwrap();
+    let router = axum::Router::new().route("/ok", axum::routing::get(|| async { "fine" }));
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let check = |scheme: &str| HealthCheck {
+        r#type: Some(health_check::Type::Http as i32),
+        http: Some(health_check::HttpCheckInfo {
+            port,
+            path: Some("/ok".into()),
+            scheme: Some(scheme.into()),
+            ..Default::default()
+        }),
+        ..HealthCheck::default()
+    };
+    assert_eq!(probe_once(check("https")).await, Ok(()));
+    // The same port in plain HTTP gets no answer.
+    assert!(probe_once(check("http")).await.is_err());
 }

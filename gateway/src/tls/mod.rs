@@ -15,7 +15,7 @@ pub mod listener;
 pub mod settings;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-mod unverified;
+pub(crate) mod unverified;
 
 use std::sync::Arc;
 

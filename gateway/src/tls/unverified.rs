@@ -11,8 +11,8 @@ use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signat
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 #[derive(Debug)]
-pub(super) struct AnyServerCert {
-    pub(super) provider: Arc<CryptoProvider>,
+pub(crate) struct AnyServerCert {
+    pub(crate) provider: Arc<CryptoProvider>,
 }
 
 impl ServerCertVerifier for AnyServerCert {
