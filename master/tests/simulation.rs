@@ -1,6 +1,7 @@
 //! The master core under a seeded, deterministic simulation: simulated agents and
 //! schedulers drive the real `MasterCore` and the real DRF allocator through random
-//! launches, kills, crashes, disconnects, lost pings and time jumps, and after every
+//! launches, kills, crashes, disconnects, lost pings, agents marked gone, weight changes
+//! and time jumps, and after every
 //! step the harness checks that nothing is offered or used twice, that terminal tasks
 //! stay terminal, that no task runs twice, and (after a final drain) that every status
 //! update an agent sent was delivered and acknowledged or has a reason not to be.
@@ -125,7 +126,8 @@ fn simulated_clusters_keep_the_masters_promises() {
 /// iteration order leaking into what the core does.)
 #[test]
 fn a_seed_replays_exactly() {
-    for seed in 0..4 {
+    // Seeds whose runs are busy (seed 0 tears its only framework down early).
+    for seed in 1..5 {
         let runs: Vec<Vec<String>> = (0..2)
             .map(|_| {
                 let log: sim::Log = Rc::new(RefCell::new(Vec::new()));

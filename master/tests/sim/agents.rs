@@ -122,6 +122,39 @@ impl World {
         Ok(())
     }
 
+    /// An operator marks the agent gone (MARK_AGENT_GONE) and wipes its machine, which
+    /// comes back later as a new agent. The ERROR the master writes on its stream is
+    /// never read: the stream goes with the machine.
+    pub fn mark_agent_gone(&mut self, i: usize) -> Result<(), String> {
+        let Some(id) = self.agents[i].id.clone() else {
+            return Ok(());
+        };
+        self.stats.gone += 1;
+        let back_in = Duration::from_secs(self.rng.range(1, 90));
+        let name = self.agents[i].hostname.clone();
+        self.note(format!(
+            "operator marks {name} ({}) gone; back as a new agent in {back_in:?}",
+            id.value
+        ));
+        if let Err(rejection) = self.core.mark_agent_gone(self.now, &id.value) {
+            return Err(format!("MARK_AGENT_GONE of {name} refused: {rejection}"));
+        }
+        self.pump()?;
+        if let Some(conn) = self.agents[i].conn.take() {
+            self.drop_agent_stream(conn);
+            self.core.handle_agent_stream_closed(self.now, conn);
+            self.pump()?;
+        }
+        let agent = &mut self.agents[i];
+        agent.subscribed = false;
+        agent.id = None;
+        agent.reconnect_at = Some(self.now + back_in);
+        for uuid in agent.lose_state() {
+            self.ledger.settle(&uuid, "its agent was marked gone");
+        }
+        Ok(())
+    }
+
     /// When an agent next needs the clock: a retry or a reconnection.
     pub fn agent_wakeup(&self) -> Option<Time> {
         self.agents

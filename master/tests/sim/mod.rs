@@ -74,6 +74,8 @@ enum Action {
     ReconnectAgent,
     DeafAgent,
     NewAgent,
+    MarkAgentGone,
+    UpdateWeights,
 }
 
 const ACTIONS: &[(Action, u32)] = &[
@@ -99,6 +101,8 @@ const ACTIONS: &[(Action, u32)] = &[
     (Action::ReconnectAgent, 20),
     (Action::DeafAgent, 6),
     (Action::NewAgent, 4),
+    (Action::MarkAgentGone, 2),
+    (Action::UpdateWeights, 3),
 ];
 
 impl World {
@@ -158,6 +162,26 @@ impl World {
                 if agent < self.agents.len() && self.agents[agent].conn.is_none() {
                     self.agent_subscribe(agent)?;
                 }
+            }
+            Action::MarkAgentGone => {
+                if agent < self.agents.len() {
+                    self.mark_agent_gone(agent)?;
+                }
+            }
+            Action::UpdateWeights => {
+                let role = *self.rng.pick(&["*", "a", "b"]).unwrap_or(&"a");
+                let weight = self.rng.range(1, 8) as f64 / 2.0;
+                self.note(format!(
+                    "operator sets the weight of role {role} to {weight}"
+                ));
+                let weights = vec![ratufa_proto::v1::WeightInfo {
+                    weight,
+                    role: Some(role.to_string()),
+                }];
+                if let Err(rejection) = self.core.update_weights(self.now, weights) {
+                    return Err(format!("UPDATE_WEIGHTS refused: {rejection}"));
+                }
+                self.pump()?;
             }
             Action::DeafAgent => {
                 if agent < self.agents.len() {

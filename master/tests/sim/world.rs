@@ -103,6 +103,8 @@ pub struct Stats {
     pub acks: u64,
     pub crashes: u64,
     pub unreachable: u64,
+    /// Agents an operator marked gone.
+    pub gone: u64,
     /// Runs whose drain ended with frameworks connected, so the leak check had work.
     pub leak_checked: u64,
 }
@@ -274,6 +276,7 @@ impl Stats {
         self.acks += other.acks;
         self.crashes += other.crashes;
         self.unreachable += other.unreachable;
+        self.gone += other.gone;
         self.leak_checked += other.leak_checked;
     }
 }
