@@ -4,6 +4,8 @@
 //!
 //! - a single master killed and restarted on its work_dir lists its agent as
 //!   recovered and says nothing of a task on it until it re-registers, then RUNNING;
+//! - an agent marked gone (MARK_AGENT_GONE) stays gone after the master restarts: it
+//!   comes back under its old id and is refused, and its task is killed;
 //! - after a failover, an agent that never comes back is marked unreachable after
 //!   `--agent_reregister_timeout`; reconciliation then says TASK_UNREACHABLE to a
 //!   partition-aware framework and TASK_LOST to another, and the registry in
@@ -15,10 +17,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/agent.rs"]
+mod agent;
 #[path = "support/cluster.rs"]
 mod cluster;
 #[path = "support/ha.rs"]
 mod ha;
+#[path = "support/operator.rs"]
+mod operator;
 mod support;
 #[path = "support/zookeeper.rs"]
 mod zookeeper;
@@ -28,14 +34,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use agent::{Agent, await_gone, pid_in};
 use cluster::{AgentProcess, Scheduler, command_task, get_json};
-use ha::{SETTLE, await_agents, await_one_leader, zk_flags};
+use ha::{SETTLE, await_agent_ids, await_agents, await_one_leader, zk_flags};
+use operator::api_request;
 use ratufa_master::registry::{Registrar, ZkStore};
 use ratufa_proto::v1::{AgentId, TimeInfo};
 use support::{Master, Request, default_flags, fresh_dir};
 use zookeeper::ZooKeeper;
 
 const AGENT_FLAGS: [&str; 1] = ["--resources=cpus:2;mem:1024"];
+const JSON: &str = "application/json";
 
 fn framework(name: &str, capabilities: &[&str]) -> Value {
     let capabilities: Vec<Value> = capabilities.iter().map(|c| json!({ "type": c })).collect();
@@ -150,14 +159,14 @@ async fn a_restarted_master_waits_for_its_agents_before_answering_for_their_task
             "{flags}"
         );
     }
-    let agent = AgentProcess::start(&master, &AGENT_FLAGS);
-    let agents = await_agents(&master, 1, &agent).await;
+    let agent = Agent::start(&master, &AGENT_FLAGS).await;
+    let agents = await_agent_ids(&master, 1, || agent.log()).await;
     let info = framework("restart", &[]);
     let scheduler = run_long_task(&master, &info, "long", "sleep 600").await;
     let framework_id = scheduler.id().to_string();
 
     // The agent is frozen, so that it cannot re-register before the framework asks.
-    agent.pause();
+    agent.signal("STOP");
     drop(scheduler);
     master.restart(&flags).await;
     let mut scheduler = Scheduler::subscribe(&master, &with_id(&info, &framework_id)).await;
@@ -169,22 +178,71 @@ async fn a_restarted_master_waits_for_its_agents_before_answering_for_their_task
         early.is_none(),
         "an answer while the agent is recovered but not back: {early:?}"
     );
-
     let state = get_json(&master, "/master/state").await;
     assert_eq!(
         state["recovered_slaves"][0]["id"],
         agents[0].as_str(),
         "{state}"
     );
+    let get_agents = json!({"type": "GET_AGENTS"}).to_string();
+    let response = master
+        .send(api_request("/api/v1", JSON, JSON, get_agents))
+        .await;
+    let answer: Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(
+        answer["get_agents"]["recovered_agents"][0]["id"]["value"],
+        agents[0].as_str(),
+        "{answer}"
+    );
 
-    agent.resume();
-    assert_eq!(await_agents(&master, 1, &agent).await, agents);
+    agent.signal("CONT");
+    assert_eq!(await_agent_ids(&master, 1, || agent.log()).await, agents);
     let state = get_json(&master, "/master/state").await;
     assert_eq!(state["recovered_slaves"], json!([]), "{state}");
     scheduler.call(&master, call).await;
     let status = scheduler.await_state(&master, "long", "TASK_RUNNING").await;
     assert_eq!(status["agent_id"]["value"], agents[0].as_str(), "{status}");
     master.assert_alive().await;
+}
+
+#[tokio::test]
+async fn an_agent_marked_gone_stays_out_after_the_master_restarts() {
+    let flags = default_flags();
+    let mut master = Master::start_with(&flags).await;
+    let mut agent = Agent::start(&master, &AGENT_FLAGS).await;
+    let gone = await_agent_ids(&master, 1, || agent.log()).await.remove(0);
+    let dir = fresh_dir("gone-restart");
+    let pid_file = dir.join("pid");
+    let info = framework("aware", &["PARTITION_AWARE"]);
+    let command = format!("echo $$ > {}; exec sleep 600", pid_file.display());
+    let mut scheduler = run_long_task(&master, &info, "long", &command).await;
+    let framework_id = scheduler.id().to_string();
+    let task_pid = pid_in(&pid_file).await;
+
+    // The agent crashes, so it never hears it is gone; the operator marks it gone.
+    agent.kill();
+    let call = json!({"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": {"value": gone}}});
+    let response = master
+        .send(api_request("/api/v1", JSON, JSON, call.to_string()))
+        .await;
+    assert_eq!(response.status, 200, "{response:?}");
+    scheduler
+        .await_state(&master, "long", "TASK_GONE_BY_OPERATOR")
+        .await;
+    drop(scheduler);
+
+    // The master restarts, then the agent, which re-registers under its old id with
+    // its task: the registry on the work_dir says it is gone.
+    master.restart(&flags).await;
+    let mut scheduler = Scheduler::subscribe(&master, &with_id(&info, &framework_id)).await;
+    let status = reconcile_until_answered(&mut scheduler, &master, "long", &gone, SETTLE).await;
+    assert_eq!(status["state"], "TASK_GONE_BY_OPERATOR", "{status}");
+    agent.restart(&AGENT_FLAGS).await;
+    let agents = await_agent_ids(&master, 1, || agent.log()).await;
+    assert_ne!(agents[0], gone, "{}", agent.log());
+    await_gone(task_pid, "the gone agent's task").await;
+    master.assert_alive().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -267,7 +325,7 @@ async fn a_leader_whose_registry_write_conflicts_steps_down_and_a_gone_agent_sta
     let scheduler = run_long_task(leader, &info, "long", &command).await;
     let framework_id = scheduler.id().to_string();
     drop(scheduler);
-    let task_pid = read_pid(&pid_file);
+    let task_pid = pid_in(&pid_file).await;
 
     // Another writer marks the agent gone in the registry, under the leader.
     let mut registry = zk_registry(&zk).await;
@@ -286,7 +344,7 @@ async fn a_leader_whose_registry_write_conflicts_steps_down_and_a_gone_agent_sta
     // The gone agent is refused; it comes back as a new agent, without its task.
     let agents = await_agents(leader, 2, &second).await;
     assert!(!agents.contains(&gone), "{agents:?}\n{}", agent.log());
-    await_exit(task_pid, &agent);
+    await_gone(task_pid, "the gone agent's task").await;
     let mut scheduler = Scheduler::subscribe(leader, &with_id(&info, &framework_id)).await;
     let status = reconcile_until_answered(&mut scheduler, leader, "long", &gone, SETTLE).await;
     assert_eq!(status["state"], "TASK_LOST", "{status}");
@@ -329,40 +387,6 @@ async fn await_new_term<'a>(masters: &'a [Master], before: &str) -> (&'a Master,
             masters[1].log()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn read_pid(path: &std::path::Path) -> u32 {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path)
-            && let Ok(pid) = text.trim().parse()
-        {
-            return pid;
-        }
-        assert!(Instant::now() < deadline, "the task never wrote its pid");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Waits until process `pid` is gone (or a zombie nobody reaped yet).
-fn await_exit(pid: u32, agent: &AgentProcess) {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().next());
-        if stat.is_empty() || state == Some("Z") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the gone agent's task {pid} still runs\n{}",
-            agent.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -260,26 +260,6 @@ impl AgentProcess {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// SIGSTOP: the agent is frozen (its sockets stay open, it answers nothing)
-    /// until [`AgentProcess::resume`].
-    pub fn pause(&self) {
-        self.signal("STOP");
-    }
-
-    /// SIGCONT after [`AgentProcess::pause`].
-    pub fn resume(&self) {
-        self.signal("CONT");
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{name} failed: {status}");
-    }
-
     /// SIGKILL: the agent gets no chance to say goodbye.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

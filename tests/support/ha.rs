@@ -88,6 +88,16 @@ pub async fn await_state_status(master: &Master, status: u16) {
 /// The ids of the agents `master` has registered, once its `/master/state` lists
 /// `count` of them.
 pub async fn await_agents(master: &Master, count: usize, agent: &AgentProcess) -> Vec<String> {
+    await_agent_ids(master, count, || agent.log()).await
+}
+
+/// As [`await_agents`], for any agent: `agent_log` says what it logged, should it
+/// never show up.
+pub async fn await_agent_ids(
+    master: &Master,
+    count: usize,
+    agent_log: impl Fn() -> String,
+) -> Vec<String> {
     let deadline = Instant::now() + SETTLE;
     loop {
         let response = master.send(Request::get("/master/state")).await;
@@ -107,7 +117,7 @@ pub async fn await_agents(master: &Master, count: usize, agent: &AgentProcess) -
             Instant::now() < deadline,
             "the master on {} never had {count} agent(s)\n--- agent log ---\n{}",
             master.addr,
-            agent.log()
+            agent_log()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

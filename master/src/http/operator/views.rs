@@ -54,7 +54,7 @@ pub(super) fn agents(master: &MasterHandle, snapshot: &StateSnapshot) -> GetAgen
     let clock = Clock::of(master);
     GetAgents {
         agents: snapshot.agents.iter().map(|a| agent(&clock, a)).collect(),
-        recovered_agents: Vec::new(),
+        recovered_agents: snapshot.recovered_agents.clone(),
     }
 }
 
