@@ -34,6 +34,15 @@ fn env_number(name: &str) -> Option<u64> {
 /// Runs one seed, catching panics (the core's or the harness's) as failures.
 fn run_seed(seed: u64, steps: usize) -> Result<sim::Stats, (String, Vec<String>)> {
     let log: sim::Log = Rc::new(RefCell::new(Vec::new()));
+    run_seed_logging(seed, steps, &log)
+}
+
+/// [`run_seed`] into `log`, which keeps the step log when the seed passes too.
+fn run_seed_logging(
+    seed: u64,
+    steps: usize,
+    log: &sim::Log,
+) -> Result<sim::Stats, (String, Vec<String>)> {
     let outcome = catch_unwind(AssertUnwindSafe(|| sim::run(seed, steps, log.clone())));
     let result = match outcome {
         Ok(result) => result,
@@ -69,8 +78,11 @@ fn report(seed: u64, message: &str, log: &[String], whole: bool) -> String {
 fn simulated_clusters_keep_the_masters_promises() {
     let steps = env_number("SIM_STEPS").map_or(DEFAULT_STEPS, |n| n as usize);
     if let Some(seed) = env_number("SIM_SEED") {
-        match run_seed(seed, steps) {
+        // Replaying one seed: the whole step log, whether it passes or not.
+        let log: sim::Log = Rc::new(RefCell::new(Vec::new()));
+        match run_seed_logging(seed, steps, &log) {
             Ok(stats) => {
+                println!("{}", log.take().join("\n"));
                 println!("seed {seed} passed: {stats:?}");
                 return;
             }
