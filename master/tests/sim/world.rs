@@ -13,6 +13,7 @@ use std::time::Duration;
 use ratufa_master::allocator::{AllocatorConfig, HierarchicalDrf};
 use ratufa_master::core::{ConnectionId, CoreConfig, MasterCore, Output, Time};
 use ratufa_proto::ratufa::agentlink::Command;
+use ratufa_proto::ratufa::registry::Registry;
 use ratufa_proto::v1::MasterInfo;
 
 use super::agent::{SimAgent, TaskKey};
@@ -129,9 +130,13 @@ impl World {
             weights: params.weights.clone(),
             ..AllocatorConfig::default()
         });
+        // A leader's core: every registry change goes out as an operation and takes
+        // effect when `pump` reports it written (at once, as a store would later).
+        let mut core = MasterCore::new(config, Box::new(allocator));
+        core.recover_registry(Time::ZERO, &Registry::default());
         let world = World {
             rng,
-            core: MasterCore::new(config, Box::new(allocator)),
+            core,
             now: Time::ZERO,
             step: 0,
             params,
