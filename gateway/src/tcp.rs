@@ -140,9 +140,9 @@ where
         // ring's provider supports every safe default version; this cannot fail.
         .expect("the ring provider supports TLS 1.2 and 1.3")
         .dangerous()
-        .with_custom_certificate_verifier(std::sync::Arc::new(
-            crate::tls::unverified::AnyServerCert { provider },
-        ))
+        .with_custom_certificate_verifier(std::sync::Arc::new(crate::tls::verify::AnyServerCert {
+            provider,
+        }))
         .with_no_client_auth();
     build(config, false)
 }

@@ -19,6 +19,7 @@ import pytest
 
 from cluster import HERE, Ratufa, wait_for
 from ratufa import Scheduler, ValidationError, is_terminal
+from ratufa.executor import ExecutorConfig
 from ratufa.tasks import executor_info, executor_task
 from ratufa.tls import context_from_env
 
@@ -68,6 +69,14 @@ def test_the_environment_is_read_as_ratufa_reads_it(pki: Dict[str, str], tmp_pat
     (ca_dir / "README").write_text("not a certificate")
     without_file = {k: v for k, v in pki.items() if k != "LIBPROCESS_SSL_CA_FILE"}
     assert context_from_env({**without_file, "LIBPROCESS_SSL_CA_DIR": str(ca_dir)}) is not None
+
+    # An executor's agent on the loopback: the authority is checked, not the name.
+    ids = {"MESOS_FRAMEWORK_ID": "f", "MESOS_EXECUTOR_ID": "e"}
+    local = ExecutorConfig.from_env({**pki, **ids, "MESOS_AGENT_ENDPOINT": "127.0.0.1:5051"}).tls
+    assert local is not None and not local.check_hostname and local.verify_mode == ssl.CERT_REQUIRED
+    remote = ExecutorConfig.from_env({**pki, **ids, "MESOS_AGENT_ENDPOINT": "10.0.0.1:5051"}).tls
+    assert remote is not None and remote.check_hostname
+    assert ExecutorConfig.from_env({**ids, "MESOS_AGENT_ENDPOINT": "127.0.0.1:5051"}).tls is None
 
     for variable, value in [
         ("LIBPROCESS_SSL_ENABLED", "yes"),

@@ -4,6 +4,7 @@
 //!
 //! - [`settings`]: reading the environment;
 //! - `files`: reading the certificate, key and trusted authorities;
+//! - `verify`: how a client checks a server's certificate;
 //! - [`listener`]: serving https (and, with downgrade, plain HTTP) on one port;
 //! - the clients' side is [`crate::tcp::http_client`], given a [`Tls`].
 //!
@@ -15,7 +16,7 @@ pub mod listener;
 pub mod settings;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-pub(crate) mod unverified;
+pub(crate) mod verify;
 
 use std::sync::Arc;
 
@@ -121,11 +122,25 @@ impl Tls {
             .with_protocol_versions(&versions)
             .map_err(config_error)?;
         let client = if settings.verify_server_cert {
-            client.with_root_certificates(roots)
+            let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                roots,
+                provider.clone(),
+            )
+            .build()
+            .map_err(|e| GatewayError::Tls {
+                variable: "LIBPROCESS_SSL_VERIFY_SERVER_CERT".into(),
+                message: format!(
+                    "no authority to check servers' certificates against \
+                     (LIBPROCESS_SSL_CA_FILE, LIBPROCESS_SSL_CA_DIR, or the system's): {e}"
+                ),
+            })?;
+            client
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verify::TrustedChain { inner }))
         } else {
             client
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(unverified::AnyServerCert { provider }))
+                .with_custom_certificate_verifier(Arc::new(verify::AnyServerCert { provider }))
         };
         let client = client.with_client_auth_cert(chain, key).map_err(bad_pair)?;
 

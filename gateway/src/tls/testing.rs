@@ -23,12 +23,19 @@ impl TestPki {
     /// Makes the CA and the certificate, and writes `ca.pem`, `cert.pem` and
     /// `key.pem` into `dir` (which must exist).
     pub fn create(dir: &Path) -> TestPki {
+        TestPki::create_for(dir, &["127.0.0.1", "localhost"])
+    }
+
+    /// As [`TestPki::create`], with a certificate for `names` (host names or IP
+    /// addresses).
+    pub fn create_for(dir: &Path, names: &[&str]) -> TestPki {
         let ca_key = KeyPair::generate().expect("a CA key");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca = ca_params.self_signed(&ca_key).expect("a CA certificate");
         let key = KeyPair::generate().expect("a key");
-        let cert = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let cert = CertificateParams::new(names)
             .expect("certificate params")
             .signed_by(&key, &ca, &ca_key)
             .expect("a certificate");

@@ -166,6 +166,31 @@ async fn https_is_served_to_clients_that_trust_the_ca_only() {
 }
 
 #[tokio::test]
+async fn on_the_loopback_a_certificate_for_another_name_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::create_for(dir.path(), &["node1.example"]);
+    let tls = Tls::load(pki.settings()).unwrap();
+    let addr = serve(&tls).await;
+    // 127.0.0.1, where executors reach their agent: the chain is what counts.
+    assert_eq!(
+        get_with(Some(&tls), &format!("https://{addr}/hello")).await,
+        Ok("hello".to_string())
+    );
+    // A name is checked, loopback or not.
+    let by_name = get_with(
+        Some(&tls),
+        &format!("https://localhost:{}/hello", addr.port()),
+    )
+    .await;
+    assert!(by_name.is_err(), "{by_name:?}");
+    // And the chain still is: a client of another authority is refused on the loopback.
+    let strangers = self::files();
+    let other = Tls::load(strangers.pki.settings()).unwrap();
+    let refused = get_with(Some(&other), &format!("https://{addr}/hello")).await;
+    assert!(refused.is_err(), "{refused:?}");
+}
+
+#[tokio::test]
 async fn with_downgrade_plain_http_is_served_on_the_same_port() {
     let files = files();
     let tls = Tls::load(TlsSettings {
