@@ -413,11 +413,12 @@ fn main() {
             baseline.as_secs_f64(),
             agents as f64 / baseline.as_secs_f64()
         );
+        let grown = rss_after.saturating_sub(rss_idle) as f64;
         println!(
-            "  master RSS: {:.1} MiB idle, {:.1} MiB after ({:.0} B per task)",
+            "  master RSS: {:.1} MiB idle, {:.1} MiB after ({:.1} KiB per agent with its tasks)",
             rss_idle as f64 / 1048576.0,
             rss_after as f64 / 1048576.0,
-            rss_after.saturating_sub(rss_idle) as f64 / (agents * tasks_per_agent).max(1) as f64
+            grown / 1024.0 / agents.max(1) as f64
         );
         let (state_agents, state_tasks, state_took, state_bytes) =
             master_state(&master.base).await;

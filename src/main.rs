@@ -523,8 +523,7 @@ fn tls_from_env() -> anyhow::Result<Option<ratufa_gateway::Tls>> {
 async fn run_master(flags: MasterFlags) -> anyhow::Result<()> {
     let config = flags.into_config()?;
     let addr = std::net::SocketAddr::new(config.ip, config.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
+    let listener = ratufa_gateway::tcp::listen(addr)
         .with_context(|| format!("cannot listen on {addr} (--ip/--port)"))?;
     info!(address = %listener.local_addr()?, "master listening");
     ratufa_master::serve(config, listener, shutdown_signal()).await?;
@@ -559,8 +558,7 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
         std::env::temp_dir().join(format!("ratufa-local-{}", std::process::id()))
     });
     let addr = std::net::SocketAddr::new(config.ip, config.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
+    let listener = ratufa_gateway::tcp::listen(addr)
         .with_context(|| format!("cannot listen on {addr} (--ip/--port)"))?;
     let bound = listener.local_addr()?;
     // Agents reach the master on the address it bound, or the loopback when it bound

@@ -13,6 +13,7 @@
 //!   next reads or writes the connection; heartbeats guarantee a write at least every
 //!   interval, which bounds how late the disconnect is seen.
 
+use std::borrow::Borrow;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -48,10 +49,15 @@ const MAX_BATCH_BYTES: usize = 64 * 1024;
 ///
 /// Heartbeats, when asked for, follow the stream's first event at once (that event is
 /// SUBSCRIBED) and then come every `interval` for as long as the stream lives.
-pub fn event_stream<M: MesosMessage>(
+///
+/// The queue may hold the messages themselves or boxes of them (`E = Box<M>`): a
+/// large message type makes every queue cost its block of slots (32 × the type's
+/// size) the moment it is created, which for an agent link's commands is 169 KB per
+/// agent, where boxes cost 256 bytes.
+pub fn event_stream<M: MesosMessage, E: Borrow<M> + Send + 'static>(
     encoding: Encoding,
     stream_id: Option<String>,
-    events: UnboundedReceiver<M>,
+    events: UnboundedReceiver<E>,
     heartbeat: Option<Heartbeat<M>>,
 ) -> Response {
     let stream_id_header = match stream_id.as_deref().map(HeaderValue::from_str) {
@@ -76,6 +82,7 @@ pub fn event_stream<M: MesosMessage>(
         heartbeat,
         ticker: None,
         first_sent: false,
+        message: std::marker::PhantomData,
     };
     tracing::debug!(
         stream_id = stream_id.as_deref(),
@@ -114,18 +121,19 @@ fn encode_event<M: MesosMessage>(encoding: Encoding, event: &M) -> Option<Bytes>
     Some(recordio::frame(&bytes))
 }
 
-struct EventStream<M> {
+struct EventStream<M, E> {
     encoding: Encoding,
     stream_id: Option<String>,
-    events: UnboundedReceiver<M>,
+    events: UnboundedReceiver<E>,
     /// The interval and the pre-framed heartbeat record.
     heartbeat: Option<(Duration, Bytes)>,
     /// Started once the first event is out.
     ticker: Option<Interval>,
     first_sent: bool,
+    message: std::marker::PhantomData<fn() -> M>,
 }
 
-impl<M: MesosMessage> EventStream<M> {
+impl<M: MesosMessage, E: Borrow<M>> EventStream<M, E> {
     /// The next chunk to write, or `None` once the producer is gone and its queue is
     /// drained (which ends the body).
     async fn next_chunk(&mut self) -> Option<Bytes> {
@@ -148,7 +156,7 @@ impl<M: MesosMessage> EventStream<M> {
             };
 
             let mut chunk = BytesMut::new();
-            if let Some(frame) = encode_event(self.encoding, &event) {
+            if let Some(frame) = encode_event::<M>(self.encoding, event.borrow()) {
                 chunk.extend_from_slice(&frame);
             }
             if !self.first_sent {
@@ -165,7 +173,7 @@ impl<M: MesosMessage> EventStream<M> {
                     let Ok(event) = self.events.try_recv() else {
                         break;
                     };
-                    if let Some(frame) = encode_event(self.encoding, &event) {
+                    if let Some(frame) = encode_event::<M>(self.encoding, event.borrow()) {
                         chunk.extend_from_slice(&frame);
                     }
                 }
@@ -190,7 +198,7 @@ fn start_ticker(interval: Duration) -> Option<Interval> {
     Some(ticker)
 }
 
-impl<M> Drop for EventStream<M> {
+impl<M, E> Drop for EventStream<M, E> {
     fn drop(&mut self) {
         // Dropped when the body ends or when hyper gives up on the connection; either
         // way the producer now sees its sender closed.

@@ -1,6 +1,7 @@
 //! ratufa's HTTP clients: every socket sets TCP_NODELAY, https when the process has
-//! TLS; a refused call's status and body read one way. (The servers' side is
-//! [`crate::tls::listener`].)
+//! TLS; a refused call's status and body read one way; the servers' listening socket
+//! with a deep accept queue ([`listen`]). (The servers' accepted connections are
+//! [`crate::tls::listener`]'s.)
 //!
 //! Event streams and calls are small records written one at a time. With Nagle's
 //! algorithm on, a record written while an earlier one is still unacknowledged waits
@@ -17,7 +18,13 @@ use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+/// The accept queue asked for; Linux caps it at `net.core.somaxconn` (4096 by default).
+/// When thousands of agents re-register at once after a failover, tokio's default (128,
+/// through mio) overflows, and each SYN dropped costs its agent a retransmission 1 s
+/// later (then 3 s, 7 s), which is most of how long the last agents take to come back.
+const LISTEN_BACKLOG: u32 = 65_535;
 
 use crate::tls::Tls;
 
@@ -101,6 +108,20 @@ where
     Client::builder(TokioExecutor::new()).build(Connector { inner, downgrade })
 }
 
+/// A listener on `addr` with the deepest accept queue the system allows (and, as
+/// `TcpListener::bind`, SO_REUSEADDR, so a restarted server is not refused its port
+/// while old connections linger in TIME_WAIT).
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// A pooled client for URLs outside the cluster (the fetcher's): `https://` verified
 /// against the system's authorities, and also against this process's CA_FILE and
 /// CA_DIR when it has TLS, as curl would with its CA bundle; no client certificate is
@@ -167,4 +188,37 @@ pub async fn refusal(response: hyper::Response<hyper::body::Incoming>) -> (u16, 
         Err(e) => format!("(body unreadable: {e})"),
     };
     (status, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The accept queue of a listener as the kernel reports it: `ss` shows a listening
+    /// socket's backlog as its Send-Q.
+    fn backlog_of(port: u16) -> u32 {
+        let out = std::process::Command::new("ss")
+            .args(["-ltnH", &format!("sport = :{port}")])
+            .output()
+            .expect("ss (iproute2) runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        // State, Recv-Q, Send-Q, local address, peer address.
+        fields[2].parse().expect("Send-Q is a number")
+    }
+
+    #[tokio::test]
+    async fn listen_asks_for_the_deepest_accept_queue() {
+        let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .expect("somaxconn")
+            .trim()
+            .parse()
+            .expect("a number");
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert_eq!(backlog_of(port), somaxconn.min(LISTEN_BACKLOG));
+        // tokio's own bind, for contrast, asks for far less (128 through mio).
+        let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        assert!(backlog_of(plain.local_addr().unwrap().port()) < backlog_of(port));
+    }
 }

@@ -56,7 +56,7 @@ pub enum Command {
     AgentSubscribe {
         subscribe: Box<agentlink::call::Subscribe>,
         stream_id: String,
-        commands: UnboundedSender<agentlink::Command>,
+        commands: UnboundedSender<Box<agentlink::Command>>,
         reply: oneshot::Sender<Result<AgentId, Rejection>>,
     },
     /// Any other agent-link call, on the stream named by `stream_id`.
@@ -101,7 +101,7 @@ struct Stream {
 enum Sink {
     Scheduler(UnboundedSender<Event>),
     Agent {
-        commands: UnboundedSender<agentlink::Command>,
+        commands: UnboundedSender<Box<agentlink::Command>>,
         stream_id: String,
     },
 }
@@ -424,7 +424,7 @@ impl Driver {
                         ..
                     }) = self.streams.get(&conn)
                     {
-                        let _ = commands.send(command);
+                        let _ = commands.send(Box::new(command));
                     }
                 }
                 Output::Close { conn } => {

@@ -314,7 +314,7 @@ impl MasterHandle {
         &self,
         subscribe: agentlink::call::Subscribe,
         stream_id: String,
-        commands: UnboundedSender<agentlink::Command>,
+        commands: UnboundedSender<Box<agentlink::Command>>,
     ) -> Result<Result<AgentId, Rejection>, Stopped> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::AgentSubscribe {

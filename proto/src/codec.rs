@@ -52,10 +52,22 @@ impl Encoding {
 /// Decodes protobuf bytes and, as protobuf's proto2 parser does, rejects a message
 /// whose `required` fields are missing.
 pub fn decode_protobuf<M: MesosMessage>(bytes: &[u8]) -> Result<M, ProtoError> {
+    let desc = schema::descriptor::<M>()?;
+    // Clean bytes, by far the most common, need none of the reflective work below.
+    if crate::wire_scan::plainly_valid(&desc, bytes) {
+        return M::decode(bytes).map_err(|e| ProtoError::Protobuf(e.to_string()));
+    }
+    decode_reflectively(desc, bytes)
+}
+
+/// The careful decoding, for bytes [`wire_scan`](crate::wire_scan) did not pass.
+pub(crate) fn decode_reflectively<M: MesosMessage>(
+    desc: prost_reflect::MessageDescriptor,
+    bytes: &[u8],
+) -> Result<M, ProtoError> {
     // prost fills absent `required` message fields with defaults and keeps enum numbers
     // it does not know, so presence and enum values are checked on the reflective
     // decoding, which keeps presence.
-    let desc = schema::descriptor::<M>()?;
     let mut dynamic = prost_reflect::DynamicMessage::decode(desc, bytes)
         .map_err(|e| ProtoError::Protobuf(e.to_string()))?;
     let dropped = schema::drop_unknown_enum_values(&mut dynamic);

@@ -13,6 +13,7 @@ pub mod json;
 pub mod resources;
 pub mod schema;
 pub mod task_state;
+mod wire_scan;
 
 pub use codec::{Encoding, MesosMessage};
 pub use error::ProtoError;

@@ -62,7 +62,7 @@ async fn handle(
                 ));
             };
             let stream_id = ratufa_gateway::new_stream_id();
-            let (commands, receiver) = mpsc::unbounded_channel::<Command>();
+            let (commands, receiver) = mpsc::unbounded_channel::<Box<Command>>();
             let outcome = master
                 .agent_subscribe(subscribe, stream_id.clone(), commands)
                 .await
@@ -71,7 +71,7 @@ async fn handle(
                 // The ERROR command and the end of the stream are already queued on it.
                 tracing::info!(message = %rejection.message, "agent registration refused");
             }
-            Ok(ratufa_gateway::event_stream(
+            Ok(ratufa_gateway::event_stream::<Command, _>(
                 Encoding::Protobuf,
                 Some(stream_id),
                 receiver,
