@@ -1,5 +1,6 @@
-//! Running a command task's process: its own process group (so a kill reaches what it
-//! forked), the sandbox as working directory, stdout and stderr in files there.
+//! Running a container's process (an executor): its own session (so a kill reaches
+//! what it forked), the sandbox as working directory, stdout and stderr in files there;
+//! started without a fork of the agent ([`spawn`]).
 
 use std::fs::File;
 use std::os::unix::process::ExitStatusExt;
@@ -9,11 +10,13 @@ use std::time::Duration;
 
 use ratufa_proto::v1::CommandInfo;
 use ratufa_proto::v1::environment::variable::Type as VariableType;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 use crate::AgentError;
 
+mod spawn;
 mod watch;
+use spawn::{Child, Spawn};
 pub use watch::{alive, terminate, wait_for_exit};
 
 /// What to run, resolved from a CommandInfo.
@@ -187,28 +190,33 @@ impl Process {
         join: &[PathBuf],
         die_with_agent: bool,
     ) -> Result<Process, AgentError> {
+        let failed = |e: std::io::Error| AgentError::Spawn(format!("{}: {e}", spec.program));
+        let stdin = File::open("/dev/null").map_err(failed)?;
         let stdout = create(&spec.cwd.join("stdout"))?;
         let stderr = create(&spec.cwd.join("stderr"))?;
-        let mut command = spec.ungrouped_command();
-        command
-            .stdout(Stdio::from(stdout))
-            .stderr(Stdio::from(stderr))
-            .kill_on_drop(false);
+        let arg0 = spec.arg0.as_deref().unwrap_or(&spec.program);
+        let argv: Vec<&std::ffi::OsStr> = std::iter::once(arg0)
+            .chain(spec.args.iter().map(String::as_str))
+            .map(std::ffi::OsStr::new)
+            .collect();
+        let mut spawn = Spawn::new(
+            &spec.program,
+            &argv,
+            &spec.env,
+            &spec.cwd,
+            [stdin.into(), stdout.into(), stderr.into()],
+        )
+        .map_err(failed)?;
         // Its own session (and so its own group), so that a kill reaches whatever it
         // forked, even what went into process groups of its own (an executor's
         // tasks).
-        new_session(&mut command);
+        spawn.new_session();
         if die_with_agent {
-            die_with_the_agent(&mut command);
+            spawn.die_with_parent();
         }
-        join_cgroups(&mut command, join)?;
-        let child = command
-            .spawn()
-            .map_err(|e| AgentError::Spawn(format!("{}: {e}", spec.program)))?;
-        let pgid = child
-            .id()
-            .and_then(|pid| i32::try_from(pid).ok())
-            .ok_or_else(|| AgentError::Spawn("the child has no pid".to_string()))?;
+        spawn.join(join).map_err(failed)?;
+        let child = spawn.spawn().map_err(failed)?;
+        let pgid = child.id();
         Ok(Process {
             child,
             pgid,
@@ -310,20 +318,6 @@ fn session_members(sid: i32) -> Vec<i32> {
         .collect()
 }
 
-/// `setsid` in the child: a new session and process group led by the child.
-fn new_session(command: &mut Command) {
-    // SAFETY: the closure runs between fork and exec and only calls setsid, which is
-    // async-signal-safe.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
 /// Opens for appending (created if missing): the fetcher may have logged to stderr.
 fn create(path: &Path) -> Result<File, AgentError> {
     File::options()
@@ -335,62 +329,6 @@ fn create(path: &Path) -> Result<File, AgentError> {
             source,
         })
 }
-
-/// Has the child write "0" (itself) into each file before it execs. The paths are
-/// made C strings here, before the fork: between fork and exec only open, write and
-/// close run, which are async-signal-safe.
-fn join_cgroups(command: &mut Command, join: &[PathBuf]) -> Result<(), AgentError> {
-    use std::os::unix::ffi::OsStrExt;
-    if join.is_empty() {
-        return Ok(());
-    }
-    let paths = join
-        .iter()
-        .map(|path| {
-            std::ffi::CString::new(path.as_os_str().as_bytes())
-                .map_err(|_| AgentError::Spawn(format!("{}: NUL in the path", path.display())))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    // SAFETY: the closure only calls open, write and close on memory it owns, all
-    // async-signal-safe; it allocates nothing.
-    unsafe {
-        command.pre_exec(move || {
-            for path in &paths {
-                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                if fd < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                let written = libc::write(fd, b"0".as_ptr().cast(), 1);
-                let error = std::io::Error::last_os_error();
-                libc::close(fd);
-                if written != 1 {
-                    return Err(error);
-                }
-            }
-            Ok(())
-        });
-    }
-    Ok(())
-}
-
-/// The kernel kills the child when the agent goes. (Strictly: when the thread that
-/// forked it ends; the runtime's worker threads live as long as the agent.)
-#[cfg(target_os = "linux")]
-fn die_with_the_agent(command: &mut Command) {
-    // SAFETY: the closure runs between fork and exec and only calls prctl, which is
-    // async-signal-safe.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_the_agent(_command: &mut Command) {}
 
 #[cfg(test)]
 mod tests;

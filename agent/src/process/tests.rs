@@ -234,3 +234,59 @@ async fn only_a_surviving_process_outlives_the_thread_that_forked_it() {
         Exit::Signal(libc::SIGTERM)
     );
 }
+
+/// The child starts as std's spawn leaves one: no signal blocked, SIGPIPE not ignored
+/// (the Rust runtime ignores it in the agent), whatever the agent's thread had.
+#[tokio::test]
+async fn the_child_has_no_blocked_signals_and_sigpipe_at_its_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let command = CommandInfo {
+        shell: Some(false),
+        value: Some("/bin/cat".to_string()),
+        arguments: vec!["cat".to_string(), "/proc/self/status".to_string()],
+        ..CommandInfo::default()
+    };
+    let spec = ProcessSpec::from_command(&command, dir.path().to_path_buf()).unwrap();
+    let mut process = Process::spawn(&spec).unwrap();
+    assert_eq!(process.wait().await, Exit::Code(0));
+    let status = read(dir.path(), "stdout");
+    let mask = |name: &str| {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {status}"));
+        u64::from_str_radix(line[name.len()..].trim(), 16).unwrap()
+    };
+    assert_eq!(mask("SigBlk:"), 0, "{status}");
+    assert_eq!(mask("SigIgn:") & (1 << (libc::SIGPIPE - 1)), 0, "{status}");
+}
+
+/// A program found on PATH that has no `#!` line runs under /bin/sh, as execvp runs
+/// it; the task's own PATH is the one searched.
+#[tokio::test]
+async fn a_script_without_an_interpreter_line_runs_under_sh_found_on_the_tasks_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("hello-script");
+    std::fs::write(&script, "echo \"hello $1\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let command = CommandInfo {
+        shell: Some(false),
+        value: Some("hello-script".to_string()),
+        arguments: vec!["hello-script".to_string(), "world".to_string()],
+        environment: Some(Environment {
+            variables: vec![Variable {
+                name: "PATH".to_string(),
+                value: Some(format!("/nonexistent:{}", bin.display())),
+                ..Variable::default()
+            }],
+        }),
+        ..CommandInfo::default()
+    };
+    let spec = ProcessSpec::from_command(&command, dir.path().to_path_buf()).unwrap();
+    let mut process = Process::spawn(&spec).unwrap();
+    assert_eq!(process.wait().await, Exit::Code(0));
+    assert_eq!(read(dir.path(), "stdout"), "hello world\n");
+}

@@ -94,7 +94,7 @@ async fn poll_until_gone(pid: i32) {
     }
 }
 
-fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
+pub(super) fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     if pid <= 0 {
         return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
     }

@@ -1,0 +1,430 @@
+//! Starting an executor without copying the agent's address space: clone(2) with
+//! CLONE_VM | CLONE_VFORK, which is how the C library's posix_spawn starts a child.
+//! A fork would copy the page tables of the whole agent, and the child's exec would
+//! tear that copy down again, once per executor; here the child borrows the agent's
+//! memory and the calling thread waits until the child has exec'd (or failed to).
+//!
+//! Because the memory is shared, the child runs only system calls on data prepared
+//! before the clone (C strings, pointer arrays, descriptors): no allocation, no lock,
+//! nothing that a signal handler of the agent could meet half done (every signal is
+//! blocked in the calling thread around the clone, and the child resets the handlers
+//! before unblocking). What it does between clone and exec is what the agent asks of
+//! an executor's process: a session of its own, the death signal, joining the
+//! container's cgroups, stdio, the working directory.
+
+use std::ffi::{CString, OsStr, OsString, c_char, c_int, c_void};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
+/// The child's stack until it execs: a few system calls deep, no more.
+const CHILD_STACK: usize = 64 * 1024;
+/// How often a child is looked at where the kernel has no pidfd (before 5.3).
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// One more than the highest signal number (Linux's _NSIG).
+const NSIG: c_int = 65;
+/// Where `execvp` looks when there is no PATH.
+const DEFAULT_PATH: &str = "/bin:/usr/bin";
+
+/// A process to start: everything made ready for the child up front.
+#[derive(Debug)]
+pub struct Spawn {
+    /// The program, or each PATH directory joined with it, tried in order.
+    candidates: Vec<CString>,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    cwd: CString,
+    /// stdin, stdout, stderr (descriptors 3 and up, see [`above_stdio`]).
+    stdio: [OwnedFd; 3],
+    new_session: bool,
+    die_with_parent: bool,
+    /// `cgroup.procs` files to write "0" (the child itself) into.
+    join: Vec<CString>,
+}
+
+/// What the child reads (pointers into a [`Spawn`] that outlives it) and the one
+/// thing it writes: why it could not exec.
+struct ChildArgs {
+    candidates: Vec<*const c_char>,
+    argv: Vec<*const c_char>,
+    envp: Vec<*const c_char>,
+    /// `sh <program> <args…>` for a program without a `#!` line (ENOEXEC), as execvp
+    /// runs it; slot 1 is filled in by the child with the candidate that said so.
+    sh_argv: Vec<*const c_char>,
+    sh: *const c_char,
+    cwd: *const c_char,
+    fds: [c_int; 3],
+    new_session: bool,
+    die_with_parent: bool,
+    join: Vec<*const c_char>,
+    errno: c_int,
+}
+
+fn c_string(what: &str, bytes: &[u8]) -> std::io::Result<CString> {
+    CString::new(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{what} holds a NUL byte"),
+        )
+    })
+}
+
+impl Spawn {
+    /// `program` run as `argv` (argv[0] first) with this process's environment plus
+    /// `env` (later entries win), in `cwd`, with the given stdio.
+    pub fn new(
+        program: &str,
+        argv: &[&OsStr],
+        env: &[(String, String)],
+        cwd: &Path,
+        stdio: [OwnedFd; 3],
+    ) -> std::io::Result<Spawn> {
+        let mut vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        for (name, value) in env {
+            vars.retain(|(existing, _)| existing.as_os_str() != OsStr::new(name));
+            vars.push((name.into(), value.into()));
+        }
+        let path = vars
+            .iter()
+            .find(|(name, _)| name == "PATH")
+            .map_or_else(|| OsString::from(DEFAULT_PATH), |(_, value)| value.clone());
+        let candidates = if program.contains('/') {
+            vec![c_string("the program", program.as_bytes())?]
+        } else {
+            std::env::split_paths(&path)
+                .map(|dir| {
+                    // An empty PATH entry is the working directory, as execvp takes it.
+                    let dir = if dir.as_os_str().is_empty() {
+                        Path::new(".").to_path_buf()
+                    } else {
+                        dir
+                    };
+                    c_string("PATH", dir.join(program).as_os_str().as_bytes())
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let envp = vars
+            .into_iter()
+            .map(|(name, mut value)| {
+                let mut entry = name.into_vec();
+                entry.push(b'=');
+                entry.append(&mut std::mem::take(&mut value).into_vec());
+                c_string("the environment", &entry)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Spawn {
+            candidates,
+            argv: argv
+                .iter()
+                .map(|arg| c_string("an argument", arg.as_bytes()))
+                .collect::<Result<_, _>>()?,
+            envp,
+            cwd: c_string("the working directory", cwd.as_os_str().as_bytes())?,
+            stdio: above_stdio(stdio)?,
+            new_session: false,
+            die_with_parent: false,
+            join: Vec::new(),
+        })
+    }
+
+    /// The child leads a new session (and so a new process group).
+    pub fn new_session(&mut self) {
+        self.new_session = true;
+    }
+
+    /// The kernel sends the child SIGKILL when the thread that started it ends.
+    pub fn die_with_parent(&mut self) {
+        self.die_with_parent = true;
+    }
+
+    /// The child writes itself into each of these `cgroup.procs` files before exec,
+    /// so that it and all it forks start inside the cgroups.
+    pub fn join(&mut self, procs: &[std::path::PathBuf]) -> std::io::Result<()> {
+        self.join = procs
+            .iter()
+            .map(|path| c_string("a cgroup path", path.as_os_str().as_bytes()))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+
+    /// Starts the child; returns once it has exec'd, or with why it could not.
+    pub fn spawn(&self) -> std::io::Result<Child> {
+        let null_terminated = |strings: &[CString]| -> Vec<*const c_char> {
+            strings
+                .iter()
+                .map(|s| s.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect()
+        };
+        let sh = c"/bin/sh";
+        let mut sh_argv = vec![sh.as_ptr(), std::ptr::null()];
+        sh_argv.extend(self.argv.iter().skip(1).map(|arg| arg.as_ptr()));
+        sh_argv.push(std::ptr::null());
+        let mut args = ChildArgs {
+            candidates: self.candidates.iter().map(|c| c.as_ptr()).collect(),
+            argv: null_terminated(&self.argv),
+            envp: null_terminated(&self.envp),
+            sh_argv,
+            sh: sh.as_ptr(),
+            cwd: self.cwd.as_ptr(),
+            fds: [
+                self.stdio[0].as_raw_fd(),
+                self.stdio[1].as_raw_fd(),
+                self.stdio[2].as_raw_fd(),
+            ],
+            new_session: self.new_session,
+            die_with_parent: self.die_with_parent,
+            join: self.join.iter().map(|c| c.as_ptr()).collect(),
+            errno: 0,
+        };
+        let mut stack: Vec<u8> = Vec::with_capacity(CHILD_STACK);
+        // The stack grows down from its 16-byte aligned top.
+        let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
+        let args_ptr: *mut ChildArgs = &mut args;
+        // SAFETY: sigset_t is plain data that sigfillset initialises; the masks only
+        // change this thread's signal mask, restored below.
+        let mut old_mask: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let pid = unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old_mask);
+            // SAFETY: the child runs `child` on `stack` in our memory while this
+            // thread waits (CLONE_VFORK) until it has exec'd or exited; `args`, the
+            // strings it points into and the stack outlive that wait.
+            let pid = libc::clone(
+                child,
+                top as *mut c_void,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                args_ptr.cast(),
+            );
+            let clone_error = std::io::Error::last_os_error();
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
+            if pid < 0 {
+                return Err(clone_error);
+            }
+            pid
+        };
+        drop(stack);
+        // SAFETY: the child is done with `args` (it has exec'd or exited); a plain
+        // read of the field it may have written.
+        let errno = unsafe { std::ptr::read_volatile(&(*args_ptr).errno) };
+        if errno != 0 {
+            // It exited without exec'ing: reap it.
+            let mut status = 0;
+            // SAFETY: waitpid writes the status into our integer.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            return Err(std::io::Error::from_raw_os_error(errno));
+        }
+        Ok(Child::new(pid))
+    }
+}
+
+/// Moves any of the three descriptors that sit at 0, 1 or 2 (this process had closed
+/// its own stdio) above them, so that the child's dup2 onto 0, 1, 2 never overwrites
+/// a descriptor it has yet to use.
+fn above_stdio(stdio: [OwnedFd; 3]) -> std::io::Result<[OwnedFd; 3]> {
+    let lift = |fd: OwnedFd| -> std::io::Result<OwnedFd> {
+        if fd.as_raw_fd() > 2 {
+            return Ok(fd);
+        }
+        // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor that we then own.
+        let lifted = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+        if lifted < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: just returned by the kernel, owned by nothing else.
+        Ok(unsafe { OwnedFd::from_raw_fd(lifted) })
+    };
+    let [stdin, stdout, stderr] = stdio;
+    Ok([lift(stdin)?, lift(stdout)?, lift(stderr)?])
+}
+
+/// The child, between clone and exec, on the parent's memory: system calls only.
+extern "C" fn child(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the ChildArgs the parent passed, alive while the parent waits;
+    // every pointer in it is a NUL-terminated string or a NULL-terminated array of
+    // them, owned by the parent's Spawn. Only the calls below run, each a system
+    // call wrapper that allocates nothing and takes no lock.
+    unsafe {
+        let args = &mut *arg.cast::<ChildArgs>();
+        let fail = |args: &mut ChildArgs| -> ! {
+            let errno = *libc::__errno_location();
+            std::ptr::write_volatile(
+                &mut args.errno,
+                if errno == 0 { libc::EINVAL } else { errno },
+            );
+            libc::_exit(127)
+        };
+        // The agent's handlers must not run here (they would on the agent's memory,
+        // from the wrong process); exec would reset them anyway. SIGPIPE goes back to
+        // its default, which the Rust runtime had set to ignore (as std's spawn does).
+        for signal in 1..NSIG {
+            if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+                continue;
+            }
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signal, std::ptr::null(), &mut old) != 0 {
+                continue;
+            }
+            let handled = old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN;
+            if handled || signal == libc::SIGPIPE {
+                let mut default: libc::sigaction = std::mem::zeroed();
+                default.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(signal, &default, std::ptr::null_mut());
+            }
+        }
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
+            fail(args);
+        }
+        if args.new_session && libc::setsid() < 0 {
+            fail(args);
+        }
+        if args.die_with_parent && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            fail(args);
+        }
+        for &path in &args.join {
+            let fd = libc::open(path, libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                fail(args);
+            }
+            let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+            if written != 1 {
+                fail(args);
+            }
+            libc::close(fd);
+        }
+        for (target, &fd) in args.fds.iter().enumerate() {
+            // Each source is 3 or above (above_stdio): dup2 onto 0..2 clears
+            // close-on-exec on the copy.
+            if libc::dup2(fd, target as c_int) < 0 {
+                fail(args);
+            }
+        }
+        if libc::chdir(args.cwd) != 0 {
+            fail(args);
+        }
+        // execvp's search: a candidate that is missing is passed over; one that may
+        // not be run is remembered in case nothing else runs either.
+        let mut denied = false;
+        for &candidate in &args.candidates {
+            libc::execve(candidate, args.argv.as_ptr(), args.envp.as_ptr());
+            match *libc::__errno_location() {
+                libc::ENOEXEC => {
+                    // Slot 1 exists: sh_argv is `sh`, the program, the rest, NULL.
+                    *args.sh_argv.as_mut_ptr().add(1) = candidate;
+                    libc::execve(args.sh, args.sh_argv.as_ptr(), args.envp.as_ptr());
+                    fail(args);
+                }
+                libc::EACCES => denied = true,
+                libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
+                _ => fail(args),
+            }
+        }
+        if denied {
+            *libc::__errno_location() = libc::EACCES;
+        }
+        fail(args)
+    }
+}
+
+/// A child started by [`Spawn::spawn`]: its pid, and a pidfd to await its exit on.
+#[derive(Debug)]
+pub struct Child {
+    pid: i32,
+    pidfd: Option<AsyncFd<OwnedFd>>,
+    status: Option<ExitStatus>,
+}
+
+impl Child {
+    fn new(pid: i32) -> Child {
+        // Our own child, not reaped yet: its pid cannot name anything else.
+        let pidfd = match super::watch::pidfd_open(pid) {
+            // SAFETY: an OwnedFd is a valid open descriptor that stays open, the same
+            // one, for as long as the AsyncFd owns it.
+            Ok(fd) => unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.ok(),
+            Err(error) => {
+                tracing::debug!(pid, %error, "no pidfd; polling the child");
+                None
+            }
+        };
+        Child {
+            pid,
+            pidfd,
+            status: None,
+        }
+    }
+
+    pub fn id(&self) -> i32 {
+        self.pid
+    }
+
+    /// Its exit status, once it has exited (reaped then). Cancel safe.
+    pub async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        loop {
+            if let Some(status) = self.try_wait()? {
+                return Ok(status);
+            }
+            match &self.pidfd {
+                Some(pidfd) => {
+                    let mut ready = pidfd.readable().await?;
+                    // Readable means exited; should the reap still find it running,
+                    // wait for readiness afresh.
+                    if let Some(status) = reap(self.pid)? {
+                        self.status = Some(status);
+                        return Ok(status);
+                    }
+                    ready.clear_ready();
+                }
+                None => tokio::time::sleep(POLL_INTERVAL).await,
+            }
+        }
+    }
+
+    fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        if self.status.is_none() {
+            self.status = reap(self.pid)?;
+        }
+        Ok(self.status)
+    }
+}
+
+/// The exit status of child `pid` if it has exited (reaping it), `None` if it runs.
+fn reap(pid: i32) -> std::io::Result<Option<ExitStatus>> {
+    let mut raw = 0;
+    // SAFETY: waitpid writes the status into our integer.
+    match unsafe { libc::waitpid(pid, &mut raw, libc::WNOHANG) } {
+        0 => Ok(None),
+        reaped if reaped == pid => Ok(Some(ExitStatus::from_raw(raw))),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+impl Drop for Child {
+    /// A child dropped while it runs (a surviving executor when the agent stops) is
+    /// reaped in the background once it ends, where a runtime is there to do it.
+    fn drop(&mut self) {
+        if !matches!(self.try_wait(), Ok(None)) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut orphan = Child {
+            pid: self.pid,
+            pidfd: self.pidfd.take(),
+            status: None,
+        };
+        runtime.spawn(async move {
+            let _ = orphan.wait().await;
+        });
+    }
+}
