@@ -1,6 +1,6 @@
 //! Running a container's process (an executor): its own session (so a kill reaches
 //! what it forked), the sandbox as working directory, stdout and stderr in files there;
-//! started without a fork of the agent ([`spawn`]).
+//! started without a fork of the agent (`spawn`).
 
 use std::fs::File;
 use std::os::unix::process::ExitStatusExt;
