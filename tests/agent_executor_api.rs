@@ -414,13 +414,7 @@ async fn a_checkpointing_frameworks_update_is_on_disk_before_acknowledged() {
             .unwrap_or_else(|| panic!("no {name} under {}: {files:?}", meta.display()))
             .clone()
     };
-    for name in [
-        "slave.info",
-        "framework.info",
-        "executor.info",
-        "forked.pid",
-        "task.info",
-    ] {
+    for name in ["slave.info", "framework.info", "executor.info", "task.info"] {
         named(name);
     }
     let updates = named("task.updates");
@@ -440,6 +434,24 @@ async fn a_checkpointing_frameworks_update_is_on_disk_before_acknowledged() {
         1,
         "the update, on disk"
     );
+
+    // The executor's pid is checkpointed once the agent learns it from the process's
+    // start. This test subscribes in the executor's place, which it may do before the
+    // `sleep` standing for the executor is even spawned, so that comes later here.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !files_under(&meta)
+        .iter()
+        .any(|p| p.ends_with("pids/forked.pid"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no forked.pid under {}: {:?}\n{}",
+            meta.display(),
+            files_under(&meta),
+            master.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // The scheduler acknowledges it (await_state does): the ACK follows on disk.
     scheduler.await_state(&master, "t1", "TASK_RUNNING").await;

@@ -299,6 +299,7 @@ impl Agent {
 impl Drop for Agent {
     fn drop(&mut self) {
         self.kill();
+        crate::support::scratch::end_processes_under(&self.dir);
         if std::thread::panicking() {
             eprintln!(
                 "agent on port {} (dir {}) log:\n{}",

@@ -270,6 +270,7 @@ impl AgentProcess {
 impl Drop for AgentProcess {
     fn drop(&mut self) {
         self.kill();
+        crate::support::scratch::end_processes_under(&self.work_dir);
         if std::thread::panicking() {
             eprintln!("agent log:\n{}", self.log());
         } else {

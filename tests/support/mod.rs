@@ -233,6 +233,8 @@ impl Drop for Master {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // `ratufa local`'s agents keep their sandboxes under the master's work dir.
+        scratch::end_processes_under(&self.work_dir);
         if std::thread::panicking() {
             eprintln!(
                 "master on {} (work dir {}) log:\n{}",

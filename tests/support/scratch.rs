@@ -48,3 +48,61 @@ impl Drop for Roots {
         }
     }
 }
+
+/// Kills every process whose working directory, or whose `MESOS_SANDBOX`, lies under
+/// `dir`: what a test's agent left behind when the test killed it. A checkpointing
+/// framework's executor outlives its agent by design (as in Mesos), and a bare command
+/// standing for an executor never hears that the agent is gone, so without this they
+/// would run on as orphans after the test. Called after the ratufa process is dead; it
+/// looks again until a pass finds nothing, for what a dying process forked meanwhile.
+pub fn end_processes_under(dir: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let dir = dir.as_os_str().as_bytes();
+    let under = |path: &[u8]| {
+        path.strip_prefix(dir)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
+    };
+    let own = std::process::id();
+    // Bounded: a process that keeps forking faster than this kills is not ours to chase.
+    for _ in 0..100 {
+        let mut killed = 0;
+        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| name.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid == own {
+                continue;
+            }
+            let proc_dir = entry.path();
+            // A removed sandbox reads as "<path> (deleted)": still a prefix match.
+            let cwd_under = fs::read_link(proc_dir.join("cwd"))
+                .is_ok_and(|cwd| under(cwd.as_os_str().as_bytes()));
+            let sandbox_under = || {
+                fs::read(proc_dir.join("environ")).is_ok_and(|environ| {
+                    environ
+                        .split(|b| *b == 0)
+                        .filter_map(|var| var.strip_prefix(b"MESOS_SANDBOX="))
+                        .any(under)
+                })
+            };
+            if cwd_under || sandbox_under() {
+                let Ok(pid) = libc::pid_t::try_from(pid) else {
+                    continue;
+                };
+                // SAFETY: kill(2) with a pid read from /proc and a valid signal.
+                if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+                    killed += 1;
+                }
+            }
+        }
+        if killed == 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
