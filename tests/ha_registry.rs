@@ -8,8 +8,8 @@
 //!   comes back under its old id and is refused, and its task is killed;
 //! - after a failover, an agent that never comes back is marked unreachable after
 //!   `--agent_reregister_timeout`; reconciliation then says TASK_UNREACHABLE to a
-//!   partition-aware framework and TASK_LOST to another, and the registry in
-//!   ZooKeeper lists it unreachable;
+//!   partition-aware framework (with a wall-clock `unreachable_time`) and TASK_LOST
+//!   to another, and the registry in ZooKeeper lists it unreachable;
 //! - another writer changing the registry under the leader (marking its agent gone)
 //!   makes the leader's next write fail: it steps down, a leader recovers the
 //!   registry, and the gone agent is refused: it comes back as a new agent without
@@ -294,10 +294,23 @@ async fn an_agent_that_never_returns_after_failover_becomes_unreachable() {
             reconcile_until_answered(&mut scheduler, survivor, task, &agents[0], patience).await;
         assert_eq!(status["state"], expected, "{status}");
         assert_eq!(status["reason"], "REASON_RECONCILIATION", "{status}");
+        if expected == "TASK_UNREACHABLE" {
+            let nanos = &status["unreachable_time"]["nanoseconds"];
+            let nanos = nanos
+                .as_i64()
+                .or_else(|| nanos.as_str().and_then(|n| n.parse().ok()))
+                .unwrap_or_else(|| panic!("no unreachable_time: {status}"));
+            assert_near_now(nanos, "the reported unreachable_time");
+        }
     }
     let registry = zk_registry(&zk).await;
     assert!(registry.is_unreachable(&agent_id(&agents[0])));
     assert!(!registry.is_admitted(&agent_id(&agents[0])));
+    let entry = &registry.registry().unreachable[0];
+    assert_near_now(
+        entry.timestamp.nanoseconds,
+        "the registry's unreachable time",
+    );
     survivor.assert_alive().await;
 }
 
@@ -356,6 +369,21 @@ async fn a_leader_whose_registry_write_conflicts_steps_down_and_a_gone_agent_sta
     }
     leader.assert_alive().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Asserts that `nanos` (since the epoch) is within ten minutes of now: a wall-clock
+/// time, not one counted from some master's start. (A correctness bound, far wider
+/// than any test's run.)
+fn assert_near_now(nanos: i64, what: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let window = Duration::from_secs(600).as_nanos() as i64;
+    assert!(
+        (now - nanos).abs() < window,
+        "{what} is {nanos} ns since the epoch; now is {now}"
+    );
 }
 
 async fn master_id(master: &Master) -> String {

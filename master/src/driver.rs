@@ -21,7 +21,7 @@ use tracing::{debug, info};
 use crate::MasterError;
 use crate::core::{
     ConnectionId, FrameworkCall, MasterCore, OperatorChange, OperatorEvent, Output, RegistryOp,
-    RegistryOpId, Rejection, Reply, StateSnapshot, SubscribeOutcome, Time,
+    RegistryOpId, Rejection, Reply, StateSnapshot, SubscribeOutcome, Time, WallClock,
 };
 use crate::registry::{Registrar, SharedStore};
 
@@ -137,8 +137,14 @@ pub struct Driver {
 
 impl Driver {
     /// A driver for `core`, and the sender that feeds it.
-    pub fn new(core: MasterCore, allocation_interval: Duration) -> (Driver, mpsc::Sender<Command>) {
+    pub fn new(
+        mut core: MasterCore,
+        allocation_interval: Duration,
+    ) -> (Driver, mpsc::Sender<Command>) {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        let origin = Instant::now();
+        // Read together, so that the core's times and the wall clock agree.
+        core.set_wall_clock(WallClock::with_origin_at(std::time::SystemTime::now()));
         let driver = Driver {
             core,
             commands: rx,
@@ -146,7 +152,7 @@ impl Driver {
             streams: HashMap::new(),
             agent_streams: HashMap::new(),
             next_conn: 0,
-            origin: Instant::now(),
+            origin,
             allocation_interval,
             operator_streams: Vec::new(),
             registry: None,

@@ -46,7 +46,7 @@ struct Inner {
     tls: Option<Tls>,
     authenticate_http_frameworks: bool,
     credentials: Option<Credentials>,
-    /// The wall-clock time of the core's time origin (the driver's start).
+    /// When this master process started (each term's core has its own origin).
     started_at: SystemTime,
     /// The flags as `/master/state` shows them: Mesos's names, values as text.
     flags: Vec<(String, String)>,
@@ -373,7 +373,7 @@ impl MasterHandle {
         answer.await.map_err(|_| Stopped)
     }
 
-    /// When the master started (the origin of the core's times).
+    /// When this master process started.
     pub fn started_at(&self) -> SystemTime {
         self.inner.started_at
     }

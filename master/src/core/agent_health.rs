@@ -7,7 +7,7 @@ use ratufa_proto::v1::task_status::Reason;
 use ratufa_proto::v1::{AgentId, TaskState};
 use tracing::warn;
 
-use super::status::{MasterStatus, time_info};
+use super::status::MasterStatus;
 use super::{MasterCore, Output, Time};
 
 impl MasterCore {
@@ -68,7 +68,8 @@ impl MasterCore {
         self.counters.slave_removals_reason_unhealthy += 1;
         self.counters.slave_unreachable_completed += 1;
         self.remove_agent(now, agent_id, Removal::Unreachable);
-        self.unreachable_agents.insert(agent_id.to_string(), now);
+        let at = self.wall_time(now);
+        self.unreachable_agents.insert(agent_id.to_string(), at);
     }
 
     /// Takes a registered agent out of the cluster (`Master::__removeSlave`): offers
@@ -106,7 +107,7 @@ impl MasterCore {
             );
             status.executor_id = entry.executor_id();
             if how == Removal::Unreachable {
-                status.unreachable_time = Some(time_info(now));
+                status.unreachable_time = Some(self.wall_time(now));
             }
             let status = status.into_status();
             let was_terminal = entry.is_terminal();

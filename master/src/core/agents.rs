@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use ratufa_proto::ratufa::agentlink::{self, Command, call as agent_call, command};
 use ratufa_proto::resources::Resources;
 use ratufa_proto::v1::scheduler::{Event, event};
-use ratufa_proto::v1::{AgentId, FrameworkId, TaskState};
+use ratufa_proto::v1::{AgentId, FrameworkId, TaskState, TimeInfo};
 use tracing::{info, warn};
 
 use super::agent::Agent;
@@ -242,8 +242,8 @@ impl MasterCore {
         self.agents.values()
     }
 
-    /// Agents marked unreachable, with when.
-    pub fn unreachable_agents(&self) -> &BTreeMap<String, Time> {
+    /// Agents marked unreachable, with when (wall clock).
+    pub fn unreachable_agents(&self) -> &BTreeMap<String, TimeInfo> {
         &self.unreachable_agents
     }
 

@@ -43,7 +43,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 use ratufa_proto::v1::scheduler::{Event, OfferConstraints, call};
-use ratufa_proto::v1::{FrameworkId, FrameworkInfo, MasterInfo};
+use ratufa_proto::v1::{FrameworkId, FrameworkInfo, MasterInfo, TimeInfo};
 use tracing::{debug, info, warn};
 
 pub use crate::allocator::{Allocation, Allocator};
@@ -61,7 +61,7 @@ pub use output::{
 pub use registry::{RegistryOp, RegistryOpId};
 pub use snapshot::{AgentSnapshot, Counters, FrameworkSnapshot, StateSnapshot};
 pub use task::{FrameworkTasks, TaskEntry};
-pub use time::{Time, seconds_to_duration};
+pub use time::{Time, WallClock, seconds_to_duration};
 pub use validation::{CallValidationError, FrameworkCall, ValidCall, validate_call};
 
 /// Sent to the old stream when a framework subscribes again on a new one.
@@ -153,10 +153,12 @@ pub struct MasterCore {
     agents: BTreeMap<String, Agent>,
     /// Which agent each open agent-link stream belongs to.
     agent_connections: HashMap<ConnectionId, String>,
-    /// Agents marked unreachable, with when.
-    unreachable_agents: BTreeMap<String, Time>,
-    /// Agents an operator marked gone (MARK_AGENT_GONE), with when: refused forever.
-    gone_agents: BTreeMap<String, Time>,
+    /// Agents marked unreachable, with when (on the wall clock: the registry's time,
+    /// for agents marked by an earlier leader).
+    unreachable_agents: BTreeMap<String, TimeInfo>,
+    /// Agents an operator marked gone (MARK_AGENT_GONE), with when (wall clock):
+    /// refused forever.
+    gone_agents: BTreeMap<String, TimeInfo>,
     /// Role weights from `--weights` and UPDATE_WEIGHTS; roles not here weigh 1.
     weights: BTreeMap<String, f64>,
     /// Whether an operator is subscribed: only then are `operator_events` queued.
@@ -174,6 +176,8 @@ pub struct MasterCore {
     counters: Counters,
     /// What the registry holds and which writes are in flight.
     registry: registry::RegistryBooks,
+    /// Where `Time`'s origin is on the wall clock, for the times that leave the core.
+    clock: WallClock,
 }
 
 impl std::fmt::Debug for MasterCore {
@@ -221,7 +225,20 @@ impl MasterCore {
             tasks: task::TaskBooks::new(),
             counters: Counters::default(),
             registry: registry::RegistryBooks::default(),
+            clock: WallClock::default(),
         }
+    }
+
+    /// Tells the core where its `Time` origin falls on the wall clock (the driver
+    /// does, when it picks the origin): statuses, the registry and snapshots then
+    /// carry wall-clock times.
+    pub fn set_wall_clock(&mut self, clock: WallClock) {
+        self.clock = clock;
+    }
+
+    /// `now` on the wall clock, as Mesos's statuses and registry carry times.
+    pub(crate) fn wall_time(&self, now: Time) -> TimeInfo {
+        self.clock.time_info(now)
     }
 
     pub fn master_info(&self) -> &MasterInfo {

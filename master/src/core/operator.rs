@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use ratufa_proto::v1::WeightInfo;
+use ratufa_proto::v1::{TimeInfo, WeightInfo};
 use tracing::{info, warn};
 
 use super::agent_health::Removal;
@@ -81,11 +81,12 @@ impl MasterCore {
         } else {
             warn!(agent_id = %agent_id, "operator marked an agent gone that has not re-registered");
         }
-        self.gone_agents.insert(agent_id.to_string(), now);
+        let at = self.wall_time(now);
+        self.gone_agents.insert(agent_id.to_string(), at);
     }
 
-    /// Agents marked gone, with when.
-    pub fn gone_agents(&self) -> &std::collections::BTreeMap<String, Time> {
+    /// Agents marked gone, with when (wall clock).
+    pub fn gone_agents(&self) -> &std::collections::BTreeMap<String, TimeInfo> {
         &self.gone_agents
     }
 

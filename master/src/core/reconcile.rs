@@ -6,7 +6,7 @@ use ratufa_proto::v1::task_status::{Reason, Source};
 use ratufa_proto::v1::{TaskState, TaskStatus};
 use tracing::{debug, info};
 
-use super::status::{MasterStatus, time_info};
+use super::status::MasterStatus;
 use super::task::TaskEntry;
 use super::{MasterCore, Reply};
 
@@ -77,7 +77,7 @@ impl MasterCore {
                         Reason::Reconciliation,
                         "Reconciliation: Task is unreachable",
                     );
-                    status.unreachable_time = Some(time_info(since));
+                    status.unreachable_time = Some(since);
                     status.into_status()
                 } else if let Some(agent_id) = asked
                     .agent_id

@@ -20,7 +20,6 @@ use ratufa_proto::v1::{AgentId, AgentInfo, TimeInfo};
 use tracing::{info, warn};
 
 use super::agent_reregistration::Report;
-use super::status::time_info;
 use super::{ConnectionId, MasterCore, Output, Rejection, Time};
 
 /// Names one registry operation, so that its completion finds what waited on it.
@@ -86,7 +85,8 @@ impl MasterCore {
     pub fn recover_registry(&mut self, now: Time, registry: &Registry) {
         self.registry.persistent = true;
         for gone in &registry.gone {
-            self.gone_agents.insert(gone.id.value.clone(), now);
+            self.gone_agents
+                .insert(gone.id.value.clone(), gone.timestamp);
         }
         for admitted in &registry.admitted {
             if let Some(id) = admitted.info.id.as_ref()
@@ -97,10 +97,10 @@ impl MasterCore {
                     .insert(id.value.clone(), admitted.info.clone());
             }
         }
-        // Their time is another master's clock; what matters here is that they are.
+        // The registry's times are wall-clock times, good across masters.
         for unreachable in &registry.unreachable {
             self.unreachable_agents
-                .insert(unreachable.id.value.clone(), now);
+                .insert(unreachable.id.value.clone(), unreachable.timestamp);
         }
         if !self.registry.recovered.is_empty() {
             self.registry.reregister_deadline = Some(now + self.config.agent_reregister_timeout);
@@ -150,7 +150,7 @@ impl MasterCore {
             agent_id: AgentId {
                 value: agent_id.to_string(),
             },
-            time: time_info(now),
+            time: self.wall_time(now),
         };
         self.request(
             now,
@@ -210,7 +210,8 @@ impl MasterCore {
                     // here but its id; frameworks learn of its tasks by reconciling.
                     info!(agent_id = %agent_id, "recovered agent did not re-register: unreachable");
                     self.counters.slave_unreachable_completed += 1;
-                    self.unreachable_agents.insert(agent_id, now);
+                    let at = self.wall_time(now);
+                    self.unreachable_agents.insert(agent_id, at);
                 }
             }
             Pending::Gone { agent_id } => {
@@ -284,7 +285,7 @@ impl MasterCore {
             agent_id: AgentId {
                 value: agent_id.to_string(),
             },
-            time: time_info(now),
+            time: self.wall_time(now),
         };
         self.request(
             now,

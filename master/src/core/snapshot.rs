@@ -2,14 +2,16 @@
 //! taken between inputs so that serving it never holds the core up.
 
 use ratufa_proto::resources::Resources;
-use ratufa_proto::v1::{AgentInfo, ExecutorInfo, FrameworkInfo, MasterInfo, Offer, TaskState};
+use ratufa_proto::v1::{
+    AgentInfo, ExecutorInfo, FrameworkInfo, MasterInfo, Offer, TaskState, TimeInfo,
+};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::agent::ExecutorEntry;
 use super::task::TaskEntry;
-use super::{MasterCore, Time};
+use super::{MasterCore, Time, WallClock};
 
 /// Counters since the master started, named after Mesos's metrics where Mesos has
 /// one (`master/<field>`); see [`StateSnapshot::metrics`].
@@ -131,10 +133,12 @@ pub struct StateSnapshot {
     pub frameworks: Vec<FrameworkSnapshot>,
     pub completed_frameworks: Vec<FrameworkSnapshot>,
     pub agents: Vec<AgentSnapshot>,
-    /// (agent id, when it was marked unreachable).
-    pub unreachable_agents: Vec<(String, Time)>,
-    /// (agent id, when an operator marked it gone).
-    pub gone_agents: Vec<(String, Time)>,
+    /// (agent id, when it was marked unreachable, on the wall clock).
+    pub unreachable_agents: Vec<(String, TimeInfo)>,
+    /// (agent id, when an operator marked it gone, on the wall clock).
+    pub gone_agents: Vec<(String, TimeInfo)>,
+    /// Where the core's `Time` origin is on the wall clock, for the `Time`s here.
+    pub wall_clock: WallClock,
     /// Role weights set by `--weights` or UPDATE_WEIGHTS, by role.
     pub weights: Vec<(String, f64)>,
     /// `--roles`, when set (with `*`).
@@ -353,6 +357,7 @@ impl MasterCore {
                 .iter()
                 .map(|(id, at)| (id.clone(), *at))
                 .collect(),
+            wall_clock: self.clock,
             weights: self.weights.iter().map(|(r, w)| (r.clone(), *w)).collect(),
             role_whitelist: self
                 .config

@@ -73,11 +73,3 @@ pub fn update_event(status: TaskStatus) -> Event {
         ..Event::default()
     }
 }
-
-/// `Time` since the core's origin as a `TimeInfo`. The core has no wall clock, so
-/// this is only meaningful relative to other times from the same master.
-pub fn time_info(time: super::Time) -> TimeInfo {
-    TimeInfo {
-        nanoseconds: i64::try_from(time.since_origin().as_nanos()).unwrap_or(i64::MAX),
-    }
-}

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 use super::scheduler::stopped;
 use crate::MasterHandle;
-use crate::core::{AgentSnapshot, FrameworkSnapshot, StateSnapshot, Time};
+use crate::core::{AgentSnapshot, FrameworkSnapshot, StateSnapshot, Time, WallClock};
 use crate::master_info::VERSION;
 
 pub(super) async fn state(State(master): State<MasterHandle>) -> Response {
@@ -24,8 +24,8 @@ pub(super) async fn state(State(master): State<MasterHandle>) -> Response {
 }
 
 pub(super) async fn frameworks(State(master): State<MasterHandle>) -> Response {
-    with_snapshot(master, |master, snapshot| {
-        let clock = Clock::of(master);
+    with_snapshot(master, |_, snapshot| {
+        let clock = Clock::of(snapshot);
         json!({
             "frameworks": snapshot.frameworks.iter().map(|f| framework_json(f, &clock)).collect::<Vec<_>>(),
             "completed_frameworks": snapshot.completed_frameworks.iter().map(|f| framework_json(f, &clock)).collect::<Vec<_>>(),
@@ -36,8 +36,8 @@ pub(super) async fn frameworks(State(master): State<MasterHandle>) -> Response {
 }
 
 pub(super) async fn slaves(State(master): State<MasterHandle>) -> Response {
-    with_snapshot(master, |master, snapshot| {
-        let clock = Clock::of(master);
+    with_snapshot(master, |_, snapshot| {
+        let clock = Clock::of(snapshot);
         json!({
             "slaves": snapshot.agents.iter().map(|a| agent_json(a, &clock)).collect::<Vec<_>>(),
             "recovered_slaves": snapshot.recovered_agents.iter().map(recovered_agent_json).collect::<Vec<_>>(),
@@ -132,24 +132,17 @@ async fn with_snapshot(
     }
 }
 
-/// Turns the core's [`Time`]s into seconds since the epoch, as Mesos reports times.
-pub(super) struct Clock {
-    /// The epoch time of the core's time origin.
-    origin_epoch_secs: f64,
-}
+/// Turns the core's [`Time`]s into wall-clock times, as Mesos reports them: each core
+/// (each term) has its own origin, which the snapshot carries.
+pub(super) struct Clock(WallClock);
 
 impl Clock {
-    pub(super) fn of(master: &MasterHandle) -> Clock {
-        Clock {
-            origin_epoch_secs: master
-                .started_at()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64()),
-        }
+    pub(super) fn of(snapshot: &StateSnapshot) -> Clock {
+        Clock(snapshot.wall_clock)
     }
 
     pub(super) fn epoch_secs(&self, time: Time) -> f64 {
-        self.origin_epoch_secs + time.since_origin().as_secs_f64()
+        epoch_secs(self.0.at(time))
     }
 
     fn secs(&self, time: Time) -> Value {
@@ -158,10 +151,14 @@ impl Clock {
 
     /// As a `TimeInfo` (nanoseconds since the epoch), as the operator API reports times.
     pub(super) fn time_info(&self, time: Time) -> ratufa_proto::v1::TimeInfo {
-        ratufa_proto::v1::TimeInfo {
-            nanoseconds: (self.epoch_secs(time) * 1e9) as i64,
-        }
+        self.0.time_info(time)
     }
+}
+
+/// Seconds since the Unix epoch (zero for a time before it).
+pub(super) fn epoch_secs(time: std::time::SystemTime) -> f64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn number(value: f64) -> Value {
@@ -169,10 +166,12 @@ fn number(value: f64) -> Value {
 }
 
 fn state_json(master: &MasterHandle, snapshot: &StateSnapshot) -> Value {
-    let clock = Clock::of(master);
+    let clock = Clock::of(snapshot);
     let info = &snapshot.master_info;
     let pid = info.pid.clone().unwrap_or_default();
-    let start = clock.secs(Time::ZERO);
+    // The process started once; this term (its core) began when it was elected.
+    let start = number(epoch_secs(master.started_at()));
+    let elected = clock.secs(Time::ZERO);
     let flags = flags_json(master);
     let active = snapshot.agents.iter().filter(|a| a.active).count();
     json!({
@@ -181,7 +180,7 @@ fn state_json(master: &MasterHandle, snapshot: &StateSnapshot) -> Value {
         "build_time": 0,
         "build_user": "",
         "start_time": start,
-        "elected_time": start,
+        "elected_time": elected,
         "id": info.id,
         "pid": pid,
         "hostname": info.hostname.clone().unwrap_or_default(),

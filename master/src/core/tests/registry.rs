@@ -451,3 +451,43 @@ fn without_a_registry_changes_take_effect_at_once() {
     assert!(h.core.agent(&agent.id.value).is_none());
     assert!(registry_ops(&h.outputs()).is_empty());
 }
+
+#[test]
+fn unreachable_times_are_wall_clock_times_that_survive_a_failover() {
+    // The earlier leader's mark keeps its own time, not this master's recovery time.
+    let mut h = Harness::recovered(registry_with("unreachable"));
+    let sub = resubscribe(&mut h, true);
+    h.advance(Duration::from_secs(30));
+    let updates = reconcile_t(&mut h, &sub);
+    assert_eq!(state_of(&updates[0]), TaskState::TaskUnreachable);
+    assert_eq!(
+        updates[0].unreachable_time,
+        Some(TimeInfo { nanoseconds: 1 })
+    );
+
+    // This master's own marks are on the wall clock, not counted from its origin.
+    let origin = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let mut h = Harness::new();
+    h.core
+        .set_wall_clock(crate::core::WallClock::with_origin_at(origin));
+    h.core.recover_registry(h.now, &registry_with("admitted"));
+    h.registry = Some(registry_with("admitted"));
+    let sub = resubscribe(&mut h, true);
+    h.hold_writes = true;
+    h.advance_and_tick(Duration::from_secs(600));
+    let expected = TimeInfo {
+        nanoseconds: 1_800_000_600_000_000_000,
+    };
+    assert!(matches!(
+        &registry_ops(&h.outputs())[..],
+        [RegistryOp::MarkUnreachable { time, .. }] if *time == expected
+    ));
+    h.write_held();
+    assert_eq!(
+        h.registry.as_ref().unwrap().unreachable[0].timestamp,
+        expected
+    );
+    let updates = reconcile_t(&mut h, &sub);
+    assert_eq!(updates[0].unreachable_time, Some(expected));
+    h.check();
+}

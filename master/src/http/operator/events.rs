@@ -23,12 +23,10 @@ pub(super) async fn subscribe(
     let (changes, mut changed) = mpsc::unbounded_channel::<OperatorEvent>();
     let snapshot = master.operator_subscribe(changes).await.map_err(stopped)?;
     let heartbeat_interval = master.heartbeat_interval();
-    let state = {
-        let master = master.clone();
-        tokio::task::spawn_blocking(move || views::state(&master, &snapshot))
-            .await
-            .map_err(|e| ApiError::internal(format!("building the state failed: {e}")))?
-    };
+    let clock = Clock::of(&snapshot);
+    let state = tokio::task::spawn_blocking(move || views::state(&snapshot))
+        .await
+        .map_err(|e| ApiError::internal(format!("building the state failed: {e}")))?;
     let (events, receiver) = mpsc::unbounded_channel::<Event>();
     let _ = events.send(Event {
         r#type: Some(event::Type::Subscribed as i32),
@@ -40,7 +38,6 @@ pub(super) async fn subscribe(
     });
     // Turns the core's changes into events until the client goes away; dropping
     // `changed` then tells the driver to stop queueing for this stream.
-    let clock = Clock::of(&master);
     tokio::spawn(async move {
         loop {
             tokio::select! {

@@ -191,15 +191,15 @@ fn answer(
             R::GetMetrics
         }
         T::GetState => {
-            out.get_state = Some(views::state(master, snapshot));
+            out.get_state = Some(views::state(snapshot));
             R::GetState
         }
         T::GetAgents => {
-            out.get_agents = Some(views::agents(master, snapshot));
+            out.get_agents = Some(views::agents(snapshot));
             R::GetAgents
         }
         T::GetFrameworks => {
-            out.get_frameworks = Some(views::frameworks(master, snapshot));
+            out.get_frameworks = Some(views::frameworks(snapshot));
             R::GetFrameworks
         }
         T::GetExecutors => {

@@ -12,7 +12,7 @@ use ratufa_proto::v1::{
     AgentId, Flag, FrameworkId, Metric, Resource, Role, Task, WeightInfo, value,
 };
 
-use super::super::state::{Clock, agent_pid, metric_values};
+use super::super::state::{Clock, agent_pid, epoch_secs, metric_values};
 use crate::MasterHandle;
 use crate::core::{AgentSnapshot, FrameworkSnapshot, StateSnapshot, TaskEntry, Time};
 
@@ -41,17 +41,17 @@ pub(super) fn metrics(master: &MasterHandle, snapshot: &StateSnapshot) -> GetMet
     }
 }
 
-pub(super) fn state(master: &MasterHandle, snapshot: &StateSnapshot) -> GetState {
+pub(super) fn state(snapshot: &StateSnapshot) -> GetState {
     GetState {
         get_tasks: Some(tasks(snapshot)),
         get_executors: Some(executors(snapshot)),
-        get_frameworks: Some(frameworks(master, snapshot)),
-        get_agents: Some(agents(master, snapshot)),
+        get_frameworks: Some(frameworks(snapshot)),
+        get_agents: Some(agents(snapshot)),
     }
 }
 
-pub(super) fn agents(master: &MasterHandle, snapshot: &StateSnapshot) -> GetAgents {
-    let clock = Clock::of(master);
+pub(super) fn agents(snapshot: &StateSnapshot) -> GetAgents {
+    let clock = Clock::of(snapshot);
     GetAgents {
         agents: snapshot.agents.iter().map(|a| agent(&clock, a)).collect(),
         recovered_agents: snapshot.recovered_agents.clone(),
@@ -94,8 +94,8 @@ pub(super) fn framework(clock: &Clock, f: &FrameworkSnapshot) -> get_frameworks:
     }
 }
 
-pub(super) fn frameworks(master: &MasterHandle, snapshot: &StateSnapshot) -> GetFrameworks {
-    let clock = Clock::of(master);
+pub(super) fn frameworks(snapshot: &StateSnapshot) -> GetFrameworks {
+    let clock = Clock::of(snapshot);
     let framework = |f: &FrameworkSnapshot| framework(&clock, f);
     #[allow(deprecated)] // `recovered_frameworks` is deprecated in the schema
     GetFrameworks {
@@ -239,12 +239,11 @@ pub(super) fn weights(snapshot: &StateSnapshot) -> GetWeights {
 }
 
 pub(super) fn master(master: &MasterHandle, snapshot: &StateSnapshot) -> GetMaster {
-    let clock = Clock::of(master);
-    let start = clock.epoch_secs(Time::ZERO);
+    let clock = Clock::of(snapshot);
     GetMaster {
         master_info: Some(snapshot.master_info.clone()),
-        start_time: Some(start),
-        // The master leads from the moment its core starts.
-        elected_time: Some(start),
+        start_time: Some(epoch_secs(master.started_at())),
+        // The master leads from the moment this term's core starts.
+        elected_time: Some(clock.epoch_secs(Time::ZERO)),
     }
 }
