@@ -10,7 +10,7 @@ use ratufa_proto::v1::{CommandInfo, DurationInfo, KillPolicy};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::DEFAULT_KILL_GRACE_PERIOD;
-use crate::isolator::{Isolator, Limitation, Limits};
+use crate::isolator::{Isolator, Limitation, Limits, Prepared};
 use crate::process::{Exit, Process, ProcessSpec};
 use crate::updates::TaskKey;
 
@@ -54,6 +54,17 @@ impl Container {
             },
             isolator: Arc::new(crate::isolator::PosixIsolator),
             surviving: false,
+        }
+    }
+
+    /// Makes the container's confinement ready, off the async workers: creating
+    /// cgroups waits for the kernel (some milliseconds), which on a worker would hold
+    /// up every other container's launch behind it.
+    async fn prepare(&self) -> Result<Prepared, String> {
+        let (isolator, id, limits) = (self.isolator.clone(), self.id.clone(), self.limits);
+        match tokio::task::spawn_blocking(move || isolator.prepare(&id, &limits)).await {
+            Ok(prepared) => prepared.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("the preparation panicked: {e}")),
         }
     }
 
@@ -110,7 +121,7 @@ pub async fn run<K: Clone + std::fmt::Debug>(
     spec.env = env;
     spec.env.extend(task_env);
     let isolator = &container.isolator;
-    let prepared = match isolator.prepare(&container.id, &container.limits) {
+    let prepared = match container.prepare().await {
         Ok(prepared) => prepared,
         Err(e) => {
             container.cleanup().await;
