@@ -8,12 +8,15 @@
 //! framework, and those frameworks' infos — Mesos's shape: agents `cpus:20;mem:10240`,
 //! tasks `cpus:0.1;mem:5` with 10 labels.
 //!
-//! The master is fresh: it has never seen these agents, which is what a new leader's
-//! core holds until the registry is recovered into it. Timed from the first SUBSCRIBE
-//! sent until every agent has read its SUBSCRIBED; then `/master/state` must show
-//! every agent and task. At most IN_FLIGHT re-registrations are outstanding at once
-//! (agents come back spread by their backoff; a flood of 20,000 connects at one
-//! instant would only measure the kernel's accept queue overflowing).
+//! The real failover shape, in two waves. First a master on a fresh work_dir takes
+//! every agent in (writing each admission to its registry before it answers: that
+//! wave is timed too). Then it is SIGKILLed, a second master starts on the same
+//! work_dir, recovers the registry holding every agent, and the agents re-register
+//! with it: the failover figure, timed from the first SUBSCRIBE sent until every agent
+//! has read its SUBSCRIBED; then `/master/state` must show every agent and task. At
+//! most IN_FLIGHT re-registrations are outstanding at once (agents come back spread by
+//! their backoff; a flood of 20,000 connects at one instant would only measure the
+//! kernel's accept queue overflowing).
 //!
 //! Baseline in the same run, before the failover: as many fresh connections each
 //! carrying one `GET /health` to the same master at the same concurrency — the
@@ -84,12 +87,24 @@ fn raise_open_files(needed: u64) -> u64 {
     limit.rlim_cur
 }
 
-/// A `ratufa master` child process on a free port; killed on drop.
+/// The masters' work_dir (their registry), removed at the end unless BENCH_LOG is set.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::env::var_os("BENCH_LOG").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        } else {
+            println!("    logs kept in {}", self.0.display());
+        }
+    }
+}
+
+/// A `ratufa master` child process on a free port; SIGKILLed on drop.
 struct Master {
     child: Child,
     base: String,
     address: String,
-    dir: std::path::PathBuf,
 }
 
 impl Master {
@@ -102,20 +117,15 @@ impl Drop for Master {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if std::env::var_os("BENCH_LOG").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        } else {
-            println!("    log kept: {}", self.dir.join("master.log").display());
-        }
     }
 }
 
-/// Starts the master at its default logging level (INFO, as deployed) and waits for
-/// `/health`.
-async fn start_master() -> Master {
+/// Starts a master on `dir`'s work_dir at its default logging level (INFO, as
+/// deployed) and waits until it leads: `/metrics/snapshot` answers 200 once its
+/// registry is recovered (503 before). Returns it and how long that took.
+async fn start_master(dir: &std::path::Path, name: &str) -> (Master, Duration) {
     let port = free_port();
-    let dir = fresh_dir("master-failover");
-    let log = std::fs::File::create(dir.join("master.log")).expect("log");
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log");
     let mut command = Command::new(env!("CARGO_BIN_EXE_ratufa"));
     command
         .arg("master")
@@ -127,18 +137,18 @@ async fn start_master() -> Master {
     if let Ok(level) = std::env::var("BENCH_LOG") {
         command.env("RUST_LOG", level);
     }
+    let started = Instant::now();
     let child = command.spawn().expect("start ratufa master");
     let address = format!("127.0.0.1:{port}");
     let master = Master {
         child,
         base: format!("http://{address}"),
         address,
-        dir,
     };
     let client = support::client();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let uri = format!("{}/health", master.base);
+        let uri = format!("{}/metrics/snapshot", master.base);
         if let Ok(Ok(response)) = tokio::time::timeout(
             Duration::from_secs(2),
             client.get(uri.parse().expect("uri")),
@@ -146,10 +156,10 @@ async fn start_master() -> Master {
         .await
             && response.status() == 200
         {
-            return master;
+            return (master, started.elapsed());
         }
         assert!(Instant::now() < deadline, "ratufa master did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -360,80 +370,121 @@ fn main() {
     );
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async move {
-        let master = start_master().await;
-        let pid = master.pid();
-        let rss_idle = rss_bytes(pid);
-
-        let baseline = health_round_trips(&master.base, agents, in_flight).await;
-
-        let link = MasterLink::new(&master.address, None).expect("link");
-        let limit = Arc::new(Semaphore::new(in_flight));
-        let progress = Arc::new(Progress {
-            acked: AtomicU64::new(0),
-            all: Notify::new(),
-            agents,
-        });
-        let load = load_average();
-        let master_cpu = cpu_seconds(pid);
-        let own_cpu = cpu_seconds(std::process::id());
-        let start = Instant::now();
-        for index in 0..agents {
-            let call = reregistration(index, tasks_per_agent, frameworks);
-            tokio::spawn(sim_agent(
-                link.clone(),
-                call,
-                limit.clone(),
-                progress.clone(),
-            ));
-        }
-        tokio::time::timeout(Duration::from_secs(600), progress.all.notified())
-            .await
-            .expect("every agent re-registered within 10 minutes");
-        let elapsed = start.elapsed();
-        let master_cpu = cpu_seconds(pid) - master_cpu;
-        let own_cpu = cpu_seconds(std::process::id()) - own_cpu;
-        let rss_after = rss_bytes(pid);
-
-        let secs = elapsed.as_secs_f64();
+        let scratch = Scratch(fresh_dir("master-failover"));
         println!(
-            "master_failover: {agents} agents x {tasks_per_agent} tasks ({frameworks} frameworks, one executor each per agent) re-registering with a fresh master, {in_flight} in flight"
+            "master_failover: {agents} agents x {tasks_per_agent} tasks ({frameworks} frameworks, one executor each per agent), {in_flight} SUBSCRIBEs in flight"
         );
-        println!("  load average (1 min) at start                  {load}");
+        println!("  load average (1 min) at start                {}", load_average());
+
+        // The cluster before the failover: every agent admitted by a first master,
+        // which writes each admission to its registry before answering.
+        let (first, _) = start_master(&scratch.0, "master-1").await;
+        let baseline = health_round_trips(&first.base, agents, in_flight).await;
         println!(
-            "  first SUBSCRIBE to the last SUBSCRIBED read    {secs:>8.2} s   ({:.0} agents/s, {:.0} tasks/s)",
-            agents as f64 / secs,
-            (agents * tasks_per_agent) as f64 / secs
-        );
-        println!(
-            "  CPU: master {master_cpu:.2} s ({:.0} us/agent), agents' side {own_cpu:.2} s",
-            master_cpu * 1e6 / agents as f64
-        );
-        println!(
-            "  baseline: {agents} fresh connections each GET /health   {:>8.2} s   ({:.0}/s)",
+            "  baseline: {agents} fresh connections each GET /health      {:>8.2} s  ({:.0}/s)",
             baseline.as_secs_f64(),
             agents as f64 / baseline.as_secs_f64()
         );
-        let grown = rss_after.saturating_sub(rss_idle) as f64;
+        let admitted = wave(&first, agents, tasks_per_agent, frameworks, in_flight).await;
+        admitted.print("registration with a new master (admissions written)", agents);
+        drop(admitted.streams);
+
+        // The failover: the leader dies at once; a new master recovers the registry
+        // from the same work_dir and the agents come back with what they run.
+        drop(first);
+        let (second, recovery) = start_master(&scratch.0, "master-2").await;
         println!(
-            "  master RSS: {:.1} MiB idle, {:.1} MiB after ({:.1} KiB per agent with its tasks)",
+            "  new master: started and registry recovered in {:.2} s",
+            recovery.as_secs_f64()
+        );
+        let rss_idle = rss_bytes(second.pid());
+        let back = wave(&second, agents, tasks_per_agent, frameworks, in_flight).await;
+        back.print("FAILOVER: re-registration with the new leader", agents);
+        let grown = back.rss_after.saturating_sub(rss_idle) as f64;
+        println!(
+            "  master RSS: {:.1} MiB recovered, {:.1} MiB after ({:.1} KiB per agent with its tasks)",
             rss_idle as f64 / 1048576.0,
-            rss_after as f64 / 1048576.0,
+            back.rss_after as f64 / 1048576.0,
             grown / 1024.0 / agents.max(1) as f64
         );
+
         let (state_agents, state_tasks, state_took, state_bytes) =
-            master_state(&master.base).await;
+            master_state(&second.base).await;
         assert_eq!(state_agents as u64, agents, "agents in /master/state");
         assert_eq!(
             state_tasks as u64,
             agents * tasks_per_agent,
             "tasks in /master/state"
         );
-
         println!(
             "  /master/state: {state_agents} agents, {state_tasks} tasks, {:.1} MiB in {:.2} s",
             state_bytes as f64 / 1048576.0,
             state_took.as_secs_f64()
         );
-        drop(master);
+        drop(back.streams);
+        drop(second);
     });
+}
+
+/// One wave of agents (re-)registering with `master`, timed from the first SUBSCRIBE
+/// to the last SUBSCRIBED read; the agents' streams stay open in `streams`.
+struct Wave {
+    elapsed: Duration,
+    master_cpu: f64,
+    own_cpu: f64,
+    rss_after: u64,
+    streams: tokio::task::JoinSet<()>,
+}
+
+impl Wave {
+    fn print(&self, what: &str, agents: u64) {
+        let secs = self.elapsed.as_secs_f64();
+        println!(
+            "  {what}: {secs:.2} s ({:.0} agents/s); CPU: master {:.2} s ({:.0} us/agent), agents' side {:.2} s",
+            agents as f64 / secs,
+            self.master_cpu,
+            self.master_cpu * 1e6 / agents as f64,
+            self.own_cpu
+        );
+    }
+}
+
+async fn wave(
+    master: &Master,
+    agents: u64,
+    tasks_per_agent: u64,
+    frameworks: u64,
+    in_flight: usize,
+) -> Wave {
+    let link = MasterLink::new(&master.address, None).expect("link");
+    let limit = Arc::new(Semaphore::new(in_flight));
+    let progress = Arc::new(Progress {
+        acked: AtomicU64::new(0),
+        all: Notify::new(),
+        agents,
+    });
+    let pid = master.pid();
+    let master_cpu = cpu_seconds(pid);
+    let own_cpu = cpu_seconds(std::process::id());
+    let start = Instant::now();
+    let mut streams = tokio::task::JoinSet::new();
+    for index in 0..agents {
+        let call = reregistration(index, tasks_per_agent, frameworks);
+        streams.spawn(sim_agent(
+            link.clone(),
+            call,
+            limit.clone(),
+            progress.clone(),
+        ));
+    }
+    tokio::time::timeout(Duration::from_secs(600), progress.all.notified())
+        .await
+        .expect("every agent (re-)registered within 10 minutes");
+    Wave {
+        elapsed: start.elapsed(),
+        master_cpu: cpu_seconds(pid) - master_cpu,
+        own_cpu: cpu_seconds(std::process::id()) - own_cpu,
+        rss_after: rss_bytes(pid),
+        streams,
+    }
 }
