@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use ratufa_master::MasterConfig;
+use ratufa_master::removal_flags::{RecoveryRemovalLimit, RemovalRate};
 use ratufa_proto::duration;
 use tracing::{error, info};
 
@@ -161,6 +162,21 @@ struct MasterFlags {
     /// re-registered within this long are marked unreachable (at least 10secs).
     #[arg(long = "agent_reregister_timeout", alias = "slave_reregister_timeout", default_value = "10mins", value_parser = parse_duration)]
     agent_reregister_timeout: Duration,
+
+    /// After a failover, if more than this percentage of the agents in the registry
+    /// have not re-registered within --agent_reregister_timeout, the master exits
+    /// (another takes over) rather than mark them all unreachable.
+    #[arg(
+        long = "recovery_agent_removal_limit",
+        alias = "recovery_slave_removal_limit",
+        default_value = ratufa_master::removal_flags::DEFAULT_RECOVERY_AGENT_REMOVAL_LIMIT
+    )]
+    recovery_agent_removal_limit: String,
+
+    /// The most agents marked unreachable per duration, e.g. 1/10mins (after missed
+    /// pings or --agent_reregister_timeout). Unset: no limit.
+    #[arg(long = "agent_removal_rate_limit", alias = "slave_removal_rate_limit")]
+    agent_removal_rate_limit: Option<String>,
 
     /// Offers outstanding longer than this are rescinded. Unset: never.
     #[arg(long = "offer_timeout", value_parser = parse_duration)]
@@ -470,6 +486,17 @@ impl MasterFlags {
             .map(ratufa_zk::ZkUrl::parse)
             .transpose()
             .context("--zk")?;
+        // Parsed here rather than by clap so that a bad value exits 1 naming the flag,
+        // as the master's other checks do.
+        let recovery_agent_removal_limit =
+            RecoveryRemovalLimit::parse(&self.recovery_agent_removal_limit)
+                .map_err(|e| anyhow::anyhow!("--recovery_agent_removal_limit: {e}"))?;
+        let agent_removal_rate_limit = self
+            .agent_removal_rate_limit
+            .as_deref()
+            .map(RemovalRate::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--agent_removal_rate_limit: {e}"))?;
         if self.quorum.is_some() && zk.is_none() {
             anyhow::bail!("--quorum is only meaningful with --zk");
         }
@@ -489,6 +516,8 @@ impl MasterFlags {
             agent_ping_timeout: self.agent_ping_timeout,
             max_agent_ping_timeouts: self.max_agent_ping_timeouts,
             agent_reregister_timeout: self.agent_reregister_timeout,
+            recovery_agent_removal_limit,
+            agent_removal_rate_limit,
             offer_timeout: self.offer_timeout,
             allocation_interval: self.allocation_interval,
             weights,

@@ -13,7 +13,10 @@
 //! - another writer changing the registry under the leader (marking its agent gone)
 //!   makes the leader's next write fail: it steps down, a leader recovers the
 //!   registry, and the gone agent is refused: it comes back as a new agent without
-//!   its task, which is killed.
+//!   its task, which is killed;
+//! - a master that finds more of its recovered agents missing than
+//!   `--recovery_agent_removal_limit` allows exits 1 without marking them, and bad
+//!   values of that flag and of `--agent_removal_rate_limit` are refused.
 
 #![allow(clippy::unwrap_used)]
 
@@ -415,6 +418,81 @@ async fn await_new_term<'a>(masters: &'a [Master], before: &str) -> (&'a Master,
             masters[1].log()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_master_missing_more_agents_than_the_recovery_limit_allows_exits() {
+    let mut flags = default_flags();
+    flags.push("--agent_reregister_timeout=10secs".into());
+    flags.push("--recovery_agent_removal_limit=0%".into());
+    flags.push("--agent_removal_rate_limit=1/10mins".into());
+    let mut master = Master::start_with(&flags).await;
+    for path in ["/flags", "/master/flags"] {
+        let shown = get_json(&master, path).await;
+        assert_eq!(
+            shown["flags"]["recovery_agent_removal_limit"], "0%",
+            "{shown}"
+        );
+        assert_eq!(
+            shown["flags"]["agent_removal_rate_limit"], "1/10mins",
+            "{shown}"
+        );
+    }
+    let agent = Agent::start(&master, &AGENT_FLAGS).await;
+    let agents = await_agent_ids(&master, 1, || agent.log()).await;
+
+    // Frozen, the agent cannot re-register: all (one) of the recovered agents are
+    // missing at --agent_reregister_timeout, more than 0% allows.
+    agent.signal("STOP");
+    master.restart(&flags).await;
+    let code = master.await_exit(Duration::from_secs(90)).await;
+    let log = master.log();
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("--recovery_agent_removal_limit=0% exceeded"),
+        "{log}"
+    );
+
+    // Nothing was written: a master with the default limit recovers it as admitted.
+    let mut flags = default_flags();
+    flags.push("--agent_reregister_timeout=10mins".into());
+    master.restart(&flags).await;
+    let state = get_json(&master, "/master/state").await;
+    assert_eq!(
+        state["recovered_slaves"][0]["id"],
+        agents[0].as_str(),
+        "{state}"
+    );
+    assert_eq!(state["unreachable_slaves"], 0, "{state}");
+    assert_eq!(
+        state["flags"]["recovery_agent_removal_limit"], "100%",
+        "{state}"
+    );
+}
+
+#[test]
+fn bad_removal_limits_are_refused_naming_the_flag() {
+    for (flag, value) in [
+        ("--recovery_agent_removal_limit", "50"),
+        ("--recovery_agent_removal_limit", "150%"),
+        ("--agent_removal_rate_limit", "10mins"),
+        ("--agent_removal_rate_limit", "0/10mins"),
+    ] {
+        let work_dir = fresh_dir("bad-removal-limit");
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_ratufa"))
+            .args(["master", "--ip=127.0.0.1", "--port=0"])
+            .arg(format!("--work_dir={}", work_dir.display()))
+            .arg(format!("{flag}={value}"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{flag}={value}: {stderr}");
+        assert!(
+            stderr.contains(flag) && stderr.contains(value),
+            "{flag}={value}: {stderr}"
+        );
+        let _ = std::fs::remove_dir_all(&work_dir);
     }
 }
 

@@ -7,6 +7,8 @@ use std::time::Duration;
 use ratufa_gateway::auth::Credentials;
 use ratufa_proto::resources::Resources;
 
+use crate::removal_flags::{RecoveryRemovalLimit, RemovalRate};
+
 /// Mesos's default `--max_completed_frameworks`.
 pub const DEFAULT_MAX_COMPLETED_FRAMEWORKS: usize = 50;
 /// Mesos's fixed scheduler heartbeat interval (ratufa makes it a flag).
@@ -70,6 +72,13 @@ pub struct MasterConfig {
     /// `--agent_reregister_timeout`: after a new leader recovers the registry, agents
     /// it lists that have not re-registered by then are marked unreachable.
     pub agent_reregister_timeout: Duration,
+    /// `--recovery_agent_removal_limit`: if more of the recovered agents than this
+    /// are missing at `agent_reregister_timeout`, the master fails over instead of
+    /// marking them unreachable.
+    pub recovery_agent_removal_limit: RecoveryRemovalLimit,
+    /// `--agent_removal_rate_limit`: how fast agents may be marked unreachable;
+    /// `None` as fast as they qualify.
+    pub agent_removal_rate_limit: Option<RemovalRate>,
     /// `--offer_timeout`: offers outstanding longer are rescinded; `None` never.
     pub offer_timeout: Option<Duration>,
     /// `--allocation_interval`: the period of the backstop allocation cycle.
@@ -114,6 +123,8 @@ impl Default for MasterConfig {
             agent_ping_timeout: DEFAULT_AGENT_PING_TIMEOUT,
             max_agent_ping_timeouts: DEFAULT_MAX_AGENT_PING_TIMEOUTS,
             agent_reregister_timeout: DEFAULT_AGENT_REREGISTER_TIMEOUT,
+            recovery_agent_removal_limit: RecoveryRemovalLimit::default(),
+            agent_removal_rate_limit: None,
             offer_timeout: None,
             allocation_interval: DEFAULT_ALLOCATION_INTERVAL,
             weights: Vec::new(),
@@ -162,6 +173,10 @@ impl MasterConfig {
                 secs(self.agent_reregister_timeout),
             ),
             (
+                "recovery_agent_removal_limit".to_string(),
+                self.recovery_agent_removal_limit.to_string(),
+            ),
+            (
                 "allocation_interval".to_string(),
                 secs(self.allocation_interval),
             ),
@@ -192,6 +207,12 @@ impl MasterConfig {
             ),
             ("roles", self.roles.as_ref().map(|r| r.join(","))),
             ("offer_timeout", self.offer_timeout.map(secs)),
+            (
+                "agent_removal_rate_limit",
+                self.agent_removal_rate_limit
+                    .as_ref()
+                    .map(ToString::to_string),
+            ),
             (
                 "leader_proxy",
                 self.leader_proxy.then(|| "true".to_string()),

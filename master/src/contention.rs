@@ -112,6 +112,11 @@ async fn contend(
                     changed = leader.changed() => if changed.is_err() { break },
                     error = &mut failure => {
                         if let Ok(error) = error {
+                            if error.is_fatal() {
+                                status.send_replace(LeaderStatus::NoLeader);
+                                master.fail(error);
+                                return;
+                            }
                             warn!(master_id = %info.id, %error, "registry write failed: stepping down");
                         }
                         break;

@@ -220,7 +220,9 @@ impl Driver {
                 let now = self.now();
                 self.core.allocate(now);
             }
-            self.flush();
+            if self.flush().is_break() {
+                break;
+            }
         }
         // Dropping the streams ends every response body, so a graceful HTTP shutdown
         // is not held up by subscriptions that would otherwise never finish.
@@ -409,8 +411,9 @@ impl Driver {
         );
     }
 
-    /// Carries out everything the core asked for.
-    fn flush(&mut self) {
+    /// Carries out everything the core asked for; `Break` when the core gave up its
+    /// term.
+    fn flush(&mut self) -> ControlFlow<()> {
         self.flush_operator_events();
         while let Some(output) = self.core.poll_output() {
             match output {
@@ -445,8 +448,21 @@ impl Driver {
                         tracing::error!(?op, "registry operation without a registry; dropped");
                     }
                 },
+                Output::RecoveryRemovalLimitExceeded { missing, recovered } => {
+                    let error = MasterError::RecoveryRemovalLimit {
+                        missing,
+                        recovered,
+                        limit_percent: self.core.config().recovery_agent_removal_limit * 100.0,
+                    };
+                    tracing::error!(%error, "this master stops leading");
+                    if let Some(failed) = self.registry_failed.take() {
+                        let _ = failed.send(error);
+                    }
+                    return ControlFlow::Break(());
+                }
             }
         }
+        ControlFlow::Continue(())
     }
 }
 

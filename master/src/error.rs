@@ -1,5 +1,12 @@
 use thiserror::Error;
 
+impl MasterError {
+    /// Whether this error must end the master process, not just its term.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, MasterError::RecoveryRemovalLimit { .. })
+    }
+}
+
 /// What can stop the master from starting or serving.
 #[derive(Debug, Error)]
 pub enum MasterError {
@@ -45,6 +52,20 @@ pub enum MasterError {
         path.display()
     )]
     WorkDirInUse { path: std::path::PathBuf },
+    /// After a failover, more of the agents in the registry failed to re-register
+    /// than `--recovery_agent_removal_limit` allows. Mesos's master exits then: so
+    /// many missing at once more likely means trouble on this master's side, and
+    /// another master taking over is safer than marking them all unreachable.
+    #[error(
+        "--recovery_agent_removal_limit={limit_percent}% exceeded: {missing} of the \
+         {recovered} agents recovered from the registry did not re-register within \
+         --agent_reregister_timeout; exiting so that another master takes over"
+    )]
+    RecoveryRemovalLimit {
+        missing: usize,
+        recovered: usize,
+        limit_percent: f64,
+    },
     /// `--scheduler_heartbeat_interval` of zero would announce a heartbeat never sent.
     #[error("--scheduler_heartbeat_interval must be greater than zero")]
     ZeroHeartbeatInterval,

@@ -50,6 +50,9 @@ struct Inner {
     started_at: SystemTime,
     /// The flags as `/master/state` shows them: Mesos's names, values as text.
     flags: Vec<(String, String)>,
+    /// Why this master must exit, once something said so ([`MasterHandle::fail`]).
+    fatal: std::sync::Mutex<Option<MasterError>>,
+    fatal_said: tokio::sync::Notify,
 }
 
 struct Term {
@@ -149,6 +152,11 @@ impl MasterHandle {
                 max_completed_tasks_per_framework: config.max_completed_tasks_per_framework,
                 weights: config.weights.clone(),
                 agent_reregister_timeout: config.agent_reregister_timeout,
+                recovery_agent_removal_limit: config.recovery_agent_removal_limit.fraction(),
+                agent_removal_interval: config
+                    .agent_removal_rate_limit
+                    .as_ref()
+                    .map(crate::removal_flags::RemovalRate::interval),
             },
             allocator: AllocatorConfig {
                 min_allocatable_resources: config.min_allocatable_resources.clone(),
@@ -179,6 +187,8 @@ impl MasterHandle {
                 started_at,
                 flags: config.flags(),
                 credentials: config.credentials,
+                fatal: std::sync::Mutex::new(None),
+                fatal_said: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -381,6 +391,32 @@ impl MasterHandle {
     /// The master's flags, by Mesos's names.
     pub fn flags(&self) -> &[(String, String)] {
         &self.inner.flags
+    }
+
+    /// Ends this master for `error` (one that [`MasterError::is_fatal`]): whoever
+    /// serves it stops and returns the error.
+    pub(crate) fn fail(&self, error: MasterError) {
+        tracing::error!(%error, "the master must exit");
+        *self
+            .inner
+            .fatal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
+        self.inner.fatal_said.notify_one();
+    }
+
+    /// Resolves once [`fail`](Self::fail) is called.
+    pub(crate) async fn failed(&self) {
+        self.inner.fatal_said.notified().await;
+    }
+
+    /// Why the master must exit, if it must.
+    pub(crate) fn take_failure(&self) -> Option<MasterError> {
+        self.inner
+            .fatal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
     /// Closes every stream and stops the driver. Calls after this get [`Stopped`].

@@ -16,6 +16,7 @@ mod handle;
 pub mod http;
 pub mod master_info;
 pub mod registry;
+pub mod removal_flags;
 mod serve;
 pub mod term;
 

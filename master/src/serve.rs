@@ -56,12 +56,17 @@ pub async fn serve(
     let stopping = master.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("master shutting down");
+            tokio::select! {
+                () = shutdown => tracing::info!("master shutting down"),
+                () = stopping.failed() => tracing::error!("master stopping: it cannot go on"),
+            }
             stopping.shutdown().await;
         })
         .await?;
-    Ok(())
+    match master.take_failure() {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
 }
 
 /// Refuses configurations that could only misbehave.

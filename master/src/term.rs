@@ -59,6 +59,11 @@ pub(crate) fn single_master(
         let mut failure = failure;
         // The sender goes only with the term's driver, at shutdown.
         while let Ok(error) = failure.await {
+            if error.is_fatal() {
+                status.send_replace(LeaderStatus::NoLeader);
+                master.fail(error);
+                return;
+            }
             status.send_replace(LeaderStatus::Recovering);
             tracing::error!(%error, "registry write failed: starting a new term");
             failure = loop {

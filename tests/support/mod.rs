@@ -154,6 +154,22 @@ impl Master {
         }
     }
 
+    /// Waits (up to `patience`) for the master to exit by itself; its exit code.
+    pub async fn await_exit(&mut self, patience: Duration) -> Option<i32> {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the master did not exit\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn wait_healthy(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + PATIENCE;
         loop {

@@ -43,7 +43,7 @@ impl MasterCore {
             }
             if agent.pings_missed >= self.config.max_agent_ping_timeouts {
                 warn!(agent_id = %agent_id, "agent missed too many pings");
-                self.request_unreachable(now, &agent_id);
+                self.schedule_unreachable(now, &agent_id);
                 continue;
             }
             agent.pong_pending = true;

@@ -28,6 +28,7 @@ mod operator_events;
 mod output;
 mod reconcile;
 mod registry;
+mod removal;
 pub mod roles;
 mod snapshot;
 pub mod status;
@@ -102,6 +103,13 @@ pub struct CoreConfig {
     /// `--agent_reregister_timeout`: how long agents recovered from the registry have
     /// to re-register before they are marked unreachable.
     pub agent_reregister_timeout: Duration,
+    /// `--recovery_agent_removal_limit` as a fraction: more of the recovered agents
+    /// missing at `agent_reregister_timeout` than this, and the core gives up its term
+    /// ([`Output::RecoveryRemovalLimitExceeded`]) instead of marking them unreachable.
+    pub recovery_agent_removal_limit: f64,
+    /// `--agent_removal_rate_limit` as the least time between two agents being
+    /// marked unreachable; `None` for no limit.
+    pub agent_removal_interval: Option<Duration>,
 }
 
 /// Mesos's `--agent_ping_timeout` default.
@@ -129,6 +137,8 @@ impl Default for CoreConfig {
             max_completed_tasks_per_framework: DEFAULT_MAX_COMPLETED_TASKS_PER_FRAMEWORK,
             weights: Vec::new(),
             agent_reregister_timeout: DEFAULT_AGENT_REREGISTER_TIMEOUT,
+            recovery_agent_removal_limit: 1.0,
+            agent_removal_interval: None,
         }
     }
 }
@@ -178,6 +188,8 @@ pub struct MasterCore {
     registry: registry::RegistryBooks,
     /// Where `Time`'s origin is on the wall clock, for the times that leave the core.
     clock: WallClock,
+    /// Agents waiting for `--agent_removal_rate_limit` to let them be marked unreachable.
+    removals: removal::RemovalQueue,
 }
 
 impl std::fmt::Debug for MasterCore {
@@ -226,6 +238,7 @@ impl MasterCore {
             counters: Counters::default(),
             registry: registry::RegistryBooks::default(),
             clock: WallClock::default(),
+            removals: removal::RemovalQueue::default(),
         }
     }
 
@@ -264,6 +277,7 @@ impl MasterCore {
             self.offer_deadlines.first().map(|(t, _)| *t),
             self.allocator.next_wakeup(),
             self.reregister_deadline(),
+            self.next_removal(),
         ]
         .into_iter()
         .flatten()
@@ -513,6 +527,7 @@ impl MasterCore {
         }
         self.ping_agents(now);
         self.expire_recovered_agents(now);
+        self.release_removals(now);
         self.expire_offers(now);
         if self.allocator.next_wakeup().is_some_and(|t| t <= now) {
             self.allocation_wanted = true;

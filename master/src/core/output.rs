@@ -28,6 +28,11 @@ pub enum Output {
     /// [`handle_registry_written`](super::MasterCore::handle_registry_written). Ops
     /// may be written together, but in the order they came out.
     Registry { id: RegistryOpId, op: RegistryOp },
+    /// `missing` of the `recovered` agents the registry listed did not re-register in
+    /// time, more than `--recovery_agent_removal_limit` allows: rather than mark them
+    /// all unreachable, this master must stop leading and exit (as Mesos's does: a
+    /// failover is safer). Nothing was written.
+    RecoveryRemovalLimitExceeded { missing: usize, recovered: usize },
 }
 
 /// How a SUBSCRIBE went. Either way its events (SUBSCRIBED, or one ERROR and a close)

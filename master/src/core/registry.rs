@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ratufa_proto::ratufa::registry::Registry;
 use ratufa_proto::resources::Resources;
 use ratufa_proto::v1::{AgentId, AgentInfo, TimeInfo};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::agent_reregistration::Report;
 use super::{ConnectionId, MasterCore, Output, Rejection, Time};
@@ -53,6 +53,9 @@ pub(super) struct RegistryBooks {
     recovered: BTreeMap<String, AgentInfo>,
     /// When recovered agents that are still missing are marked unreachable.
     reregister_deadline: Option<Time>,
+    /// How many agents recovery found admitted (and not gone): the base of
+    /// `--recovery_agent_removal_limit`.
+    recovered_at_start: usize,
     /// Agents being marked unreachable or gone: their re-registration must wait.
     removing: BTreeSet<String>,
     /// Agent streams whose admission is being written, and whether they closed since.
@@ -102,6 +105,7 @@ impl MasterCore {
             self.unreachable_agents
                 .insert(unreachable.id.value.clone(), unreachable.timestamp);
         }
+        self.registry.recovered_at_start = self.registry.recovered.len();
         if !self.registry.recovered.is_empty() {
             self.registry.reregister_deadline = Some(now + self.config.agent_reregister_timeout);
         }
@@ -297,13 +301,30 @@ impl MasterCore {
     }
 
     /// `--agent_reregister_timeout` passed: recovered agents still missing are marked
-    /// unreachable (Mesos rate-limits this by `--agent_removal_rate_limit`; here all
-    /// go at once, in one write).
+    /// unreachable, at the pace of `--agent_removal_rate_limit`; unless more of them
+    /// are missing than `--recovery_agent_removal_limit` allows, when this core gives
+    /// up instead: so many gone at once more likely means trouble on this master's
+    /// side (its network) than theirs.
     pub(super) fn expire_recovered_agents(&mut self, now: Time) {
         if self.registry.reregister_deadline.is_none_or(|t| t > now) {
             return;
         }
         self.registry.reregister_deadline = None;
+        let missing = self.registry.recovered.len();
+        let recovered = self.registry.recovered_at_start;
+        #[allow(clippy::cast_precision_loss)] // agent counts are far below 2^52
+        let fraction = missing as f64 / recovered.max(1) as f64;
+        if fraction > self.config.recovery_agent_removal_limit {
+            error!(
+                missing,
+                recovered,
+                limit = self.config.recovery_agent_removal_limit,
+                "more recovered agents did not re-register than --recovery_agent_removal_limit allows: failing over instead of marking them unreachable"
+            );
+            self.outputs
+                .push_back(Output::RecoveryRemovalLimitExceeded { missing, recovered });
+            return;
+        }
         // They stay recovered (reconciliation still waits on them) until written.
         let missing: Vec<String> = self.registry.recovered.keys().cloned().collect();
         warn!(
@@ -311,7 +332,7 @@ impl MasterCore {
             "agents did not re-register within --agent_reregister_timeout: marking them unreachable"
         );
         for agent_id in missing {
-            self.request_unreachable(now, &agent_id);
+            self.schedule_unreachable(now, &agent_id);
         }
     }
 }

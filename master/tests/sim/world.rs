@@ -216,6 +216,12 @@ impl World {
                 },
                 // A registry that writes at once.
                 Output::Registry { id, .. } => self.core.handle_registry_written(self.now, &[id]),
+                // The simulated registry starts empty: no agent is ever recovered.
+                Output::RecoveryRemovalLimitExceeded { missing, recovered } => {
+                    return Err(format!(
+                        "removal limit exceeded with {missing} of {recovered} recovered agents missing, from an empty registry"
+                    ));
+                }
             }
         }
         Ok(())

@@ -10,6 +10,7 @@ mod offers;
 mod operator;
 mod reconcile;
 mod registry;
+mod removal;
 mod subscribe;
 mod task_record;
 mod update_order;

@@ -27,7 +27,9 @@ fn assert_told_gone(outputs: &[Output], on: ConnectionId) {
         .iter()
         .filter(|o| match o {
             Output::AgentCommand { conn, .. } | Output::Close { conn } => *conn == on,
-            Output::Event { .. } | Output::Registry { .. } => false,
+            Output::Event { .. }
+            | Output::Registry { .. }
+            | Output::RecoveryRemovalLimitExceeded { .. } => false,
         })
         .collect();
     match on_stream.as_slice() {

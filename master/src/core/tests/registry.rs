@@ -491,3 +491,51 @@ fn unreachable_times_are_wall_clock_times_that_survive_a_failover() {
     assert_eq!(updates[0].unreachable_time, Some(expected));
     h.check();
 }
+
+/// A core recovered from a registry listing the earlier agent and one more, with
+/// `--recovery_agent_removal_limit` at `limit`; the earlier agent comes back.
+fn one_of_two_back(limit: f64) -> Harness {
+    let mut registry = registry_with("admitted");
+    let mut other = agent_info("h2", "cpus:2;mem:256");
+    other.id = Some(AgentId {
+        value: "earlier-S4".into(),
+    });
+    registry.admitted.push(Admitted { info: other });
+    let mut h = Harness::with_config(CoreConfig {
+        recovery_agent_removal_limit: limit,
+        ..config()
+    });
+    h.core.recover_registry(h.now, &registry);
+    h.registry = Some(registry);
+    let (_, id) = reregister(&mut h);
+    assert_eq!(id.unwrap(), agent_id());
+    h.outputs();
+    h
+}
+
+#[test]
+fn more_recovered_agents_missing_than_the_limit_allows_ends_the_term() {
+    let mut h = one_of_two_back(0.4);
+    h.advance_and_tick(Duration::from_secs(600));
+    let outputs = h.outputs();
+    assert!(outputs.contains(&Output::RecoveryRemovalLimitExceeded {
+        missing: 1,
+        recovered: 2
+    }));
+    assert!(registry_ops(&outputs).is_empty(), "nothing is marked");
+    assert!(h.core.knows_recovered("earlier-S4"));
+
+    // At the limit exactly, the missing agent is marked unreachable as usual.
+    let mut h = one_of_two_back(0.5);
+    h.advance_and_tick(Duration::from_secs(600));
+    let outputs = h.outputs();
+    assert!(
+        !outputs
+            .iter()
+            .any(|o| matches!(o, Output::RecoveryRemovalLimitExceeded { .. }))
+    );
+    assert!(matches!(
+        &registry_ops(&outputs)[..],
+        [RegistryOp::MarkUnreachable { agent_id, .. }] if agent_id.value == "earlier-S4"
+    ));
+}
