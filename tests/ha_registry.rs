@@ -10,6 +10,9 @@
 //!   `--agent_reregister_timeout`; reconciliation then says TASK_UNREACHABLE to a
 //!   partition-aware framework (with a wall-clock `unreachable_time`) and TASK_LOST
 //!   to another, and the registry in ZooKeeper lists it unreachable;
+//! - an agent marked gone (MARK_AGENT_GONE on the leader) stays gone after the
+//!   leader is SIGKILLed: the new leader answers TASK_GONE_BY_OPERATOR for its task
+//!   and refuses it when it comes back under its old id;
 //! - another writer changing the registry under the leader (marking its agent gone)
 //!   makes the leader's next write fail: it steps down, a leader recovers the
 //!   registry, and the gone agent is refused: it comes back as a new agent without
@@ -245,6 +248,69 @@ async fn an_agent_marked_gone_stays_out_after_the_master_restarts() {
     assert_ne!(agents[0], gone, "{}", agent.log());
     await_gone(task_pid, "the gone agent's task").await;
     master.assert_alive().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn an_agent_marked_gone_stays_out_after_the_leader_fails_over() {
+    if !zookeeper::require() {
+        return;
+    }
+    let zk = ZooKeeper::standalone();
+    let url = zk.url("/mesos");
+    let flags = zk_flags(&url);
+    let mut masters = [
+        Some(Master::start_with(&flags).await),
+        Some(Master::start_with(&flags).await),
+    ];
+    let leader = {
+        let all: Vec<&Master> = masters.iter().flatten().collect();
+        await_one_leader(&all).await
+    };
+    let first = masters[leader].as_ref().unwrap();
+    let mut agent = Agent::start_for(&url, &AGENT_FLAGS).await;
+    let gone = await_agent_ids(first, 1, || agent.log()).await.remove(0);
+    let dir = fresh_dir("gone-failover");
+    let pid_file = dir.join("pid");
+    let info = framework("aware", &["PARTITION_AWARE"]);
+    let command = format!("echo $$ > {}; exec sleep 600", pid_file.display());
+    let mut scheduler = run_long_task(first, &info, "long", &command).await;
+    let framework_id = scheduler.id().to_string();
+    let task_pid = pid_in(&pid_file).await;
+
+    // The agent crashes (it never hears it is gone); the operator marks it gone on
+    // the leader, which answers once the registry in ZooKeeper holds it.
+    agent.kill();
+    let call = json!({"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": {"value": gone}}});
+    let response = first
+        .send(api_request("/api/v1", JSON, JSON, call.to_string()))
+        .await;
+    assert_eq!(response.status, 200, "{response:?}");
+    scheduler
+        .await_state(first, "long", "TASK_GONE_BY_OPERATOR")
+        .await;
+    drop(scheduler);
+    let registry = zk_registry(&zk).await;
+    assert!(registry.is_gone(&agent_id(&gone)));
+    let entry = &registry.registry().gone[0];
+    assert_near_now(entry.timestamp.nanoseconds, "the registry's gone time");
+
+    // The leader is SIGKILLed; the other takes over from the registry.
+    masters[leader].as_mut().unwrap().kill();
+    masters[leader].take();
+    let survivors: Vec<&Master> = masters.iter().flatten().collect();
+    let survivor = survivors[await_one_leader(&survivors).await];
+    let mut scheduler = Scheduler::subscribe(survivor, &with_id(&info, &framework_id)).await;
+    let status = reconcile_until_answered(&mut scheduler, survivor, "long", &gone, SETTLE).await;
+    assert_eq!(status["state"], "TASK_GONE_BY_OPERATOR", "{status}");
+
+    // The agent comes back under its old id with its task: refused, it registers
+    // anew without it, and the task is killed.
+    agent.restart(&AGENT_FLAGS).await;
+    let agents = await_agent_ids(survivor, 1, || agent.log()).await;
+    assert_ne!(agents[0], gone, "{}", agent.log());
+    await_gone(task_pid, "the gone agent's task").await;
+    survivor.assert_alive().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -38,7 +38,8 @@ pub struct Agent {
     /// The scratch dir of this agent: `work/` is its `--work_dir`, `agent.log` its
     /// output over every run.
     pub dir: PathBuf,
-    pub master: SocketAddr,
+    /// Its `--master`: an address, or a `zk://` URL.
+    pub master: String,
     /// The flags of the last start, beyond the fixed ones.
     pub flags: Vec<String>,
     log: PathBuf,
@@ -49,6 +50,12 @@ impl Agent {
     /// --work_dir=<fresh>` plus `flags`, up and answering `/health`. A port taken
     /// between picking and binding makes the agent exit: it is tried again on another.
     pub async fn start(master: &Master, flags: &[&str]) -> Agent {
+        Agent::start_for(&master.addr.to_string(), flags).await
+    }
+
+    /// As [`start`](Agent::start), with `--master=<master>` (an address, or a `zk://`
+    /// URL for an agent that follows the elected leader).
+    pub async fn start_for(master: &str, flags: &[&str]) -> Agent {
         let mut last = String::new();
         for _attempt in 0..4 {
             let dir = fresh_dir("agent");
@@ -57,7 +64,7 @@ impl Agent {
                 port: free_port(),
                 log: dir.join("agent.log"),
                 dir,
-                master: master.addr,
+                master: master.to_string(),
                 flags: flags.iter().map(|f| f.to_string()).collect(),
             };
             agent.spawn();
