@@ -20,11 +20,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::config::MAX_REGISTRATION_BACKOFF;
+use crate::backoff::RegistrationBackoff;
 use crate::executors::{ExecutorKey, Executors};
 use crate::http::executor::{ExecutorApi, ExecutorCall};
 use crate::isolator::{Isolator, PosixIsolator};
 use crate::link::{CommandStream, MasterLink};
+use crate::master_detector::{Detected, LeaderChanges};
 use crate::runner::{Progress, Report};
 use crate::updates::{Outgoing, StatusUpdates, TaskKey};
 use crate::{AgentConfig, AgentError, VERSION};
@@ -33,11 +34,11 @@ mod executors;
 mod recovery;
 mod tasks;
 
-/// How many ping intervals of silence make the agent give up on a stream the master
-/// may have forgotten (a partition that left the TCP connection up).
-const SILENT_PINGS: u32 = 6;
-/// Silence allowed before the master has told us its ping interval.
-const DEFAULT_SILENCE: Duration = Duration::from_secs(90);
+/// Silence allowed before the master has told us how long it may be silent: Mesos's
+/// default `--agent_ping_timeout` (15 s) × `--max_agent_ping_timeouts` (5). A
+/// SUBSCRIBE unanswered for this long is given up too (a frozen master accepts
+/// connections but never answers).
+const DEFAULT_SILENCE: Duration = Duration::from_secs(75);
 
 /// What reaches the loop from the link's tasks.
 #[derive(Debug)]
@@ -95,7 +96,12 @@ pub(crate) struct Agent {
     link: MasterLink,
     state: Link,
     generation: u64,
-    backoff: Duration,
+    backoff: RegistrationBackoff,
+    /// With `--master=zk://…`: the election, to leave a master as soon as another
+    /// leads (or none does), whatever its connection still looks like.
+    leader_changes: Option<LeaderChanges>,
+    /// The id of the master this connection subscribed to (from its SUBSCRIBED).
+    master_id: Option<String>,
     link_tx: mpsc::UnboundedSender<Tagged>,
     link_rx: mpsc::UnboundedReceiver<Tagged>,
     frameworks: HashMap<String, FrameworkInfo>,
@@ -145,7 +151,8 @@ impl Agent {
             calls: executor_calls_tx,
             recovering: recovering_rx,
         };
-        let backoff = config.registration_backoff_factor;
+        let backoff = RegistrationBackoff::new(config.registration_backoff_factor);
+        let leader_changes = link.detector().map(|d| d.changes());
         let sandboxes = crate::files::Sandboxes::new(config.clone(), info.clone());
         let fetcher = std::sync::Arc::new(crate::fetcher::Fetcher::new(
             config.fetcher_cache_dir(),
@@ -170,6 +177,8 @@ impl Agent {
             },
             generation: 0,
             backoff,
+            leader_changes,
+            master_id: None,
             link_tx,
             link_rx,
             frameworks: HashMap::new(),
@@ -217,6 +226,7 @@ impl Agent {
                 Some(tagged) = self.link_rx.recv() => self.on_link(tagged),
                 Some(report) = self.executor_reports_rx.recv() => self.on_executor_report(report),
                 Some(call) = self.executor_calls_rx.recv() => self.on_executor_call(call),
+                detected = next_change(&mut self.leader_changes) => self.on_leader_change(&detected),
                 () = sleep_until(wake) => {}
             }
             self.executor_deadlines();
@@ -296,14 +306,16 @@ impl Agent {
             let send = |event| {
                 let _ = events.send(Tagged { generation, event });
             };
-            let reason = match link.subscribe(&subscribe).await {
-                Ok(stream) => {
+            let subscribed = tokio::time::timeout(DEFAULT_SILENCE, link.subscribe(&subscribe));
+            let reason = match subscribed.await {
+                Err(_) => format!("no answer to SUBSCRIBE in {DEFAULT_SILENCE:?}"),
+                Ok(Err(e)) => e.to_string(),
+                Ok(Ok(stream)) => {
                     send(LinkEvent::Connected {
                         stream_id: stream.stream_id.clone(),
                     });
                     read_commands(stream, &send).await
                 }
-                Err(e) => e.to_string(),
             };
             send(LinkEvent::Lost { reason });
         });
@@ -392,27 +404,53 @@ impl Agent {
             }
             LinkEvent::Command(command) => self.on_command(*command),
             LinkEvent::Lost { reason } | LinkEvent::Refused { reason } => {
-                warn!(master = self.link.master(), %reason, retry_in = ?self.backoff, "lost the master");
                 self.reconnect_later();
+                if let Link::Idle { retry_at } = self.state {
+                    let retry_in = retry_at.saturating_duration_since(Instant::now());
+                    warn!(master = self.link.master(), %reason, ?retry_in, "lost the master");
+                }
             }
         }
     }
 
-    /// Drops the current stream and schedules the next SUBSCRIBE after the backoff,
-    /// which doubles up to a minute (Mesos's registration backoff).
+    /// Drops the current stream and schedules the next SUBSCRIBE after the backoff:
+    /// random, within a bound that doubles up to a minute (Mesos's registration
+    /// backoff).
     fn reconnect_later(&mut self) {
         self.drop_link();
-        // Spread reconnecting agents out a little, as Mesos does with a random factor.
-        let jitter = self.backoff.mul_f64(0.5 + random_fraction() / 2.0);
         self.state = Link::Idle {
-            retry_at: Instant::now() + jitter,
+            retry_at: Instant::now() + self.backoff.next(random_fraction()),
         };
-        self.backoff = (self.backoff * 2).min(MAX_REGISTRATION_BACKOFF);
+    }
+
+    /// The election moved. Leaving the old master at once matters even when its
+    /// stream looks alive: a frozen or partitioned master holds its connections open,
+    /// and once deposed it must get nothing more from us (nor we from it).
+    fn on_leader_change(&mut self, detected: &Detected) {
+        if !detected.deposes(self.master_id.as_deref()) {
+            return;
+        }
+        match detected {
+            Detected::Leader(leader) => info!(
+                leader = %leader,
+                old = self.master_id.as_deref(),
+                "another master leads: registering with it"
+            ),
+            _ => warn!(
+                old = self.master_id.as_deref(),
+                "no master leads: dropping the link until one does"
+            ),
+        }
+        // As after Mesos's detection of a new master: the first attempt within
+        // [0, factor], doubling from there.
+        self.backoff.reset();
+        self.reconnect_later();
     }
 
     fn drop_link(&mut self) {
         self.generation += 1;
         self.subscribed = false;
+        self.master_id = None;
         match std::mem::replace(&mut self.state, idle_now()) {
             Link::Connecting { reader } | Link::Connected { reader, .. } => reader.abort(),
             Link::Idle { .. } => {}
@@ -566,6 +604,17 @@ impl Agent {
             return;
         };
         let reregistered = self.agent_id() == Some(&subscribed.agent_id);
+        let master_id = subscribed.master_info.as_ref().map(|m| m.id.clone());
+        // The election moved while we registered: this master no longer leads.
+        if let (Some(detector), Some(id)) = (self.link.detector(), &master_id)
+            && detector.detected().deposes(Some(id))
+        {
+            warn!(master_id = %id, "subscribed to a master that no longer leads; registering again");
+            self.backoff.reset();
+            self.reconnect_later();
+            return;
+        }
+        self.master_id = master_id;
         info!(
             agent_id = %subscribed.agent_id.value,
             reregistered,
@@ -577,7 +626,7 @@ impl Agent {
         // Who we are, for the next agent on this work dir (Mesos checkpoints its
         // AgentInfo whatever the frameworks ask).
         self.checkpointed("slave.info", self.checkpoint.write_agent(&self.info));
-        self.backoff = self.config.registration_backoff_factor;
+        self.backoff.reset();
         // Whatever was in flight went to a master that may never have seen it.
         self.updates.resend_all();
         self.subscribed = true;
@@ -609,8 +658,9 @@ impl Agent {
 }
 
 /// Reads commands off `stream` and forwards them until it ends; returns why it ended.
-/// Silence longer than a few ping intervals counts as the end: a master that stopped
-/// pinging has forgotten us or cannot reach us.
+/// Silence longer than the master's ping timeout × its missed-ping limit counts as the
+/// end (Mesos's agent re-detects then): a master that stopped pinging has forgotten
+/// us, cannot reach us, or is frozen.
 async fn read_commands(mut stream: CommandStream, send: &impl Fn(LinkEvent)) -> String {
     let mut silence = DEFAULT_SILENCE;
     loop {
@@ -619,18 +669,28 @@ async fn read_commands(mut stream: CommandStream, send: &impl Fn(LinkEvent)) -> 
             Ok(Ok(None)) => return "the master closed the stream".to_string(),
             Ok(Err(e)) => return e.to_string(),
             Ok(Ok(Some(command))) => {
-                if let Some(interval) = command
-                    .subscribed
-                    .as_ref()
-                    .and_then(|s| s.ping_interval_seconds)
-                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
-                    .filter(|d| !d.is_zero())
-                {
-                    silence = interval.saturating_mul(SILENT_PINGS);
+                if let Some(total) = command.subscribed.as_ref().and_then(allowed_silence) {
+                    silence = total;
                 }
                 send(LinkEvent::Command(Box::new(command)));
             }
         }
+    }
+}
+
+/// How long the master that sent `subscribed` may be silent: its total ping timeout.
+fn allowed_silence(subscribed: &command::Subscribed) -> Option<Duration> {
+    subscribed
+        .total_ping_timeout_seconds
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .filter(|d| !d.is_zero())
+}
+
+/// The next change of leader, for an agent following the election; never otherwise.
+async fn next_change(changes: &mut Option<LeaderChanges>) -> Detected {
+    match changes {
+        Some(changes) => changes.next().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -15,6 +15,7 @@
 //!   disk fills.
 
 mod agent;
+mod backoff;
 pub mod checkpoint;
 mod config;
 pub mod detect;

@@ -94,6 +94,11 @@ impl MasterLink {
         &self.authority
     }
 
+    /// With `--master=zk://…`: the election this link follows.
+    pub fn detector(&self) -> Option<&MasterDetector> {
+        self.detector.as_ref()
+    }
+
     /// Where calls go now: the given master, or the leader detected at this moment.
     fn target(&self) -> Result<Uri, AgentError> {
         let Some(detector) = &self.detector else {

@@ -1,8 +1,9 @@
 //! `--master=zk://…`: the agent follows the leading master through ZooKeeper, reading
 //! the masters' `json.info_` nodes as Mesos agents do. The link asks for the leader's
-//! address on every SUBSCRIBE; when the leader changes, the old stream ends (the old
-//! leader is gone or has dropped its state) and the agent's reconnection, with its
-//! backoff, finds the new one here.
+//! address on every SUBSCRIBE. The agent also watches the election
+//! ([`MasterDetector::changes`]): when another master (or none) leads, it drops its
+//! stream to the old one at once, even if that connection still looks alive (a frozen
+//! or partitioned master), and registers with the new leader after its backoff.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -66,7 +67,75 @@ impl MasterDetector {
     }
 }
 
+/// Who leads, as far as an agent cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detected {
+    /// This agent's own ZooKeeper session is in doubt: that says nothing about the
+    /// masters, so nothing is done about it.
+    InDoubt,
+    NoLeader,
+    /// The leading master's id (a new one each term, even at the same address).
+    Leader(String),
+}
+
+impl Detected {
+    fn of(leader: &Leader) -> Detected {
+        match leader {
+            Leader::Unknown => Detected::InDoubt,
+            Leader::None => Detected::NoLeader,
+            Leader::Elected(elected) => Detected::Leader(elected.info.id.clone()),
+        }
+    }
+
+    /// Whether an agent subscribed to the master `following` (None: not subscribed
+    /// yet, so to whoever led when it tried) must drop its stream and register anew.
+    pub fn deposes(&self, following: Option<&str>) -> bool {
+        match self {
+            Detected::InDoubt => false,
+            Detected::NoLeader => true,
+            Detected::Leader(id) => following != Some(id.as_str()),
+        }
+    }
+}
+
+/// The election's changes, as [`Detected`], each reported once.
+#[derive(Debug)]
+pub struct LeaderChanges {
+    leader: tokio::sync::watch::Receiver<Leader>,
+    last: Detected,
+}
+
+impl LeaderChanges {
+    /// The next change that matters: a doubt that clears to the same leader as before
+    /// is none. Pends for ever once the election has stopped.
+    pub async fn next(&mut self) -> Detected {
+        loop {
+            if self.leader.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            let now = Detected::of(&self.leader.borrow_and_update());
+            if now == Detected::InDoubt || now == self.last {
+                continue;
+            }
+            self.last = now.clone();
+            return now;
+        }
+    }
+}
+
 impl MasterDetector {
+    /// Who leads now.
+    pub fn detected(&self) -> Detected {
+        Detected::of(&self.election.current())
+    }
+
+    /// Follows the election from now on.
+    pub fn changes(&self) -> LeaderChanges {
+        let mut leader = self.election.subscribe();
+        let last = Detected::of(&leader.borrow_and_update());
+        LeaderChanges { leader, last }
+    }
+
     /// Waits up to `within` for a leader other than `than` (any leader when None) to
     /// be elected; whether one was.
     pub async fn await_other_leader(&self, than: Option<SocketAddr>, within: Duration) -> bool {
@@ -151,6 +220,43 @@ mod tests {
             "127.0.0.1:5051".parse().unwrap()
         );
         drop(second);
+    }
+
+    #[tokio::test]
+    async fn changes_report_each_new_leader_once_and_its_absence() {
+        let zk = MemoryZk::new();
+        let detector = MasterDetector::following(
+            "zk://memory/mesos".into(),
+            ratufa_zk::detect(zk.clone(), "/mesos".into()),
+        );
+        let mut changes = detector.changes();
+        let first = ratufa_zk::contend(zk.clone(), "/mesos".into(), master("a", 5050));
+        async fn next(changes: &mut LeaderChanges) -> Detected {
+            tokio::time::timeout(Duration::from_secs(20), changes.next())
+                .await
+                .expect("no change reported")
+        }
+        assert_eq!(next(&mut changes).await, Detected::Leader("a".into()));
+        assert_eq!(detector.detected(), Detected::Leader("a".into()));
+        // A second candidate does not lead: no change to report.
+        let second = ratufa_zk::contend(zk.clone(), "/mesos".into(), master("b", 5051));
+        drop(first);
+        assert_eq!(next(&mut changes).await, Detected::Leader("b".into()));
+        drop(second);
+        assert_eq!(next(&mut changes).await, Detected::NoLeader);
+    }
+
+    #[test]
+    fn an_agent_leaves_a_master_that_no_longer_leads() {
+        let leader = Detected::Leader("m2".into());
+        assert!(!leader.deposes(Some("m2")));
+        assert!(leader.deposes(Some("m1")));
+        // Not subscribed yet: start over with whoever leads now.
+        assert!(leader.deposes(None));
+        assert!(Detected::NoLeader.deposes(Some("m2")));
+        // Our own ZooKeeper trouble is no reason to leave a master.
+        assert!(!Detected::InDoubt.deposes(Some("m2")));
+        assert!(!Detected::InDoubt.deposes(None));
     }
 
     #[test]

@@ -219,7 +219,8 @@ impl MasterHandle {
         info: MasterInfo,
         store: SharedStore,
     ) -> Result<oneshot::Receiver<MasterError>, MasterError> {
-        let registrar = Registrar::recover(store).await?;
+        let mut registrar = Registrar::recover(store).await?;
+        registrar.claim(info.clone()).await?;
         let (failed, failure) = oneshot::channel();
         let commands = self
             .inner

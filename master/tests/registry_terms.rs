@@ -6,6 +6,7 @@
 mod support;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -26,7 +27,7 @@ use tokio::sync::{Semaphore, watch};
 struct GatedStore {
     inner: MemoryStore,
     reads: Arc<Semaphore>,
-    refuse_writes: bool,
+    refuse_writes: Arc<AtomicBool>,
 }
 
 impl RegistryStore for GatedStore {
@@ -44,7 +45,7 @@ impl RegistryStore for GatedStore {
         data: Vec<u8>,
         expected: Option<Version>,
     ) -> Result<Version, MasterError> {
-        if self.refuse_writes {
+        if self.refuse_writes.load(Ordering::SeqCst) {
             return Err(MasterError::RegistryConflict { store: "gated" });
         }
         self.inner.store(data, expected).await
@@ -86,7 +87,7 @@ async fn requests_get_503_while_the_registry_is_read() {
     let store = SharedStore::new(GatedStore {
         inner: MemoryStore::new(),
         reads: reads.clone(),
-        refuse_writes: false,
+        refuse_writes: Arc::default(),
     });
     let info = master.next_master_info();
     let leading = {
@@ -128,12 +129,15 @@ async fn requests_get_503_while_the_registry_is_read() {
 async fn a_write_the_store_refuses_ends_the_term() {
     let master = MasterHandle::start(config());
     let reads = Arc::new(Semaphore::new(10));
+    let refuse_writes = Arc::new(AtomicBool::new(false));
     let store = SharedStore::new(GatedStore {
         inner: MemoryStore::new(),
         reads,
-        refuse_writes: true,
+        refuse_writes: refuse_writes.clone(),
     });
+    // The term's claim is written; what follows is refused.
     let failure = master.lead(master.next_master_info(), store).await.unwrap();
+    refuse_writes.store(true, Ordering::SeqCst);
     // The write is refused: the call is never answered as done, and the term is over.
     let weights = OperatorChange::UpdateWeights(vec![WeightInfo {
         role: Some("a".into()),

@@ -114,6 +114,12 @@ impl MasterCore {
                     agent_id: id.clone(),
                     master_info: Some(self.config.master_info.clone()),
                     ping_interval_seconds: Some(self.config.agent_ping_timeout.as_secs_f64()),
+                    total_ping_timeout_seconds: Some(
+                        self.config
+                            .agent_ping_timeout
+                            .saturating_mul(self.config.max_agent_ping_timeouts)
+                            .as_secs_f64(),
+                    ),
                 }),
                 ..Command::default()
             },

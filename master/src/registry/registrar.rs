@@ -5,7 +5,7 @@
 use prost::Message as _;
 use ratufa_proto::ratufa::registry::Registry;
 use ratufa_proto::ratufa::registry::registry::{Agent, GoneAgent, UnreachableAgent, Weight};
-use ratufa_proto::v1::{AgentId, AgentInfo, TimeInfo};
+use ratufa_proto::v1::{AgentId, AgentInfo, MasterInfo, TimeInfo};
 
 use super::{RegistryStore, Version};
 use crate::MasterError;
@@ -64,6 +64,18 @@ impl<S: RegistryStore> Registrar<S> {
         self.registry = next;
         self.version = Some(version);
         Ok(true)
+    }
+
+    /// Writes `master` in as the registry's leader: a term's first write, before it
+    /// serves. Whoever led before, and may not know yet that it was deposed (frozen
+    /// or cut off from ZooKeeper), then holds a stale version and cannot write again.
+    pub async fn claim(&mut self, master: MasterInfo) -> Result<(), MasterError> {
+        self.update(|registry| {
+            registry.master = Some(master);
+            true
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Admits (or re-admits with new info) an agent; it is no longer unreachable.

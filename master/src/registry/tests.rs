@@ -200,6 +200,37 @@ async fn the_registrar_keeps_the_rules_and_a_new_leader_recovers_them() {
 }
 
 #[tokio::test]
+async fn a_new_terms_claim_leaves_the_deposed_leader_unable_to_write() {
+    let store = MemoryStore::new();
+    let mut old = Registrar::recover(store.clone()).await.unwrap();
+    old.claim(master_info("m1")).await.unwrap();
+    assert!(old.admit(agent("a1")).await.unwrap());
+    // The next leader reads the registry and claims it, writing nothing else.
+    let mut new = Registrar::recover(store.clone()).await.unwrap();
+    assert_eq!(new.registry().master.as_ref().map(|m| m.id.as_str()), Some("m1"));
+    new.claim(master_info("m2")).await.unwrap();
+    // The old leader wakes up and acts on what it knew: refused.
+    let error = old
+        .mark_unreachable(&id("a1"), TimeInfo { nanoseconds: 1 })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, MasterError::RegistryConflict { .. }),
+        "{error}"
+    );
+    let now = Registrar::recover(store).await.unwrap();
+    assert!(now.is_admitted(&id("a1")));
+    assert_eq!(now.registry().master.as_ref().map(|m| m.id.as_str()), Some("m2"));
+}
+
+fn master_info(id: &str) -> ratufa_proto::v1::MasterInfo {
+    ratufa_proto::v1::MasterInfo {
+        id: id.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
 async fn a_registry_that_does_not_decode_is_an_error_not_an_empty_registry() {
     let store = MemoryStore::new();
     store.store(vec![0xff, 0xff, 0xff], None).await.unwrap();
