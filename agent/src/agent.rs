@@ -100,7 +100,9 @@ pub(crate) struct Agent {
     /// With `--master=zk://…`: the election, to leave a master as soon as another
     /// leads (or none does), whatever its connection still looks like.
     leader_changes: Option<LeaderChanges>,
-    /// The id of the master this connection subscribed to (from its SUBSCRIBED).
+    /// The id of the master this connection is for: the leader detected when it was
+    /// opened, then the one that answered SUBSCRIBED. None while no leader was known
+    /// (the SUBSCRIBE then goes to whichever is elected first), or without ZooKeeper.
     master_id: Option<String>,
     link_tx: mpsc::UnboundedSender<Tagged>,
     link_rx: mpsc::UnboundedReceiver<Tagged>,
@@ -302,6 +304,10 @@ impl Agent {
             tasks = self.tasks.len(),
             "subscribing to the master"
         );
+        self.master_id = match self.link.detector().map(|d| d.detected()) {
+            Some(Detected::Leader(id)) => Some(id),
+            _ => None,
+        };
         let reader = tokio::spawn(async move {
             let send = |event| {
                 let _ = events.send(Tagged { generation, event });
@@ -427,6 +433,16 @@ impl Agent {
     /// stream looks alive: a frozen or partitioned master holds its connections open,
     /// and once deposed it must get nothing more from us (nor we from it).
     fn on_leader_change(&mut self, detected: &Detected) {
+        // A SUBSCRIBE sent while no leader was known waited for the first one: it
+        // went (or goes) to this one by itself.
+        if let (false, None, Detected::Leader(id)) = (
+            matches!(self.state, Link::Idle { .. }),
+            &self.master_id,
+            detected,
+        ) {
+            self.master_id = Some(id.clone());
+            return;
+        }
         if !detected.deposes(self.master_id.as_deref()) {
             return;
         }

@@ -16,7 +16,10 @@ pub(crate) struct RegistrationBackoff {
 
 impl RegistrationBackoff {
     pub(crate) fn new(factor: Duration) -> RegistrationBackoff {
-        RegistrationBackoff { factor, attempts: 0 }
+        RegistrationBackoff {
+            factor,
+            attempts: 0,
+        }
     }
 
     /// Back to the first bound (registered, or a new leader detected).

@@ -14,9 +14,9 @@ use ratufa_proto::ratufa::agentlink;
 use ratufa_proto::v1::scheduler::{Event, call};
 use ratufa_proto::v1::{AgentId, FrameworkId};
 use tokio::sync::mpsc::{self, UnboundedSender, WeakSender};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::MasterError;
 use crate::core::{
@@ -24,6 +24,7 @@ use crate::core::{
     RegistryOpId, Rejection, Reply, StateSnapshot, SubscribeOutcome, Time, WallClock,
 };
 use crate::registry::{Registrar, SharedStore};
+use crate::stall::{self, StallWatch};
 
 /// How many commands may wait for the driver before handlers wait to send. Each HTTP
 /// request holds at most one, so this bounds memory, not concurrency.
@@ -133,6 +134,34 @@ pub struct Driver {
     registry_failed: Option<oneshot::Sender<MasterError>>,
     /// Operator calls answered once their (last) registry operation is written.
     waiting: HashMap<RegistryOpId, oneshot::Sender<Result<Reply, Rejection>>>,
+    /// Turns true when this driver's term is over (another term swapped in): checked
+    /// after a stall, before acting on anything from before it.
+    ended: Option<watch::Receiver<bool>>,
+}
+
+/// After a stall, gives the rest of the process time to catch up with what happened
+/// meanwhile (a deposal ends the term from outside); whether the term is still on.
+async fn still_on_after_stall(master_id: String, ended: Option<watch::Receiver<bool>>) -> bool {
+    warn!(
+        %master_id,
+        settle = ?stall::SETTLE,
+        "this process did not run for a while: checking the term is still on before acting"
+    );
+    tokio::time::sleep(stall::SETTLE).await;
+    let ended = ended.is_some_and(|e| *e.borrow());
+    if ended {
+        warn!(%master_id, "the term ended during the stall: stopping without acting");
+    }
+    !ended
+}
+
+/// What woke the driver. Lives on the stack for one step: boxing the command would
+/// cost an allocation per command for nothing.
+#[allow(clippy::large_enum_variant)]
+enum Wake {
+    Command(Option<Command>),
+    Tick,
+    Backstop,
 }
 
 impl Driver {
@@ -158,8 +187,16 @@ impl Driver {
             registry: None,
             registry_failed: None,
             waiting: HashMap::new(),
+            ended: None,
         };
         (driver, tx)
+    }
+
+    /// Makes this driver stop, rather than act, when it wakes from a stall to find
+    /// `ended` true: its term was ended meanwhile (a frozen leader was deposed).
+    pub fn ending_with(mut self, ended: watch::Receiver<bool>) -> Driver {
+        self.ended = Some(ended);
+        self
     }
 
     /// Makes this driver's core persist through `registrar`, recovering the core from
@@ -191,27 +228,41 @@ impl Driver {
     pub async fn run(mut self) {
         info!(master_id = %self.core.master_info().id, "master driver started");
         let mut backstop = allocation_ticker(self.allocation_interval);
+        let mut stalls = StallWatch::start();
         'run: loop {
             let wake = self.core.poll_timeout().and_then(|t| self.instant(t));
-            tokio::select! {
-                command = self.commands.recv() => {
+            let woke = tokio::select! {
+                command = self.commands.recv() => Wake::Command(command),
+                () = sleep_until(wake) => Wake::Tick,
+                _ = backstop.tick() => Wake::Backstop,
+            };
+            if stalls.stalled() {
+                let master_id = self.core.master_info().id.clone();
+                if !still_on_after_stall(master_id, self.ended.clone()).await {
+                    break;
+                }
+            }
+            match woke {
+                Wake::Command(command) => {
                     let Some(command) = command else { break };
                     if self.handle(command).is_break() {
                         break;
                     }
                     // Whatever else is already queued joins this batch.
                     for _ in 1..BATCH {
-                        let Ok(command) = self.commands.try_recv() else { break };
+                        let Ok(command) = self.commands.try_recv() else {
+                            break;
+                        };
                         if self.handle(command).is_break() {
                             break 'run;
                         }
                     }
                 }
-                () = sleep_until(wake) => {
+                Wake::Tick => {
                     let now = self.now();
                     self.core.handle_tick(now);
                 }
-                _ = backstop.tick() => {
+                Wake::Backstop => {
                     let now = self.now();
                     self.core.allocate(now);
                 }

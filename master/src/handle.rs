@@ -11,7 +11,7 @@ use ratufa_proto::ratufa::agentlink;
 use ratufa_proto::v1::scheduler::{Event, call};
 use ratufa_proto::v1::{AgentId, FrameworkId, MasterInfo};
 use tokio::sync::mpsc::{self, UnboundedSender};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::allocator::{AllocatorConfig, HierarchicalDrf};
 use crate::core::{
@@ -58,6 +58,9 @@ struct Inner {
 struct Term {
     commands: mpsc::Sender<Command>,
     master_info: MasterInfo,
+    /// Set when the term is swapped out, ahead of the Shutdown queued behind what
+    /// its driver still has to handle: a driver waking from a stall reads it first.
+    ended: watch::Sender<bool>,
 }
 
 struct CoreSettings {
@@ -76,7 +79,7 @@ impl CoreSettings {
         &self,
         info: MasterInfo,
         persistence: Option<Persistence>,
-    ) -> mpsc::Sender<Command> {
+    ) -> (mpsc::Sender<Command>, watch::Sender<bool>) {
         let mut allocator = self.allocator.clone();
         let mut config = CoreConfig {
             master_info: info,
@@ -92,12 +95,14 @@ impl CoreSettings {
             }
         }
         let core = MasterCore::new(config, Box::new(HierarchicalDrf::new(allocator)));
+        let (ended, ending) = watch::channel(false);
         let (mut driver, commands) = Driver::new(core, self.allocation_interval);
+        driver = driver.ending_with(ending);
         if let Some((registrar, failed)) = persistence {
             driver = driver.with_registry(registrar, failed);
         }
         tokio::spawn(driver.run());
-        commands
+        (commands, ended)
     }
 }
 
@@ -164,7 +169,7 @@ impl MasterHandle {
             },
             allocation_interval: config.allocation_interval,
         };
-        let commands = settings.spawn_driver(info.clone(), None);
+        let (commands, ended) = settings.spawn_driver(info.clone(), None);
         let started_at = SystemTime::now();
         tracing::info!(
             master_id = %info.id,
@@ -177,6 +182,7 @@ impl MasterHandle {
                 term: RwLock::new(Term {
                     commands,
                     master_info: info,
+                    ended,
                 }),
                 settings,
                 heartbeat_interval: config.heartbeat_interval,
@@ -205,8 +211,8 @@ impl MasterHandle {
     /// fresh one as `info`. A master that stops leading does this at once, and again
     /// when it starts leading, so no state of an earlier term is ever acted on.
     pub async fn restart_core(&self, info: MasterInfo) {
-        let commands = self.inner.settings.spawn_driver(info.clone(), None);
-        self.swap_term(commands, info).await;
+        let (commands, ended) = self.inner.settings.spawn_driver(info.clone(), None);
+        self.swap_term(commands, ended, info).await;
     }
 
     /// Starts a term of leadership as `info`: reads the registry from `store`, then
@@ -222,26 +228,36 @@ impl MasterHandle {
         let mut registrar = Registrar::recover(store).await?;
         registrar.claim(info.clone()).await?;
         let (failed, failure) = oneshot::channel();
-        let commands = self
+        let (commands, ended) = self
             .inner
             .settings
             .spawn_driver(info.clone(), Some((registrar, failed)));
-        self.swap_term(commands, info).await;
+        self.swap_term(commands, ended, info).await;
         Ok(failure)
     }
 
-    async fn swap_term(&self, commands: mpsc::Sender<Command>, info: MasterInfo) {
+    async fn swap_term(
+        &self,
+        commands: mpsc::Sender<Command>,
+        ended: watch::Sender<bool>,
+        info: MasterInfo,
+    ) {
         let old = {
             let mut term = self.inner.write_term();
-            let old = term.commands.clone();
-            *term = Term {
-                commands,
-                master_info: info,
-            };
-            old
+            std::mem::replace(
+                &mut *term,
+                Term {
+                    commands,
+                    master_info: info,
+                    ended,
+                },
+            )
         };
-        // The old driver ends after what it already had queued; its streams close.
-        let _ = old.send(Command::Shutdown).await;
+        // A driver waking from a stall sees this before what it had queued.
+        old.ended.send_replace(true);
+        // Otherwise the old driver ends after what it already had queued; its streams
+        // close.
+        let _ = old.commands.send(Command::Shutdown).await;
     }
 
     /// The MasterInfo this master advertises.

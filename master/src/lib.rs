@@ -18,6 +18,7 @@ pub mod master_info;
 pub mod registry;
 pub mod removal_flags;
 mod serve;
+mod stall;
 pub mod term;
 
 pub use config::{

@@ -124,12 +124,7 @@ impl Agent {
     /// Sends `signal` (`STOP`, `CONT`, …) to the agent process with kill(1): SIGSTOP
     /// makes a partitioned agent without closing its connections.
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} {} failed", self.pid());
+        crate::support::send_signal(self.pid(), signal);
     }
 
     async fn wait_healthy(&mut self) -> Result<(), String> {

@@ -134,6 +134,12 @@ impl Master {
         panic!("ratufa {subcommand} did not come up: {last_log}");
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) to the master: SIGSTOP freezes it with its
+    /// connections (to ZooKeeper, agents, frameworks) left open.
+    pub fn signal(&self, signal: &str) {
+        send_signal(self.child.id(), signal);
+    }
+
     /// SIGKILL: the master gets no chance to finish anything.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -243,6 +249,16 @@ impl Master {
         let log = self.log();
         assert!(!log.contains("panicked"), "the master panicked:\n{log}");
     }
+}
+
+/// Sends `signal` (`STOP`, `CONT`, …) to `pid` with kill(1).
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
 }
 
 impl Drop for Master {

@@ -207,7 +207,10 @@ async fn a_new_terms_claim_leaves_the_deposed_leader_unable_to_write() {
     assert!(old.admit(agent("a1")).await.unwrap());
     // The next leader reads the registry and claims it, writing nothing else.
     let mut new = Registrar::recover(store.clone()).await.unwrap();
-    assert_eq!(new.registry().master.as_ref().map(|m| m.id.as_str()), Some("m1"));
+    assert_eq!(
+        new.registry().master.as_ref().map(|m| m.id.as_str()),
+        Some("m1")
+    );
     new.claim(master_info("m2")).await.unwrap();
     // The old leader wakes up and acts on what it knew: refused.
     let error = old
@@ -220,7 +223,10 @@ async fn a_new_terms_claim_leaves_the_deposed_leader_unable_to_write() {
     );
     let now = Registrar::recover(store).await.unwrap();
     assert!(now.is_admitted(&id("a1")));
-    assert_eq!(now.registry().master.as_ref().map(|m| m.id.as_str()), Some("m2"));
+    assert_eq!(
+        now.registry().master.as_ref().map(|m| m.id.as_str()),
+        Some("m2")
+    );
 }
 
 fn master_info(id: &str) -> ratufa_proto::v1::MasterInfo {
