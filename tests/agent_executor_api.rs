@@ -390,6 +390,23 @@ async fn a_checkpointing_frameworks_update_is_on_disk_before_acknowledged() {
         }
     };
     assert_eq!(next_event(&mut stream).await["type"], "SUBSCRIBED");
+
+    // The agent answers an executor's SUBSCRIBE only once its pid is on disk: an
+    // executor that could act first would be lost to an agent dying in between.
+    // (This test subscribes in the executor's place, possibly before the `sleep`
+    // standing for it is spawned: the agent holds the call until then.)
+    let flags = send_to(agent, Request::get("/flags")).await.unwrap();
+    let flags: Value = serde_json::from_slice(&flags.body).unwrap();
+    let meta = std::path::Path::new(flags["flags"]["work_dir"].as_str().unwrap()).join("meta");
+    assert!(
+        files_under(&meta)
+            .iter()
+            .any(|p| p.ends_with("pids/forked.pid")),
+        "no forked.pid under {} at SUBSCRIBED: {:?}\n{}",
+        meta.display(),
+        files_under(&meta),
+        master.log()
+    );
     assert_eq!(next_event(&mut stream).await["type"], "LAUNCH");
 
     let uuid = uuid::Uuid::new_v4();
@@ -403,9 +420,6 @@ async fn a_checkpointing_frameworks_update_is_on_disk_before_acknowledged() {
     assert_eq!(post(agent, &update).await.status, 202);
     assert_eq!(next_event(&mut stream).await["type"], "ACKNOWLEDGED");
 
-    let flags = send_to(agent, Request::get("/flags")).await.unwrap();
-    let flags: Value = serde_json::from_slice(&flags.body).unwrap();
-    let meta = std::path::Path::new(flags["flags"]["work_dir"].as_str().unwrap()).join("meta");
     let files = files_under(&meta);
     let named = |name: &str| {
         files
@@ -434,24 +448,6 @@ async fn a_checkpointing_frameworks_update_is_on_disk_before_acknowledged() {
         1,
         "the update, on disk"
     );
-
-    // The executor's pid is checkpointed once the agent learns it from the process's
-    // start. This test subscribes in the executor's place, which it may do before the
-    // `sleep` standing for the executor is even spawned, so that comes later here.
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while !files_under(&meta)
-        .iter()
-        .any(|p| p.ends_with("pids/forked.pid"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no forked.pid under {}: {:?}\n{}",
-            meta.display(),
-            files_under(&meta),
-            master.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
     // The scheduler acknowledges it (await_state does): the ACK follows on disk.
     scheduler.await_state(&master, "t1", "TASK_RUNNING").await;

@@ -133,6 +133,9 @@ pub(crate) struct Agent {
     /// Executors' framework messages that came while no master listened (during
     /// recovery, or between connections), sent once registered; bounded.
     held_messages: std::collections::VecDeque<Call>,
+    /// Calls from executors of checkpointing frameworks whose pid is not yet on disk,
+    /// in arrival order: answered once `forked.pid` is written (or the executor is gone).
+    awaiting_pid: BTreeMap<ExecutorKey, Vec<ExecutorCall>>,
     /// The master answered this connection's SUBSCRIBE.
     subscribed: bool,
 }
@@ -200,6 +203,7 @@ impl Agent {
             checkpoint: crate::checkpoint::Checkpoint::new(&config_work_dir),
             recovery_deadline: None,
             held_messages: std::collections::VecDeque::new(),
+            awaiting_pid: BTreeMap::new(),
             subscribed: false,
         }
     }

@@ -296,6 +296,28 @@ impl Agent {
     // Calls from executors
 
     pub(super) fn on_executor_call(&mut self, call: ExecutorCall) {
+        // The pid gate: an executor of a checkpointing framework may not subscribe or
+        // send updates before its pid is on disk, or an agent dying in between would
+        // restart without knowing a live executor. Mesos holds the forked child before
+        // exec until then; our vfork-style spawn cannot block the child, so the agent
+        // holds the child's first calls instead, which is equivalent: nothing it does
+        // counts before the agent could recover it. The registration timeout bounds
+        // the wait (the container is destroyed, and the held calls answered, then).
+        let key = match &call {
+            ExecutorCall::Subscribe { key, .. } | ExecutorCall::Update { key, .. } => Some(key),
+            ExecutorCall::Message { .. } => None,
+        };
+        if let Some(key) = key {
+            let awaits = self
+                .executors
+                .get(key)
+                .is_some_and(|e| e.run.is_some() && e.pid.is_none() && !e.recovered);
+            if awaits {
+                debug!(framework_id = %key.framework_id, executor_id = %key.executor_id, "holding the executor's call until its pid is checkpointed");
+                self.awaiting_pid.entry(key.clone()).or_default().push(call);
+                return;
+            }
+        }
         match call {
             ExecutorCall::Subscribe {
                 key,
@@ -327,6 +349,14 @@ impl Agent {
                 let result = result.map(|call| self.send_or_hold(call));
                 let _ = reply.send(result);
             }
+        }
+    }
+
+    /// The executor's calls held until its pid was on disk (or until it was gone),
+    /// handled in the order they came.
+    fn release_awaiting_pid(&mut self, key: &ExecutorKey) {
+        for call in self.awaiting_pid.remove(key).unwrap_or_default() {
+            self.on_executor_call(call);
         }
     }
 
@@ -745,6 +775,7 @@ impl Agent {
                 self.sandboxes
                     .set_pid(&key.framework_id, &key.executor_id, pid);
                 self.resize(&key);
+                self.release_awaiting_pid(&key);
             }
             Progress::LaunchFailed { message } => {
                 self.executor_gone(&key, Reason::ContainerLaunchFailed, message, None);
@@ -786,7 +817,10 @@ impl Agent {
         message: String,
         exit: Option<Exit>,
     ) {
-        let Some(entry) = self.executors.remove(key) else {
+        let entry = self.executors.remove(key);
+        // Calls held for its pid are answered now, as for any unknown executor.
+        self.release_awaiting_pid(key);
+        let Some(entry) = entry else {
             return;
         };
         let (reason, message) = match entry.failure {
