@@ -21,6 +21,7 @@ use ratufa_proto::duration;
 use tracing::{error, info};
 
 mod logging;
+mod resolve;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -53,6 +54,9 @@ enum Command {
     /// The command/default executor, launched by the agent; reads its MESOS_*
     /// environment (not meant to be run by hand).
     Executor,
+    /// Print the leading master's ip:port (Mesos's mesos-resolve): from a zk:// URL,
+    /// a host:port, or file:///path holding either.
+    Resolve(resolve::ResolveFlags),
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -748,6 +752,7 @@ fn main() -> ExitCode {
             Command::Master(flags) => run_master(flags).await,
             Command::Local(flags) => run_local(*flags).await,
             Command::Agent(flags) => run_agent(flags).await,
+            Command::Resolve(flags) => resolve::run(flags).await,
             Command::Executor => Ok(()),
         }
     });

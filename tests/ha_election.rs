@@ -458,3 +458,80 @@ async fn with_leader_proxy_a_follower_serves_calls_and_streams_from_the_leader()
     // The follower leads now and serves by itself.
     await_state_status(follower, 200).await;
 }
+
+/// `ratufa resolve ARG` as a child process: (exit code, stdout, stderr).
+async fn resolve(arg: String) -> (Option<i32>, String, String) {
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ratufa"))
+            .args(["resolve", "--timeout=20secs", &arg])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn resolve_prints_the_leaders_address_as_mesos_resolve_does() {
+    if !zookeeper::require() {
+        return;
+    }
+    let zk = ZooKeeper::standalone();
+    let url = zk.url("/mesos");
+    let flags = zk_flags(&url);
+    let masters = [
+        Master::start_with(&flags).await,
+        Master::start_with(&flags).await,
+    ];
+    let all: Vec<&Master> = masters.iter().collect();
+    let leader = all[await_one_leader(&all).await].port();
+
+    let (code, stdout, stderr) = resolve(url.clone()).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), format!("127.0.0.1:{leader}"));
+
+    // file:// holding the URL, as scripts keep it in /etc/mesos/zk.
+    let dir = support::fresh_dir("resolve-file");
+    let file = dir.join("zk");
+    std::fs::write(&file, format!("{url}\n")).unwrap();
+    let (code, stdout, stderr) = resolve(format!("file://{}", file.display())).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), format!("127.0.0.1:{leader}"));
+
+    // A path where no master contends: no leader within the timeout, exit 1.
+    let output = tokio::task::spawn_blocking({
+        let empty = zk.url("/nobody");
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_ratufa"))
+                .args(["resolve", "--timeout=2secs", &empty])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no leading master"), "{stderr}");
+    assert!(output.stdout.is_empty());
+
+    // Bad input names the argument at fault.
+    for (arg, fault) in [
+        ("nonsense", "neither a zk:// URL nor an ip:port"),
+        ("zk://127.0.0.1/mesos", "has no port"),
+        ("file:///nonexistent/zk", "cannot read the file"),
+    ] {
+        let (code, _, stderr) = resolve(arg.to_string()).await;
+        assert_eq!(code, Some(1), "{arg}: {stderr}");
+        assert!(
+            stderr.contains("<master>") && stderr.contains(fault),
+            "{arg}: {stderr}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
