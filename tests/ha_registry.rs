@@ -17,6 +17,8 @@
 //!   makes the leader's next write fail: it steps down, a leader recovers the
 //!   registry, and the gone agent is refused: it comes back as a new agent without
 //!   its task, which is killed;
+//! - a master SIGKILLed while it writes agents' admissions comes back on its work_dir
+//!   with a whole registry listing every agent it had answered SUBSCRIBED;
 //! - a master that finds more of its recovered agents missing than
 //!   `--recovery_agent_removal_limit` allows exits 1 without marking them, and bad
 //!   values of that flag and of `--agent_removal_rate_limit` are refused.
@@ -578,4 +580,100 @@ fn an_agent_reregister_timeout_below_mesos_minimum_is_refused() {
         "{stderr}"
     );
     let _ = std::fs::remove_dir_all(&work_dir);
+}
+
+/// A new agent's first SUBSCRIBE as the real agent's link sends it (no id yet).
+fn first_registration(index: usize) -> ratufa_proto::ratufa::agentlink::Call {
+    use ratufa_proto::ratufa::agentlink::call;
+    use ratufa_proto::v1::{AgentInfo, Resource, value};
+    let scalar = |name: &str, amount: f64| Resource {
+        name: name.into(),
+        r#type: value::Type::Scalar as i32,
+        scalar: Some(value::Scalar { value: amount }),
+        ..Default::default()
+    };
+    ratufa_proto::ratufa::agentlink::Call {
+        r#type: Some(call::Type::Subscribe as i32),
+        subscribe: Some(call::Subscribe {
+            agent_info: AgentInfo {
+                hostname: format!("mid-write-{index}"),
+                port: Some(5051),
+                resources: vec![scalar("cpus", 1.0), scalar("mem", 128.0)],
+                ..Default::default()
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_master_killed_mid_write_recovers_every_agent_it_answered() {
+    use ratufa_agent::link::MasterLink;
+    use ratufa_proto::ratufa::agentlink::command;
+    const AGENTS: usize = 400;
+
+    let flags = default_flags();
+    let mut master = Master::start_with(&flags).await;
+    let link = MasterLink::new(&format!("127.0.0.1:{}", master.port()), None).unwrap();
+    // Every id the master answered SUBSCRIBED with: it promised to have written it.
+    let answered = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let agents: Vec<_> = (0..AGENTS)
+        .map(|i| {
+            let (link, answered) = (link.clone(), answered.clone());
+            tokio::spawn(async move {
+                let Ok(mut stream) = link.subscribe(&first_registration(i)).await else {
+                    return;
+                };
+                while let Ok(Some(received)) = stream.next().await {
+                    if received.r#type() == command::Type::Subscribed {
+                        let id = received.subscribed.map(|s| s.agent_id.value);
+                        answered.lock().unwrap().extend(id);
+                    }
+                }
+            })
+        })
+        .collect();
+    // SIGKILL while admissions are still being written: some agents answered, not all.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while answered.lock().unwrap().len() < AGENTS / 8 {
+        assert!(Instant::now() < deadline, "agents were not admitted");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    master.kill();
+    let before: Vec<String> = answered.lock().unwrap().clone();
+    for agent in agents {
+        agent.abort();
+    }
+    assert!(
+        before.len() < AGENTS,
+        "every agent was admitted before the kill: nothing was cut"
+    );
+
+    // The registry a write was cut in the middle of is whole: the master comes back
+    // and lists every agent it had answered as recovered.
+    master.restart(&flags).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let state = loop {
+        let response = master.send(Request::get("/master/state")).await;
+        if response.status == 200 {
+            break serde_json::from_slice::<Value>(&response.body).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no state: {response:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let recovered: std::collections::BTreeSet<&str> = state["recovered_slaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|agent| agent["id"].as_str())
+        .collect();
+    for id in &before {
+        assert!(
+            recovered.contains(id.as_str()),
+            "agent {id} was answered before the kill but is not in the registry; recovered: {}",
+            recovered.len()
+        );
+    }
+    master.assert_alive().await;
 }
