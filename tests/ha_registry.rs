@@ -17,8 +17,9 @@
 //!   makes the leader's next write fail: it steps down, a leader recovers the
 //!   registry, and the gone agent is refused: it comes back as a new agent without
 //!   its task, which is killed;
-//! - a master SIGKILLed while it writes agents' admissions comes back on its work_dir
-//!   with a whole registry listing every agent it had answered SUBSCRIBED;
+//! - a master SIGKILLed while it writes agents' admissions (to its file or to
+//!   ZooKeeper) comes back with a whole registry listing every agent it had answered
+//!   SUBSCRIBED;
 //! - a master that finds more of its recovered agents missing than
 //!   `--recovery_agent_removal_limit` allows exits 1 without marking them, and bad
 //!   values of that flag and of `--agent_removal_rate_limit` are refused.
@@ -609,12 +610,35 @@ fn first_registration(index: usize) -> ratufa_proto::ratufa::agentlink::Call {
 
 #[tokio::test]
 async fn a_master_killed_mid_write_recovers_every_agent_it_answered() {
+    killed_mid_write_and_restarted(default_flags()).await;
+}
+
+#[tokio::test]
+async fn a_leader_killed_mid_write_to_zookeeper_recovers_every_agent_it_answered() {
+    if !zookeeper::require() {
+        return;
+    }
+    let zk = ZooKeeper::standalone();
+    // The restarted master waits for its dead self's session to expire, then leads
+    // again and reads the registry from ZooKeeper.
+    killed_mid_write_and_restarted(zk_flags(&zk.url("/mesos"))).await;
+}
+
+/// A master started with `flags` admits new agents; it is SIGKILLed while admissions
+/// are still being written and started again with the same flags and work_dir. Its
+/// registry must be whole and hold every agent it had answered SUBSCRIBED (it answers
+/// only after the write).
+async fn killed_mid_write_and_restarted(flags: Vec<String>) {
     use ratufa_agent::link::MasterLink;
     use ratufa_proto::ratufa::agentlink::command;
     const AGENTS: usize = 400;
 
-    let flags = default_flags();
     let mut master = Master::start_with(&flags).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while master.send(Request::get("/master/state")).await.status != 200 {
+        assert!(Instant::now() < deadline, "the master never led");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let link = MasterLink::new(&format!("127.0.0.1:{}", master.port()), None).unwrap();
     // Every id the master answered SUBSCRIBED with: it promised to have written it.
     let answered = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -653,7 +677,7 @@ async fn a_master_killed_mid_write_recovers_every_agent_it_answered() {
     // The registry a write was cut in the middle of is whole: the master comes back
     // and lists every agent it had answered as recovered.
     master.restart(&flags).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let state = loop {
         let response = master.send(Request::get("/master/state")).await;
         if response.status == 200 {
