@@ -1,17 +1,22 @@
 """Two `ratufa master --zk` in front of a real ZooKeeper: the client follows a
-follower's 307 to the leader, finds the leader through a zk:// URL, and after the
-leader is killed re-subscribes to the new one under its framework id."""
+follower's 307 to the leader, finds the leader through a zk:// URL, after the leader
+is killed re-subscribes to the new one under its framework id, and while subscribed
+through zk:// leaves a frozen leader as soon as ZooKeeper names another."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
+import os
+import signal
 import threading
+from contextlib import contextmanager
 from typing import Iterator, List, Tuple
 
 import pytest
 
 from cluster import Ratufa, wait_for
-from ratufa import Scheduler
+from ratufa import AsyncScheduler, Scheduler
 from zookeeper import ZooKeeper
 
 ZK_PATH = "/ratufa-py"
@@ -36,20 +41,36 @@ def leader_and_follower(masters: List[Ratufa]) -> Tuple[Ratufa, Ratufa]:
     return wait_for("one leader, one follower", elected, log=lambda: "\n".join(m.log() for m in masters))
 
 
-@pytest.fixture
-def ha() -> Iterator[Tuple[ZooKeeper, List[Ratufa]]]:
+@contextmanager
+def two_masters(heartbeat: str) -> Iterator[Tuple[ZooKeeper, List[Ratufa]]]:
     zk = ZooKeeper()
     masters: List[Ratufa] = []
     try:
         for _ in range(2):
             flags = [f"--zk={zk.url(ZK_PATH)}", "--zk_session_timeout=4secs",
-                     "--scheduler_heartbeat_interval=1secs", "--hostname=127.0.0.1"]  # fmt: skip
+                     f"--scheduler_heartbeat_interval={heartbeat}", "--hostname=127.0.0.1"]  # fmt: skip
             masters.append(Ratufa("master", flags).start())
         yield zk, masters
     finally:
         for m in masters:
+            if m.proc is not None and m.proc.poll() is None:
+                os.kill(m.proc.pid, signal.SIGCONT)  # a frozen one cannot die until it runs
             m.cleanup()
         zk.stop()
+
+
+@pytest.fixture
+def ha() -> Iterator[Tuple[ZooKeeper, List[Ratufa]]]:
+    with two_masters("1secs") as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def ha_slow_heartbeats() -> Iterator[Tuple[ZooKeeper, List[Ratufa]]]:
+    # Heartbeats every 5 minutes: the client's watchdog (× missed_heartbeats) cannot be
+    # what moves it off a frozen leader within the test.
+    with two_masters("300secs") as cluster:
+        yield cluster
 
 
 def test_follows_the_followers_redirect_to_the_leader(ha: Tuple[ZooKeeper, List[Ratufa]]) -> None:
@@ -94,3 +115,60 @@ def test_resubscribes_to_the_new_leader_after_failover(ha: Tuple[ZooKeeper, List
     sched.close()
     assert ids[0] == ids[1], ids
     assert leaders == [leader.url, follower.url]
+
+
+def freeze(master: Ratufa) -> None:
+    """SIGSTOP: the process stops, its TCP connections stay open, its ZooKeeper
+    session expires and the other master is elected."""
+    assert master.proc is not None
+    os.kill(master.proc.pid, signal.SIGSTOP)
+
+
+def test_leaves_a_frozen_leader_when_zookeeper_names_another(
+    ha_slow_heartbeats: Tuple[ZooKeeper, List[Ratufa]],
+) -> None:
+    zk, masters = ha_slow_heartbeats
+    leader, follower = leader_and_follower(masters)
+    sched = Scheduler(zk.url(ZK_PATH), {"name": "py-follow", "failover_timeout": 3600}, backoff_max=1)
+    ids: List[str] = []
+    leaders: List[str] = []
+    for event in sched.events():
+        if event["type"] == "SUBSCRIBED":
+            ids.append(event["subscribed"]["framework_id"]["value"])
+            leaders.append(sched.leader or "")
+            if len(ids) == 1:
+                freeze(leader)
+            else:
+                sched.teardown()
+    sched.close()
+    assert ids[0] == ids[1], ids
+    assert leaders == [leader.url, follower.url]
+    # Moved by ZooKeeper's word, not by the stream dying or its heartbeat watchdog.
+    assert "names a new leader" in (sched.reconnect_reason or ""), sched.reconnect_reason
+
+
+def test_async_client_leaves_a_frozen_leader_when_zookeeper_names_another(
+    ha_slow_heartbeats: Tuple[ZooKeeper, List[Ratufa]],
+) -> None:
+    zk, masters = ha_slow_heartbeats
+    leader, follower = leader_and_follower(masters)
+
+    async def follow() -> Tuple[List[str], List[str], str]:
+        ids: List[str] = []
+        leaders: List[str] = []
+        info = {"name": "py-follow-async", "failover_timeout": 3600}
+        async with AsyncScheduler(zk.url(ZK_PATH), info, backoff_max=1) as sched:
+            async for event in sched.events():
+                if event["type"] == "SUBSCRIBED":
+                    ids.append(event["subscribed"]["framework_id"]["value"])
+                    leaders.append(sched.leader or "")
+                    if len(ids) == 1:
+                        freeze(leader)
+                    else:
+                        await sched.teardown()
+            return ids, leaders, sched.reconnect_reason or ""
+
+    ids, leaders, reason = asyncio.run(follow())
+    assert ids[0] == ids[1], ids
+    assert leaders == [leader.url, follower.url]
+    assert "names a new leader" in reason, reason

@@ -3,17 +3,26 @@ the session's state as properties, stopping, and the order masters are tried in.
 
 from __future__ import annotations
 
+import logging
+import socket
 import ssl
-from typing import Any, List, Mapping, Optional, Sequence, TypeVar, Union
+from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Sequence, TypeVar, Union
 
 import httpx
 
 from ._methods import SchedulerCalls
 from ._session import Masters, SchedulerSession
+from ._watchdog import stream_socket
+from .errors import RatufaError
 from .framework import FrameworkInfo, framework_json
 from .recordio import DEFAULT_MAX_RECORD_BYTES
 
+if TYPE_CHECKING:
+    from .zk import LeaderWatch
+
 R = TypeVar("R")
+
+log = logging.getLogger("ratufa.scheduler")
 
 
 class SchedulerBase(SchedulerCalls[R]):
@@ -63,6 +72,9 @@ class SchedulerBase(SchedulerCalls[R]):
         self._request_timeout = request_timeout
         self._max_record = max_record_bytes
         self._leader: Optional[str] = None
+        # zk:// only: the leader ZooKeeper named last, as (base URL, MasterInfo id).
+        self._zk_leader: Optional[tuple[str, str]] = None
+        self._reconnect_reason: Optional[str] = None
         self._stopped = False
         # Set when a call found no master: the stream is re-subscribed after the event.
         self._broken = False
@@ -91,6 +103,11 @@ class SchedulerBase(SchedulerCalls[R]):
         """The base URL of the master that accepted the subscription."""
         return self._leader
 
+    @property
+    def reconnect_reason(self) -> Optional[str]:
+        """Why the last stream was left for a new subscription (None before any)."""
+        return self._reconnect_reason
+
     def _framework_id(self) -> str:
         return self._session.framework_id or ""
 
@@ -108,3 +125,37 @@ class SchedulerBase(SchedulerCalls[R]):
         if self._leader in urls:
             urls.remove(self._leader)
         return ([self._leader] if self._leader else []) + urls
+
+    def _zk_candidates(self) -> List[str]:
+        """The leader ZooKeeper names (blocking: the asyncio client runs it in a thread)."""
+        from .zk import detect_leader_info
+
+        assert self._masters.zk is not None
+        self._zk_leader = detect_leader_info(self._masters.zk, self._request_timeout, self._masters.scheme)
+        return [self._zk_leader[0]]
+
+    def _follow_leader(self, response: httpx.Response) -> Optional["LeaderWatch"]:
+        """zk:// only, for a stream opened at the leader ZooKeeper named: a watch that
+        shuts the stream's socket down (waking its reader, which re-subscribes) when
+        ZooKeeper names another leader. Blocking; None when there is nothing to watch
+        or ZooKeeper cannot be reached (the heartbeat watchdog still guards the stream)."""
+        if self._masters.zk is None or self._zk_leader is None or self._zk_leader[0] != self._leader:
+            return None
+        sock = stream_socket(response)
+        if sock is None:
+            return None
+
+        def leave(reason: str) -> None:
+            log.info("leader changed; leaving the stream", extra={"why": reason})
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+
+        from .zk import LeaderWatch
+
+        try:
+            return LeaderWatch(self._masters.zk, self._request_timeout, self._zk_leader[1], leave)
+        except RatufaError as e:
+            log.warning("cannot watch the leader in ZooKeeper", extra={"why": str(e)})
+            return None

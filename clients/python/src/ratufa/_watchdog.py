@@ -12,22 +12,27 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Iterator, Optional
+from asyncio.trsock import TransportSocket
+from typing import Iterator, Optional, Union
 
 import httpx
 
+#: A stream's socket: asyncio transports hand out a wrapper that can still shut down.
+StreamSocket = Union[socket.socket, TransportSocket]
 
-def stream_socket(response: httpx.Response) -> Optional[socket.socket]:
-    """The socket under a streaming httpx response, when the transport exposes it."""
+
+def stream_socket(response: httpx.Response) -> Optional[StreamSocket]:
+    """The socket under a streaming httpx response (blocking or asyncio), when the
+    transport exposes it."""
     stream = response.extensions.get("network_stream")
     if stream is None:
         return None
     sock = stream.get_extra_info("socket")
-    return sock if isinstance(sock, socket.socket) else None
+    return sock if isinstance(sock, (socket.socket, TransportSocket)) else None
 
 
 class Watchdog:
-    def __init__(self, sock: socket.socket, allowance: float) -> None:
+    def __init__(self, sock: StreamSocket, allowance: float) -> None:
         self._sock = sock
         self._allowance = allowance
         # When the read in progress started; None while no read is waiting.

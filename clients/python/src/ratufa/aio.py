@@ -80,6 +80,7 @@ class AsyncScheduler(SchedulerBase[Awaitable[None]]):
                 return  # stopped while no master took the subscription
             self._session.on_stream_open(response.headers.get("Mesos-Stream-Id"))
             self._broken = False
+            leader_watch = await asyncio.to_thread(self._follow_leader, response)
             try:
                 async for event in read_events(response.aiter_raw(), self._max_record, self._session):
                     self._session.on_event(event)
@@ -98,8 +99,13 @@ class AsyncScheduler(SchedulerBase[Awaitable[None]]):
             except (StreamClosed, RecordIOError, httpx.TransportError) as e:
                 if self._stopped:
                     return
+                if leader_watch is not None and leader_watch.reason is not None:
+                    e = StreamClosed(leader_watch.reason)
+                self._reconnect_reason = str(e)
                 log.warning("event stream lost; re-subscribing", extra={"why": str(e)})
             finally:
+                if leader_watch is not None:
+                    await asyncio.to_thread(leader_watch.stop)
                 await response.aclose()
                 self._session.on_disconnect()
             await asyncio.sleep(backoff.next_delay())
@@ -123,11 +129,7 @@ class AsyncScheduler(SchedulerBase[Awaitable[None]]):
 
     async def _candidates(self) -> List[str]:
         if self._masters.zk is not None:
-            from .zk import detect_leader
-
-            zk = self._masters.zk
-            scheme = self._masters.scheme
-            return [await asyncio.to_thread(detect_leader, zk, self._request_timeout, scheme)]
+            return await asyncio.to_thread(self._zk_candidates)
         return self._listed_masters()
 
     async def _subscribe(self) -> httpx.Response:

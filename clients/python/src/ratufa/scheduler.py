@@ -98,6 +98,7 @@ class Scheduler(SchedulerBase[None]):
             watchdog = None if sock is None else Watchdog(sock, self._session.silence_allowed())
             if watchdog is not None:
                 chunks = watchdog.watch(chunks)
+            leader_watch = self._follow_leader(response)
             try:
                 for event in read_events(chunks, self._max_record):
                     self._session.on_event(event)
@@ -120,10 +121,15 @@ class Scheduler(SchedulerBase[None]):
                     return
                 if watchdog is not None and watchdog.fired:
                     e = StreamClosed(f"no heartbeat for {self._session.silence_allowed()}s")
+                if leader_watch is not None and leader_watch.reason is not None:
+                    e = StreamClosed(leader_watch.reason)
+                self._reconnect_reason = str(e)
                 log.warning("event stream lost; re-subscribing", extra={"why": str(e)})
             finally:
                 if watchdog is not None:
                     watchdog.stop()
+                if leader_watch is not None:
+                    leader_watch.stop()
                 response.close()
                 self._response = None
                 self._session.on_disconnect()
@@ -151,9 +157,7 @@ class Scheduler(SchedulerBase[None]):
 
     def _candidates(self) -> List[str]:
         if self._masters.zk is not None:
-            from .zk import detect_leader
-
-            return [detect_leader(self._masters.zk, self._request_timeout, self._masters.scheme)]
+            return self._zk_candidates()
         return self._listed_masters()
 
     def _subscribe(self) -> httpx.Response:

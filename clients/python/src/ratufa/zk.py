@@ -7,11 +7,14 @@ MasterInfo as JSON; the leader is the one with the lowest sequence number.
 from __future__ import annotations
 
 import json
+import logging
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from .errors import NoLeaderError, ValidationError
+
+log = logging.getLogger("ratufa.zk")
 
 _SEQUENCED = re.compile(r"_(\d+)$")
 
@@ -49,9 +52,8 @@ def master_address(info: Dict[str, Any], scheme: str = "http") -> str:
     return f"{scheme}://{host}:{port}"
 
 
-def detect_leader(url: str, timeout: float, scheme: str = "http") -> str:
-    """The base URL of the leading master registered under ``url`` (``https`` for a
-    cluster with TLS)."""
+def _connect(url: str, timeout: float) -> Tuple[Any, str]:
+    """A started KazooClient for ``url`` and the election path in it."""
     try:
         from kazoo.client import KazooClient
     except ImportError as e:
@@ -64,19 +66,96 @@ def detect_leader(url: str, timeout: float, scheme: str = "http") -> str:
     )
     try:
         client.start(timeout=timeout)
+    except Exception as e:  # kazoo raises its own hierarchy and timeouts
+        _close(client)
+        raise NoLeaderError(f"ZooKeeper {url}: {e!r}") from e
+    return client, path
+
+
+def _close(client: Any) -> None:
+    try:
+        client.stop()
+        client.close()
+    except Exception:  # closing a client that never connected
+        pass
+
+
+def _leader_info(client: Any, path: str, children: List[str]) -> Optional[Dict[str, Any]]:
+    """The MasterInfo of the leader among ``children`` (None: no readable leader)."""
+    node = leader_node(children)
+    if node is None:
+        return None
+    data, _ = client.get(f"{path}/{node}")
+    info = json.loads(data)
+    return info if isinstance(info, dict) else None
+
+
+def detect_leader_info(url: str, timeout: float, scheme: str = "http") -> Tuple[str, str]:
+    """The base URL and MasterInfo id of the leading master registered under ``url``
+    (``https`` for a cluster with TLS)."""
+    client, path = _connect(url, timeout)
+    try:
         children = client.get_children(path)
-        node = leader_node(children)
-        if node is None:
+        info = _leader_info(client, path, children)
+        if info is None:
             raise NoLeaderError(f"no leading master in {url} (children: {children})")
-        data, _ = client.get(f"{path}/{node}")
-        return master_address(json.loads(data), scheme)
+        return master_address(info, scheme), str(info.get("id", ""))
     except NoLeaderError:
         raise
     except Exception as e:  # kazoo raises its own hierarchy and timeouts
         raise NoLeaderError(f"ZooKeeper {url}: {e!r}") from e
     finally:
+        _close(client)
+
+
+def detect_leader(url: str, timeout: float, scheme: str = "http") -> str:
+    """The base URL of the leading master registered under ``url``."""
+    return detect_leader_info(url, timeout, scheme)[0]
+
+
+class LeaderWatch:
+    """While a subscription is open: watches the election path and calls ``on_change``
+    once, from kazoo's thread, when the lowest ``json.info_*`` names a master other
+    than ``subscribed_id``. As Mesos's scheduler drivers, which re-subscribe as soon as
+    their detector names a new leader: a frozen old leader (SIGSTOP, a paused VM) keeps
+    its TCP connection open, and the heartbeat watchdog would take much longer."""
+
+    def __init__(self, url: str, timeout: float, subscribed_id: str, on_change: Callable[[str], None]) -> None:
+        from kazoo.recipe.watchers import ChildrenWatch
+
+        self._url = url
+        self._subscribed_id = subscribed_id
+        self._on_change = on_change
+        self._done = False
+        #: Why the watch fired (None until it does).
+        self.reason: Optional[str] = None
+        self._client, self._path = _connect(url, timeout)
         try:
-            client.stop()
-            client.close()
-        except Exception:  # closing a client that never connected
-            pass
+            ChildrenWatch(self._client, self._path, self._children)
+        except Exception as e:  # the path vanished, the session broke
+            _close(self._client)
+            raise NoLeaderError(f"ZooKeeper {url}: {e!r}") from e
+
+    def _children(self, children: List[str]) -> bool:
+        """kazoo's callback; returning False ends the watch."""
+        if self._done:
+            return False
+        try:
+            info = _leader_info(self._client, self._path, children)
+        except Exception as e:  # the node went between the listing and the read
+            log.debug("leader node unreadable", extra={"zk": self._url, "why": repr(e)})
+            return True
+        if info is None:
+            # No leader now: the stream (or its watchdog) says when the old one is gone.
+            return True
+        leader_id = str(info.get("id", ""))
+        if leader_id == self._subscribed_id:
+            return True
+        self._done = True
+        self.reason = f"ZooKeeper {self._url} names a new leader: master {leader_id}"
+        self._on_change(self.reason)
+        return False
+
+    def stop(self) -> None:
+        self._done = True
+        _close(self._client)
