@@ -20,11 +20,11 @@ mod zookeeper;
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use cluster::{AgentProcess, Scheduler, command_task};
-use ha::{SETTLE, await_agents, await_one_leader, state_status, zk_flags};
-use support::{Master, StreamEnd, fresh_dir};
+use cluster::{AgentProcess, Scheduler};
+use ha::{GatedTask, SETTLE, await_agents, await_one_leader, state_status, zk_flags};
+use support::{Master, StreamEnd};
 use zookeeper::ZooKeeper;
 
 #[tokio::test]
@@ -52,34 +52,7 @@ async fn agents_and_a_framework_leave_a_frozen_leader_which_does_not_lead_when_r
     agents_before.sort();
 
     // A long task that notes each start and runs until the test lets it finish.
-    let dir = fresh_dir("follow-task");
-    let runs = dir.join("runs");
-    let go = dir.join("go");
-    let info = json!({
-        "user": "root",
-        "name": "follow",
-        "failover_timeout": 3600.0,
-        "checkpoint": true,
-    });
-    let mut old_scheduler = Scheduler::subscribe(old, &info).await;
-    let framework_id = old_scheduler.id().to_string();
-    let offers = old_scheduler.offers(old).await;
-    let offer = &offers[0];
-    let task = command_task(
-        "long",
-        &offer["agent_id"],
-        0.1,
-        32.0,
-        &format!(
-            "echo ran >> {runs}; while [ ! -e {go} ]; do sleep 0.1; done",
-            runs = runs.display(),
-            go = go.display()
-        ),
-    );
-    old_scheduler
-        .launch(old, &[&offer["id"]], vec![task], 0.0)
-        .await;
-    old_scheduler.await_state(old, "long", "TASK_RUNNING").await;
+    let (task, mut old_scheduler) = GatedTask::launch(old, "follow").await;
 
     // Freeze the leader: its connections stay open, its ZooKeeper session expires.
     old.signal("STOP");
@@ -102,21 +75,7 @@ async fn agents_and_a_framework_leave_a_frozen_leader_which_does_not_lead_when_r
 
     // The framework re-subscribes with its id (its stream to the frozen master is
     // left open: a deposed master must not use it) and asks about its task.
-    let mut info = info;
-    info["id"] = json!({ "value": framework_id });
-    let mut scheduler = Scheduler::subscribe(new, &info).await;
-    assert_eq!(scheduler.id(), framework_id);
-    scheduler
-        .call(
-            new,
-            json!({
-                "type": "RECONCILE",
-                "framework_id": {"value": framework_id},
-                "reconcile": {"tasks": [{"task_id": {"value": "long"}}]},
-            }),
-        )
-        .await;
-    let status = scheduler.await_state(new, "long", "TASK_RUNNING").await;
+    let (mut scheduler, status) = task.resubscribe_and_reconcile(new).await;
     assert!(
         agents_after
             .iter()
@@ -154,27 +113,11 @@ async fn agents_and_a_framework_leave_a_frozen_leader_which_does_not_lead_when_r
     assert_eq!(state_status(new).await.0, 200);
 
     // Let the task finish: TASK_FINISHED reaches the framework once, from the new
-    // leader, and nothing follows it.
-    std::fs::write(&go, b"").unwrap();
-    scheduler.await_state(new, "long", "TASK_FINISHED").await;
-    while let Some(event) = scheduler.next_within(new, Duration::from_secs(2)).await {
-        assert_ne!(
-            event["type"], "UPDATE",
-            "an update after TASK_FINISHED: {event}"
-        );
-    }
-    let finished = scheduler
-        .updates
-        .iter()
-        .filter(|u| u["update"]["status"]["state"] == "TASK_FINISHED")
-        .count();
-    assert_eq!(finished, 1, "{:?}", scheduler.updates);
-    // No update for the task was lost on the way: RUNNING (from RECONCILE), then
-    // FINISHED, and the old stream carried none.
-    assert_eq!(std::fs::read_to_string(&runs).unwrap(), "ran\n");
+    // leader, and nothing follows it; no update was lost on the way (RUNNING from
+    // RECONCILE, then FINISHED; the old stream carried none), and it ran once.
+    task.finish_once(&mut scheduler, new).await;
     new.assert_alive().await;
     old.assert_alive().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Every event on `scheduler`'s stream until the master closes it (a resumed,

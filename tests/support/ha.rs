@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::cluster::AgentProcess;
+use crate::cluster::{AgentProcess, Scheduler, command_task};
 use crate::support::{Master, Request, default_flags};
 
 /// The session timeout the masters here run with: short, so failover tests are quick.
@@ -120,5 +120,102 @@ pub async fn await_agent_ids(
             agent_log()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A task that appends "ran" to a file each time it starts and then runs until the
+/// test lets it finish, so a failover test can tell whether it ran twice and whether
+/// its TASK_FINISHED arrives exactly once.
+pub struct GatedTask {
+    dir: std::path::PathBuf,
+    runs: std::path::PathBuf,
+    go: std::path::PathBuf,
+    /// The framework's info, for re-subscribing with its id.
+    pub info: Value,
+    pub framework_id: String,
+}
+
+impl GatedTask {
+    /// Subscribes a checkpointing framework named `name` to `master` and launches the
+    /// task "long" on its first offer; returns once the task is RUNNING.
+    pub async fn launch(master: &Master, name: &str) -> (GatedTask, Scheduler) {
+        let dir = crate::support::fresh_dir(&format!("{name}-task"));
+        let runs = dir.join("runs");
+        let go = dir.join("go");
+        let info = json!({
+            "user": "root",
+            "name": name,
+            "failover_timeout": 3600.0,
+            "checkpoint": true,
+        });
+        let mut scheduler = Scheduler::subscribe(master, &info).await;
+        let framework_id = scheduler.id().to_string();
+        let offers = scheduler.offers(master).await;
+        let offer = &offers[0];
+        let task = command_task(
+            "long",
+            &offer["agent_id"],
+            0.1,
+            32.0,
+            &format!(
+                "echo ran >> {runs}; while [ ! -e {go} ]; do sleep 0.1; done",
+                runs = runs.display(),
+                go = go.display()
+            ),
+        );
+        scheduler
+            .launch(master, &[&offer["id"]], vec![task], 0.0)
+            .await;
+        scheduler.await_state(master, "long", "TASK_RUNNING").await;
+        let task = GatedTask {
+            dir,
+            runs,
+            go,
+            info,
+            framework_id,
+        };
+        (task, scheduler)
+    }
+
+    /// The framework re-subscribes to `master` with its id and reconciles the task;
+    /// returns its scheduler and the TASK_RUNNING status the master answered with.
+    pub async fn resubscribe_and_reconcile(&self, master: &Master) -> (Scheduler, Value) {
+        let mut info = self.info.clone();
+        info["id"] = json!({ "value": self.framework_id });
+        let mut scheduler = Scheduler::subscribe(master, &info).await;
+        assert_eq!(scheduler.id(), self.framework_id);
+        scheduler
+            .call(
+                master,
+                json!({
+                    "type": "RECONCILE",
+                    "framework_id": {"value": self.framework_id},
+                    "reconcile": {"tasks": [{"task_id": {"value": "long"}}]},
+                }),
+            )
+            .await;
+        let status = scheduler.await_state(master, "long", "TASK_RUNNING").await;
+        (scheduler, status)
+    }
+
+    /// Lets the task finish and checks that TASK_FINISHED reached `scheduler` exactly
+    /// once, with no update after it, and that the task ran once.
+    pub async fn finish_once(self, scheduler: &mut Scheduler, master: &Master) {
+        std::fs::write(&self.go, b"").unwrap();
+        scheduler.await_state(master, "long", "TASK_FINISHED").await;
+        while let Some(event) = scheduler.next_within(master, Duration::from_secs(2)).await {
+            assert_ne!(
+                event["type"], "UPDATE",
+                "an update after TASK_FINISHED: {event}"
+            );
+        }
+        let finished = scheduler
+            .updates
+            .iter()
+            .filter(|u| u["update"]["status"]["state"] == "TASK_FINISHED")
+            .count();
+        assert_eq!(finished, 1, "{:?}", scheduler.updates);
+        assert_eq!(std::fs::read_to_string(&self.runs).unwrap(), "ran\n");
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
