@@ -5,24 +5,6 @@ use ratufa_proto::v1::task_status::Reason;
 
 use super::*;
 
-fn subscribe_agent(
-    h: &mut Harness,
-    info: AgentInfo,
-    tasks: Vec<ratufa_proto::v1::Task>,
-) -> (ConnectionId, Result<AgentId, Rejection>) {
-    let conn = h.next_conn();
-    let result = h.core.handle_agent_subscribe(
-        h.now,
-        conn,
-        agentlink::call::Subscribe {
-            agent_info: info,
-            tasks,
-            ..Default::default()
-        },
-    );
-    (conn, result)
-}
-
 #[test]
 fn registration_gives_an_id_and_subscribed_first() {
     let mut h = Harness::new();

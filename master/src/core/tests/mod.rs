@@ -63,6 +63,25 @@ pub fn multi_role(mut info: FrameworkInfo, roles: &[&str]) -> FrameworkInfo {
     info
 }
 
+/// An agent subscribing on a fresh connection with `info` and `tasks`.
+pub fn subscribe_agent(
+    h: &mut Harness,
+    info: AgentInfo,
+    tasks: Vec<ratufa_proto::v1::Task>,
+) -> (ConnectionId, Result<AgentId, Rejection>) {
+    let conn = h.next_conn();
+    let result = h.core.handle_agent_subscribe(
+        h.now,
+        conn,
+        agentlink::call::Subscribe {
+            agent_info: info,
+            tasks,
+            ..Default::default()
+        },
+    );
+    (conn, result)
+}
+
 pub fn subscribe_call(info: FrameworkInfo) -> call::Subscribe {
     call::Subscribe {
         framework_info: info,

@@ -121,18 +121,8 @@ fn lists(registry: &Registry, id: &str) -> (bool, bool, bool) {
 fn a_new_agent_hears_subscribed_only_once_admitted() {
     let mut h = Harness::recovered(Registry::default());
     h.hold_writes = true;
-    let conn = h.next_conn();
-    let id = h
-        .core
-        .handle_agent_subscribe(
-            h.now,
-            conn,
-            agentlink::call::Subscribe {
-                agent_info: agent_info("h", "cpus:1"),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let (conn, id) = subscribe_agent(&mut h, agent_info("h", "cpus:1"), vec![]);
+    let id = id.unwrap();
     let outputs = h.outputs();
     assert!(commands_on(&outputs, conn).is_empty(), "{outputs:?}");
     let ops = registry_ops(&outputs);
@@ -154,18 +144,8 @@ fn a_new_agent_hears_subscribed_only_once_admitted() {
 fn an_agent_whose_stream_closed_during_its_admission_comes_in_disconnected() {
     let mut h = Harness::recovered(Registry::default());
     h.hold_writes = true;
-    let conn = h.next_conn();
-    let id = h
-        .core
-        .handle_agent_subscribe(
-            h.now,
-            conn,
-            agentlink::call::Subscribe {
-                agent_info: agent_info("h", "cpus:1"),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let (conn, id) = subscribe_agent(&mut h, agent_info("h", "cpus:1"), vec![]);
+    let id = id.unwrap();
     h.outputs();
     h.core.handle_agent_stream_closed(h.now, conn);
     h.write_held();
@@ -305,17 +285,9 @@ fn frameworks_hear_of_an_unreachable_agent_only_once_it_is_written() {
     );
 
     // Coming back while the mark is written: its stream just ends (it tries again).
-    let conn = h.next_conn();
     let mut info = agent_info("host1", "cpus:2;mem:256");
     info.id = Some(agent.id.clone());
-    let refused = h.core.handle_agent_subscribe(
-        h.now,
-        conn,
-        agentlink::call::Subscribe {
-            agent_info: info,
-            ..Default::default()
-        },
-    );
+    let (conn, refused) = subscribe_agent(&mut h, info, vec![]);
     assert!(refused.is_err());
     assert_eq!(h.outputs(), vec![Output::Close { conn }]);
 
@@ -382,17 +354,9 @@ fn mark_agent_gone_takes_effect_once_written_and_for_good() {
 
         // A new leader recovers the registry: still gone.
         let mut next = Harness::recovered(h.registry.clone().unwrap());
-        let conn = next.next_conn();
         let mut info = agent_info("host1", "cpus:2;mem:256");
         info.id = Some(agent.id.clone());
-        let refused = next.core.handle_agent_subscribe(
-            next.now,
-            conn,
-            agentlink::call::Subscribe {
-                agent_info: info,
-                ..Default::default()
-            },
-        );
+        let (_, refused) = subscribe_agent(&mut next, info, vec![]);
         assert_eq!(refused.unwrap_err().kind, RejectionKind::Forbidden);
         h.check();
     }
