@@ -27,8 +27,7 @@ use serde_json::{Value, json};
 
 use agent::{
     Agent, EXECUTOR_SCRIPT, Reaper, await_gone, await_status, cmdline, custom_executor,
-    executor_task, kill_task, parent, pid_in, resources, scratch, send_message, terminal_states,
-    unb64,
+    executor_task, kill_task, parent, pid_in, scratch, send_message, terminal_states, unb64,
 };
 use cluster::{Scheduler, command_task};
 use support::{FAST_HEARTBEAT, JSON, Master, Request, flags_with_heartbeat};
@@ -245,33 +244,16 @@ async fn launch_group_runs_a_task_group_under_the_default_executor() {
     let offer = scheduler.offers(&master).await.remove(0);
     let agent_id = offer["agent_id"].clone();
     let task = |id: &str| command_task(id, &agent_id, 0.1, 32.0, &format!("echo {id} ran"));
-    let mut executor_resources = resources(0.1, 32.0);
-    executor_resources
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"name": "disk", "type": "SCALAR", "scalar": {"value": 32.0}}));
-    let call = json!({
-        "type": "ACCEPT",
-        "framework_id": {"value": scheduler.id()},
-        "accept": {
-            "offer_ids": [offer["id"]],
-            "operations": [{
-                "type": "LAUNCH_GROUP",
-                "launch_group": {
-                    "executor": {
-                        "executor_id": {"value": "group"},
-                        "framework_id": {"value": scheduler.id()},
-                        "type": "DEFAULT",
-                        // Mesos's master wants cpus, mem and disk for a default executor.
-                        "resources": executor_resources,
-                    },
-                    "task_group": {"tasks": [task("alpha"), task("beta")]},
-                },
-            }],
-            "filters": {"refuse_seconds": 3600.0},
-        },
-    });
-    scheduler.call(&master, call).await;
+    let executor = scheduler.default_executor("group");
+    scheduler
+        .launch_group(
+            &master,
+            &[&offer["id"]],
+            executor,
+            vec![task("alpha"), task("beta")],
+            3600.0,
+        )
+        .await;
     let done = terminal_states(&master, &mut scheduler, &["alpha", "beta"], &mut Vec::new()).await;
     for id in ["alpha", "beta"] {
         assert_eq!(done[id]["state"], "TASK_FINISHED", "{}", done[id]);

@@ -236,6 +236,9 @@ pub fn command_executor_info(
             shown.chars().take(80).collect::<String>()
         )),
         source: Some(task.task_id.value.clone()),
+        // As Mesos's agent: checkpointed with the executor, it says how the task's
+        // container was made.
+        container: task.container.clone(),
         ..ExecutorInfo::default()
     }
 }

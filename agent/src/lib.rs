@@ -18,6 +18,7 @@ mod agent;
 mod backoff;
 pub mod checkpoint;
 mod config;
+pub mod container_info;
 pub mod detect;
 mod error;
 pub mod executors;

@@ -152,16 +152,57 @@ impl Scheduler {
         tasks: Vec<Value>,
         refuse_seconds: f64,
     ) {
+        let launch = json!({"type": "LAUNCH", "launch": {"task_infos": tasks}});
+        self.accept(master, offer_ids, launch, refuse_seconds).await;
+    }
+
+    /// ACCEPT `offer_ids` with one LAUNCH_GROUP of `tasks` under `executor`, with
+    /// `refuse_seconds` for what is left.
+    pub async fn launch_group(
+        &self,
+        master: &Master,
+        offer_ids: &[&Value],
+        executor: Value,
+        tasks: Vec<Value>,
+        refuse_seconds: f64,
+    ) {
+        let launch = json!({
+            "type": "LAUNCH_GROUP",
+            "launch_group": {"executor": executor, "task_group": {"tasks": tasks}},
+        });
+        self.accept(master, offer_ids, launch, refuse_seconds).await;
+    }
+
+    /// ACCEPT `offer_ids` with the one `operation`.
+    pub async fn accept(
+        &self,
+        master: &Master,
+        offer_ids: &[&Value],
+        operation: Value,
+        refuse_seconds: f64,
+    ) {
         let call = json!({
             "type": "ACCEPT",
             "framework_id": {"value": self.id()},
             "accept": {
                 "offer_ids": offer_ids,
-                "operations": [{"type": "LAUNCH", "launch": {"task_infos": tasks}}],
+                "operations": [operation],
                 "filters": {"refuse_seconds": refuse_seconds},
             }
         });
         self.call(master, call).await;
+    }
+
+    /// A DEFAULT executor `id` of this framework, with the cpus, mem and disk Mesos's
+    /// master wants of one (0.1, 32 MB, 32 MB).
+    pub fn default_executor(&self, id: &str) -> Value {
+        let scalar = |name: &str, value: f64| json!({"name": name, "type": "SCALAR", "scalar": {"value": value}});
+        json!({
+            "executor_id": {"value": id},
+            "framework_id": {"value": self.id()},
+            "type": "DEFAULT",
+            "resources": [scalar("cpus", 0.1), scalar("mem", 32.0), scalar("disk", 32.0)],
+        })
     }
 
     pub async fn decline(&self, master: &Master, offer_id: &Value, refuse_seconds: f64) {

@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 
 use super::{Agent, TaskEntry};
 use crate::checkpoint::RunPath;
+use crate::container_info;
 use crate::executors::{ExecutorEntry, ExecutorKey, Failure, Phase, Queued};
 use crate::http::executor::ExecutorCall;
 use crate::isolator::LimitedResource;
@@ -87,6 +88,18 @@ impl Agent {
             }
             return;
         }
+        if let Some(refusal) = self.container_refusal(&key, &info, command, &queued) {
+            warn!(framework_id = %key.framework_id, executor_id = %key.executor_id, message = %refusal.message, "container refused");
+            for task_id in &task_ids {
+                self.fail_task(
+                    &framework_id.value,
+                    task_id,
+                    refusal.message.clone(),
+                    refusal.reason,
+                );
+            }
+            return;
+        }
         if self.executors.get(&key).is_none()
             && let Err(message) = self.start_executor(&key, framework, info, command, &first_task)
         {
@@ -130,6 +143,41 @@ impl Agent {
         } else {
             entry.queued.push(queued);
         }
+    }
+
+    /// Why the ContainerInfos of this launch cannot run here, if they cannot: the
+    /// executor's (when it is to be started; a command task's is the task's own) and
+    /// each grouped task's (which Mesos's default executor gives its nested container).
+    fn container_refusal(
+        &self,
+        key: &ExecutorKey,
+        info: &ExecutorInfo,
+        command: bool,
+        queued: &Queued,
+    ) -> Option<container_info::Refusal> {
+        if let Queued::Group(group) = queued {
+            for task in &group.tasks {
+                if let Some(container) = &task.container
+                    && let Err(mut refusal) = container_info::check(container, "TaskInfo.container")
+                {
+                    // Every task of the group fails with it: say whose it was.
+                    refusal.message =
+                        format!("{} (task '{}')", refusal.message, task.task_id.value);
+                    return Some(refusal);
+                }
+            }
+        }
+        if self.executors.get(key).is_some() {
+            return None;
+        }
+        let field = if command {
+            "TaskInfo.container"
+        } else {
+            "ExecutorInfo.container"
+        };
+        info.container
+            .as_ref()
+            .and_then(|container| container_info::check(container, field).err())
     }
 
     /// Creates the executor's sandbox and spawns its launch (fetch, then the process in

@@ -6,12 +6,15 @@
 use std::collections::BTreeSet;
 
 use ratufa_proto::resources::Resources;
+use ratufa_proto::v1::container_info::Type as ContainerType;
 use ratufa_proto::v1::executor_info::Type as ExecutorType;
+use ratufa_proto::v1::health_check::Type as HealthType;
 use ratufa_proto::v1::resource::AllocationInfo;
 use ratufa_proto::v1::{ExecutorInfo, FrameworkId, Resource, TaskGroupInfo, TaskInfo};
 
 use super::agent::Agent;
 use super::task::FrameworkTasks;
+use super::task_fields::{validate_check, validate_container, validate_health_check};
 use super::validation::validate_id;
 
 /// Least cpus and memory (MB) an executor of a task group must ask for.
@@ -57,6 +60,16 @@ pub fn validate_task(
 ) -> Result<ValidTask, String> {
     let resources = validate_task_common(task, ctx)?;
 
+    if task
+        .container
+        .as_ref()
+        .and_then(|c| c.linux_info.as_ref())
+        .is_some_and(|linux| linux.share_cgroups == Some(false))
+    {
+        return Err(
+            "Only tasks in a task group may have 'share_cgroups' set to 'false'".to_string(),
+        );
+    }
     if task.executor.is_some() == task.command.is_some() {
         return Err(
             "Task should have at least one (but not both) of CommandInfo or \
@@ -114,6 +127,7 @@ pub fn validate_task_group(
             if task.executor.is_none() {
                 return Err("'TaskInfo.executor' must be set".to_string());
             }
+            validate_nested_container(task)?;
             // Mesos checks ids only against tasks already launched; two tasks of one
             // group with the same id would run twice under one name.
             if !seen.insert(task.task_id.value.as_str()) {
@@ -140,6 +154,9 @@ pub fn validate_task_group(
             return Err("Unknown executor type".to_string());
         }
         Some(Ok(_)) => {}
+    }
+    if executor.container.as_ref().map(|c| c.r#type) == Some(ContainerType::Docker as i32) {
+        return Err("Docker ContainerInfo is not supported on the executor".to_string());
     }
     for task in &group.tasks {
         if task.executor.as_ref() != Some(executor) {
@@ -216,6 +233,12 @@ fn validate_task_common(task: &TaskInfo, ctx: &LaunchContext<'_>) -> Result<Reso
     {
         return Err("Task's 'kill_policy.grace_period' must be non-negative".to_string());
     }
+    if let Some(check) = &task.check {
+        validate_check(check).map_err(|e| format!("Task uses invalid check: {e}"))?;
+    }
+    if let Some(check) = &task.health_check {
+        validate_health_check(check).map_err(|e| format!("Task uses invalid health check: {e}"))?;
+    }
     if task.resources.is_empty() {
         return Err("Task uses no resources".to_string());
     }
@@ -224,7 +247,36 @@ fn validate_task_common(task: &TaskInfo, ctx: &LaunchContext<'_>) -> Result<Reso
     if resources.is_empty() {
         return Err("Task uses no resources".to_string());
     }
+    if let Some(container) = &task.container {
+        validate_container(container)
+            .map_err(|e| format!("Task's `ContainerInfo` is invalid: {e}"))?;
+    }
     Ok(resources)
+}
+
+/// What a task of a group may ask of the nested container Mesos's default executor
+/// would give it.
+fn validate_nested_container(task: &TaskInfo) -> Result<(), String> {
+    let Some(container) = &task.container else {
+        return Ok(());
+    };
+    let probes_network = task.health_check.as_ref().is_some_and(|check| {
+        matches!(
+            check.r#type.map(HealthType::try_from),
+            Some(Ok(HealthType::Http | HealthType::Tcp))
+        )
+    });
+    if !container.network_infos.is_empty() && probes_network {
+        return Err(
+            "HTTP and TCP health checks are not supported for nested containers \
+                    not joining parent's network"
+                .to_string(),
+        );
+    }
+    if container.r#type == ContainerType::Docker as i32 {
+        return Err("Docker ContainerInfo is not supported on the task".to_string());
+    }
+    Ok(())
 }
 
 /// `executor::internal::validate`: id, framework id, resources, and compatibility
@@ -248,6 +300,24 @@ fn validate_executor_common(
             return Err("'ExecutorInfo.command' must be set for 'CUSTOM' executor".to_string());
         }
         _ => {}
+    }
+    if let Some(container) = &executor.container {
+        if executor.r#type == Some(ExecutorType::Default as i32) {
+            if container.r#type != ContainerType::Mesos as i32 {
+                return Err(
+                    "'ExecutorInfo.container.type' must be 'MESOS' for 'DEFAULT' executor"
+                        .to_string(),
+                );
+            }
+            if container.mesos.as_ref().is_some_and(|m| m.image.is_some()) {
+                return Err(
+                    "'ExecutorInfo.container.mesos.image' must not be set for 'DEFAULT' executor"
+                        .to_string(),
+                );
+            }
+        }
+        validate_container(container)
+            .map_err(|e| format!("Executor's `ContainerInfo` is invalid: {e}"))?;
     }
     match &executor.framework_id {
         None => return Err("'ExecutorInfo.framework_id' must be set".to_string()),

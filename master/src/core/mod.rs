@@ -33,6 +33,7 @@ pub mod roles;
 mod snapshot;
 pub mod status;
 mod task;
+mod task_fields;
 mod tasks;
 mod time;
 pub mod validation;

@@ -3,7 +3,10 @@
 
 use ratufa_proto::v1::offer::{Operation, operation};
 use ratufa_proto::v1::task_status::Reason;
-use ratufa_proto::v1::{ExecutorId, ExecutorInfo, TaskGroupInfo, executor_info};
+use ratufa_proto::v1::{
+    CheckInfo, ContainerInfo, ExecutorId, ExecutorInfo, HealthCheck, Image, LinuxInfo,
+    TaskGroupInfo, Volume, check_info, container_info, executor_info, health_check,
+};
 
 use super::*;
 
@@ -113,6 +116,34 @@ fn offers_of_two_agents_cannot_be_combined() {
     h.check();
 }
 
+/// LAUNCHes the tasks of `cases` in one ACCEPT: those with `Some(fault)` must get, in
+/// order, TASK_ERROR (REASON_TASK_INVALID) with a message containing it. Returns the
+/// outputs.
+fn launch_cases(
+    h: &mut Harness,
+    sub: &Subscription,
+    offer: &Offer,
+    cases: Vec<(TaskInfo, Option<&str>)>,
+) -> Vec<Output> {
+    let errors: Vec<&str> = cases.iter().filter_map(|(_, e)| *e).collect();
+    let tasks: Vec<TaskInfo> = cases.into_iter().map(|(t, _)| t).collect();
+    h.call_on(sub, accept(&[offer], vec![launch(tasks)]))
+        .unwrap();
+    let outputs = h.outputs();
+    let updates = updates_on(&outputs, sub.conn);
+    assert_eq!(updates.len(), errors.len(), "{updates:?}");
+    for (status, fault) in updates.iter().zip(errors) {
+        assert_eq!(state_of(status), TaskState::TaskError);
+        assert_eq!(reason_of(status), Some(Reason::TaskInvalid));
+        assert!(
+            status.message().contains(fault),
+            "{fault}: {:?}",
+            status.message
+        );
+    }
+    outputs
+}
+
 #[test]
 fn invalid_tasks_get_task_error_with_the_fault() {
     let mut h = Harness::new();
@@ -148,25 +179,147 @@ fn invalid_tasks_get_task_error_with_the_fault() {
         (wrong_agent, Some("Task uses invalid agent S9")),
         (no_resources, Some("Task uses no resources")),
     ];
-    let expected: Vec<Option<&str>> = cases.iter().map(|(_, e)| *e).collect();
-    let tasks: Vec<TaskInfo> = cases.into_iter().map(|(t, _)| t).collect();
-    h.call_on(&sub, accept(&[&offer], vec![launch(tasks)]))
-        .unwrap();
-    let outputs = h.outputs();
-    let updates = updates_on(&outputs, sub.conn);
-    let errors: Vec<&str> = expected.iter().flatten().copied().collect();
-    assert_eq!(updates.len(), errors.len(), "{updates:?}");
-    for (status, fault) in updates.iter().zip(errors) {
-        assert_eq!(state_of(status), TaskState::TaskError);
-        assert_eq!(reason_of(status), Some(Reason::TaskInvalid));
-        assert!(
-            status.message().contains(fault),
-            "{fault}: {:?}",
-            status.message
-        );
-    }
+    let outputs = launch_cases(&mut h, &sub, &offer, cases);
     assert_eq!(commands_on(&outputs, agent.conn).len(), 1);
     assert_eq!(h.core.counters().tasks_error, 7);
+    h.check();
+}
+
+/// Mesos's master checks a task's check, health check and ContainerInfo itself; what
+/// an agent could not run (an image, a DOCKER container with its DockerInfo) passes.
+#[test]
+fn checks_health_checks_and_containers_are_validated() {
+    let mut h = Harness::new();
+    let (sub, agent, offer) = h.offered(info("f"), "cpus:8;mem:1024");
+    let task = |id: &str, set: &dyn Fn(&mut TaskInfo)| {
+        let mut t = command_task(id, &agent.id, "cpus:0.5");
+        set(&mut t);
+        t
+    };
+    let docker = |t: &mut TaskInfo| {
+        t.container = Some(ContainerInfo {
+            r#type: container_info::Type::Docker as i32,
+            ..ContainerInfo::default()
+        })
+    };
+    let cases: Vec<(TaskInfo, Option<&str>)> = vec![
+        (
+            task("no-type", &|t| t.check = Some(CheckInfo::default())),
+            Some("Task uses invalid check: CheckInfo must specify 'type'"),
+        ),
+        (
+            task("no-command", &|t| {
+                t.check = Some(CheckInfo {
+                    r#type: Some(check_info::Type::Command as i32),
+                    ..CheckInfo::default()
+                })
+            }),
+            Some("Expecting 'command' to be set for COMMAND check"),
+        ),
+        (
+            task("negative", &|t| {
+                t.check = Some(CheckInfo {
+                    r#type: Some(check_info::Type::Tcp as i32),
+                    tcp: Some(check_info::Tcp { port: 80 }),
+                    interval_seconds: Some(-1.0),
+                    ..CheckInfo::default()
+                })
+            }),
+            Some("Expecting 'interval_seconds' to be non-negative"),
+        ),
+        (
+            task("tcp-check", &|t| {
+                t.check = Some(CheckInfo {
+                    r#type: Some(check_info::Type::Tcp as i32),
+                    tcp: Some(check_info::Tcp { port: 80 }),
+                    ..CheckInfo::default()
+                })
+            }),
+            None,
+        ),
+        (
+            task("scheme", &|t| {
+                t.health_check = Some(HealthCheck {
+                    http: Some(health_check::HttpCheckInfo {
+                        port: 80,
+                        scheme: Some("ftp".into()),
+                        ..Default::default()
+                    }),
+                    ..HealthCheck::default()
+                })
+            }),
+            Some("Task uses invalid health check: Unsupported HTTP health check scheme: 'ftp'"),
+        ),
+        (
+            task("docker", &docker),
+            Some("Task's `ContainerInfo` is invalid: DockerInfo 'docker' is not set"),
+        ),
+        (
+            task("docker-image", &|t| {
+                docker(t);
+                if let Some(c) = t.container.as_mut() {
+                    c.docker = Some(container_info::DockerInfo {
+                        image: "alpine".into(),
+                        ..Default::default()
+                    });
+                }
+            }),
+            None,
+        ),
+        (
+            task("two-sources", &|t| {
+                t.container = Some(ContainerInfo {
+                    r#type: container_info::Type::Mesos as i32,
+                    volumes: vec![Volume {
+                        host_path: Some("/tmp".into()),
+                        image: Some(Image::default()),
+                        ..Volume::default()
+                    }],
+                    ..ContainerInfo::default()
+                })
+            }),
+            Some("Invalid volume: Only one of them should be set"),
+        ),
+        (
+            task("own-cgroups", &|t| {
+                t.container = Some(ContainerInfo {
+                    r#type: container_info::Type::Mesos as i32,
+                    linux_info: Some(LinuxInfo {
+                        share_cgroups: Some(false),
+                        ..LinuxInfo::default()
+                    }),
+                    ..ContainerInfo::default()
+                })
+            }),
+            Some("Only tasks in a task group may have 'share_cgroups' set to 'false'"),
+        ),
+    ];
+    let outputs = launch_cases(&mut h, &sub, &offer, cases);
+    assert_eq!(commands_on(&outputs, agent.conn).len(), 2);
+    h.check();
+}
+
+#[test]
+fn a_group_may_not_ask_for_docker() {
+    let mut h = Harness::new();
+    let (sub, agent, offer) = h.offered(info("f"), "cpus:4;mem:1024;disk:1024");
+    let mut docker_executor = executor("ex", "cpus:0.1;mem:32;disk:10");
+    docker_executor.container = Some(ContainerInfo {
+        r#type: container_info::Type::Docker as i32,
+        docker: Some(container_info::DockerInfo::default()),
+        ..ContainerInfo::default()
+    });
+    let op = launch_group(docker_executor, vec![group_task("g1", &agent.id)]);
+    h.call_on(&sub, accept(&[&offer], vec![op])).unwrap();
+    let status = single_update(&h.outputs(), &sub);
+    assert_eq!(state_of(&status), TaskState::TaskError);
+    assert!(
+        status
+            .message()
+            .contains("'ExecutorInfo.container.type' must be 'MESOS' for 'DEFAULT' executor"),
+        "{:?}",
+        status.message
+    );
     h.check();
 }
 
