@@ -11,6 +11,8 @@
 //! - a `ratufa agent` process killed with SIGKILL makes its tasks TASK_LOST, or
 //!   TASK_UNREACHABLE for a PARTITION_AWARE framework;
 //! - implicit and explicit RECONCILE answer per case;
+//! - every update the master writes itself (LOST, UNREACHABLE, reconciliation
+//!   answers, TASK_ERROR, TASK_DROPPED) carries the wall-clock time it was written;
 //! - two frameworks in roles weighted 1 and 3 share the cluster 1:3.
 //!
 //! Waits are bounded by deadlines; windows in which nothing may happen are a couple of
@@ -28,7 +30,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use cluster::{AgentProcess, Scheduler, command_task, get_json, offered};
+use cluster::{
+    AgentProcess, Scheduler, assert_stamped_since, command_task, get_json, offered, wall_seconds,
+};
 use support::{FAST_HEARTBEAT, Master, flags_with_heartbeat};
 
 /// Two allocation intervals and some: long enough that an offer that was going to
@@ -360,10 +364,12 @@ async fn a_killed_agent_loses_its_tasks_per_partition_awareness() {
         .await_state(&master, "aware-task", "TASK_RUNNING")
         .await;
 
+    let killed_at = wall_seconds();
     agent.kill();
 
     let lost = plain.await_state(&master, "plain-task", "TASK_LOST").await;
     assert_eq!(lost["source"], "SOURCE_MASTER", "{lost}");
+    assert_stamped_since(&lost, killed_at);
     assert!(
         lost.get("uuid").is_none(),
         "master updates carry no uuid: {lost}"
@@ -372,6 +378,16 @@ async fn a_killed_agent_loses_its_tasks_per_partition_awareness() {
         .await_state(&master, "aware-task", "TASK_UNREACHABLE")
         .await;
     assert_eq!(unreachable["source"], "SOURCE_MASTER", "{unreachable}");
+    assert_stamped_since(&unreachable, killed_at);
+    // The time the agent was marked unreachable is the update's own.
+    let marked = unreachable["unreachable_time"]["nanoseconds"]
+        .as_f64()
+        .unwrap()
+        / 1e9;
+    assert!(
+        (marked - unreachable["timestamp"].as_f64().unwrap()).abs() < 1e-3,
+        "{unreachable}"
+    );
     // And the framework is told the agent is gone.
     let failure = plain.expect(&master, "FAILURE").await;
     assert_eq!(failure["failure"]["agent_id"], agent_id, "{failure}");
@@ -407,7 +423,9 @@ async fn reconciliation_answers_per_case() {
         json!({"type": "RECONCILE", "framework_id": {"value": framework_id},
                "reconcile": {"tasks": tasks}})
     };
-    // Implicit: the latest state of every task the master knows.
+    // Implicit: the latest state of every task the master knows, stamped with the
+    // time of the answer (as Mesos does), not that of the state it repeats.
+    let asked_at = wall_seconds();
     scheduler.call(&master, reconcile(json!([]))).await;
     let update = scheduler.expect(&master, "UPDATE").await;
     let status = &update["update"]["status"];
@@ -416,9 +434,11 @@ async fn reconciliation_answers_per_case() {
     assert_eq!(status["reason"], "REASON_RECONCILIATION");
     assert_eq!(status["source"], "SOURCE_MASTER");
     assert!(status.get("uuid").is_none(), "{status}");
+    assert_stamped_since(status, asked_at);
 
     // Explicit: known → its state; unknown on a registered agent → TASK_GONE; unknown
     // with no agent → TASK_UNKNOWN (partition-aware framework: no TASK_LOST).
+    let asked_at = wall_seconds();
     scheduler
         .call(
             &master,
@@ -434,6 +454,7 @@ async fn reconciliation_answers_per_case() {
         let update = scheduler.expect(&master, "UPDATE").await;
         let status = &update["update"]["status"];
         assert_eq!(status["reason"], "REASON_RECONCILIATION", "{status}");
+        assert_stamped_since(status, asked_at);
         answers.insert(
             status["task_id"]["value"].as_str().unwrap().to_string(),
             status["state"].as_str().unwrap().to_string(),
@@ -445,6 +466,7 @@ async fn reconciliation_answers_per_case() {
 
     // A framework that is not partition-aware hears TASK_LOST for the unknowns.
     let mut plain = Scheduler::subscribe(&master, &framework("plain", &[])).await;
+    let asked_at = wall_seconds();
     plain
         .call(
             &master,
@@ -454,6 +476,61 @@ async fn reconciliation_answers_per_case() {
         .await;
     let update = plain.expect(&master, "UPDATE").await;
     assert_eq!(update["update"]["status"]["state"], "TASK_LOST", "{update}");
+    assert_stamped_since(&update["update"]["status"], asked_at);
+}
+
+#[tokio::test]
+async fn updates_the_master_writes_for_refused_launches_and_kills_carry_their_time() {
+    let master = local(1, &[]).await;
+    let mut scheduler =
+        Scheduler::subscribe(&master, &framework("stamped", &["PARTITION_AWARE"])).await;
+    let offer = scheduler.offers(&master).await.remove(0);
+    let agent_id = offer["agent_id"].clone();
+
+    // More than offered: TASK_ERROR from validation.
+    let asked_at = wall_seconds();
+    scheduler
+        .launch(
+            &master,
+            &[&offer["id"]],
+            vec![command_task("greedy", &agent_id, 400.0, 32.0, "true")],
+            0.0,
+        )
+        .await;
+    let error = scheduler.await_state(&master, "greedy", "TASK_ERROR").await;
+    assert_eq!(error["source"], "SOURCE_MASTER", "{error}");
+    assert_stamped_since(&error, asked_at);
+
+    // An offer id the master never made: TASK_DROPPED (partition-aware), invalid offers.
+    let asked_at = wall_seconds();
+    scheduler
+        .launch(
+            &master,
+            &[&json!({"value": "no-such-offer"})],
+            vec![command_task("orphan", &agent_id, 0.1, 32.0, "true")],
+            0.0,
+        )
+        .await;
+    let dropped = scheduler
+        .await_state(&master, "orphan", "TASK_DROPPED")
+        .await;
+    assert_eq!(dropped["reason"], "REASON_INVALID_OFFERS", "{dropped}");
+    assert_stamped_since(&dropped, asked_at);
+
+    // KILL of a task the master does not know: answered by reconciliation.
+    let asked_at = wall_seconds();
+    scheduler
+        .call(
+            &master,
+            json!({"type": "KILL", "framework_id": {"value": scheduler.id()},
+                   "kill": {"task_id": {"value": "never-launched"}}}),
+        )
+        .await;
+    let unknown = scheduler
+        .await_state(&master, "never-launched", "TASK_UNKNOWN")
+        .await;
+    assert_eq!(unknown["reason"], "REASON_RECONCILIATION", "{unknown}");
+    assert_stamped_since(&unknown, asked_at);
 }
 
 #[tokio::test]

@@ -237,6 +237,29 @@ pub fn command_task(id: &str, agent_id: &Value, cpus: f64, mem: f64, command: &s
     })
 }
 
+/// Now on the wall clock, in seconds since the epoch: what a status's `timestamp` counts.
+pub fn wall_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs_f64()
+}
+
+/// Asserts that `status` carries a `timestamp` written between `since` (a
+/// [`wall_seconds`] taken before the call that caused it) and now. A second of slack
+/// either side: the master's wall clock is its start plus a monotonic clock, which
+/// may drift a little from the system clock while a test runs.
+pub fn assert_stamped_since(status: &Value, since: f64) {
+    let Some(timestamp) = status["timestamp"].as_f64() else {
+        panic!("no timestamp in {status}");
+    };
+    let now = wall_seconds();
+    assert!(
+        (since - 1.0..=now + 1.0).contains(&timestamp),
+        "timestamp {timestamp} outside [{since}, {now}]: {status}"
+    );
+}
+
 /// The scalar `name` of an offer's resources, summed.
 pub fn offered(offer: &Value, name: &str) -> f64 {
     offer["resources"]

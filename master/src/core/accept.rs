@@ -103,7 +103,10 @@ impl MasterCore {
                             format!("Task launched with invalid offers: {error}"),
                         );
                         self.count_terminal(state);
-                        self.send_update(framework_id, status.into_status());
+                        self.send_update(
+                            framework_id,
+                            status.into_status(self.status_timestamp(now)),
+                        );
                     }
                 }
                 return Ok(Reply::Accepted);
@@ -125,6 +128,7 @@ impl MasterCore {
                     let tasks = operation.launch.map(|l| l.task_infos).unwrap_or_default();
                     if operation.id.is_some() {
                         self.error_tasks(
+                            now,
                             framework_id,
                             &tasks,
                             Reason::TaskInvalid,
@@ -133,7 +137,7 @@ impl MasterCore {
                         continue;
                     }
                     for task in tasks {
-                        self.launch_task(framework_id, &agent_id, &role, task, &mut remaining);
+                        self.launch_task(now, framework_id, &agent_id, &role, task, &mut remaining);
                     }
                 }
                 OperationType::LaunchGroup => {
@@ -142,6 +146,7 @@ impl MasterCore {
                     };
                     if operation.id.is_some() {
                         self.error_tasks(
+                            now,
                             framework_id,
                             &group.task_group.tasks,
                             Reason::TaskGroupInvalid,
@@ -149,7 +154,7 @@ impl MasterCore {
                         );
                         continue;
                     }
-                    self.launch_group(framework_id, &agent_id, &role, group, &mut remaining);
+                    self.launch_group(now, framework_id, &agent_id, &role, group, &mut remaining);
                 }
                 _ => warn!(framework_id = %framework_id, "ignoring unknown offer operation"),
             }
@@ -218,17 +223,25 @@ impl MasterCore {
 
     fn error_tasks(
         &mut self,
+        now: Time,
         framework_id: &str,
         tasks: &[TaskInfo],
         reason: Reason,
         message: &str,
     ) {
         for task in tasks {
-            self.task_error(framework_id, task, reason, message.to_string());
+            self.task_error(now, framework_id, task, reason, message.to_string());
         }
     }
 
-    fn task_error(&mut self, framework_id: &str, task: &TaskInfo, reason: Reason, message: String) {
+    fn task_error(
+        &mut self,
+        now: Time,
+        framework_id: &str,
+        task: &TaskInfo,
+        reason: Reason,
+        message: String,
+    ) {
         warn!(framework_id = %framework_id, task_id = %task.task_id.value, "invalid task: {message}");
         let status = MasterStatus::new(
             task.task_id.clone(),
@@ -238,11 +251,12 @@ impl MasterCore {
             message,
         );
         self.count_terminal(TaskState::TaskError);
-        self.send_update(framework_id, status.into_status());
+        self.send_update(framework_id, status.into_status(self.status_timestamp(now)));
     }
 
     fn launch_task(
         &mut self,
+        now: Time,
         framework_id: &str,
         agent_id: &str,
         role: &str,
@@ -268,7 +282,7 @@ impl MasterCore {
         let valid = match launch_validation::validate_task(&task, &ctx, remaining) {
             Ok(valid) => valid,
             Err(message) => {
-                self.task_error(framework_id, &task, Reason::TaskInvalid, message);
+                self.task_error(now, framework_id, &task, Reason::TaskInvalid, message);
                 return;
             }
         };
@@ -296,6 +310,7 @@ impl MasterCore {
 
     fn launch_group(
         &mut self,
+        now: Time,
         framework_id: &str,
         agent_id: &str,
         role: &str,
@@ -331,7 +346,13 @@ impl MasterCore {
             Ok(valid) => valid,
             Err(message) => {
                 let tasks = group.task_group.tasks.clone();
-                self.error_tasks(framework_id, &tasks, Reason::TaskGroupInvalid, &message);
+                self.error_tasks(
+                    now,
+                    framework_id,
+                    &tasks,
+                    Reason::TaskGroupInvalid,
+                    &message,
+                );
                 return;
             }
         };

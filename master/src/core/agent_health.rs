@@ -109,7 +109,7 @@ impl MasterCore {
             if how == Removal::Unreachable {
                 status.unreachable_time = Some(self.wall_time(now));
             }
-            let status = status.into_status();
+            let status = status.into_status(self.status_timestamp(now));
             let was_terminal = entry.is_terminal();
             self.update_task(now, &framework_id, &task_id, &status, None, false);
             self.remove_task(

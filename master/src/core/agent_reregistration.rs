@@ -188,7 +188,10 @@ impl MasterCore {
                     "Unreachable agent re-reregistered",
                 );
                 status.executor_id = executor_id;
-                self.send_update(&framework_id, status.into_status());
+                self.send_update(
+                    &framework_id,
+                    status.into_status(self.status_timestamp(now)),
+                );
             }
         }
         for (executor, resources) in report.executors {
@@ -304,7 +307,7 @@ impl MasterCore {
                     "Task is unknown to the agent",
                 );
                 status.executor_id = entry.executor_id();
-                let status = status.into_status();
+                let status = status.into_status(self.status_timestamp(now));
                 self.update_task(now, &framework_id, &task_id, &status, None, false);
                 self.send_update(&framework_id, status);
             }

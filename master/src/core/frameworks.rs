@@ -294,7 +294,7 @@ impl MasterCore {
                     ratufa_proto::v1::task_status::Reason::FrameworkRemoved,
                     format!("Framework {id} removed"),
                 )
-                .into_status();
+                .into_status(self.status_timestamp(now));
                 self.update_task(now, id, &task_id, &status, None, true);
             }
             self.remove_task(now, id, &task_id, false);

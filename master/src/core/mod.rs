@@ -255,6 +255,11 @@ impl MasterCore {
         self.clock.time_info(now)
     }
 
+    /// `now` as the `timestamp` of a status the master writes: seconds since the epoch.
+    pub(crate) fn status_timestamp(&self, now: Time) -> f64 {
+        self.clock.seconds(now)
+    }
+
     pub fn master_info(&self) -> &MasterInfo {
         &self.config.master_info
     }
@@ -452,13 +457,13 @@ impl MasterCore {
             FrameworkCall::Decline(decline) => Ok(self.decline(now, id, decline)),
             FrameworkCall::Revive(revive) => self.revive_or_suppress(id, revive.roles, true),
             FrameworkCall::Suppress(suppress) => self.revive_or_suppress(id, suppress.roles, false),
-            FrameworkCall::Kill(kill) => Ok(self.kill(id, kill)),
+            FrameworkCall::Kill(kill) => Ok(self.kill(now, id, kill)),
             FrameworkCall::Shutdown(shutdown) => Ok(self.shutdown_executor(id, shutdown)),
             FrameworkCall::Acknowledge(ack) => {
                 self.counters.messages_status_update_acknowledgement += 1;
                 Ok(self.acknowledge(now, id, ack))
             }
-            FrameworkCall::Reconcile(reconcile) => Ok(self.reconcile(id, reconcile)),
+            FrameworkCall::Reconcile(reconcile) => Ok(self.reconcile(now, id, reconcile)),
             FrameworkCall::Message(message) => Ok(self.framework_message(id, message)),
             FrameworkCall::Request(request) => {
                 // Mesos passes requests to an allocator that ignores them.

@@ -77,7 +77,7 @@ impl MasterCore {
             self.remove_agent(now, agent_id, Removal::Gone);
         } else if self.unreachable_agents.remove(agent_id).is_some() {
             warn!(agent_id = %agent_id, "operator marked an unreachable agent gone");
-            self.end_unreachable_tasks(agent_id);
+            self.end_unreachable_tasks(now, agent_id);
         } else {
             warn!(agent_id = %agent_id, "operator marked an agent gone that has not re-registered");
         }
@@ -92,7 +92,7 @@ impl MasterCore {
 
     /// The tasks of partition-aware frameworks held as unreachable on a gone agent:
     /// TASK_GONE_BY_OPERATOR, moved to the completed tasks.
-    fn end_unreachable_tasks(&mut self, agent_id: &str) {
+    fn end_unreachable_tasks(&mut self, now: Time, agent_id: &str) {
         let capacity = self.config.max_completed_tasks_per_framework;
         let held: Vec<(String, String)> = self
             .tasks
@@ -123,7 +123,7 @@ impl MasterCore {
                 Removal::Gone.message(),
             );
             status.executor_id = entry.executor_id();
-            let status = status.into_status();
+            let status = status.into_status(self.status_timestamp(now));
             let task = Arc::make_mut(&mut entry);
             task.set_state(state);
             task.push_status(status.clone(), MAX_STATUSES_PER_TASK);

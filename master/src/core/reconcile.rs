@@ -8,7 +8,7 @@ use tracing::{debug, info};
 
 use super::status::MasterStatus;
 use super::task::TaskEntry;
-use super::{MasterCore, Reply};
+use super::{MasterCore, Reply, Time};
 
 impl MasterCore {
     /// Implicit (no tasks named): the latest state of every task the master holds for
@@ -16,7 +16,14 @@ impl MasterCore {
     /// of it and of its agent (none while that agent is recovered from the registry but
     /// not re-registered); the answers that would say "not running" become TASK_LOST
     /// for frameworks that are not PARTITION_AWARE.
-    pub(super) fn reconcile(&mut self, framework_id: &str, reconcile: call::Reconcile) -> Reply {
+    pub(super) fn reconcile(
+        &mut self,
+        now: Time,
+        framework_id: &str,
+        reconcile: call::Reconcile,
+    ) -> Reply {
+        // Every answer carries the time it was written, as Mesos stamps each.
+        let timestamp = self.status_timestamp(now);
         self.counters.messages_reconcile_tasks += 1;
         let partition_aware = self.is_partition_aware(framework_id);
         let pick = |aware: TaskState| {
@@ -32,7 +39,7 @@ impl MasterCore {
             info!(framework_id = %framework_id, "implicit task reconciliation");
             if let Some(books) = self.tasks.get(framework_id) {
                 // In task id order: the books are kept in it.
-                replies.extend(books.active().map(latest_state));
+                replies.extend(books.active().map(|entry| latest_state(entry, timestamp)));
             }
         } else {
             info!(framework_id = %framework_id, tasks = reconcile.tasks.len(), "explicit task reconciliation");
@@ -42,7 +49,7 @@ impl MasterCore {
                     .get(framework_id)
                     .and_then(|t| t.get(&asked.task_id.value));
                 let reply = if let Some(entry) = known {
-                    latest_state(entry)
+                    latest_state(entry, timestamp)
                 } else if asked
                     .agent_id
                     .as_ref()
@@ -64,7 +71,7 @@ impl MasterCore {
                         Reason::Reconciliation,
                         "Reconciliation: Task is unknown to the agent",
                     )
-                    .into_status()
+                    .into_status(timestamp)
                 } else if let Some((agent_id, since)) = asked.agent_id.as_ref().and_then(|id| {
                     self.unreachable_agents
                         .get(&id.value)
@@ -78,7 +85,7 @@ impl MasterCore {
                         "Reconciliation: Task is unreachable",
                     );
                     status.unreachable_time = Some(since);
-                    status.into_status()
+                    status.into_status(timestamp)
                 } else if let Some(agent_id) = asked
                     .agent_id
                     .as_ref()
@@ -91,7 +98,7 @@ impl MasterCore {
                         Reason::Reconciliation,
                         "Reconciliation: Task is gone",
                     )
-                    .into_status()
+                    .into_status(timestamp)
                 } else {
                     MasterStatus::new(
                         asked.task_id,
@@ -100,7 +107,7 @@ impl MasterCore {
                         Reason::Reconciliation,
                         "Reconciliation: Task is unknown",
                     )
-                    .into_status()
+                    .into_status(timestamp)
                 };
                 replies.push(reply);
             }
@@ -114,8 +121,9 @@ impl MasterCore {
 }
 
 /// "Reconciliation: Latest task state": the state last reported to the framework,
-/// with what the latest status said of health, checks and container.
-fn latest_state(entry: &TaskEntry) -> TaskStatus {
+/// with what the latest status said of health, checks and container, written at
+/// `timestamp` (the answer's time, not that of the status it repeats).
+fn latest_state(entry: &TaskEntry, timestamp: f64) -> TaskStatus {
     let last = entry.latest_status();
     let last = last.as_ref();
     TaskStatus {
@@ -124,6 +132,7 @@ fn latest_state(entry: &TaskEntry) -> TaskStatus {
         message: Some("Reconciliation: Latest task state".to_string()),
         source: Some(Source::Master as i32),
         reason: Some(Reason::Reconciliation as i32),
+        timestamp: Some(timestamp),
         agent_id: Some(entry.agent_id_proto()),
         executor_id: entry.executor_id(),
         healthy: last.and_then(|s| s.healthy),

@@ -50,9 +50,12 @@ impl MasterStatus {
     }
 
     /// The status, from SOURCE_MASTER and without a uuid: nothing for the framework to
-    /// acknowledge (an ACK of it would name no update the agent holds).
-    pub fn into_status(self) -> TaskStatus {
+    /// acknowledge (an ACK of it would name no update the agent holds). `timestamp` is
+    /// when the master wrote it, in seconds since the epoch, as every Mesos update
+    /// carries.
+    pub fn into_status(self, timestamp: f64) -> TaskStatus {
         TaskStatus {
+            timestamp: Some(timestamp),
             task_id: self.task_id,
             state: self.state as i32,
             message: Some(self.message),

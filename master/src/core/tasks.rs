@@ -351,7 +351,7 @@ impl MasterCore {
 
     /// KILL: a known task's agent is told to kill it (or will be when it comes back);
     /// an unknown task is answered by explicit reconciliation.
-    pub(super) fn kill(&mut self, framework_id: &str, kill: call::Kill) -> Reply {
+    pub(super) fn kill(&mut self, now: Time, framework_id: &str, kill: call::Kill) -> Reply {
         self.counters.messages_kill_task += 1;
         let task_id = kill.task_id.value.clone();
         let agent_of_task = self
@@ -362,6 +362,7 @@ impl MasterCore {
         let Some(agent_id) = agent_of_task else {
             info!(framework_id = %framework_id, task_id = %task_id, "cannot kill unknown task; reconciling it");
             self.reconcile(
+                now,
                 framework_id,
                 call::Reconcile {
                     tasks: vec![call::reconcile::Task {

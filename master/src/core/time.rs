@@ -70,6 +70,13 @@ impl WallClock {
         SystemTime::UNIX_EPOCH + self.origin.saturating_add(time.since_origin())
     }
 
+    /// `time` as seconds since the epoch, as `TaskStatus.timestamp` carries it.
+    pub fn seconds(self, time: Time) -> f64 {
+        self.origin
+            .saturating_add(time.since_origin())
+            .as_secs_f64()
+    }
+
     /// `time` as nanoseconds since the epoch.
     pub fn time_info(self, time: Time) -> TimeInfo {
         let since_epoch = self.origin.saturating_add(time.since_origin());
@@ -109,6 +116,7 @@ mod tests {
             1_700_000_002_500_000_000
         );
         assert_eq!(clock.at(later), origin + Duration::from_millis(2500));
+        assert_eq!(clock.seconds(later), 1_700_000_002.5);
         // The default clock's origin is the epoch: times since the origin.
         assert_eq!(
             WallClock::default().time_info(later).nanoseconds,
