@@ -20,6 +20,8 @@
 //! - a master SIGKILLed while it writes agents' admissions (to its file or to
 //!   ZooKeeper) comes back with a whole registry listing every agent it had answered
 //!   SUBSCRIBED;
+//! - an agent whose first SUBSCRIBED is lost (its stream dropped before reading it)
+//!   and that registers again from the same address is one agent, not two;
 //! - a master that finds more of its recovered agents missing than
 //!   `--recovery_agent_removal_limit` allows exits 1 without marking them, and bad
 //!   values of that flag and of `--agent_removal_rate_limit` are refused.
@@ -606,6 +608,59 @@ fn first_registration(index: usize) -> ratufa_proto::ratufa::agentlink::Call {
         }),
         ..Default::default()
     }
+}
+
+#[tokio::test]
+async fn an_agent_that_lost_its_first_answer_and_registers_again_is_one_agent() {
+    use ratufa_agent::link::MasterLink;
+    use ratufa_proto::ratufa::agentlink::command;
+
+    let master = Master::start().await;
+    let link = MasterLink::new(&format!("127.0.0.1:{}", master.port()), None).unwrap();
+    // The first SUBSCRIBE is admitted (written to the registry), but the agent drops
+    // its stream without reading the answer.
+    drop(link.subscribe(&first_registration(0)).await.unwrap());
+    // Registered once the write is done, connected or not.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get_json(&master, "/master/state").await["slaves"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first registration never took"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // It registers again from the same address, as a new agent (it has no id), until
+    // answered (an attempt while the first is still being written is turned away).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (id, _stream) = 'answered: loop {
+        assert!(
+            Instant::now() < deadline,
+            "never answered\n{}",
+            master.log()
+        );
+        if let Ok(mut stream) = link.subscribe(&first_registration(0)).await {
+            while let Ok(Some(received)) = stream.next().await {
+                if received.r#type() == command::Type::Subscribed {
+                    let id = received.subscribed.unwrap().agent_id.value;
+                    break 'answered (id, stream);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    // One agent: the one answered, connected; no ghost holding the same resources.
+    let state = get_json(&master, "/master/state").await;
+    let slaves = state["slaves"].as_array().unwrap();
+    assert_eq!(slaves.len(), 1, "{state}");
+    assert_eq!(slaves[0]["id"], id, "{state}");
+    assert_eq!(slaves[0]["active"], true, "{state}");
+    assert_eq!(slaves[0]["hostname"], "mid-write-0", "{state}");
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use ratufa_proto::v1::task_status::Reason;
 use ratufa_proto::v1::{AgentId, TaskState};
 use tracing::warn;
 
+use super::agent_addresses::address_of;
 use super::status::MasterStatus;
 use super::{MasterCore, Output, Time};
 
@@ -126,6 +127,7 @@ impl MasterCore {
         let Some(agent) = self.agents.remove(agent_id) else {
             return;
         };
+        self.addresses.left(&address_of(&agent.info), agent_id);
         self.ping_deadlines
             .remove(&(agent.next_ping, agent_id.to_string()));
         self.notify_agent_removed(agent_id);
@@ -134,7 +136,9 @@ impl MasterCore {
             match how {
                 // Told why, so that it stops using an id that will be refused.
                 Removal::Gone => self.send_agent_error(conn, how.message()),
-                Removal::Unreachable => self.outputs.push_back(Output::Close { conn }),
+                Removal::Unreachable | Removal::Replaced => {
+                    self.outputs.push_back(Output::Close { conn });
+                }
             }
         }
         let connected: Vec<String> = self
@@ -167,6 +171,9 @@ pub(super) enum Removal {
     Unreachable,
     /// An operator marked it gone (MARK_AGENT_GONE); it may never come back.
     Gone,
+    /// It was disconnected and a new agent registered at its address: the same
+    /// machine starting over, so what it ran is lost.
+    Replaced,
 }
 
 /// What Mesos writes in the updates of a gone agent's tasks.
@@ -182,7 +189,7 @@ impl Removal {
                 TaskState::TaskGoneByOperator,
                 Reason::AgentRemovedByOperator,
             ),
-            (_, false) => (TaskState::TaskLost, Reason::AgentRemoved),
+            (Removal::Replaced, _) | (_, false) => (TaskState::TaskLost, Reason::AgentRemoved),
         }
     }
 
@@ -190,6 +197,7 @@ impl Removal {
         match self {
             Removal::Unreachable => "health check timed out",
             Removal::Gone => AGENT_GONE,
+            Removal::Replaced => "a new agent registered at the same address",
         }
     }
 }

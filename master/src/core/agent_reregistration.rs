@@ -11,6 +11,7 @@ use ratufa_proto::v1::{AgentId, ExecutorInfo, FrameworkId, FrameworkInfo, Task, 
 use tracing::{info, warn};
 
 use super::agent::task_key;
+use super::agent_addresses::address_of;
 use super::framework::Framework;
 use super::launch_validation::allocated;
 use super::status::{MasterStatus, frees_resources, is_terminal, task_state};
@@ -383,6 +384,8 @@ impl MasterCore {
         }
 
         if let Some(agent) = self.agents.get_mut(&agent_id) {
+            self.addresses.left(&address_of(&agent.info), &agent_id);
+            self.addresses.registered(&info, &agent_id);
             agent.info = Arc::new(info);
             agent.total = Arc::new(total);
             agent.conn = Some(conn);

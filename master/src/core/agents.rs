@@ -10,6 +10,7 @@ use ratufa_proto::v1::{AgentId, FrameworkId, TaskState, TimeInfo};
 use tracing::{info, warn};
 
 use super::agent::Agent;
+use super::agent_addresses::{AtAddress, address_of};
 use super::registry::Admission;
 use super::{ConnectionId, MasterCore, Output, Rejection, Reply, Time};
 
@@ -70,9 +71,33 @@ impl MasterCore {
             }
         };
 
+        let at_address = if reregistering {
+            AtAddress::Nobody
+        } else {
+            self.agent_at_address(&info)
+        };
         let id = if reregistering {
             info.id.clone().unwrap_or_default()
+        } else if let AtAddress::Registering(first) = at_address {
+            // Mesos ignores such an attempt; here its stream ends, and the agent tries
+            // again once the first registration is written.
+            let (hostname, port) = address_of(&info);
+            info!(hostname = %hostname, port, %conn, first = %first, "an agent at this address is already registering: try again");
+            self.outputs.push_back(Output::Close { conn });
+            return Err(Rejection::forbidden(format!(
+                "An agent at {hostname}:{port} is already registering; register again later"
+            )));
+        } else if let AtAddress::Connected(known) = at_address {
+            // The same agent again: its SUBSCRIBED was lost. It gets its id, on its
+            // new stream.
+            info!(agent_id = %known, hostname = %info.hostname, %conn, "agent registered again from the same address: answering with its id");
+            let id = AgentId { value: known };
+            info.id = Some(id.clone());
+            id
         } else {
+            if let AtAddress::Disconnected(old) = &at_address {
+                self.request_replaced_removal(now, old);
+            }
             let id = AgentId {
                 value: format!("{}-S{}", self.config.master_info.id, self.next_agent_id),
             };
@@ -135,6 +160,7 @@ impl MasterCore {
                 self.counters.slave_registrations += 1;
             }
             info!(agent_id = %id.value, hostname = %info.hostname, %conn, reregistering, was_unreachable, "agent registered");
+            self.addresses.registered(&info, &id.value);
             let mut agent = Agent::new(info, total, conn, now);
             agent.version = version;
             if reregistering {

@@ -16,10 +16,12 @@ impl MasterCore {
     ///   total (so nothing is offered or allocated twice);
     /// - every task an agent lists is booked on that agent and vice versa, and no
     ///   task id is both active and unreachable;
-    /// - what an agent counts as used is exactly its live tasks and executors.
+    /// - what an agent counts as used is exactly its live tasks and executors;
+    /// - the address book names only registered agents, at their addresses.
     ///
     /// Returns the first violation found.
     pub fn debug_check_invariants(&self) -> Result<(), String> {
+        self.addresses.check(&self.agents)?;
         for (id, offer) in &self.offers {
             let agent = self
                 .agents

@@ -14,6 +14,7 @@
 
 mod accept;
 mod agent;
+mod agent_addresses;
 mod agent_health;
 mod agent_reregistration;
 mod agents;
@@ -39,7 +40,7 @@ mod time;
 pub mod validation;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
@@ -164,6 +165,9 @@ pub struct MasterCore {
     agents: BTreeMap<String, Agent>,
     /// Which agent each open agent-link stream belongs to.
     agent_connections: HashMap<ConnectionId, String>,
+    /// Registered and registering agents by address, to know a new agent that is
+    /// one already held trying again.
+    addresses: agent_addresses::AddressBook,
     /// Agents marked unreachable, with when (on the wall clock: the registry's time,
     /// for agents marked by an earlier leader).
     unreachable_agents: BTreeMap<String, TimeInfo>,
@@ -225,6 +229,7 @@ impl MasterCore {
             allocation_wanted: false,
             agents: BTreeMap::new(),
             agent_connections: HashMap::new(),
+            addresses: agent_addresses::AddressBook::default(),
             unreachable_agents: BTreeMap::new(),
             gone_agents: BTreeMap::new(),
             weights,

@@ -19,6 +19,8 @@ use ratufa_proto::resources::Resources;
 use ratufa_proto::v1::{AgentId, AgentInfo, TimeInfo};
 use tracing::{error, info, warn};
 
+use super::agent_health::Removal;
+
 use super::agent_reregistration::Report;
 use super::{ConnectionId, MasterCore, Output, Rejection, Time};
 
@@ -39,6 +41,9 @@ pub enum RegistryOp {
         agent_id: AgentId,
         time: TimeInfo,
     },
+    /// Forget an admitted agent that a new agent at its address replaced (neither
+    /// unreachable nor gone: its id is simply no longer admitted).
+    Remove(AgentId),
     SetWeights(Vec<(String, f64)>),
 }
 
@@ -67,6 +72,7 @@ enum Pending {
     Admission(Box<Admission>),
     Unreachable { agent_id: String },
     Gone { agent_id: String },
+    Replaced { agent_id: String },
     Weights(Vec<(String, f64)>),
 }
 
@@ -165,6 +171,39 @@ impl MasterCore {
         );
     }
 
+    /// Removes the disconnected agent `agent_id` that a new agent at its address
+    /// replaces: out of the registry first, then out of the cluster (its tasks
+    /// TASK_LOST, frameworks told it is lost). Meanwhile its id cannot re-register.
+    pub(super) fn request_replaced_removal(&mut self, now: Time, agent_id: &str) {
+        info!(agent_id = %agent_id, "removing a disconnected agent: a new agent registered at its address");
+        self.registry.removing.insert(agent_id.to_string());
+        self.request(
+            now,
+            RegistryOp::Remove(AgentId {
+                value: agent_id.to_string(),
+            }),
+            Pending::Replaced {
+                agent_id: agent_id.to_string(),
+            },
+        );
+    }
+
+    /// The registry no longer lists the replaced agent `agent_id`.
+    fn remove_replaced_agent(&mut self, now: Time, agent_id: &str) {
+        self.registry.removing.remove(agent_id);
+        if !self.agents.contains_key(agent_id) {
+            return;
+        }
+        self.counters.slave_removals += 1;
+        self.counters.slave_removals_reason_registered += 1;
+        self.remove_agent(now, agent_id, Removal::Replaced);
+    }
+
+    /// Whether `agent_id` is being marked unreachable or gone, or removed.
+    pub(super) fn is_being_removed(&self, agent_id: &str) -> bool {
+        self.registry.removing.contains(agent_id)
+    }
+
     /// Writes role weights (checked); [`apply_weights`](Self::apply_weights) once
     /// written.
     pub(super) fn request_weights(&mut self, now: Time, weights: Vec<(String, f64)>) {
@@ -199,6 +238,7 @@ impl MasterCore {
                     .remove(&admission.conn)
                     .unwrap_or(false);
                 let conn = admission.conn;
+                self.addresses.registration_done(&admission.info, conn);
                 self.admit_agent(now, *admission);
                 if closed {
                     self.handle_agent_stream_closed(now, conn);
@@ -223,6 +263,7 @@ impl MasterCore {
                 self.registry.recovered.remove(&agent_id);
                 self.apply_agent_gone(now, &agent_id);
             }
+            Pending::Replaced { agent_id } => self.remove_replaced_agent(now, &agent_id),
             Pending::Weights(weights) => self.apply_weights(now, &weights),
         }
     }
@@ -263,6 +304,7 @@ impl MasterCore {
         let op = RegistryOp::Admit(admission.info.clone());
         if self.registry.persistent {
             self.registry.admitting.insert(conn, false);
+            self.addresses.registering(&admission.info, conn);
         }
         self.request(now, op, Pending::Admission(Box::new(admission)));
         Ok(())

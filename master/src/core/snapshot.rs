@@ -34,6 +34,7 @@ pub struct Counters {
     pub slave_reregistrations: u64,
     pub slave_removals: u64,
     pub slave_removals_reason_unhealthy: u64,
+    pub slave_removals_reason_registered: u64,
     pub slave_unreachable_completed: u64,
     pub valid_status_updates: u64,
     pub invalid_status_updates: u64,
@@ -215,6 +216,10 @@ impl StateSnapshot {
             (
                 "slave_removals/reason_unhealthy",
                 c.slave_removals_reason_unhealthy,
+            ),
+            (
+                "slave_removals/reason_registered",
+                c.slave_removals_reason_registered,
             ),
             ("slave_unreachable_completed", c.slave_unreachable_completed),
             ("valid_status_updates", c.valid_status_updates),

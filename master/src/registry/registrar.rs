@@ -141,6 +141,7 @@ pub fn apply(registry: &mut Registry, op: &RegistryOp) -> bool {
             mark_unreachable(registry, agent_id, *time)
         }
         RegistryOp::MarkGone { agent_id, time } => mark_gone(registry, agent_id, *time),
+        RegistryOp::Remove(agent_id) => remove(registry, agent_id),
         RegistryOp::SetWeights(weights) => set_weights(registry, weights),
     }
 }
@@ -175,6 +176,12 @@ fn mark_unreachable(registry: &mut Registry, id: &AgentId, time: TimeInfo) -> bo
         timestamp: time,
     });
     true
+}
+
+fn remove(registry: &mut Registry, id: &AgentId) -> bool {
+    let before = registry.admitted.len();
+    registry.admitted.retain(|a| a.info.id.as_ref() != Some(id));
+    registry.admitted.len() != before
 }
 
 fn mark_gone(registry: &mut Registry, id: &AgentId, time: TimeInfo) -> bool {

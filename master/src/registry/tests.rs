@@ -254,6 +254,8 @@ async fn operations_queued_together_cost_one_write_through_any_store() {
     let ops = [
         RegistryOp::Admit(agent("a")),
         RegistryOp::Admit(agent("b")),
+        RegistryOp::Admit(agent("c")),
+        RegistryOp::Remove(id("c")),
         RegistryOp::MarkUnreachable {
             agent_id: id("a"),
             time,
@@ -270,8 +272,13 @@ async fn operations_queued_together_cost_one_write_through_any_store() {
     assert!(recovered.is_unreachable(&id("a")));
     assert!(recovered.is_gone(&id("b")));
     assert!(!recovered.is_admitted(&id("b")));
+    // Removed: neither admitted, unreachable nor gone.
+    assert!(!recovered.is_admitted(&id("c")));
+    assert!(!recovered.is_unreachable(&id("c")));
+    assert!(!recovered.is_gone(&id("c")));
     assert_eq!(recovered.registry().weights.len(), 1);
     // Nothing that changes anything: no write.
     let mut again = recovered;
     assert!(!again.apply(&[RegistryOp::Admit(agent("b"))]).await.unwrap());
+    assert!(!again.apply(&[RegistryOp::Remove(id("c"))]).await.unwrap());
 }

@@ -11,6 +11,7 @@ mod operator;
 mod reconcile;
 mod registry;
 mod removal;
+mod same_address;
 mod subscribe;
 mod task_record;
 mod update_order;
