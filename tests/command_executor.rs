@@ -30,7 +30,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use agent::{
     Agent, Reaper, await_gone, await_status, duration, kill_task, pid_in, resources, scratch,
@@ -453,4 +453,87 @@ async fn max_completion_time_and_health_checks() {
         assert_eq!(done[task]["state"], "TASK_KILLED", "{}", done[task]);
     }
     agent.assert_alive().await;
+}
+
+/// Generic checks (TaskInfo.check): every update of the task carries the check's type
+/// with no result until a result comes, each new result is a TASK_RUNNING update of
+/// its own with REASON_TASK_CHECK_STATUS_UPDATED, and a failing check kills nothing.
+/// A COMMAND check flips when the test creates the file it tests; a TCP check flips
+/// when the test closes the port it probes.
+#[tokio::test]
+async fn generic_checks_report_each_new_result() {
+    let (master, _agent) = cluster(&["--resources=cpus:4;mem:2048"]).await;
+    let info = json!({"user": "root", "name": "checks"});
+    let mut scheduler = Scheduler::subscribe(&master, &info).await;
+    let offer = scheduler.offers(&master).await.remove(0);
+    let agent_id = offer["agent_id"].clone();
+
+    let flag = scratch("check-flag").join("flag");
+    let mut commanded = command_task("commanded", &agent_id, 0.1, 32.0, "sleep 120");
+    commanded["check"] = json!({
+        "type": "COMMAND",
+        "command": {"command": {"value": format!("test -f {}", flag.display())}},
+        "delay_seconds": 0.0,
+        "interval_seconds": 0.5,
+    });
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut probed = command_task("probed", &agent_id, 0.1, 32.0, "sleep 120");
+    probed["check"] = json!({
+        "type": "TCP",
+        "tcp": {"port": port},
+        "delay_seconds": 0.0,
+        "interval_seconds": 0.5,
+    });
+    scheduler
+        .launch(&master, &[&offer["id"]], vec![commanded, probed], 3600.0)
+        .await;
+
+    let mut offers = Vec::new();
+    let mut wait = async |task: &str, what: &str, wanted: &dyn Fn(&Value) -> bool| {
+        await_status(&master, &mut scheduler, task, what, &mut offers, wanted).await
+    };
+    let running = wait("commanded", "TASK_RUNNING", &|s| {
+        s["state"] == "TASK_RUNNING"
+    })
+    .await;
+    assert_eq!(
+        running["check_status"],
+        json!({"type": "COMMAND", "command": {}}),
+        "{running}"
+    );
+    let exit_code = |code: i64| move |s: &Value| s["check_status"]["command"]["exit_code"] == code;
+    let failing = wait("commanded", "exit_code 1", &exit_code(1)).await;
+    assert_eq!(failing["state"], "TASK_RUNNING", "{failing}");
+    assert_eq!(
+        failing["reason"], "REASON_TASK_CHECK_STATUS_UPDATED",
+        "{failing}"
+    );
+    agent::touch(&flag);
+    let passing = wait("commanded", "exit_code 0", &exit_code(0)).await;
+    assert_eq!(passing["state"], "TASK_RUNNING", "{passing}");
+
+    let succeeded = |ok: bool| move |s: &Value| s["check_status"]["tcp"]["succeeded"] == ok;
+    let connected = wait("probed", "tcp.succeeded true", &succeeded(true)).await;
+    assert_eq!(
+        connected["reason"], "REASON_TASK_CHECK_STATUS_UPDATED",
+        "{connected}"
+    );
+    drop(listener);
+    wait("probed", "tcp.succeeded false", &succeeded(false)).await;
+
+    // Failing checks killed nothing: both tasks run until killed.
+    for task in ["commanded", "probed"] {
+        kill_task(&master, &scheduler, task, &agent_id).await;
+    }
+    let done = terminal_states(
+        &master,
+        &mut scheduler,
+        &["commanded", "probed"],
+        &mut offers,
+    )
+    .await;
+    for task in ["commanded", "probed"] {
+        assert_eq!(done[task]["state"], "TASK_KILLED", "{}", done[task]);
+    }
 }

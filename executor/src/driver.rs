@@ -22,6 +22,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::check::CheckConfig;
 use crate::client::{AgentClient, EventStream};
 use crate::env::ExecutorEnv;
 use crate::health::HealthConfig;
@@ -69,9 +70,27 @@ struct Task {
     cause: Option<KillCause>,
     /// The last update sent, for health updates that repeat it.
     last: Option<TaskStatus>,
-    /// Its health check, started once it runs; the checker while it runs.
-    health_check: Option<(HealthConfig, Option<Account>)>,
-    health: Option<tokio::task::AbortHandle>,
+    /// Its health check and check, started once it runs.
+    checkers: Checkers,
+}
+
+/// A task's health check and generic check: read at launch, started once it runs,
+/// stopped when it is killed or ends.
+#[derive(Debug, Default)]
+struct Checkers {
+    health: Option<HealthConfig>,
+    check: Option<CheckConfig>,
+    /// Whom the command probes run as (the task's user).
+    account: Option<Account>,
+    running: Vec<tokio::task::AbortHandle>,
+}
+
+impl Checkers {
+    fn stop(&mut self) {
+        for checker in self.running.drain(..) {
+            checker.abort();
+        }
+    }
 }
 
 impl Task {

@@ -6,47 +6,27 @@
 //! and the `consecutive_failures`-th asks for the task to be killed. A success is
 //! reported the first time and after failures.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Empty;
-use hyper::Uri;
-use hyper_util::client::legacy::Client;
 use ratufa_agent::process::ProcessSpec;
-use ratufa_proto::v1::network_info::Protocol;
 use ratufa_proto::v1::{HealthCheck, health_check};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::task::{TaskEvent, signal_group};
-use crate::user::{Account, switch_in_child};
+use crate::probe::{self, Outcome, Probe, Reading, Timing};
+use crate::task::TaskEvent;
+use crate::user::Account;
 
-/// Mesos's defaults for the fields a HealthCheck leaves out.
-pub const DEFAULT_DELAY: Duration = Duration::from_secs(15);
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Mesos's defaults for the fields only a HealthCheck has.
 pub const DEFAULT_CONSECUTIVE_FAILURES: u32 = 3;
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
-
-/// What is checked.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Probe {
-    Command(ProcessSpec),
-    Http { uri: Uri },
-    Tcp { addr: SocketAddr },
-}
 
 /// A task's health check, with Mesos's defaults filled in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthConfig {
     pub probe: Probe,
-    pub delay: Duration,
-    pub interval: Duration,
-    /// `None`: a check may take as long as it takes (timeout_seconds 0).
-    pub timeout: Option<Duration>,
+    pub timing: Timing,
     pub consecutive_failures: u32,
     pub grace_period: Duration,
 }
@@ -54,12 +34,6 @@ pub struct HealthConfig {
 impl HealthConfig {
     /// Reads `check`; a command check runs in `sandbox`. Errors name the field.
     pub fn from_proto(check: &HealthCheck, sandbox: &Path) -> Result<HealthConfig, String> {
-        let seconds = |field: &str, value: Option<f64>, default: Duration| match value {
-            None => Ok(default),
-            Some(secs) => Duration::try_from_secs_f64(secs).map_err(|_| {
-                format!("health_check.{field} must be a non-negative number of seconds, not {secs}")
-            }),
-        };
         let kind = match check.r#type.map(health_check::Type::try_from) {
             Some(Ok(kind)) => kind,
             // Before `type` existed a command was the only kind of check.
@@ -83,22 +57,20 @@ impl HealthConfig {
                     .http
                     .as_ref()
                     .ok_or("health_check.http is required for an HTTP check")?;
-                let port = port("health_check.http.port", http.port)?;
+                let port = probe::port("health_check.http.port", http.port)?;
                 let scheme = http.scheme.as_deref().unwrap_or("http");
                 if scheme != "http" && scheme != "https" {
                     return Err(format!(
                         "health_check.http.scheme '{scheme}' is not supported; use http or https"
                     ));
                 }
-                let host = match loopback(http.protocol) {
-                    IpAddr::V4(ip) => ip.to_string(),
-                    IpAddr::V6(ip) => format!("[{ip}]"),
-                };
-                let path = http.path.as_deref().unwrap_or("/");
-                let slash = if path.starts_with('/') { "" } else { "/" };
-                let uri = format!("{scheme}://{host}:{port}{slash}{path}")
-                    .parse()
-                    .map_err(|e| format!("health_check.http.path '{path}': {e}"))?;
+                let uri = probe::http_uri(
+                    "health_check",
+                    scheme,
+                    http.protocol,
+                    port,
+                    http.path.as_deref(),
+                )?;
                 Probe::Http { uri }
             }
             health_check::Type::Tcp => {
@@ -106,25 +78,28 @@ impl HealthConfig {
                     .tcp
                     .as_ref()
                     .ok_or("health_check.tcp is required for a TCP check")?;
-                let port = port("health_check.tcp.port", tcp.port)?;
+                let port = probe::port("health_check.tcp.port", tcp.port)?;
                 Probe::Tcp {
-                    addr: SocketAddr::new(loopback(tcp.protocol), port),
+                    addr: std::net::SocketAddr::new(probe::loopback(tcp.protocol), port),
                 }
             }
             health_check::Type::Unknown => {
                 return Err("health_check.type must be COMMAND, HTTP or TCP".to_string());
             }
         };
-        let timeout = seconds("timeout_seconds", check.timeout_seconds, DEFAULT_TIMEOUT)?;
         Ok(HealthConfig {
             probe,
-            delay: seconds("delay_seconds", check.delay_seconds, DEFAULT_DELAY)?,
-            interval: seconds("interval_seconds", check.interval_seconds, DEFAULT_INTERVAL)?,
-            timeout: (!timeout.is_zero()).then_some(timeout),
+            timing: Timing::from_proto(
+                "health_check",
+                check.delay_seconds,
+                check.interval_seconds,
+                check.timeout_seconds,
+            )?,
             consecutive_failures: check
                 .consecutive_failures
                 .unwrap_or(DEFAULT_CONSECUTIVE_FAILURES),
-            grace_period: seconds(
+            grace_period: probe::seconds(
+                "health_check",
                 "grace_period_seconds",
                 check.grace_period_seconds,
                 DEFAULT_GRACE_PERIOD,
@@ -133,18 +108,16 @@ impl HealthConfig {
     }
 }
 
-fn port(field: &str, port: u32) -> Result<u16, String> {
-    u16::try_from(port)
-        .ok()
-        .filter(|&p| p != 0)
-        .ok_or_else(|| format!("{field} {port} is not a port number"))
-}
-
-fn loopback(protocol: Option<i32>) -> IpAddr {
-    if protocol == Some(Protocol::IPv6 as i32) {
-        IpAddr::V6(Ipv6Addr::LOCALHOST)
-    } else {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
+/// Whether a probe's outcome is healthy: a command's exit 0, an HTTP answer from 200
+/// to 399, a TCP connection. Otherwise why not.
+pub fn judge(outcome: Outcome) -> Result<(), String> {
+    match outcome {
+        None => Err("no result within the timeout".to_string()),
+        Some(Err(why)) => Err(why),
+        Some(Ok(Reading::Exited(0) | Reading::Connected)) => Ok(()),
+        Some(Ok(Reading::Exited(code))) => Err(format!("the check command exited with {code}")),
+        Some(Ok(Reading::Answered(status))) if (200..400).contains(&status) => Ok(()),
+        Some(Ok(Reading::Answered(status))) => Err(format!("the server answered {status}")),
     }
 }
 
@@ -210,97 +183,26 @@ pub async fn run(
 ) {
     let start = Instant::now();
     let mut verdicts = Verdicts::new(&config);
-    // https checks take the task's certificate unverified, as Mesos's (curl -k) do.
-    let client = ratufa_gateway::tcp::unverified_client::<Empty<Bytes>>();
-    tokio::time::sleep(config.delay).await;
-    loop {
-        let outcome = match config.timeout {
-            Some(timeout) => tokio::time::timeout(timeout, probe(&config.probe, &account, &client))
-                .await
-                .unwrap_or_else(|_| Err(format!("no result within {timeout:?}"))),
-            None => probe(&config.probe, &account, &client).await,
-        };
-        let verdict = match outcome {
+    probe::run(&config.probe, &config.timing, &account, |outcome| {
+        let verdict = match judge(outcome) {
             Ok(()) => verdicts.success(),
             Err(why) => {
                 tracing::info!(task_id = %task_id, why, "health check failed");
                 verdicts.failure(start.elapsed())
             }
         };
-        if let Some(Verdict { healthy, kill }) = verdict
-            && events
-                .send(TaskEvent::Health {
-                    task_id: task_id.clone(),
-                    healthy,
-                    kill,
-                })
-                .is_err()
-        {
-            return;
-        }
-        tokio::time::sleep(config.interval).await;
-    }
-}
-
-/// One check. A command check that outlives its timeout is killed with its group when
-/// this future is dropped.
-async fn probe(
-    probe: &Probe,
-    account: &Option<Account>,
-    client: &Client<ratufa_gateway::tcp::Connector, Empty<Bytes>>,
-) -> Result<(), String> {
-    match probe {
-        Probe::Tcp { addr } => tokio::net::TcpStream::connect(addr)
-            .await
-            .map(drop)
-            .map_err(|e| format!("cannot connect to {addr}: {e}")),
-        Probe::Http { uri } => {
-            let response = client
-                .get(uri.clone())
-                .await
-                .map_err(|e| format!("GET {uri}: {e}"))?;
-            let status = response.status().as_u16();
-            if (200..400).contains(&status) {
-                Ok(())
-            } else {
-                Err(format!("GET {uri} answered {status}"))
-            }
-        }
-        Probe::Command(spec) => run_command(spec, account).await,
-    }
-}
-
-async fn run_command(spec: &ProcessSpec, account: &Option<Account>) -> Result<(), String> {
-    let mut command = spec.command();
-    command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    if let Some(account) = account {
-        switch_in_child(&mut command, account);
-    }
-    let mut child = command
-        .spawn()
-        .map_err(|e| format!("cannot run '{}': {e}", spec.program))?;
-    // Whatever the check forked goes with it, on timeout as on exit.
-    let group = child.id().and_then(|pid| i32::try_from(pid).ok());
-    let _reap = KillGroupOnDrop(group);
-    let status = child.wait().await.map_err(|e| e.to_string())?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("the check command ended with {status}"))
-    }
-}
-
-struct KillGroupOnDrop(Option<i32>);
-
-impl Drop for KillGroupOnDrop {
-    fn drop(&mut self) {
-        if let Some(pgid) = self.0 {
-            signal_group(pgid, libc::SIGKILL);
-        }
-    }
+        let Some(Verdict { healthy, kill }) = verdict else {
+            return true;
+        };
+        events
+            .send(TaskEvent::Health {
+                task_id: task_id.clone(),
+                healthy,
+                kill,
+            })
+            .is_ok()
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -10,11 +10,13 @@
 //! - [`health`]: health checks (COMMAND, HTTP, TCP);
 //! - [`user`]: running a task as its user.
 
+pub mod check;
 pub mod client;
 mod driver;
 pub mod env;
 mod error;
 pub mod health;
+pub mod probe;
 pub mod task;
 pub mod user;
 

@@ -45,6 +45,11 @@ pub enum TaskEvent {
         healthy: bool,
         kill: bool,
     },
+    /// A check's new result (see `check`).
+    Check {
+        task_id: String,
+        status: ratufa_proto::v1::CheckStatusInfo,
+    },
 }
 
 /// Runs `launch` until its process ends. Each grace period received on `kills` is a

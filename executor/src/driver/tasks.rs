@@ -5,12 +5,16 @@ use std::time::Duration;
 
 use ratufa_agent::grace_period;
 use ratufa_agent::process::ProcessSpec;
-use ratufa_proto::v1::{KillPolicy, TaskId, TaskInfo, TaskState, framework_info, task_status};
+use ratufa_proto::v1::{
+    CheckStatusInfo, KillPolicy, TaskId, TaskInfo, TaskState, TaskStatus, framework_info,
+    task_status,
+};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::updates::terminal_state;
-use super::{Executor, KillCause, SHUTDOWN_MARGIN, Task};
+use super::{Checkers, Executor, KillCause, SHUTDOWN_MARGIN, Task};
+use crate::check::{self, CheckConfig};
 use crate::health::{self, HealthConfig};
 use crate::task::{self, Launch, TaskEvent};
 use crate::user::account_to_switch_to;
@@ -66,23 +70,31 @@ impl Executor {
                 kill: Some(kill_tx),
                 cause: None,
                 last: None,
-                health_check: None,
-                health: None,
+                checkers: Checkers::default(),
             },
         );
         let prepared = self.prepare(&info).and_then(|launch| {
-            let check = info
-                .health_check
-                .as_ref()
-                .map(|check| HealthConfig::from_proto(check, &self.env.sandbox))
-                .transpose()?;
-            Ok((launch, check))
+            let checkers = Checkers {
+                health: info
+                    .health_check
+                    .as_ref()
+                    .map(|check| HealthConfig::from_proto(check, &self.env.sandbox))
+                    .transpose()?,
+                check: info
+                    .check
+                    .as_ref()
+                    .map(|check| CheckConfig::from_proto(check, &self.env.sandbox))
+                    .transpose()?,
+                account: launch.account.clone(),
+                running: Vec::new(),
+            };
+            Ok((launch, checkers))
         });
         let starting = self.status(&info.task_id, TaskState::TaskStarting);
         match prepared {
-            Ok((launch, check)) => {
+            Ok((launch, checkers)) => {
                 if let Some(task) = self.tasks.get_mut(&task_id) {
-                    task.health_check = check.map(|check| (check, launch.account.clone()));
+                    task.checkers = checkers;
                 }
                 // The process starts while STARTING is on its way: the round trip to
                 // the agent is not on the launch's path. RUNNING still follows
@@ -174,9 +186,8 @@ impl Executor {
         let first = task.cause.is_none();
         if first {
             task.cause = Some(cause);
-            if let Some(health) = task.health.take() {
-                health.abort();
-            }
+            // Mesos's executors send no check or health update once a kill started.
+            task.checkers.stop();
         }
         if let Some(kill) = &task.kill {
             let _ = kill.send(grace);
@@ -238,7 +249,7 @@ impl Executor {
                 let id = task.info.task_id.clone();
                 self.send_update(&task_id, self.status(&id, TaskState::TaskRunning))
                     .await;
-                self.start_health_check(&task_id);
+                self.start_checkers(&task_id);
             }
             TaskEvent::LaunchFailed { task_id, message } => {
                 let Some(task) = self.tasks.get_mut(&task_id) else {
@@ -260,9 +271,7 @@ impl Executor {
                     return;
                 };
                 task.kill = None;
-                if let Some(health) = task.health.take() {
-                    health.abort();
-                }
+                task.checkers.stop();
                 let cause = task.cause;
                 let id = task.info.task_id.clone();
                 let (state, reason) = terminal_state(&exit, cause.is_some(), timed_out);
@@ -280,6 +289,7 @@ impl Executor {
                 healthy,
                 kill,
             } => self.health_changed(&task_id, healthy, kill).await,
+            TaskEvent::Check { task_id, status } => self.check_changed(&task_id, status).await,
         }
     }
 
@@ -307,29 +317,59 @@ impl Executor {
         }
     }
 
-    pub(super) fn start_health_check(&mut self, task_id: &str) {
+    pub(super) fn start_checkers(&mut self, task_id: &str) {
         let Some(task) = self.tasks.get_mut(task_id) else {
             return;
         };
-        if let Some((config, account)) = task.health_check.take() {
-            let checker = health::run(task_id.to_string(), config, account, self.events_tx.clone());
-            task.health = Some(tokio::spawn(checker).abort_handle());
+        let checkers = &mut task.checkers;
+        let account = checkers.account.clone();
+        if let Some(config) = checkers.health.take() {
+            let checker = health::run(
+                task_id.to_string(),
+                config,
+                account.clone(),
+                self.events_tx.clone(),
+            );
+            checkers.running.push(tokio::spawn(checker).abort_handle());
+        }
+        if let Some(config) = checkers.check.take() {
+            let checker = check::run(task_id.to_string(), config, account, self.events_tx.clone());
+            checkers.running.push(tokio::spawn(checker).abort_handle());
         }
     }
 
-    pub(super) async fn health_changed(&mut self, task_id: &str, healthy: bool, kill: bool) {
-        let Some(task) = self.tasks.get(task_id) else {
-            return;
-        };
+    /// The task's last update afresh (new uuid and time, no message), for a check or
+    /// health update that changes one field of it; `None` once it ended or a kill
+    /// started, when Mesos's executors send no more of those.
+    fn last_again(&self, task_id: &str) -> Option<TaskStatus> {
+        let task = self.tasks.get(task_id)?;
         if task.terminal() || task.cause.is_some() {
-            return;
+            return None;
         }
-        let Some(mut status) = task.last.clone() else {
-            return;
-        };
-        let grace = grace_period(None, task.info.kill_policy.as_ref());
+        let mut status = task.last.clone()?;
         self.stamp(&mut status);
         status.message = None;
+        Some(status)
+    }
+
+    /// A check's new result: the task's last update again with it
+    /// (REASON_TASK_CHECK_STATUS_UPDATED).
+    pub(super) async fn check_changed(&mut self, task_id: &str, result: CheckStatusInfo) {
+        let Some(mut status) = self.last_again(task_id) else {
+            return;
+        };
+        status.check_status = Some(result);
+        status.reason = Some(task_status::Reason::TaskCheckStatusUpdated as i32);
+        self.send_update(task_id, status).await;
+    }
+
+    pub(super) async fn health_changed(&mut self, task_id: &str, healthy: bool, kill: bool) {
+        let Some(mut status) = self.last_again(task_id) else {
+            return;
+        };
+        let grace = self.tasks.get(task_id).map_or(Duration::ZERO, |task| {
+            grace_period(None, task.info.kill_policy.as_ref())
+        });
         status.healthy = Some(healthy);
         status.reason = Some(task_status::Reason::TaskHealthCheckStatusUpdated as i32);
         self.send_update(task_id, status).await;

@@ -11,9 +11,17 @@ use super::Executor;
 impl Executor {
     /// A fresh status of `task_id`: source, ids, time and a new uuid.
     pub(super) fn status(&self, task_id: &TaskId, state: TaskState) -> TaskStatus {
+        // A task with a check says so in every update made afresh, with no result, as
+        // Mesos's executors do; its results come in updates of their own.
+        let check_status = self
+            .tasks
+            .get(&task_id.value)
+            .and_then(|task| task.info.check.as_ref()?.r#type)
+            .and_then(crate::check::empty_status);
         let mut status = TaskStatus {
             task_id: task_id.clone(),
             state: state as i32,
+            check_status,
             ..TaskStatus::default()
         };
         self.stamp(&mut status);

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use bytes::Bytes;
+use http_body_util::Empty;
 use ratufa_proto::v1::CommandInfo;
 
 use super::*;
@@ -35,9 +37,9 @@ fn config(check: &HealthCheck) -> HealthConfig {
 #[test]
 fn mesos_defaults_fill_what_is_left_out() {
     let config = config(&tcp_check(8080));
-    assert_eq!(config.delay, Duration::from_secs(15));
-    assert_eq!(config.interval, Duration::from_secs(10));
-    assert_eq!(config.timeout, Some(Duration::from_secs(20)));
+    assert_eq!(config.timing.delay, Duration::from_secs(15));
+    assert_eq!(config.timing.interval, Duration::from_secs(10));
+    assert_eq!(config.timing.timeout, Some(Duration::from_secs(20)));
     assert_eq!(config.consecutive_failures, 3);
     assert_eq!(config.grace_period, Duration::from_secs(10));
     assert_eq!(
@@ -65,9 +67,9 @@ fn given_values_and_http_urls() {
         ..HealthCheck::default()
     };
     let config = config(&check);
-    assert_eq!(config.delay, Duration::ZERO);
-    assert_eq!(config.interval, Duration::from_millis(1500));
-    assert_eq!(config.timeout, None, "0 means no timeout");
+    assert_eq!(config.timing.delay, Duration::ZERO);
+    assert_eq!(config.timing.interval, Duration::from_millis(1500));
+    assert_eq!(config.timing.timeout, None, "0 means no timeout");
     assert_eq!(config.consecutive_failures, 1);
     assert_eq!(
         config.probe,
@@ -176,7 +178,7 @@ fn failures_after_the_grace_period_count_without_a_success() {
 async fn probe_once(check: HealthCheck) -> Result<(), String> {
     let config = config(&check);
     let client = ratufa_gateway::tcp::unverified_client::<Empty<Bytes>>();
-    probe(&config.probe, &None, &client).await
+    judge(Some(probe::once(&config.probe, &None, &client).await))
 }
 
 #[tokio::test]

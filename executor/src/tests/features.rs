@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ratufa_proto::v1::task_status::Reason;
-use ratufa_proto::v1::{DurationInfo, HealthCheck, TaskState, executor_info, health_check};
+use ratufa_proto::v1::{
+    CheckInfo, DurationInfo, HealthCheck, TaskState, TaskStatus, check_info, executor_info,
+    health_check,
+};
 
 use super::fake_agent::shell_task;
 use super::protocol::{Harness, wait_for_file};
@@ -80,6 +83,79 @@ async fn a_passing_health_check_reports_healthy_once() {
     std::fs::write(h.dir.path().join("go"), "").unwrap();
     let finished = h.expect_acked(&[TaskState::TaskFinished]).await;
     assert_eq!(finished[0].healthy, None);
+    assert_eq!(h.exit_status().await, 0);
+}
+
+/// A generic check: every update says the task has a COMMAND check, with no result,
+/// until a result comes in an update of its own; each new result again; a failing
+/// check kills nothing.
+#[tokio::test]
+async fn a_check_reports_each_new_result_and_kills_nothing() {
+    let mut h = Harness::start(&[], false).await;
+    let mut task = shell_task("t1", "while [ ! -e go ]; do sleep 0.05; done");
+    task.check = Some(CheckInfo {
+        r#type: Some(check_info::Type::Command as i32),
+        command: Some(check_info::Command {
+            command: ratufa_proto::v1::CommandInfo {
+                value: Some("test -e flag".into()),
+                ..Default::default()
+            },
+        }),
+        delay_seconds: Some(0.0),
+        interval_seconds: Some(0.05),
+        ..CheckInfo::default()
+    });
+    h.agent.launch(task);
+    let statuses = h
+        .expect_acked(&[
+            TaskState::TaskStarting,
+            TaskState::TaskRunning,
+            TaskState::TaskRunning,
+        ])
+        .await;
+    let empty = crate::check::empty_status(check_info::Type::Command as i32);
+    for status in &statuses[..2] {
+        assert_eq!(status.check_status, empty, "{status:?}");
+        assert_eq!(status.reason, None);
+    }
+    let exit_code = |status: &TaskStatus| {
+        status
+            .check_status
+            .as_ref()
+            .and_then(|c| c.command.as_ref())
+            .and_then(|c| c.exit_code)
+    };
+    assert_eq!(
+        statuses[2].reason,
+        Some(Reason::TaskCheckStatusUpdated as i32)
+    );
+    assert_eq!(exit_code(&statuses[2]), Some(1));
+    std::fs::write(h.dir.path().join("flag"), "").unwrap();
+    let passed = h.expect_acked(&[TaskState::TaskRunning]).await;
+    assert_eq!(exit_code(&passed[0]), Some(0));
+    std::fs::write(h.dir.path().join("go"), "").unwrap();
+    let finished = h.expect_acked(&[TaskState::TaskFinished]).await;
+    assert_eq!(finished[0].check_status, empty);
+    assert_eq!(h.exit_status().await, 0);
+}
+
+/// A check the executor cannot run (a port that is no port): the task fails at
+/// launch, naming the field, as for a bad health check.
+#[tokio::test]
+async fn a_bad_check_fails_the_task_naming_the_field() {
+    let mut h = Harness::start(&[], false).await;
+    let mut task = shell_task("t1", "exec sleep 1000");
+    task.check = Some(CheckInfo {
+        r#type: Some(check_info::Type::Tcp as i32),
+        tcp: Some(check_info::Tcp { port: 70_000 }),
+        ..CheckInfo::default()
+    });
+    h.agent.launch(task);
+    let statuses = h
+        .expect_acked(&[TaskState::TaskStarting, TaskState::TaskFailed])
+        .await;
+    let message = statuses[1].message.clone().unwrap_or_default();
+    assert!(message.contains("check.tcp.port"), "{message}");
     assert_eq!(h.exit_status().await, 0);
 }
 
