@@ -14,6 +14,9 @@
 //! - a task that ends while its agent is down: its TASK_FINISHED, held by its executor,
 //!   reaches the framework once the agent is back, exactly once;
 //! - `--recover=cleanup` on restart kills the checkpointed task;
+//! - an executor that died while the agent was down, its pid since given to another
+//!   process: that process is left alone and the task fails as the executor's death
+//!   makes it (the start time kept beside `forked.pid` tells them apart);
 //! - a task.updates checkpoint cut in half (as by a crash mid-write) is survived: the
 //!   agent recovers, serves `/health`, and still acts on the task;
 //! - `--strict` with a framework.info of garbage: the agent exits non-zero naming the
@@ -375,5 +378,51 @@ async fn an_update_made_while_the_agent_is_down_arrives_once_it_is_back() {
     await_active_in_master(&master, &agent_id_text).await;
 
     finished_once_having_run_once(&master, &mut scheduler, "late", &dir).await;
+    agent.assert_alive().await;
+}
+
+/// An executor that died while the agent was down, whose pid now names another process
+/// (the test writes a `sleep` of its own into forked.pid, as if the pid had been
+/// reused): the restarted agent tells them apart by the start time it recorded beside
+/// the pid, leaves the `sleep` alone (it neither waits for it to subscribe nor kills
+/// it), and fails the task as for any executor that died meanwhile.
+#[tokio::test]
+async fn a_reused_executor_pid_is_not_taken_for_the_executor() {
+    let (master, mut agent) = cluster().await;
+    let (mut reaper, mut scheduler, agent_id, task) = sleeper(&master, "reused", "reused").await;
+    let executor = parent(task).unwrap();
+    let agent_id_text = agent_id["value"].as_str().unwrap().to_string();
+
+    agent.kill();
+    for pid in [executor, task] {
+        support::send_signal(pid, "KILL");
+    }
+    await_gone(executor, "the executor").await;
+    await_gone(task, "the task").await;
+    let mut stranger = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    reaper.add(stranger.id());
+    let pid_files = find_files(&agent.work_dir().join("meta"), "forked.pid");
+    assert_eq!(pid_files.len(), 1, "{pid_files:?}");
+    std::fs::write(&pid_files[0], stranger.id().to_string()).unwrap();
+
+    agent.restart(&[RESOURCES]).await;
+    let done = terminal_states(&master, &mut scheduler, &["reused"], &mut Vec::new()).await;
+    let status = &done["reused"];
+    assert_eq!(status["state"], "TASK_FAILED", "{status}");
+    assert_eq!(status["reason"], "REASON_EXECUTOR_TERMINATED", "{status}");
+    assert_eq!(
+        status["message"], "Executor terminated while the agent was down",
+        "{status}"
+    );
+    await_active_in_master(&master, &agent_id_text).await;
+    assert!(
+        stranger.try_wait().unwrap().is_none(),
+        "the agent ended a process that only had the executor's pid"
+    );
+    stranger.kill().unwrap();
+    stranger.wait().unwrap();
     agent.assert_alive().await;
 }

@@ -17,7 +17,7 @@ use crate::AgentError;
 mod spawn;
 mod watch;
 use spawn::{Child, Spawn};
-pub use watch::{alive, terminate, wait_for_exit};
+pub use watch::{alive, same_process, start_time, terminate, wait_for_exit};
 
 /// What to run, resolved from a CommandInfo.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -818,7 +818,10 @@ impl Agent {
                     run = entry.run.clone();
                 }
                 if let Some(run) = &run {
-                    self.checkpointed("forked.pid", self.checkpoint.write_pid(run, pid));
+                    // Read now, while the executor cannot have been reaped: even one
+                    // that already exited is a zombie of ours until its runner waits.
+                    let started = crate::process::start_time(pid);
+                    self.checkpointed("forked.pid", self.checkpoint.write_pid(run, pid, started));
                 }
                 self.sandboxes
                     .set_pid(&key.framework_id, &key.executor_id, pid);

@@ -26,7 +26,7 @@ const LIMITATION_POLL: Duration = Duration::from_millis(100);
 use crate::checkpoint::{RecoveredAgent, RecoveredExecutor};
 use crate::config::Recover;
 use crate::executors::{ExecutorEntry, ExecutorKey, Phase};
-use crate::process::{Exit, alive, terminate, wait_for_exit};
+use crate::process::{Exit, alive, same_process, terminate, wait_for_exit};
 use crate::runner::{Progress, Report};
 use crate::updates::{TaskKey, is_terminal_state};
 
@@ -179,7 +179,13 @@ impl Agent {
             &sandbox,
             &first_task,
         );
-        let pid = executor.pid.filter(|pid| alive(*pid));
+        let pid = executor.pid.filter(|pid| {
+            let same = same_process(*pid, executor.start_time);
+            if !same && alive(*pid) {
+                warn!(framework_id = %key.framework_id, executor_id = %key.executor_id, pid, "the executor's pid now names another process (its start time differs); the executor is gone");
+            }
+            same
+        });
         let live = !executor.completed && pid.is_some();
         entry.pid = pid;
         if !live {
@@ -226,9 +232,10 @@ impl Agent {
         );
         for framework in &recovered.frameworks {
             for executor in &framework.executors {
+                // Never a process that only reuses the executor's pid.
                 if let Some(pid) = executor
                     .pid
-                    .filter(|pid| !recovered.rebooted && alive(*pid))
+                    .filter(|pid| !recovered.rebooted && same_process(*pid, executor.start_time))
                 {
                     terminate(pid, Duration::ZERO).await;
                 }

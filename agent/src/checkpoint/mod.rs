@@ -8,6 +8,7 @@
 //!   frameworks/<fw>/framework.info              FrameworkInfo
 //!     executors/<ex>/executor.info              ExecutorInfo
 //!       runs/<container>/pids/forked.pid        the executor's pid, as text
+//!       runs/<container>/pids/forked.start_time when it started (ours, not Mesos's)
 //!       runs/<container>/completed              the run ended
 //!       runs/<container>/tasks/<task>/task.info     TaskInfo
 //!       runs/<container>/tasks/<task>/task.updates  the task's status-update stream
@@ -98,10 +99,24 @@ impl Checkpoint {
         fs::write_atomic(&dir.join("executor.info"), &info.encode_to_vec())
     }
 
-    /// Records the pid of the run's executor (the process to watch after a restart).
-    pub fn write_pid(&self, run: &RunPath, pid: i32) -> Result<(), AgentError> {
-        let path = self.run_dir(run)?.join("pids").join("forked.pid");
-        fs::write_atomic(&path, pid.to_string().as_bytes())
+    /// Records the pid of the run's executor (the process to watch after a restart)
+    /// and, when known, its start time (clock ticks after boot), by which a restarted
+    /// agent tells the executor from a later process given the same pid. The start
+    /// time goes first: a pid is never on disk with a start time of another run.
+    pub fn write_pid(
+        &self,
+        run: &RunPath,
+        pid: i32,
+        start_time: Option<u64>,
+    ) -> Result<(), AgentError> {
+        let dir = self.run_dir(run)?.join("pids");
+        if let Some(start_time) = start_time {
+            fs::write_atomic(
+                &dir.join("forked.start_time"),
+                start_time.to_string().as_bytes(),
+            )?;
+        }
+        fs::write_atomic(&dir.join("forked.pid"), pid.to_string().as_bytes())
     }
 
     pub fn write_task(&self, run: &RunPath, task: &TaskInfo) -> Result<(), AgentError> {

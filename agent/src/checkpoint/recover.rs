@@ -34,6 +34,9 @@ pub struct RecoveredExecutor {
     pub run: RunPath,
     /// `None` when the agent died before recording it.
     pub pid: Option<i32>,
+    /// When that process started (clock ticks after boot); `None` in a checkpoint
+    /// written before start times were kept.
+    pub start_time: Option<u64>,
     pub completed: bool,
     pub tasks: Vec<RecoveredTask>,
 }
@@ -174,12 +177,14 @@ fn executors(
             };
             let run_dir = checkpoint.run_dir(&run)?;
             let pid = pid(reader, &run_dir.join("pids").join("forked.pid"))?;
+            let start_time = number(reader, &run_dir.join("pids").join("forked.start_time"))?;
             let completed = run_dir.join("completed").exists();
             let tasks = tasks(checkpoint, reader, &run)?;
             out.push(RecoveredExecutor {
                 info: info.clone(),
                 run,
                 pid,
+                start_time,
                 completed,
                 tasks,
             });
@@ -197,6 +202,20 @@ fn pid(reader: &mut Reader, path: &Path) -> Result<Option<i32>, AgentError> {
         Ok(pid) if pid > 0 => Ok(Some(pid)),
         _ => {
             reader.damaged(path, format!("not a pid: {text:?}"))?;
+            Ok(None)
+        }
+    }
+}
+
+fn number(reader: &mut Reader, path: &Path) -> Result<Option<u64>, AgentError> {
+    let Some(bytes) = fs::read_optional(path)? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    match text.trim().parse::<u64>() {
+        Ok(number) => Ok(Some(number)),
+        Err(_) => {
+            reader.damaged(path, format!("not a number: {text:?}"))?;
             Ok(None)
         }
     }

@@ -121,7 +121,8 @@ fn write_whole_agent(checkpoint: &Checkpoint) {
         .unwrap();
 
     let old = run("f1", "e1", "c0");
-    checkpoint.write_pid(&old, 4000).unwrap();
+    // As an older ratufa wrote it: no start time.
+    checkpoint.write_pid(&old, 4000, None).unwrap();
     checkpoint.write_task(&old, &task_info("t0")).unwrap();
     checkpoint
         .write_updates(&old, "t0", &[update("t0", TaskState::TaskFinished, 1)])
@@ -129,7 +130,7 @@ fn write_whole_agent(checkpoint: &Checkpoint) {
     checkpoint.mark_completed(&old).unwrap();
 
     let live = run("f1", "e1", "c1");
-    checkpoint.write_pid(&live, 4242).unwrap();
+    checkpoint.write_pid(&live, 4242, Some(98_765)).unwrap();
     checkpoint.write_task(&live, &task_info("t1")).unwrap();
     checkpoint.write_task(&live, &task_info("t2")).unwrap();
     checkpoint
@@ -183,6 +184,10 @@ fn a_whole_agent_round_trips() {
     assert_eq!(old.run, run("f1", "e1", "c0"));
     assert_eq!(old.info, executor_info("e1"));
     assert_eq!(old.pid, Some(4000));
+    assert_eq!(
+        old.start_time, None,
+        "a checkpoint without a start time has none"
+    );
     assert!(old.completed);
     assert_eq!(old.tasks.len(), 1);
     assert_eq!(
@@ -192,6 +197,7 @@ fn a_whole_agent_round_trips() {
 
     assert_eq!(live.run, run("f1", "e1", "c1"));
     assert_eq!(live.pid, Some(4242));
+    assert_eq!(live.start_time, Some(98_765));
     assert!(!live.completed);
     let tasks: Vec<_> = live.tasks.iter().map(|t| t.info.clone()).collect();
     assert_eq!(tasks, vec![task_info("t1"), task_info("t2")]);
@@ -414,6 +420,22 @@ fn a_garbage_pid_file_is_damage() {
 }
 
 #[test]
+fn a_garbage_start_time_is_damage() {
+    let (_dir, checkpoint) = whole_agent();
+    let path = checkpoint
+        .run_dir(&run("f1", "e1", "c1"))
+        .unwrap()
+        .join("pids")
+        .join("forked.start_time");
+    std::fs::write(&path, "-3").unwrap();
+    assert!(checkpoint.recover(true).is_err());
+    let recovered = checkpoint.recover(false).unwrap().unwrap();
+    let live = &recovered.frameworks[0].executors[1];
+    assert_eq!((live.pid, live.start_time), (Some(4242), None));
+    assert_eq!(recovered.errors.len(), 1);
+}
+
+#[test]
 fn remove_run_cleans_the_parents_it_leaves_empty() {
     let (_dir, checkpoint) = whole_agent();
     let f1 = checkpoint.framework_dir("a1", "f1").unwrap();
@@ -518,7 +540,7 @@ fn crash_writer() {
             .append_updates(&r, "t1", &[update("t1", TaskState::TaskRunning, uuid)])
             .unwrap();
         checkpoint
-            .write_pid(&r, i32::try_from(n).unwrap() + 1)
+            .write_pid(&r, i32::try_from(n).unwrap() + 1, Some(u64::from(n)))
             .unwrap();
     }
 }

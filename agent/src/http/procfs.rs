@@ -15,6 +15,9 @@ pub struct ProcStat {
     pub utime: u64,
     pub stime: u64,
     pub threads: u64,
+    /// When it started, in clock ticks after boot: with the pid, names one process
+    /// for as long as the machine runs (a pid alone may be reused).
+    pub start_time: u64,
 }
 
 /// Parses `/proc/<pid>/stat`. The command name is between the first `(` and the
@@ -24,7 +27,8 @@ pub fn parse_stat(text: &str) -> Option<ProcStat> {
     let close = text.rfind(')')?;
     let pid = text.get(..open)?.trim().parse().ok()?;
     let fields: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
-    // After the name: state(3) ppid(4) pgrp(5) … utime(14) stime(15) … num_threads(20).
+    // After the name: state(3) ppid(4) pgrp(5) … utime(14) stime(15) … num_threads(20)
+    // … starttime(22).
     let field = |n: usize| fields.get(n - 3).copied();
     Some(ProcStat {
         pid,
@@ -33,6 +37,7 @@ pub fn parse_stat(text: &str) -> Option<ProcStat> {
         utime: field(14)?.parse().ok()?,
         stime: field(15)?.parse().ok()?,
         threads: field(20)?.parse().ok()?,
+        start_time: field(22)?.parse().ok()?,
     })
 }
 
@@ -131,6 +136,7 @@ mod tests {
                 utime: 250,
                 stime: 75,
                 threads: 3,
+                start_time: 123456,
             })
         );
         assert_eq!(parse_stat("12 (short"), None);

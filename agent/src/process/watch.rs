@@ -24,6 +24,20 @@ pub fn alive(pid: i32) -> bool {
     exists && !exited(pid)
 }
 
+/// When process `pid` started (clock ticks after boot, field 22 of /proc/<pid>/stat);
+/// `None` when there is no such process.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    crate::http::procfs::parse_stat(&stat).map(|stat| stat.start_time)
+}
+
+/// Whether `pid` still names the process that started at `started` (as recorded when
+/// it was launched); with no record (a checkpoint from before start times were kept),
+/// whether it names a live process at all.
+pub fn same_process(pid: i32, started: Option<u64>) -> bool {
+    alive(pid) && started.is_none_or(|started| start_time(pid) == Some(started))
+}
+
 /// Whether /proc shows `pid` as a zombie or dead (gone from /proc counts too).
 fn exited(pid: i32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -155,6 +169,27 @@ mod tests {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
         let after = &stat[stat.rfind(')').unwrap() + 2..];
         after.split(' ').nth(1).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn a_pid_with_another_start_time_is_another_process() {
+        let orphan = Orphan::start(300);
+        let started = start_time(orphan.0).expect("a live process has a start time");
+        assert!(same_process(orphan.0, Some(started)));
+        // What a checkpoint from before start times were kept says: the pid alone.
+        assert!(same_process(orphan.0, None));
+        // The pid of an earlier process: same number, another start.
+        assert!(!same_process(orphan.0, Some(started.wrapping_sub(1))));
+        orphan.kill();
+        let gone = std::time::Instant::now() + Duration::from_secs(30);
+        while alive(orphan.0) && std::time::Instant::now() < gone {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            !same_process(orphan.0, Some(started)),
+            "a dead process is no process"
+        );
+        assert!(!same_process(orphan.0, None));
     }
 
     #[tokio::test]
