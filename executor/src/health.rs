@@ -36,8 +36,10 @@ impl HealthConfig {
     pub fn from_proto(check: &HealthCheck, sandbox: &Path) -> Result<HealthConfig, String> {
         let kind = match check.r#type.map(health_check::Type::try_from) {
             Some(Ok(kind)) => kind,
-            // Before `type` existed a command was the only kind of check.
-            None if check.command.is_some() => health_check::Type::Command,
+            // Before `type` existed the kind was whichever of `command` and `http` is
+            // set (Mesos's master still fills it in so).
+            None if check.command.is_some() && check.http.is_none() => health_check::Type::Command,
+            None if check.http.is_some() && check.command.is_none() => health_check::Type::Http,
             Some(Err(_)) | None => {
                 return Err("health_check.type must be COMMAND, HTTP or TCP".to_string());
             }

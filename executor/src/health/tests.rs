@@ -80,6 +80,25 @@ fn given_values_and_http_urls() {
 }
 
 #[test]
+fn a_check_without_a_type_is_the_kind_it_has() {
+    let mut legacy_http = HealthCheck {
+        http: Some(health_check::HttpCheckInfo {
+            port: 9000,
+            ..Default::default()
+        }),
+        ..HealthCheck::default()
+    };
+    assert!(matches!(config(&legacy_http).probe, Probe::Http { .. }));
+    let mut legacy_command = command_check("true");
+    legacy_command.r#type = None;
+    assert!(matches!(config(&legacy_command).probe, Probe::Command(_)));
+    // Both, with no type to choose: refused.
+    legacy_http.command = legacy_command.command;
+    let error = HealthConfig::from_proto(&legacy_http, &PathBuf::from("/tmp")).unwrap_err();
+    assert!(error.contains("health_check.type"), "{error}");
+}
+
+#[test]
 fn bad_checks_name_the_field() {
     let cases = [
         (tcp_check(0), "health_check.tcp.port"),
