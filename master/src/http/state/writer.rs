@@ -1,0 +1,564 @@
+//! The large state documents (`/master/state`, `/frameworks`, `/slaves`, `/tasks`)
+//! written straight from a [`StateSnapshot`] to JSON bytes, in chunks handed to the
+//! response as they fill: no `serde_json::Value` of the whole document (at 20,000
+//! agents and 200,000 tasks that tree alone took seconds and several times the
+//! document's size), and the client reads while the rest is written. Embedded protobuf
+//! messages (labels, container infos, the leader's MasterInfo…) are spliced in as
+//! the JSON mapping encodes them.
+
+use std::collections::BTreeMap;
+
+use ratufa_proto::v1::{AgentInfo, Attribute, ExecutorInfo, Offer, Resource, Task, TaskStatus};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::{Clock, Summary, attribute_summary, epoch_secs, resource_summary, state_name};
+use crate::core::{AgentSnapshot, FrameworkSnapshot, StateSnapshot, TaskEntry, Time};
+use crate::master_info::VERSION;
+
+/// How much is written before it is handed to the response.
+const CHUNK: usize = 256 * 1024;
+
+/// Where a chunk goes: the response body.
+pub(super) type Sink = mpsc::Sender<Result<Vec<u8>, std::io::Error>>;
+
+/// A JSON writer: values are separated by commas as they come, keys written before
+/// their value. Chunks go to `sink` at element boundaries; once the client is gone,
+/// the lists stop early.
+pub(super) struct JsonOut {
+    buf: Vec<u8>,
+    /// Whether the next value is the first in its object or array (no comma).
+    first: bool,
+    sink: Option<Sink>,
+    gone: bool,
+}
+
+impl JsonOut {
+    /// A writer that keeps everything.
+    #[cfg(test)]
+    pub(super) fn buffered() -> JsonOut {
+        JsonOut {
+            buf: Vec::new(),
+            first: true,
+            sink: None,
+            gone: false,
+        }
+    }
+
+    /// A writer that sends chunks to `sink` (from a blocking thread).
+    pub(super) fn streaming(sink: Sink) -> JsonOut {
+        JsonOut {
+            buf: Vec::with_capacity(CHUNK + CHUNK / 4),
+            first: true,
+            sink: Some(sink),
+            gone: false,
+        }
+    }
+
+    /// What was written and not sent.
+    #[cfg(test)]
+    pub(super) fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// Sends what was written once a chunk's worth is there. Returns false when the
+    /// client is gone (nothing more need be written).
+    fn boundary(&mut self) -> bool {
+        if self.gone {
+            return false;
+        }
+        if self.buf.len() >= CHUNK
+            && let Some(sink) = &self.sink
+        {
+            let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK + CHUNK / 4));
+            if sink.blocking_send(Ok(chunk)).is_err() {
+                self.gone = true;
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Sends the rest.
+    pub(super) fn finish(mut self) {
+        if let Some(sink) = self.sink.take()
+            && !self.gone
+            && !self.buf.is_empty()
+        {
+            let _ = sink.blocking_send(Ok(std::mem::take(&mut self.buf)));
+        }
+    }
+
+    fn comma(&mut self) {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+    }
+
+    fn begin(&mut self, bracket: u8) {
+        self.comma();
+        self.buf.push(bracket);
+        self.first = true;
+    }
+
+    fn end(&mut self, bracket: u8) {
+        self.buf.push(bracket);
+        self.first = false;
+    }
+
+    fn object(&mut self) {
+        self.begin(b'{');
+    }
+
+    fn end_object(&mut self) {
+        self.end(b'}');
+    }
+
+    fn array(&mut self) {
+        self.begin(b'[');
+    }
+
+    fn end_array(&mut self) {
+        self.end(b']');
+    }
+
+    fn key(&mut self, key: &str) {
+        self.comma();
+        self.write_str(key);
+        self.buf.push(b':');
+        self.first = true;
+    }
+
+    fn write_str(&mut self, value: &str) {
+        // Writing to a Vec cannot fail; serde_json escapes as Mesos's JSON needs.
+        let _ = serde_json::to_writer(&mut self.buf, value);
+    }
+
+    fn str(&mut self, key: &str, value: &str) {
+        self.key(key);
+        self.comma();
+        self.write_str(value);
+    }
+
+    /// A double, as serde_json writes one (`null` when not finite).
+    fn f64(&mut self, key: &str, value: f64) {
+        self.key(key);
+        self.comma();
+        let _ = serde_json::to_writer(&mut self.buf, &value);
+    }
+
+    fn int(&mut self, key: &str, value: i64) {
+        self.key(key);
+        self.comma();
+        let _ = serde_json::to_writer(&mut self.buf, &value);
+    }
+
+    fn bool(&mut self, key: &str, value: bool) {
+        self.key(key);
+        self.comma();
+        self.buf
+            .extend_from_slice(if value { b"true" } else { b"false" });
+    }
+
+    /// A value already built (small, rare parts of the document).
+    fn value(&mut self, key: &str, value: &Value) {
+        self.key(key);
+        self.comma();
+        let _ = serde_json::to_writer(&mut self.buf, value);
+    }
+
+    /// A protobuf message as Mesos's JSON mapping writes it.
+    fn message<M: ratufa_proto::MesosMessage>(&mut self, key: &str, message: &M) {
+        self.key(key);
+        self.comma();
+        self.buf
+            .extend_from_slice(&ratufa_proto::json::encode(message));
+    }
+
+    fn empty_array(&mut self, key: &str) {
+        self.key(key);
+        self.array();
+        self.end_array();
+    }
+
+    /// `key: [each item]`, stopping early when the client is gone.
+    fn list<T>(
+        &mut self,
+        key: &str,
+        items: impl IntoIterator<Item = T>,
+        mut write: impl FnMut(&mut Self, T),
+    ) {
+        self.key(key);
+        self.array();
+        for item in items {
+            if !self.boundary() {
+                break;
+            }
+            write(self, item);
+        }
+        self.end_array();
+    }
+}
+
+/// `/master/state`, for a master with `flags` whose process started at `started_at`.
+pub(super) fn state(
+    out: &mut JsonOut,
+    snapshot: &StateSnapshot,
+    flags: &[(String, String)],
+    started_at: std::time::SystemTime,
+) {
+    let clock = Clock::of(snapshot);
+    let info = &snapshot.master_info;
+    let pid = info.pid.clone().unwrap_or_default();
+    let active = snapshot.agents.iter().filter(|a| a.active).count();
+    out.object();
+    out.str("version", VERSION);
+    out.str("build_date", "");
+    out.int("build_time", 0);
+    out.str("build_user", "");
+    // The process started once; this term (its core) began when it was elected.
+    out.f64("start_time", epoch_secs(started_at));
+    out.f64("elected_time", clock.epoch_secs(Time::ZERO));
+    out.str("id", &info.id);
+    out.str("pid", &pid);
+    out.str("hostname", info.hostname.as_deref().unwrap_or_default());
+    let info_json = ratufa_proto::json::to_value(info);
+    out.value("capabilities", &Value::Array(capability_types(&info_json)));
+    out.int("activated_slaves", count(active));
+    out.int("deactivated_slaves", count(snapshot.agents.len() - active));
+    out.int(
+        "unreachable_slaves",
+        count(snapshot.unreachable_agents.len()),
+    );
+    out.str("leader", &pid);
+    out.value("leader_info", &info_json);
+    out.key("flags");
+    out.object();
+    for (name, value) in flags {
+        out.str(name, value);
+    }
+    out.end_object();
+    agents(out, snapshot, &clock);
+    frameworks(out, snapshot, &clock);
+    out.empty_array("orphan_tasks");
+    out.empty_array("unregistered_frameworks");
+    out.end_object();
+}
+
+/// `/frameworks`.
+pub(super) fn frameworks_document(out: &mut JsonOut, snapshot: &StateSnapshot) {
+    let clock = Clock::of(snapshot);
+    out.object();
+    frameworks(out, snapshot, &clock);
+    out.empty_array("unregistered_frameworks");
+    out.end_object();
+}
+
+/// `/slaves`.
+pub(super) fn agents_document(out: &mut JsonOut, snapshot: &StateSnapshot) {
+    let clock = Clock::of(snapshot);
+    out.object();
+    agents(out, snapshot, &clock);
+    out.end_object();
+}
+
+/// `/tasks`: every task of every framework, active, unreachable and completed.
+pub(super) fn tasks_document(out: &mut JsonOut, snapshot: &StateSnapshot) {
+    out.object();
+    let tasks = snapshot
+        .frameworks
+        .iter()
+        .chain(&snapshot.completed_frameworks)
+        .flat_map(|f| {
+            f.tasks
+                .iter()
+                .chain(&f.unreachable_tasks)
+                .chain(&f.completed_tasks)
+        });
+    out.list("tasks", tasks, task_entry);
+    out.end_object();
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The `type`s of a message's `capabilities`, as Mesos lists them.
+pub(super) fn capability_types(message_json: &Value) -> Vec<Value> {
+    message_json
+        .get("capabilities")
+        .and_then(Value::as_array)
+        .map(|caps| caps.iter().filter_map(|c| c.get("type").cloned()).collect())
+        .unwrap_or_default()
+}
+
+/// `slaves` and `recovered_slaves`.
+fn agents(out: &mut JsonOut, snapshot: &StateSnapshot, clock: &Clock) {
+    out.list("slaves", &snapshot.agents, |out, agent| {
+        agent_object(out, agent, clock);
+    });
+    out.list(
+        "recovered_slaves",
+        &snapshot.recovered_agents,
+        recovered_agent,
+    );
+}
+
+/// `frameworks` and `completed_frameworks`.
+fn frameworks(out: &mut JsonOut, snapshot: &StateSnapshot, clock: &Clock) {
+    out.list("frameworks", &snapshot.frameworks, |out, f| {
+        framework(out, f, clock);
+    });
+    out.list(
+        "completed_frameworks",
+        &snapshot.completed_frameworks,
+        |out, f| {
+            framework(out, f, clock);
+        },
+    );
+}
+
+/// An agent the registry lists that has not re-registered: what its AgentInfo says.
+fn recovered_agent(out: &mut JsonOut, info: &AgentInfo) {
+    out.object();
+    out.str("id", info.id.as_ref().map_or("", |id| id.value.as_str()));
+    out.str("hostname", &info.hostname);
+    out.int("port", i64::from(info.port.unwrap_or(0)));
+    attributes(out, "attributes", &info.attributes);
+    resources(out, "resources", &info.resources);
+    out.end_object();
+}
+
+fn agent_object(out: &mut JsonOut, agent: &AgentSnapshot, clock: &Clock) {
+    let info = &agent.info;
+    out.object();
+    out.str("id", info.id.as_ref().map_or("", |id| id.value.as_str()));
+    out.str("hostname", &info.hostname);
+    out.int("port", i64::from(info.port.unwrap_or(0)));
+    attributes(out, "attributes", &info.attributes);
+    out.str("pid", &super::agent_pid(info));
+    out.f64("registered_time", clock.epoch_secs(agent.registered_time));
+    resources(out, "resources", agent.total.as_slice());
+    resources(out, "used_resources", agent.used().as_slice());
+    resources(out, "offered_resources", agent.offered.as_slice());
+    out.key("reserved_resources");
+    out.object();
+    let mut by_role: BTreeMap<&str, Vec<Resource>> = BTreeMap::new();
+    for resource in agent.total.iter() {
+        if let Some(role) = ratufa_proto::resources::reservation_role(resource) {
+            by_role.entry(role).or_default().push(resource.clone());
+        }
+    }
+    for (role, reserved) in by_role {
+        resources(out, role, &reserved);
+    }
+    out.end_object();
+    resources(
+        out,
+        "unreserved_resources",
+        agent.total.unreserved().as_slice(),
+    );
+    out.bool("active", agent.active);
+    out.bool("deactivated", false);
+    out.str("version", agent.version.as_deref().unwrap_or_default());
+    out.empty_array("capabilities");
+    if let Some(at) = agent.reregistered_time {
+        out.f64("reregistered_time", clock.epoch_secs(at));
+    }
+    out.end_object();
+}
+
+fn framework(out: &mut JsonOut, framework: &FrameworkSnapshot, clock: &Clock) {
+    let info = &framework.info;
+    let info_json = ratufa_proto::json::to_value(info);
+    let capabilities = capability_types(&info_json);
+    let multi_role = capabilities.iter().any(|c| c == "MULTI_ROLE");
+    let used = framework.used_resources();
+    let mut total = used.clone();
+    total += &framework.offered_resources;
+    out.object();
+    out.str("id", info.id.as_ref().map_or("", |id| id.value.as_str()));
+    out.str("name", &info.name);
+    resources(out, "used_resources", used.as_slice());
+    resources(
+        out,
+        "offered_resources",
+        framework.offered_resources.as_slice(),
+    );
+    out.value("capabilities", &Value::Array(capabilities));
+    out.str("hostname", info.hostname.as_deref().unwrap_or_default());
+    out.str("webui_url", info.webui_url.as_deref().unwrap_or_default());
+    out.bool("active", framework.active);
+    out.bool("connected", framework.connected);
+    out.bool("recovered", framework.recovered);
+    out.str("user", &info.user);
+    out.f64("failover_timeout", info.failover_timeout.unwrap_or(0.0));
+    out.bool("checkpoint", info.checkpoint.unwrap_or(false));
+    out.f64(
+        "registered_time",
+        clock.epoch_secs(framework.registered_time),
+    );
+    match framework.unregistered_time {
+        Some(at) => out.f64("unregistered_time", clock.epoch_secs(at)),
+        None => out.int("unregistered_time", 0),
+    }
+    resources(out, "resources", total.as_slice());
+    out.list("tasks", &framework.tasks, task_entry);
+    out.list(
+        "unreachable_tasks",
+        &framework.unreachable_tasks,
+        task_entry,
+    );
+    out.list("completed_tasks", &framework.completed_tasks, task_entry);
+    out.list("offers", &framework.offers, offer);
+    out.list("executors", &framework.executors, |out, (agent_id, e)| {
+        executor(out, agent_id, e);
+    });
+    if multi_role {
+        out.key("roles");
+        out.array();
+        for role in &framework.roles {
+            out.comma();
+            out.write_str(role);
+        }
+        out.end_array();
+    } else {
+        out.str("role", framework.roles.first().map_or("*", String::as_str));
+    }
+    if let Some(principal) = &info.principal {
+        out.str("principal", principal);
+    }
+    if let Some(at) = framework.reregistered_time {
+        out.f64("reregistered_time", clock.epoch_secs(at));
+    }
+    if let Some(labels) = &info.labels {
+        out.message("labels", labels);
+    }
+    out.end_object();
+}
+
+fn task_entry(out: &mut JsonOut, entry: &std::sync::Arc<TaskEntry>) {
+    task(out, &entry.task());
+}
+
+fn task(out: &mut JsonOut, task: &Task) {
+    let role = task
+        .resources
+        .iter()
+        .find_map(|r| r.allocation_info.as_ref()?.role.as_deref())
+        .unwrap_or_default();
+    out.object();
+    out.str("id", &task.task_id.value);
+    out.str("name", &task.name);
+    out.str("framework_id", &task.framework_id.value);
+    out.str(
+        "executor_id",
+        task.executor_id.as_ref().map_or("", |e| e.value.as_str()),
+    );
+    out.str("slave_id", &task.agent_id.value);
+    out.str("state", state_name(task.state));
+    resources(out, "resources", &task.resources);
+    out.str("role", role);
+    out.list("statuses", &task.statuses, status);
+    if let Some(user) = &task.user {
+        out.str("user", user);
+    }
+    if let Some(labels) = &task.labels {
+        out.message("labels", labels);
+    }
+    if let Some(discovery) = &task.discovery {
+        out.message("discovery", discovery);
+    }
+    if let Some(container) = &task.container {
+        out.message("container", container);
+    }
+    if let Some(health_check) = &task.health_check {
+        out.message("health_check", health_check);
+    }
+    out.end_object();
+}
+
+fn status(out: &mut JsonOut, status: &TaskStatus) {
+    out.object();
+    out.str("state", state_name(status.state));
+    out.f64("timestamp", status.timestamp.unwrap_or(0.0));
+    if let Some(healthy) = status.healthy {
+        out.bool("healthy", healthy);
+    }
+    if let Some(labels) = &status.labels {
+        out.message("labels", labels);
+    }
+    if let Some(container_status) = &status.container_status {
+        out.message("container_status", container_status);
+    }
+    out.end_object();
+}
+
+fn offer(out: &mut JsonOut, offer: &Offer) {
+    out.object();
+    out.str("id", &offer.id.value);
+    out.str("framework_id", &offer.framework_id.value);
+    match &offer.allocation_info {
+        Some(allocation_info) => out.message("allocation_info", allocation_info),
+        None => {
+            out.key("allocation_info");
+            out.object();
+            out.end_object();
+        }
+    }
+    out.str("slave_id", &offer.agent_id.value);
+    resources(out, "resources", &offer.resources);
+    out.end_object();
+}
+
+fn executor(out: &mut JsonOut, agent_id: &str, executor: &ExecutorInfo) {
+    out.object();
+    out.str("executor_id", &executor.executor_id.value);
+    out.str("name", executor.name.as_deref().unwrap_or_default());
+    out.str(
+        "framework_id",
+        executor
+            .framework_id
+            .as_ref()
+            .map_or("", |f| f.value.as_str()),
+    );
+    match &executor.command {
+        Some(command) => out.message("command", command),
+        None => {
+            out.key("command");
+            out.object();
+            out.end_object();
+        }
+    }
+    resources(out, "resources", &executor.resources);
+    out.str("slave_id", agent_id);
+    if let Some(role) = executor
+        .resources
+        .iter()
+        .find_map(|r| r.allocation_info.as_ref()?.role.as_deref())
+    {
+        out.str("role", role);
+    }
+    out.end_object();
+}
+
+fn summary(out: &mut JsonOut, key: &str, entries: BTreeMap<String, Summary>) {
+    out.key(key);
+    out.object();
+    for (name, value) in entries {
+        match value {
+            Summary::Number(n) => out.f64(&name, n),
+            Summary::Text(text) => out.str(&name, &text),
+        }
+    }
+    out.end_object();
+}
+
+fn resources(out: &mut JsonOut, key: &str, resources: &[Resource]) {
+    summary(out, key, resource_summary(resources));
+}
+
+fn attributes(out: &mut JsonOut, key: &str, attributes: &[Attribute]) {
+    summary(out, key, attribute_summary(attributes));
+}
