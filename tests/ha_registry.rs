@@ -535,7 +535,7 @@ async fn a_master_missing_more_agents_than_the_recovery_limit_allows_exits() {
         agents[0].as_str(),
         "{state}"
     );
-    assert_eq!(state["unreachable_slaves"], 0, "{state}");
+    assert_eq!(state["unreachable_slaves"], 0.0, "{state}");
     assert_eq!(
         state["flags"]["recovery_agent_removal_limit"], "100%",
         "{state}"

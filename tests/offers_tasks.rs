@@ -180,7 +180,7 @@ async fn a_hundred_tasks_on_two_agents_run_to_completion() {
     assert_eq!(metrics["master/frameworks_active"], 1.0);
     assert!(metrics["master/offers_sent"].as_f64().unwrap() >= 2.0);
     let state = get_json(&master, "/master/state").await;
-    assert_eq!(state["activated_slaves"], 2);
+    assert_eq!(state["activated_slaves"], 2.0);
     let framework = &state["frameworks"][0];
     assert_eq!(framework["id"], scheduler.id());
     let completed = framework["completed_tasks"].as_array().unwrap();

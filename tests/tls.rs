@@ -126,7 +126,7 @@ async fn a_local_cluster_over_https_runs_a_task_and_refuses_other_clients() {
         .await;
     assert_eq!(finished["source"], "SOURCE_EXECUTOR", "{finished}");
     let state = get_json(&master, "/master/state").await;
-    assert_eq!(state["activated_slaves"], 1, "{state}");
+    assert_eq!(state["activated_slaves"], 1.0, "{state}");
 
     // Plain HTTP on the same port gets no HTTP answer.
     let plain = send_to(master.addr, Request::get("/health")).await;

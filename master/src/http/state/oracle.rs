@@ -35,7 +35,7 @@ pub(super) fn state_json(
     json!({
         "version": VERSION,
         "build_date": "",
-        "build_time": 0,
+        "build_time": 0.0,
         "build_user": "",
         "start_time": start,
         "elected_time": elected,
@@ -47,9 +47,9 @@ pub(super) fn state_json(
             .and_then(Value::as_array)
             .map(|caps| caps.iter().filter_map(|c| c.get("type").cloned()).collect::<Vec<_>>())
             .unwrap_or_default(),
-        "activated_slaves": active,
-        "deactivated_slaves": snapshot.agents.len() - active,
-        "unreachable_slaves": snapshot.unreachable_agents.len(),
+        "activated_slaves": active as f64,
+        "deactivated_slaves": (snapshot.agents.len() - active) as f64,
+        "unreachable_slaves": snapshot.unreachable_agents.len() as f64,
         "leader": pid,
         "leader_info": ratufa_proto::json::to_value(info),
         "flags": flags,
@@ -148,7 +148,7 @@ pub(super) fn framework_json(framework: &FrameworkSnapshot, clock: &Clock) -> Va
         "failover_timeout": info.failover_timeout.unwrap_or(0.0),
         "checkpoint": info.checkpoint.unwrap_or(false),
         "registered_time": secs(clock, framework.registered_time),
-        "unregistered_time": framework.unregistered_time.map_or(json!(0), |t| secs(clock, t)),
+        "unregistered_time": framework.unregistered_time.map_or(json!(0.0), |t| secs(clock, t)),
         "resources": resources_json(total.as_slice()),
         "tasks": framework.tasks.iter().map(|t| task_json(&t.task())).collect::<Vec<_>>(),
         "unreachable_tasks": framework.unreachable_tasks.iter().map(|t| task_json(&t.task())).collect::<Vec<_>>(),

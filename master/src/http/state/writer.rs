@@ -215,7 +215,8 @@ pub(super) fn state(
     out.object();
     out.str("version", VERSION);
     out.str("build_date", "");
-    out.int("build_time", 0);
+    // A double in Mesos (seconds since the epoch); there is no build time here.
+    out.f64("build_time", 0.0);
     out.str("build_user", "");
     // The process started once; this term (its core) began when it was elected.
     out.f64("start_time", epoch_secs(started_at));
@@ -225,11 +226,15 @@ pub(super) fn state(
     out.str("hostname", info.hostname.as_deref().unwrap_or_default());
     let info_json = ratufa_proto::json::to_value(info);
     out.value("capabilities", &Value::Array(capability_types(&info_json)));
-    out.int("activated_slaves", count(active));
-    out.int("deactivated_slaves", count(snapshot.agents.len() - active));
-    out.int(
+    // Counts, written as doubles as Mesos writes them (its gauges are doubles).
+    out.f64("activated_slaves", active as f64);
+    out.f64(
+        "deactivated_slaves",
+        (snapshot.agents.len() - active) as f64,
+    );
+    out.f64(
         "unreachable_slaves",
-        count(snapshot.unreachable_agents.len()),
+        snapshot.unreachable_agents.len() as f64,
     );
     out.str("leader", &pid);
     out.value("leader_info", &info_json);
@@ -278,10 +283,6 @@ pub(super) fn tasks_document(out: &mut JsonOut, snapshot: &StateSnapshot) {
         });
     out.list("tasks", tasks, task_entry);
     out.end_object();
-}
-
-fn count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// The `type`s of a message's `capabilities`, as Mesos lists them.
@@ -399,10 +400,11 @@ fn framework(out: &mut JsonOut, framework: &FrameworkSnapshot, clock: &Clock) {
         "registered_time",
         clock.epoch_secs(framework.registered_time),
     );
-    match framework.unregistered_time {
-        Some(at) => out.f64("unregistered_time", clock.epoch_secs(at)),
-        None => out.int("unregistered_time", 0),
-    }
+    // Mesos writes its (zero) time even for a framework that never disconnected.
+    let unregistered = framework
+        .unregistered_time
+        .map_or(0.0, |t| clock.epoch_secs(t));
+    out.f64("unregistered_time", unregistered);
     resources(out, "resources", total.as_slice());
     out.list("tasks", &framework.tasks, task_entry);
     out.list(
