@@ -15,6 +15,7 @@ use tokio::process::Command;
 use crate::AgentError;
 
 mod spawn;
+mod sweep;
 mod watch;
 use spawn::{Child, Spawn};
 pub use watch::{alive, same_process, start_time, terminate, wait_for_exit};
@@ -237,15 +238,17 @@ impl Process {
 
     /// Waits for the process to end, then kills what it left behind in its group and
     /// session (the container is gone once its command is: Mesos destroys it too).
+    /// The process is reaped last: until then its pid, which is the id of its group
+    /// and session, cannot be given to a new process that the kills would reach.
     /// Cancel safe.
     pub async fn wait(&mut self) -> Exit {
-        let exit = Exit::from_status(self.child.wait().await);
+        // An error here (not our child any more) shows in the reap below.
+        let _ = self.child.exited().await;
+        signal_group_only(self.pgid, libc::SIGKILL);
         if self.sweep_session {
-            self.signal_group(libc::SIGKILL);
-        } else {
-            signal_group_only(self.pgid, libc::SIGKILL);
+            sweep::signal_members_batched(self.pgid, libc::SIGKILL).await;
         }
-        exit
+        Exit::from_status(self.child.wait().await)
     }
 
     /// SIGTERM to the group, SIGKILL after `grace` if the process is still there.
@@ -282,12 +285,7 @@ impl Process {
 /// gone are not an error.
 pub fn signal_session(sid: i32, signal: i32) {
     signal_group_only(sid, signal);
-    for pid in session_members(sid) {
-        // SAFETY: as above.
-        unsafe {
-            libc::kill(pid, signal);
-        }
-    }
+    sweep::signal_members(&[(sid, signal)]);
 }
 
 /// Sends `signal` to the group `pgid`; a group already gone is not an error.
@@ -300,22 +298,6 @@ fn signal_group_only(pgid: i32, signal: i32) {
             tracing::warn!(pgid, signal, %error, "cannot signal process group");
         }
     }
-}
-
-/// The pids of session `sid`'s processes. /proc lists every process; getsid(2) tells
-/// each one's session in a system call, where reading /proc/<pid>/stat would have the
-/// kernel format some fifty fields per process (this runs at every container's end).
-fn session_members(sid: i32) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        // SAFETY: getsid takes a plain integer and touches no memory of ours; a pid
-        // gone meanwhile is an error (-1), not a match.
-        .filter(|&pid| pid > 0 && unsafe { libc::getsid(pid) } == sid)
-        .collect()
 }
 
 /// Opens for appending (created if missing): the fetcher may have logged to stderr.

@@ -395,6 +395,42 @@ impl Child {
         }
         Ok(self.status)
     }
+
+    /// Resolves once the child has exited, without reaping it: until [`Child::wait`]
+    /// does, its pid stays taken (a zombie), so no new process can have it as its
+    /// process group or session id. Cancel safe.
+    pub async fn exited(&mut self) -> std::io::Result<()> {
+        loop {
+            if self.status.is_some() || exited_unreaped(self.pid)? {
+                return Ok(());
+            }
+            match &self.pidfd {
+                Some(pidfd) => {
+                    let mut ready = pidfd.readable().await?;
+                    if exited_unreaped(self.pid)? {
+                        return Ok(());
+                    }
+                    ready.clear_ready();
+                }
+                None => tokio::time::sleep(POLL_INTERVAL).await,
+            }
+        }
+    }
+}
+
+/// Whether child `pid` has exited, leaving it to be reaped.
+fn exited_unreaped(pid: i32) -> std::io::Result<bool> {
+    let id =
+        libc::id_t::try_from(pid).map_err(|_| std::io::Error::from_raw_os_error(libc::ECHILD))?;
+    // SAFETY: an all-zero siginfo_t is a valid value (si_pid 0: nothing waitable).
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let options = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+    // SAFETY: waitid writes into our siginfo_t and nothing else.
+    if unsafe { libc::waitid(libc::P_PID, id, &mut info, options) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: si_pid is set by waitid for a waitable child and left 0 otherwise.
+    Ok(unsafe { info.si_pid() } != 0)
 }
 
 /// The exit status of child `pid` if it has exited (reaping it), `None` if it runs.

@@ -183,6 +183,62 @@ async fn wait_ends_what_the_session_left_in_other_groups() {
     assert_gone(child).await;
 }
 
+/// Containers that end together share one look through /proc: each loses what its
+/// own session left in other groups, and a container still running loses nothing.
+#[tokio::test]
+async fn sessions_ending_together_each_lose_what_they_left() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut ending: Vec<Process> = dirs
+        .iter()
+        .map(|dir| {
+            Process::spawn(&shell(
+                "perl -e 'setpgrp(0, 0); open(my $f, \">\", \"child.pid\"); \
+                 print $f \"$$\\n\"; close($f); sleep 300' & \
+                 while [ ! -s child.pid ]; do sleep 0.01; done",
+                dir.path(),
+            ))
+            .unwrap()
+        })
+        .collect();
+    let bystander_dir = tempfile::tempdir().unwrap();
+    let mut bystander = Process::spawn(&shell("exec sleep 300", bystander_dir.path())).unwrap();
+    let [a, b, c] = &mut ending[..] else {
+        unreachable!()
+    };
+    let (x, y, z) = tokio::join!(a.wait(), b.wait(), c.wait());
+    assert_eq!([x, y, z], [Exit::Code(0), Exit::Code(0), Exit::Code(0)]);
+    for dir in &dirs {
+        let child: i32 = read(dir.path(), "child.pid").trim().parse().unwrap();
+        assert_gone(child).await;
+    }
+    assert!(alive(bystander.pid()), "a running container was hit");
+    assert_eq!(
+        bystander.kill(Duration::ZERO).await,
+        Exit::Signal(libc::SIGKILL)
+    );
+}
+
+/// Until the leftovers are killed the leader stays a zombie: its pid, the id of its
+/// group and session, cannot go to a new process meanwhile.
+#[tokio::test]
+async fn the_leader_is_reaped_only_after_its_end_was_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut process = Process::spawn(&shell("exit 3", dir.path())).unwrap();
+    let pid = process.pid();
+    tokio::time::timeout(Duration::from_secs(30), process.child.exited())
+        .await
+        .expect("the shell exits")
+        .unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let state = stat[stat.rfind(')').unwrap() + 1..]
+        .trim_start()
+        .chars()
+        .next();
+    assert_eq!(state, Some('Z'), "{stat}");
+    assert_eq!(process.wait().await, Exit::Code(3));
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+}
+
 #[tokio::test]
 async fn sigkill_after_the_grace_period_when_sigterm_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
