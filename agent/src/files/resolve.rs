@@ -8,7 +8,7 @@
 //! every escape is refused with 403: `..`, absolute host paths outside the sandboxes,
 //! and symbolic links that lead out.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
@@ -27,20 +27,44 @@ pub enum Refusal {
 #[derive(Debug, Default, Clone)]
 pub struct Attached {
     paths: BTreeMap<String, PathBuf>,
+    /// The names each directory is attached under: detaching a sandbox (one per
+    /// executor end once the completed ones are at their bound) looks up its names
+    /// instead of comparing every attached path with it.
+    names: HashMap<PathBuf, Vec<String>>,
 }
 
 impl Attached {
     pub fn attach(&mut self, name: impl Into<String>, directory: impl Into<PathBuf>) {
-        self.paths.insert(name.into(), directory.into());
+        let (name, directory) = (name.into(), directory.into());
+        match self.paths.insert(name.clone(), directory.clone()) {
+            Some(previous) if previous == directory => return,
+            // A name that moves (`…/runs/latest` to the next run) leaves its old one.
+            Some(previous) => self.unlist(&previous, &name),
+            None => {}
+        }
+        self.names.entry(directory).or_default().push(name);
     }
 
     pub fn detach(&mut self, name: &str) {
-        self.paths.remove(name);
+        if let Some(directory) = self.paths.remove(name) {
+            self.unlist(&directory, name);
+        }
     }
 
     /// Detaches every name of `directory`.
     pub fn detach_directory(&mut self, directory: &Path) {
-        self.paths.retain(|_, dir| dir != directory);
+        for name in self.names.remove(directory).unwrap_or_default() {
+            self.paths.remove(&name);
+        }
+    }
+
+    fn unlist(&mut self, directory: &Path, name: &str) {
+        if let Some(names) = self.names.get_mut(directory) {
+            names.retain(|n| n != name);
+            if names.is_empty() {
+                self.names.remove(directory);
+            }
+        }
     }
 
     /// The attached directory of `name`, if any.
@@ -296,6 +320,34 @@ mod tests {
                 .unwrap(),
             fs::canonicalize(sandbox.join("sub/inner")).unwrap()
         );
+    }
+
+    #[test]
+    fn a_name_moved_to_a_later_run_outlives_the_earlier_runs_detach() {
+        let (run1, run2) = (Path::new("/w/runs/c1"), Path::new("/w/runs/c2"));
+        let mut attached = Attached::default();
+        for (name, dir) in [("/v/latest", run1), ("/v/c1", run1), ("/w/runs/c1", run1)] {
+            attached.attach(name, dir);
+        }
+        // The next run takes `latest` over and adds its own names.
+        attached.attach("/v/latest", run2);
+        attached.attach("/v/c2", run2);
+        // Attaching a name again to the same directory changes nothing.
+        attached.attach("/v/c2", run2);
+        attached.detach_directory(run1);
+        assert_eq!(attached.get("/v/latest"), Some(run2));
+        assert_eq!(attached.get("/v/c2"), Some(run2));
+        assert_eq!(attached.get("/v/c1"), None);
+        assert_eq!(attached.get("/w/runs/c1"), None);
+        // A name detached alone, then attached elsewhere, is not taken by its old
+        // directory's detach.
+        attached.detach("/v/c2");
+        attached.attach("/v/c2", run1);
+        attached.detach_directory(run2);
+        assert_eq!(attached.get("/v/c2"), Some(run1));
+        assert_eq!(attached.get("/v/latest"), None);
+        attached.detach_directory(run1);
+        assert!(attached.paths.is_empty() && attached.names.is_empty());
     }
 
     #[test]
