@@ -204,20 +204,43 @@ pub fn create_sandbox(
     executor_id: &str,
     container_id: &str,
 ) -> std::io::Result<PathBuf> {
-    let runs = work_dir
+    let executor = work_dir
         .join("slaves")
         .join(agent_id)
         .join("frameworks")
         .join(framework_id)
         .join("executors")
-        .join(executor_id)
-        .join("runs");
+        .join(executor_id);
+    // Each directory made directly, with one system call: a command task's executor
+    // (id = task id) is new, and so are its `runs` and the container. Where the
+    // framework's directories are missing too (its first executor here), they are
+    // made on the way.
+    match std::fs::create_dir(&executor) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(&executor)?,
+        other => existing_is_fine(other)?,
+    }
+    let runs = executor.join("runs");
+    existing_is_fine(std::fs::create_dir(&runs))?;
     let sandbox = runs.join(container_id);
-    std::fs::create_dir_all(&sandbox)?;
+    existing_is_fine(std::fs::create_dir(&sandbox))?;
+    // A later run of the executor id moves the link; the first makes it.
     let latest = runs.join("latest");
-    let _ = std::fs::remove_file(&latest);
-    std::os::unix::fs::symlink(container_id, &latest)?;
+    if let Err(e) = std::os::unix::fs::symlink(container_id, &latest) {
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            return Err(e);
+        }
+        std::fs::remove_file(&latest)?;
+        std::os::unix::fs::symlink(container_id, &latest)?;
+    }
     Ok(sandbox)
+}
+
+/// A directory that is already there is as good as a new one.
+fn existing_is_fine(made: std::io::Result<()>) -> std::io::Result<()> {
+    match made {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    }
 }
 
 /// An id is used as a path component: it must not climb out of the work dir.
@@ -258,6 +281,19 @@ mod tests {
         // A second run of the same executor id moves the link.
         create_sandbox(dir.path(), "m-S0", "m-0000", "t1", "c2").unwrap();
         assert_eq!(std::fs::read_link(&latest).unwrap(), PathBuf::from("c2"));
+        assert!(sandbox.is_dir(), "the earlier run's sandbox stays");
+        // Another executor of the framework, and another framework.
+        let other = create_sandbox(dir.path(), "m-S0", "m-0000", "t2", "c3").unwrap();
+        assert!(other.ends_with("executors/t2/runs/c3") && other.is_dir());
+        let second = create_sandbox(dir.path(), "m-S0", "m-0001", "t1", "c4").unwrap();
+        assert!(second.ends_with("m-0001/executors/t1/runs/c4") && second.is_dir());
+        // A file where a directory belongs is an error, not a sandbox.
+        let runs = dir
+            .path()
+            .join("slaves/m-S0/frameworks/m-0000/executors/t3/runs");
+        std::fs::create_dir_all(runs.parent().unwrap()).unwrap();
+        std::fs::write(&runs, "").unwrap();
+        assert!(create_sandbox(dir.path(), "m-S0", "m-0000", "t3", "c5").is_err());
     }
 
     #[test]
