@@ -27,7 +27,9 @@ use prost::Message as _;
 use ratufa_proto::v1::scheduler::{Call, call, event};
 use ratufa_proto::v1::{self, CommandInfo, Filters, FrameworkInfo, TaskInfo, TaskState, offer};
 use scratch::{free_port, fresh_dir};
-use support::{HttpClient, Subscription, client, cpu_seconds, env, post, scalar, scalar_sum};
+use support::{
+    HttpClient, Subscription, client, cpu_seconds, env, own_cpu_seconds, post, scalar, scalar_sum,
+};
 
 /// What each task asks for; the agent's resources fit IN_FLIGHT of them at once.
 const TASK_CPUS: f64 = 0.1;
@@ -68,10 +70,21 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Removes the runs' directories once every isolation has been measured (kept with
+/// BENCH_LOG). Not between runs: on ext4 without a journal (as here), inodes freed in
+/// the last minute (six, with dirty buffers) are skipped one by one by every inode
+/// allocation in their block group, so thousands of sandboxes deleted just before a
+/// run made its sandboxes dearer to create (by up to about 1 ms of the agent's CPU
+/// per task).
+fn remove_work_dirs(dirs: &[std::path::PathBuf]) {
+    for dir in dirs {
         if std::env::var_os("BENCH_LOG").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = std::fs::remove_dir_all(dir);
         } else {
-            println!("    log kept: {}", self.dir.join("local.log").display());
+            println!("  kept: {}", dir.display());
         }
     }
 }
@@ -132,6 +145,8 @@ async fn start_cluster(isolation: &str, in_flight: u64) -> Cluster {
 struct Outcome {
     elapsed: Duration,
     cpu: f64,
+    /// Of `cpu`, what `ratufa local` itself (master and agent) used.
+    own_cpu: f64,
     finished: u64,
     failed: Vec<String>,
     to_running: Vec<Duration>,
@@ -260,6 +275,7 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64) -> Outcome {
                         return Outcome {
                             elapsed,
                             cpu: 0.0,
+                            own_cpu: 0.0,
                             finished,
                             failed,
                             to_running,
@@ -298,15 +314,18 @@ fn main() {
     );
     println!("  baseline: raw fork+exec+wait of `true`, one at a time  {raw_serial:>8.0} /s");
 
+    let mut work_dirs = Vec::new();
     for isolation in isolations.split(';').filter(|s| !s.is_empty()) {
         let outcome = runtime.block_on(async {
             let cluster = start_cluster(isolation, in_flight).await;
+            work_dirs.push(cluster.dir.clone());
             let pid = cluster.child.id();
-            let before = cpu_seconds(pid);
+            let (before, own_before) = (cpu_seconds(pid), own_cpu_seconds(pid));
             let mut outcome = scheduler(client(), &cluster.base, tasks).await;
             // The last executors are reaped a moment after their task's update.
             tokio::time::sleep(Duration::from_millis(500)).await;
             outcome.cpu = cpu_seconds(pid) - before;
+            outcome.own_cpu = own_cpu_seconds(pid) - own_before;
             outcome
         });
         let mut to_running = outcome.to_running;
@@ -325,8 +344,9 @@ fn main() {
             outcome.elapsed.as_secs_f64()
         );
         println!(
-            "    CPU of ratufa local and its executors: {:.2} ms per task",
-            1000.0 * outcome.cpu / tasks as f64
+            "    CPU of ratufa local and its executors: {:.2} ms per task ({:.2} ms ratufa local itself)",
+            1000.0 * outcome.cpu / tasks as f64,
+            1000.0 * outcome.own_cpu / tasks as f64
         );
         if !outcome.failed.is_empty() {
             println!(
@@ -336,4 +356,5 @@ fn main() {
             );
         }
     }
+    remove_work_dirs(&work_dirs);
 }

@@ -46,6 +46,16 @@ pub fn scalar_sum(resources: &[Resource], name: &str) -> f64 {
 
 /// CPU seconds used by process `pid` and the children it has reaped (user + system).
 pub fn cpu_seconds(pid: u32) -> f64 {
+    stat_cpu_seconds(pid, 11..15)
+}
+
+/// CPU seconds used by process `pid` itself, without its children (user + system).
+pub fn own_cpu_seconds(pid: u32) -> f64 {
+    stat_cpu_seconds(pid, 11..13)
+}
+
+/// The sum of the `/proc/<pid>/stat` tick fields in `range`, in seconds.
+fn stat_cpu_seconds(pid: u32, range: std::ops::Range<usize>) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // The fields after the command name, which is in parentheses and may hold spaces.
     let fields: Vec<&str> = stat
@@ -54,7 +64,7 @@ pub fn cpu_seconds(pid: u32) -> f64 {
         .unwrap_or_default();
     // utime, stime, cutime, cstime are fields 14-17 of stat(5); `fields` starts at 3.
     let ticks: f64 = fields
-        .get(11..15)
+        .get(range)
         .map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum())
         .unwrap_or(0.0);
     ticks / clock_ticks_per_second()
