@@ -26,7 +26,8 @@
 //!
 //! Then `GET /master/state` STATE_REQUESTS times, one after another, on the failed-over
 //! master with every agent and task: how long each takes to read whole, and the
-//! master's CPU for them.
+//! master's CPU for them; and the operator API's GET_STATE once in JSON and once in
+//! protobuf.
 //!
 //! Run: `cargo bench --bench master_failover` (AGENTS=20000 TASKS_PER_AGENT=10
 //! FRAMEWORKS=5 IN_FLIGHT=1000 STATE_REQUESTS=3 by default; BENCH_LOG=info keeps the
@@ -369,6 +370,27 @@ async fn master_state(base: &str) -> (usize, usize, Duration, usize) {
     (state.slaves.len(), tasks, took, body.len())
 }
 
+/// The operator API's GET_STATE, answered in JSON or protobuf: how long until read
+/// whole, and how many bytes.
+async fn operator_get_state(base: &str, accept: &str) -> (Duration, usize) {
+    let client = support::client();
+    let request = hyper::Request::post(format!("{base}/api/v1"))
+        .header("Content-Type", "application/json")
+        .header("Accept", accept)
+        .body(Full::new(Bytes::from_static(br#"{"type":"GET_STATE"}"#)))
+        .expect("request");
+    let start = Instant::now();
+    let response = client.request(request).await.expect("POST /api/v1");
+    assert_eq!(response.status(), 200, "GET_STATE");
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("GET_STATE body")
+        .to_bytes();
+    (start.elapsed(), body.len())
+}
+
 fn main() {
     let agents = env("AGENTS", 20_000);
     let tasks_per_agent = env("TASKS_PER_AGENT", 10);
@@ -451,6 +473,16 @@ fn main() {
             took.iter().map(|t| format!("{t:.2}")).collect::<Vec<_>>().join(", "),
             master_cpu / state_requests as f64
         );
+        for accept in ["application/json", "application/x-protobuf"] {
+            let master_cpu = cpu_seconds(second.pid());
+            let (took, bytes) = operator_get_state(&second.base, accept).await;
+            println!(
+                "  operator API GET_STATE ({accept}): {:.1} MiB in {:.2} s; master CPU {:.2} s",
+                bytes as f64 / 1048576.0,
+                took.as_secs_f64(),
+                cpu_seconds(second.pid()) - master_cpu
+            );
+        }
         drop(back.streams);
         drop(second);
     });
