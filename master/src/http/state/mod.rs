@@ -65,10 +65,17 @@ async fn stream_snapshot(
     };
     // A few chunks ahead of the client at most.
     let (sink, mut chunks) = tokio::sync::mpsc::channel(4);
-    tokio::task::spawn_blocking(move || {
+    let writing = tokio::task::spawn_blocking(move || {
         let mut out = JsonOut::streaming(sink);
         write(&mut out, &master, &snapshot);
         out.finish();
+    });
+    // The status is sent before the document is done: a writer that failed can only
+    // cut the body short, and says so here.
+    tokio::spawn(async move {
+        if let Err(e) = writing.await {
+            tracing::error!(error = %e, "writing a state document failed; its response was cut short");
+        }
     });
     let body = Body::from_stream(futures::stream::poll_fn(move |cx| chunks.poll_recv(cx)));
     (
