@@ -3,21 +3,21 @@
 //! started without a fork of the agent (`spawn`).
 
 use std::fs::File;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use ratufa_proto::v1::CommandInfo;
 use ratufa_proto::v1::environment::variable::Type as VariableType;
-use tokio::process::Command;
 
 use crate::AgentError;
 
 mod spawn;
 mod sweep;
 mod watch;
-use spawn::{Child, Spawn};
+pub use spawn::{Child, Spawn};
 pub use watch::{alive, same_process, start_time, terminate, wait_for_exit};
 
 /// What to run, resolved from a CommandInfo.
@@ -80,28 +80,16 @@ impl ProcessSpec {
 }
 
 impl ProcessSpec {
-    /// The command to start: program, argv[0], arguments, the added environment, the
-    /// working directory, no stdin, and a process group of its own so that a kill
-    /// reaches whatever it forks. The caller chooses where its output goes.
-    pub fn command(&self) -> Command {
-        let mut command = self.ungrouped_command();
-        command.process_group(0);
-        command
-    }
-
-    /// As [`ProcessSpec::command`], but in the caller's process group: for a caller
-    /// that makes it a session of its own instead (setsid fails in a group leader).
-    fn ungrouped_command(&self) -> Command {
-        let mut command = Command::new(&self.program);
-        if let Some(arg0) = &self.arg0 {
-            command.arg0(arg0);
-        }
-        command
-            .args(&self.args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&self.cwd)
-            .stdin(Stdio::null());
-        command
+    /// What starts this: the program, argv[0], the arguments, our environment plus
+    /// the spec's, the working directory, and `stdio` (stdin, stdout, stderr). The
+    /// caller adds a session or process group, cgroups, a user, the death signal.
+    pub fn spawner(&self, stdio: [OwnedFd; 3]) -> std::io::Result<Spawn> {
+        let arg0 = self.arg0.as_deref().unwrap_or(&self.program);
+        let argv: Vec<&std::ffi::OsStr> = std::iter::once(arg0)
+            .chain(self.args.iter().map(String::as_str))
+            .map(std::ffi::OsStr::new)
+            .collect();
+        Spawn::new(&self.program, &argv, &self.env, &self.cwd, stdio)
     }
 }
 
@@ -195,19 +183,9 @@ impl Process {
         let stdin = File::open("/dev/null").map_err(failed)?;
         let stdout = create(&spec.cwd.join("stdout"))?;
         let stderr = create(&spec.cwd.join("stderr"))?;
-        let arg0 = spec.arg0.as_deref().unwrap_or(&spec.program);
-        let argv: Vec<&std::ffi::OsStr> = std::iter::once(arg0)
-            .chain(spec.args.iter().map(String::as_str))
-            .map(std::ffi::OsStr::new)
-            .collect();
-        let mut spawn = Spawn::new(
-            &spec.program,
-            &argv,
-            &spec.env,
-            &spec.cwd,
-            [stdin.into(), stdout.into(), stderr.into()],
-        )
-        .map_err(failed)?;
+        let mut spawn = spec
+            .spawner([stdin.into(), stdout.into(), stderr.into()])
+            .map_err(failed)?;
         // Its own session (and so its own group), so that a kill reaches whatever it
         // forked, even what went into process groups of its own (an executor's
         // tasks).

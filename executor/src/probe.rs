@@ -5,7 +5,6 @@
 //! the loop that runs them. What a reading means is the caller's.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::process::Stdio;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,8 +14,8 @@ use hyper_util::client::legacy::Client;
 use ratufa_agent::process::ProcessSpec;
 use ratufa_proto::v1::network_info::Protocol;
 
-use crate::task::signal_group;
-use crate::user::{Account, switch_in_child};
+use crate::task::{self, Output, signal_group};
+use crate::user::Account;
 
 /// Mesos's defaults for the timing fields a check leaves out.
 pub const DEFAULT_DELAY: Duration = Duration::from_secs(15);
@@ -171,20 +170,10 @@ pub async fn once(
 }
 
 async fn run_command(spec: &ProcessSpec, account: &Option<Account>) -> Result<Reading, String> {
-    let mut command = spec.command();
-    command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    if let Some(account) = account {
-        switch_in_child(&mut command, account);
-    }
-    let mut child = command
-        .spawn()
+    let mut child = task::start(spec, Output::Null, account.as_ref(), false)
         .map_err(|e| format!("cannot run '{}': {e}", spec.program))?;
     // Whatever the command forked goes with it, on timeout as on exit.
-    let group = child.id().and_then(|pid| i32::try_from(pid).ok());
-    let _reap = KillGroupOnDrop(group);
+    let _reap = KillGroupOnDrop(Some(child.id()));
     let status = child.wait().await.map_err(|e| e.to_string())?;
     status
         .code()

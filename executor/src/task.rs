@@ -1,19 +1,24 @@
 //! One task's process, from start to reaped exit: its own process group (so that a
 //! kill reaches whatever it forked), the sandbox as working directory, the executor's
-//! stdout and stderr (which the agent points at the sandbox's files). A kill is
-//! SIGTERM to the group, then SIGKILL when the grace period runs out; a later kill
-//! may shorten the grace period, never lengthen it (Mesos's rule: a retried kill is
-//! a no-op).
+//! stdout and stderr (which the agent points at the sandbox's files), the task's user,
+//! and death with the executor. A kill is SIGTERM to the group, then SIGKILL when the
+//! grace period runs out; a later kill may shorten the grace period, never lengthen
+//! it (Mesos's rule: a retried kill is a no-op).
+//!
+//! Processes start through the agent's [`Spawn`] (clone with CLONE_VM | CLONE_VFORK,
+//! as posix_spawn does) rather than a fork: a fork copies the executor's page tables
+//! for the child to throw away at exec, and the executor then takes a copy-on-write
+//! fault on each page it writes, on every task's path.
 
-use std::process::Stdio;
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
-use ratufa_agent::process::{Exit, ProcessSpec};
-use tokio::process::{Child, Command};
+use ratufa_agent::process::{Child, Exit, ProcessSpec, Spawn};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::user::{Account, switch_in_child};
+use crate::user::Account;
 
 /// What to start for a task.
 #[derive(Debug, Clone)]
@@ -64,16 +69,17 @@ pub async fn run(
     let send = |event| {
         let _ = events.send(event);
     };
-    let mut child = match spawn(&launch) {
+    let mut child = match start(&launch.spec, Output::Inherit, launch.account.as_ref(), true) {
         Ok(child) => child,
-        Err(message) => return send(TaskEvent::LaunchFailed { task_id, message }),
+        Err(e) => {
+            let message = format!(
+                "Failed to launch the command '{}': {e}",
+                launch.spec.program
+            );
+            return send(TaskEvent::LaunchFailed { task_id, message });
+        }
     };
-    let Some(pgid) = child.id().and_then(|pid| i32::try_from(pid).ok()) else {
-        return send(TaskEvent::LaunchFailed {
-            task_id,
-            message: "the command's process has no pid".to_string(),
-        });
-    };
+    let pgid = child.id();
     tracing::info!(task_id = %task_id, pid = pgid, "command started");
     send(TaskEvent::Started {
         task_id: task_id.clone(),
@@ -126,20 +132,42 @@ pub async fn run(
     });
 }
 
-fn spawn(launch: &Launch) -> Result<Child, String> {
-    let spec = &launch.spec;
-    let mut command = spec.command();
-    command
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(false);
-    die_with_the_executor(&mut command);
-    if let Some(account) = &launch.account {
-        switch_in_child(&mut command, account);
+/// Where a started process's stdout and stderr go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// The executor's own (the sandbox's files).
+    Inherit,
+    /// Nowhere.
+    Null,
+}
+
+/// Starts `spec` in a process group of its own, stdin from /dev/null, as `account`
+/// when given. With `die_with_the_executor`, the kernel kills it should the executor
+/// die: a task is managed by its executor, and one left behind would be a process
+/// nobody reports on.
+pub fn start(
+    spec: &ProcessSpec,
+    output: Output,
+    account: Option<&Account>,
+    die_with_the_executor: bool,
+) -> std::io::Result<Child> {
+    let null = || File::open("/dev/null").map(OwnedFd::from);
+    let ours = |stream: std::io::Result<OwnedFd>| match output {
+        // Ours closed: the task's closed too would be std's way; /dev/null is kinder.
+        Output::Inherit => stream.or_else(|_| null()),
+        Output::Null => null(),
+    };
+    let stdout = ours(std::io::stdout().as_fd().try_clone_to_owned())?;
+    let stderr = ours(std::io::stderr().as_fd().try_clone_to_owned())?;
+    let mut spawn: Spawn = spec.spawner([null()?, stdout, stderr])?;
+    spawn.new_process_group();
+    if let Some(account) = account {
+        spawn.switch_user(account.uid, account.gid, &account.groups);
     }
-    command
-        .spawn()
-        .map_err(|e| format!("Failed to launch the command '{}': {e}", spec.program))
+    if die_with_the_executor {
+        spawn.die_with_parent();
+    }
+    spawn.spawn()
 }
 
 /// Sends `signal` to a process group; one already gone is not an error.
@@ -154,17 +182,5 @@ pub fn signal_group(pgid: i32, signal: i32) {
     }
 }
 
-/// A task is managed by its executor: were the executor killed outright, the task
-/// would be a process nobody reports on, so the kernel ends it too.
-fn die_with_the_executor(command: &mut Command) {
-    // SAFETY: the closure runs between fork and exec and only calls prctl, which is
-    // async-signal-safe.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
+#[cfg(test)]
+mod tests;

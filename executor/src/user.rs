@@ -1,7 +1,11 @@
-//! Running a task as its user: the account is looked up before the fork, so that the
-//! child only makes the three system calls that change its identity.
+//! Running a task as its user: the account is looked up before the process starts, so
+//! that the child only makes the three system calls that change its identity (see
+//! `Spawn::switch_user`).
 
 use std::ffi::CString;
+
+/// The most a password entry's strings may take (its buffer grows to this on ERANGE).
+const MAX_ENTRY_BYTES: usize = 1024 * 1024;
 
 /// Who a task runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,26 +24,59 @@ pub fn account_to_switch_to(user: &str) -> Result<Option<Account>, String> {
     if user.is_empty() || unsafe { libc::geteuid() } != 0 {
         return Ok(None);
     }
-    let account = lookup(user)?;
-    Ok((account.uid != 0).then_some(account))
+    let name = c_name(user)?;
+    let (uid, gid) = password_entry(user, &name)?;
+    if uid == 0 {
+        // No switch, so no group list: that look-up goes through every group source
+        // (loading NSS modules such as systemd's), dear on every task's path.
+        return Ok(None);
+    }
+    Ok(Some(Account {
+        name: user.to_string(),
+        uid,
+        gid,
+        groups: group_list(&name, gid),
+    }))
 }
 
 /// Looks `user` up in the password database, with its groups.
 pub fn lookup(user: &str) -> Result<Account, String> {
-    let name = CString::new(user).map_err(|_| format!("user '{user}' has a NUL in its name"))?;
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let name = c_name(user)?;
+    let (uid, gid) = password_entry(user, &name)?;
+    Ok(Account {
+        name: user.to_string(),
+        uid,
+        gid,
+        groups: group_list(&name, gid),
+    })
+}
+
+fn c_name(user: &str) -> Result<CString, String> {
+    CString::new(user).map_err(|_| format!("user '{user}' has a NUL in its name"))
+}
+
+/// The uid and primary gid of `user` (`name` is the same as a C string).
+fn password_entry(user: &str, name: &CString) -> Result<(libc::uid_t, libc::gid_t), String> {
+    // Most entries are a line of well under a kilobyte; ERANGE asks for more.
+    let mut buf = vec![0 as libc::c_char; 1024];
     // SAFETY: zeroed passwd is a valid value for an out-parameter of plain fields.
     let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
     let mut found: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is to memory we own, `buf.len()` is its true size.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            name.as_ptr(),
-            &mut entry,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut found,
-        )
+    let rc = loop {
+        // SAFETY: every pointer is to memory we own, `buf.len()` is its true size.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                name.as_ptr(),
+                &mut entry,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc != libc::ERANGE || buf.len() >= MAX_ENTRY_BYTES {
+            break rc;
+        }
+        buf.resize(buf.len() * 4, 0);
     };
     if rc != 0 {
         return Err(format!(
@@ -50,7 +87,11 @@ pub fn lookup(user: &str) -> Result<Account, String> {
     if found.is_null() {
         return Err(format!("user '{user}' does not exist on this agent"));
     }
-    let (uid, gid) = (entry.pw_uid, entry.pw_gid);
+    Ok((entry.pw_uid, entry.pw_gid))
+}
+
+/// The supplementary groups of `name`, as initgroups would set them.
+fn group_list(name: &CString, gid: libc::gid_t) -> Vec<libc::gid_t> {
     let mut groups: Vec<libc::gid_t> = vec![0; 64];
     loop {
         let mut count = libc::c_int::try_from(groups.len()).unwrap_or(libc::c_int::MAX);
@@ -69,33 +110,7 @@ pub fn lookup(user: &str) -> Result<Account, String> {
         }
         groups.resize(count, 0);
     }
-    Ok(Account {
-        name: user.to_string(),
-        uid,
-        gid,
-        groups,
-    })
-}
-
-/// Has the child become `account` (groups, then gid, then uid: each needs the
-/// privilege the next one drops) between fork and exec.
-pub fn switch_in_child(command: &mut tokio::process::Command, account: &Account) {
-    let Account {
-        uid, gid, groups, ..
-    } = account.clone();
-    // SAFETY: the closure only calls setgroups, setgid and setuid on memory it owns,
-    // all async-signal-safe; it allocates nothing.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::setgroups(groups.len(), groups.as_ptr()) != 0
-                || libc::setgid(gid) != 0
-                || libc::setuid(uid) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    groups
 }
 
 #[cfg(test)]
@@ -109,6 +124,15 @@ mod tests {
         assert_eq!((root.uid, root.gid), (0, 0));
         assert_eq!(account_to_switch_to("root").unwrap(), None);
         assert_eq!(account_to_switch_to("").unwrap(), None);
+    }
+
+    #[test]
+    fn another_user_is_switched_to_with_its_groups() {
+        let nobody = account_to_switch_to("nobody").unwrap().unwrap();
+        assert_eq!(nobody, lookup("nobody").unwrap());
+        assert_ne!(nobody.uid, 0);
+        // getgrouplist lists the primary group among the supplementary ones.
+        assert!(nobody.groups.contains(&nobody.gid), "{nobody:?}");
     }
 
     #[test]

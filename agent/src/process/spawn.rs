@@ -1,16 +1,18 @@
-//! Starting an executor without copying the agent's address space: clone(2) with
+//! Starting a process without copying the caller's address space: clone(2) with
 //! CLONE_VM | CLONE_VFORK, which is how the C library's posix_spawn starts a child.
-//! A fork would copy the page tables of the whole agent, and the child's exec would
-//! tear that copy down again, once per executor; here the child borrows the agent's
-//! memory and the calling thread waits until the child has exec'd (or failed to).
+//! A fork would copy the page tables of the whole caller, and the child's exec would
+//! tear that copy down again, once per process (the agent starts one executor per
+//! task, each command executor one task); here the child borrows the caller's memory
+//! and the calling thread waits until the child has exec'd (or failed to).
 //!
 //! Because the memory is shared, the child runs only system calls on data prepared
 //! before the clone (C strings, pointer arrays, descriptors): no allocation, no lock,
 //! nothing that a signal handler of the agent could meet half done (every signal is
 //! blocked in the calling thread around the clone, and the child resets the handlers
 //! before unblocking). What it does between clone and exec is what the agent asks of
-//! an executor's process: a session of its own, the death signal, joining the
-//! container's cgroups, stdio, the working directory.
+//! an executor's process, and an executor of its task's: a session or a process group
+//! of its own, joining the container's cgroups, stdio, the working directory, the
+//! task's user, the death signal.
 
 use std::ffi::{CString, OsStr, OsString, c_char, c_int, c_void};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -43,9 +45,21 @@ pub struct Spawn {
     /// stdin, stdout, stderr (descriptors 3 and up, see [`above_stdio`]).
     stdio: [OwnedFd; 3],
     new_session: bool,
+    new_group: bool,
     die_with_parent: bool,
     /// `cgroup.procs` files to write "0" (the child itself) into.
     join: Vec<CString>,
+    /// The identity to take before exec.
+    user: Option<User>,
+}
+
+/// Who the child becomes: supplementary groups, then gid, then uid (each needs the
+/// privilege the next one drops).
+#[derive(Debug, Clone)]
+struct User {
+    uid: libc::uid_t,
+    gid: libc::gid_t,
+    groups: Vec<libc::gid_t>,
 }
 
 /// What the child reads (pointers into a [`Spawn`] that outlives it) and the one
@@ -61,8 +75,11 @@ struct ChildArgs {
     cwd: *const c_char,
     fds: [c_int; 3],
     new_session: bool,
+    new_group: bool,
     die_with_parent: bool,
     join: Vec<*const c_char>,
+    /// uid, gid, and the groups (pointer and count) to take; `None` keeps ours.
+    user: Option<(libc::uid_t, libc::gid_t, *const libc::gid_t, usize)>,
     errno: c_int,
 }
 
@@ -128,8 +145,10 @@ impl Spawn {
             cwd: c_string("the working directory", cwd.as_os_str().as_bytes())?,
             stdio: above_stdio(stdio)?,
             new_session: false,
+            new_group: false,
             die_with_parent: false,
             join: Vec::new(),
+            user: None,
         })
     }
 
@@ -138,9 +157,27 @@ impl Spawn {
         self.new_session = true;
     }
 
-    /// The kernel sends the child SIGKILL when the thread that started it ends.
+    /// The child leads a new process group in our session (for a caller that is a
+    /// session leader itself, as an executor is: a kill of the group reaches whatever
+    /// the child forks).
+    pub fn new_process_group(&mut self) {
+        self.new_group = true;
+    }
+
+    /// The kernel sends the child SIGKILL when the thread that started it ends (set
+    /// after the user switch, which would clear it).
     pub fn die_with_parent(&mut self) {
         self.die_with_parent = true;
+    }
+
+    /// The child takes these supplementary groups, then `gid`, then `uid` before exec
+    /// (after joining cgroups and changing directory, which may need our privilege).
+    pub fn switch_user(&mut self, uid: libc::uid_t, gid: libc::gid_t, groups: &[libc::gid_t]) {
+        self.user = Some(User {
+            uid,
+            gid,
+            groups: groups.to_vec(),
+        });
     }
 
     /// The child writes itself into each of these `cgroup.procs` files before exec,
@@ -179,8 +216,13 @@ impl Spawn {
                 self.stdio[2].as_raw_fd(),
             ],
             new_session: self.new_session,
+            new_group: self.new_group,
             die_with_parent: self.die_with_parent,
             join: self.join.iter().map(|c| c.as_ptr()).collect(),
+            user: self
+                .user
+                .as_ref()
+                .map(|u| (u.uid, u.gid, u.groups.as_ptr(), u.groups.len())),
             errno: 0,
         };
         let mut stack: Vec<u8> = Vec::with_capacity(CHILD_STACK);
@@ -288,7 +330,7 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
         if args.new_session && libc::setsid() < 0 {
             fail(args);
         }
-        if args.die_with_parent && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+        if args.new_group && libc::setpgid(0, 0) != 0 {
             fail(args);
         }
         for &path in &args.join {
@@ -310,6 +352,20 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
             }
         }
         if libc::chdir(args.cwd) != 0 {
+            fail(args);
+        }
+        // The raw system calls: the C library's wrappers would have every thread of
+        // the process change identity, and this process's memory (its idea of its
+        // threads included) is the caller's. The child is one thread of its own.
+        if let Some((uid, gid, groups, count)) = args.user
+            && (libc::syscall(libc::SYS_setgroups, count, groups) != 0
+                || libc::syscall(libc::SYS_setgid, gid) != 0
+                || libc::syscall(libc::SYS_setuid, uid) != 0)
+        {
+            fail(args);
+        }
+        // After the identity change, which clears the death signal.
+        if args.die_with_parent && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
             fail(args);
         }
         // execvp's search: a candidate that is missing is passed over; one that may
@@ -337,6 +393,7 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
 }
 
 /// A child started by [`Spawn::spawn`]: its pid, and a pidfd to await its exit on.
+/// Dropped while it runs, it is reaped in the background (not killed).
 #[derive(Debug)]
 pub struct Child {
     pid: i32,
