@@ -399,6 +399,9 @@ pub struct Child {
     pid: i32,
     pidfd: Option<AsyncFd<OwnedFd>>,
     status: Option<ExitStatus>,
+    /// Whether a drop while it runs hands it to a reaping task (not for that task's
+    /// own copy, see `Drop`).
+    reap_on_drop: bool,
 }
 
 impl Child {
@@ -417,6 +420,7 @@ impl Child {
             pid,
             pidfd,
             status: None,
+            reap_on_drop: true,
         }
     }
 
@@ -505,16 +509,20 @@ impl Drop for Child {
     /// A child dropped while it runs (a surviving executor when the agent stops) is
     /// reaped in the background once it ends, where a runtime is there to do it.
     fn drop(&mut self) {
-        if !matches!(self.try_wait(), Ok(None)) {
+        if !self.reap_on_drop || !matches!(self.try_wait(), Ok(None)) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        // The reaper's copy is not handed on again when dropped: a runtime that is
+        // shutting down drops what is spawned on it at once, inside this spawn, and
+        // each copy would spawn the next, without end.
         let mut orphan = Child {
             pid: self.pid,
             pidfd: self.pidfd.take(),
             status: None,
+            reap_on_drop: false,
         };
         runtime.spawn(async move {
             let _ = orphan.wait().await;

@@ -346,3 +346,30 @@ async fn a_script_without_an_interpreter_line_runs_under_sh_found_on_the_tasks_p
     assert_eq!(process.wait().await, Exit::Code(0));
     assert_eq!(read(dir.path(), "stdout"), "hello world\n");
 }
+
+/// A runtime shutting down drops its tasks, and with them a child still running; what
+/// is spawned on it then is dropped at once, inside the spawn. The child, handed to a
+/// reaping task, must not be handed on again from there (that recursed until the
+/// stack overflowed): it is let go, still running.
+#[test]
+fn a_running_child_dropped_by_a_runtime_shutting_down_is_let_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pid = runtime.block_on(async {
+        let mut process = Process::spawn(&shell("exec sleep 300", dir.path())).unwrap();
+        let pid = process.pid();
+        tokio::spawn(async move { process.wait().await });
+        pid
+    });
+    drop(runtime);
+    assert!(alive(pid), "the child was let go, not killed");
+    // SAFETY: kill and waitpid on our own child, with our own integer for the status.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        let mut status = 0;
+        assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+    }
+}

@@ -331,12 +331,16 @@ async fn updates_made_while_disconnected_go_with_the_next_subscribe() {
         .await;
     h.agent.drop_stream();
     // The task ends while the executor may be disconnected; whichever way the race
-    // goes, FINISHED reaches the agent and, once acknowledged, the executor ends.
+    // goes, FINISHED reaches the agent and, once acknowledged, the executor ends. The
+    // acknowledgement needs the new subscription's stream: FINISHED may come first, as
+    // an UPDATE on the old connection before the executor noticed the drop.
     std::fs::write(h.dir.path().join("go"), "").unwrap();
     let mut finished = None;
-    while finished.is_none() {
+    let mut resubscribed = false;
+    while finished.is_none() || !resubscribed {
         let call = h.agent.next_call().await;
         if let Some(subscribe) = call.subscribe {
+            resubscribed = true;
             if let Some(update) = subscribe.unacknowledged_updates.first() {
                 finished = Some(update.status.clone());
             }
