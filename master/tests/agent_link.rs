@@ -159,7 +159,7 @@ async fn an_agent_registers_and_its_resources_are_offered() {
     ] {
         let state = get_json(&master, path).await;
         assert_eq!(state["id"], master_id.as_str());
-        assert_eq!(state["activated_slaves"], 1);
+        assert_eq!(state["activated_slaves"], 1.0);
         let slave = &state["slaves"][0];
         assert_eq!(slave["id"], agent_id.value.as_str());
         assert_eq!(slave["hostname"], "agent.example");
