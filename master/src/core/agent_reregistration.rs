@@ -240,8 +240,9 @@ impl MasterCore {
     }
 
     /// A known agent subscribing again (its stream broke, or it restarted with its
-    /// checkpoint): its new stream replaces the old, and the master's books are made
-    /// to agree with what it reports.
+    /// checkpoint; or, without its id, its first answer was lost): its new stream
+    /// replaces the old, and the master's books are made to agree with what it
+    /// reports. The caller counts it.
     pub(super) fn reregister_known_agent(
         &mut self,
         now: Time,
@@ -254,7 +255,6 @@ impl MasterCore {
         let Some(agent_id) = info.id.as_ref().map(|id| id.value.clone()) else {
             return;
         };
-        self.counters.slave_reregistrations += 1;
         info!(agent_id = %agent_id, %conn, "agent re-registered");
         self.rescind_agent_offers(now, &agent_id);
         if let Some(old) = self.agents.get(&agent_id).and_then(|a| a.conn)

@@ -151,6 +151,9 @@ impl MasterCore {
         });
 
         if self.agents.contains_key(&id.value) {
+            if reregistering {
+                self.counters.slave_reregistrations += 1;
+            }
             self.reregister_known_agent(now, conn, info, total, version, report);
         } else {
             let was_unreachable = self.unreachable_agents.remove(&id.value).is_some();

@@ -36,7 +36,9 @@ fn again_while_connected_it_gets_its_id_on_the_new_stream() {
         h.core.agent(&first.id.value).unwrap().connection_id(),
         Some(conn)
     );
+    // Neither a registration nor a re-registration: the same one answered again.
     assert_eq!(h.core.counters().slave_registrations, 1);
+    assert_eq!(h.core.counters().slave_reregistrations, 0);
     h.check();
 }
 
