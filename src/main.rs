@@ -135,8 +135,12 @@ struct MasterFlags {
     )]
     authenticate_http_frameworks: bool,
 
+    #[command(flatten)]
+    http_auth: HttpAuthFlags,
+
     /// Path to the credentials file: JSON `{"credentials":[{"principal":…,"secret":…}]}`
-    /// or lines of `principal secret`.
+    /// or lines of `principal secret`. Frameworks and operators alike authenticate
+    /// against it (in `ratufa local`, the agents' operators too).
     #[arg(long, value_parser = parse_path)]
     credentials: Option<PathBuf>,
 
@@ -234,6 +238,64 @@ struct MasterFlags {
     /// with it; ratufa has no replicated log (see docs/COMPATIBILITY.md).
     #[arg(long)]
     quorum: Option<u32>,
+}
+
+/// Which operator endpoints need HTTP basic authentication, the master's and the
+/// agent's alike (Mesos's flag names and realms).
+#[derive(Args, Debug, Clone)]
+struct HttpAuthFlags {
+    /// Require HTTP basic authentication on the endpoints that only report
+    /// (`/state`, `/metrics/snapshot`, `/flags`, `/files/*`, …).
+    #[arg(
+        long = "authenticate_http_readonly",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    authenticate_http_readonly: bool,
+
+    /// Require HTTP basic authentication on the endpoints that can change the cluster
+    /// or the agent (the operator API `/api/v1`, every call; the master's `/weights`).
+    #[arg(
+        long = "authenticate_http_readwrite",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    authenticate_http_readwrite: bool,
+}
+
+impl HttpAuthFlags {
+    /// The first flag that is on, to name in the refusal when there are no
+    /// credentials to check.
+    fn first_on(&self) -> Option<&'static str> {
+        [
+            (
+                "authenticate_http_readonly",
+                self.authenticate_http_readonly,
+            ),
+            (
+                "authenticate_http_readwrite",
+                self.authenticate_http_readwrite,
+            ),
+        ]
+        .into_iter()
+        .find_map(|(flag, on)| on.then_some(flag))
+    }
+}
+
+/// Reads a credentials file, naming the flag that gave it in errors.
+fn read_credentials(
+    flag: &str,
+    path: Option<&PathBuf>,
+) -> anyhow::Result<Option<ratufa_gateway::Credentials>> {
+    path.map(|path| {
+        ratufa_gateway::Credentials::from_file(path)
+            .with_context(|| format!("--{flag}={}", path.display()))
+    })
+    .transpose()
 }
 
 #[derive(Args, Debug, Clone)]
@@ -412,6 +474,15 @@ struct AgentFlags {
     fetcher_cache_size: u64,
 
     #[command(flatten)]
+    http_auth: HttpAuthFlags,
+
+    /// Path to the credentials operators authenticate with under
+    /// --authenticate_http_readonly/readwrite, in the format of the master's
+    /// --credentials.
+    #[arg(long = "http_credentials", value_parser = parse_path)]
+    http_credentials: Option<PathBuf>,
+
+    #[command(flatten)]
     isolation: IsolationFlags,
 
     #[command(flatten)]
@@ -422,7 +493,14 @@ struct AgentFlags {
 }
 
 impl AgentFlags {
-    fn into_config(self) -> ratufa_agent::AgentConfig {
+    fn into_config(self) -> anyhow::Result<ratufa_agent::AgentConfig> {
+        let http_credentials =
+            read_credentials("http_credentials", self.http_credentials.as_ref())?;
+        if let Some(flag) = self.http_auth.first_on()
+            && http_credentials.is_none()
+        {
+            anyhow::bail!("--{flag} needs --http_credentials");
+        }
         let mut config = ratufa_agent::AgentConfig {
             master: self.master,
             work_dir: self.work_dir,
@@ -445,24 +523,28 @@ impl AgentFlags {
             // A stopped `ratufa agent` leaves checkpointed executors running, to be
             // recovered by the next one (how Mesos agents are upgraded in place).
             kill_executors_on_stop: false,
+            authenticate_http_readonly: self.http_auth.authenticate_http_readonly,
+            authenticate_http_readwrite: self.http_auth.authenticate_http_readwrite,
+            http_credentials,
             ..ratufa_agent::AgentConfig::new(String::new(), PathBuf::new())
         };
         self.executors.apply(&mut config);
-        config
+        Ok(config)
     }
 }
 
 impl MasterFlags {
     fn into_config(self) -> anyhow::Result<MasterConfig> {
-        let credentials = match &self.credentials {
-            Some(path) => Some(
-                ratufa_gateway::auth::Credentials::from_file(path)
-                    .with_context(|| format!("--credentials={}", path.display()))?,
-            ),
-            None => None,
+        let credentials = read_credentials("credentials", self.credentials.as_ref())?;
+        let needs_credentials = if self.authenticate_http_frameworks {
+            Some("authenticate_http_frameworks")
+        } else {
+            self.http_auth.first_on()
         };
-        if self.authenticate_http_frameworks && credentials.is_none() {
-            anyhow::bail!("--authenticate_http_frameworks needs --credentials");
+        if let Some(flag) = needs_credentials
+            && credentials.is_none()
+        {
+            anyhow::bail!("--{flag} needs --credentials");
         }
         if let Some(dir) = &self.work_dir {
             std::fs::create_dir_all(dir)
@@ -516,6 +598,8 @@ impl MasterFlags {
             max_completed_frameworks: self.max_completed_frameworks,
             max_body_bytes: self.max_request_body_bytes,
             authenticate_http_frameworks: self.authenticate_http_frameworks,
+            authenticate_http_readonly: self.http_auth.authenticate_http_readonly,
+            authenticate_http_readwrite: self.http_auth.authenticate_http_readwrite,
             credentials,
             agent_ping_timeout: self.agent_ping_timeout,
             max_agent_ping_timeouts: self.max_agent_ping_timeouts,
@@ -564,7 +648,7 @@ async fn run_master(flags: MasterFlags) -> anyhow::Result<()> {
 }
 
 async fn run_agent(flags: AgentFlags) -> anyhow::Result<()> {
-    let mut config = flags.into_config();
+    let mut config = flags.into_config()?;
     config.tls = tls_from_env()?;
     std::fs::create_dir_all(&config.work_dir)
         .with_context(|| format!("--work_dir={}: cannot create", config.work_dir.display()))?;
@@ -639,6 +723,10 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
             disk_watch_interval: flags.gc.disk_watch_interval,
             gc_disk_headroom: flags.gc.gc_disk_headroom,
             tls: config.tls.clone(),
+            // One credentials file and the same flags for the master and its agents.
+            authenticate_http_readonly: config.authenticate_http_readonly,
+            authenticate_http_readwrite: config.authenticate_http_readwrite,
+            http_credentials: config.credentials.clone(),
             ..ratufa_agent::AgentConfig::new(
                 master_address.clone(),
                 work_dir.join("agents").join(n.to_string()),

@@ -119,6 +119,14 @@ pub struct AgentConfig {
     /// over https. Executors read the same variables from the environment they
     /// inherit.
     pub tls: Option<ratufa_gateway::Tls>,
+    /// `--authenticate_http_readonly`: require HTTP basic authentication on the
+    /// endpoints that only report (`/state`, `/flags`, `/files/*`, …).
+    pub authenticate_http_readonly: bool,
+    /// `--authenticate_http_readwrite`: require HTTP basic authentication on the
+    /// operator API `/api/v1`.
+    pub authenticate_http_readwrite: bool,
+    /// `--http_credentials`: the principals and secrets of both realms.
+    pub http_credentials: Option<ratufa_gateway::Credentials>,
 }
 
 impl AgentConfig {
@@ -152,6 +160,9 @@ impl AgentConfig {
             switch_user: true,
             kill_executors_on_stop: true,
             tls: None,
+            authenticate_http_readonly: false,
+            authenticate_http_readwrite: false,
+            http_credentials: None,
         }
     }
 

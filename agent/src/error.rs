@@ -43,4 +43,8 @@ pub enum AgentError {
     Isolation(#[from] crate::isolator::IsolatorError),
     #[error("failed to serve HTTP: {0}")]
     Io(#[from] std::io::Error),
+    /// `--authenticate_http_readonly` or `--authenticate_http_readwrite` without
+    /// `--http_credentials`: nobody could use what it guards (Mesos refuses it too).
+    #[error("--{flag} is set but no --http_credentials were given: nobody could authenticate")]
+    MissingCredentials { flag: &'static str },
 }

@@ -13,15 +13,26 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::routing::any;
+use ratufa_gateway::OperatorRealms;
 use serde_json::{Value, json};
 
 use crate::files::Sandboxes;
 use crate::isolator::Isolator;
 
+/// Mesos's realm for the agent's endpoints that only report
+/// (`--authenticate_http_readonly`).
+pub const READONLY_REALM: &str = "mesos-agent-readonly";
+/// Mesos's realm for the agent's endpoints that can change it
+/// (`--authenticate_http_readwrite`).
+pub const READWRITE_REALM: &str = "mesos-agent-readwrite";
+
+/// The routes, each in the realm Mesos puts it in. The executor API stays open: Mesos
+/// guards it with `--authenticate_http_executors` (JWT), which ratufa lacks.
 pub(crate) fn app(
     sandboxes: Sandboxes,
     isolator: Arc<dyn Isolator>,
     executors: executor::ExecutorApi,
+    realms: &OperatorRealms,
 ) -> Router {
     let executor_routes = Router::new()
         .route("/api/v1/executor", any(executor::executor_api))
@@ -37,11 +48,15 @@ pub(crate) fn app(
         .route("/health", any(ratufa_gateway::health))
         .route("/slave(1)/health", any(ratufa_gateway::health))
         .route("/version", any(version))
-        .merge(state_routes)
-        .merge(operator::routes(sandboxes.clone(), isolator.clone()))
+        .merge(realms.readonly(state_routes))
+        .merge(operator::routes(
+            sandboxes.clone(),
+            isolator.clone(),
+            realms,
+        ))
         .merge(executor_routes)
-        .merge(monitor::routes(sandboxes.clone(), isolator))
-        .merge(crate::files::routes(sandboxes))
+        .merge(realms.readonly(monitor::routes(sandboxes.clone(), isolator)))
+        .merge(realms.readonly(crate::files::routes(sandboxes)))
 }
 
 async fn version() -> Json<Value> {

@@ -67,6 +67,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
+    let realms = operator_realms(&config)?;
     let link = link::MasterLink::new(&config.master, config.tls.as_ref())?;
     let isolator = isolator::from_config(&config)?;
     std::fs::create_dir_all(&config.work_dir).map_err(|source| AgentError::Sandbox {
@@ -117,7 +118,7 @@ pub async fn serve(
     };
     let listener = ratufa_gateway::tls::listener(listener, config.tls.as_ref())?;
     let mut agent = agent::Agent::new(config, info, link, endpoint).with_isolator(isolator.clone());
-    let app = http::app(agent.sandboxes(), isolator, agent.executor_api());
+    let app = http::app(agent.sandboxes(), isolator, agent.executor_api(), &realms);
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(http_stop)
@@ -172,4 +173,31 @@ fn system_hostname() -> Option<String> {
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     let name = String::from_utf8_lossy(&buf[..end]).into_owned();
     (!name.is_empty()).then_some(name)
+}
+
+/// The realms `--authenticate_http_readonly` and `--authenticate_http_readwrite` turn
+/// on; either without `--http_credentials` is refused.
+fn operator_realms(config: &AgentConfig) -> Result<ratufa_gateway::OperatorRealms, AgentError> {
+    if config.http_credentials.is_none() {
+        for (flag, on) in [
+            (
+                "authenticate_http_readonly",
+                config.authenticate_http_readonly,
+            ),
+            (
+                "authenticate_http_readwrite",
+                config.authenticate_http_readwrite,
+            ),
+        ] {
+            if on {
+                return Err(AgentError::MissingCredentials { flag });
+            }
+        }
+    }
+    Ok(ratufa_gateway::OperatorRealms::new(
+        (http::READONLY_REALM, http::READWRITE_REALM),
+        config.authenticate_http_readonly,
+        config.authenticate_http_readwrite,
+        config.http_credentials.as_ref(),
+    ))
 }

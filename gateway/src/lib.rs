@@ -11,6 +11,7 @@ pub mod health;
 pub mod leader;
 pub mod negotiate;
 pub mod proxy;
+pub mod realm;
 pub mod recordio;
 pub mod request;
 pub mod stream;
@@ -28,6 +29,7 @@ pub use health::health;
 pub use leader::{AlwaysLeader, LeaderStatus, Leadership, require_leader};
 pub use negotiate::{request_encoding, response_encoding};
 pub use proxy::{LeaderProxy, proxy_to_leader};
+pub use realm::{OperatorRealms, Principal, Realm};
 pub use recordio::{RecordBody, RecordIoDecoder};
 pub use request::{
     DEFAULT_MAX_BODY_BYTES, decode_call, decode_call_keeping_body, missing_or_unknown_type,

@@ -62,7 +62,15 @@ pub struct MasterConfig {
     /// `--authenticate_http_frameworks`: require HTTP basic authentication on
     /// `/api/v1/scheduler`.
     pub authenticate_http_frameworks: bool,
-    /// `--credentials`: principals and secrets for basic authentication.
+    /// `--authenticate_http_readonly`: require HTTP basic authentication on the
+    /// endpoints that only report (`/master/state`, `/metrics/snapshot`, `/flags`, …).
+    pub authenticate_http_readonly: bool,
+    /// `--authenticate_http_readwrite`: require HTTP basic authentication on the
+    /// endpoints that can change the cluster (the operator API `/api/v1` as a whole,
+    /// `/master/teardown`, `/weights`).
+    pub authenticate_http_readwrite: bool,
+    /// `--credentials`: principals and secrets for basic authentication, of frameworks
+    /// and operators alike.
     pub credentials: Option<Credentials>,
     /// `--agent_ping_timeout`: the master pings every agent this often and counts a
     /// ping unanswered after it as missed.
@@ -119,6 +127,8 @@ impl Default for MasterConfig {
             max_completed_frameworks: DEFAULT_MAX_COMPLETED_FRAMEWORKS,
             max_body_bytes: ratufa_gateway::DEFAULT_MAX_BODY_BYTES,
             authenticate_http_frameworks: false,
+            authenticate_http_readonly: false,
+            authenticate_http_readwrite: false,
             credentials: None,
             agent_ping_timeout: DEFAULT_AGENT_PING_TIMEOUT,
             max_agent_ping_timeouts: DEFAULT_MAX_AGENT_PING_TIMEOUTS,
@@ -159,6 +169,14 @@ impl MasterConfig {
             (
                 "authenticate_http_frameworks".to_string(),
                 self.authenticate_http_frameworks.to_string(),
+            ),
+            (
+                "authenticate_http_readonly".to_string(),
+                self.authenticate_http_readonly.to_string(),
+            ),
+            (
+                "authenticate_http_readwrite".to_string(),
+                self.authenticate_http_readwrite.to_string(),
             ),
             (
                 "agent_ping_timeout".to_string(),

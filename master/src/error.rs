@@ -12,13 +12,11 @@ impl MasterError {
 pub enum MasterError {
     #[error("failed to serve HTTP: {0}")]
     Io(#[from] std::io::Error),
-    /// `--authenticate_http_frameworks` without `--credentials`: every framework would be
-    /// refused, which is never what the operator meant.
-    #[error(
-        "--authenticate_http_frameworks is set but no --credentials were given: no framework \
-         could authenticate"
-    )]
-    MissingCredentials,
+    /// `--authenticate_http_frameworks`, `--authenticate_http_readonly` or
+    /// `--authenticate_http_readwrite` without `--credentials`: every request it guards
+    /// would be refused, which is never what the operator meant (Mesos refuses it too).
+    #[error("--{flag} is set but no --credentials were given: nobody could authenticate")]
+    MissingCredentials { flag: &'static str },
     /// A `--roles` entry that no framework could ever use.
     #[error("invalid role '{role}' in --roles: {reason}")]
     InvalidRole { role: String, reason: String },

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use ratufa_gateway::Tls;
-use ratufa_gateway::auth::Credentials;
+use ratufa_gateway::{OperatorRealms, Realm};
 use ratufa_proto::ratufa::agentlink;
 use ratufa_proto::v1::scheduler::{Event, call};
 use ratufa_proto::v1::{AgentId, FrameworkId, MasterInfo};
@@ -44,8 +44,10 @@ struct Inner {
     max_body_bytes: usize,
     leader_proxy: bool,
     tls: Option<Tls>,
-    authenticate_http_frameworks: bool,
-    credentials: Option<Credentials>,
+    /// The scheduler API's realm, when `--authenticate_http_frameworks` is on.
+    scheduler_realm: Option<Realm>,
+    /// The operator endpoints' realms, each when its flag is on.
+    operator_realms: OperatorRealms,
     /// When this master process started (each term's core has its own origin).
     started_at: SystemTime,
     /// The flags as `/master/state` shows them: Mesos's names, values as text.
@@ -189,10 +191,20 @@ impl MasterHandle {
                 max_body_bytes: config.max_body_bytes,
                 leader_proxy: config.leader_proxy,
                 tls: config.tls.clone(),
-                authenticate_http_frameworks: config.authenticate_http_frameworks,
+                scheduler_realm: config.authenticate_http_frameworks.then(|| {
+                    Realm::new(
+                        crate::http::SCHEDULER_REALM,
+                        Arc::new(config.credentials.clone().unwrap_or_default()),
+                    )
+                }),
+                operator_realms: OperatorRealms::new(
+                    (crate::http::READONLY_REALM, crate::http::READWRITE_REALM),
+                    config.authenticate_http_readonly,
+                    config.authenticate_http_readwrite,
+                    config.credentials.as_ref(),
+                ),
                 started_at,
                 flags: config.flags(),
-                credentials: config.credentials,
                 fatal: std::sync::Mutex::new(None),
                 fatal_said: tokio::sync::Notify::new(),
             }),
@@ -288,11 +300,14 @@ impl MasterHandle {
         self.inner.leader_proxy
     }
 
-    /// The credentials to check, when HTTP frameworks must authenticate.
-    pub(crate) fn required_credentials(&self) -> Option<Option<&Credentials>> {
-        self.inner
-            .authenticate_http_frameworks
-            .then_some(self.inner.credentials.as_ref())
+    /// The scheduler API's realm, when HTTP frameworks must authenticate.
+    pub(crate) fn scheduler_realm(&self) -> Option<&Realm> {
+        self.inner.scheduler_realm.as_ref()
+    }
+
+    /// The realms of the operator endpoints.
+    pub(crate) fn operator_realms(&self) -> &OperatorRealms {
+        &self.inner.operator_realms
     }
 
     /// Hands a validated SUBSCRIBE to the core. Its events go to `events`; the core

@@ -71,8 +71,25 @@ pub async fn serve(
 
 /// Refuses configurations that could only misbehave.
 fn check(config: &MasterConfig) -> Result<(), MasterError> {
-    if config.authenticate_http_frameworks && config.credentials.is_none() {
-        return Err(MasterError::MissingCredentials);
+    if config.credentials.is_none() {
+        for (flag, on) in [
+            (
+                "authenticate_http_frameworks",
+                config.authenticate_http_frameworks,
+            ),
+            (
+                "authenticate_http_readonly",
+                config.authenticate_http_readonly,
+            ),
+            (
+                "authenticate_http_readwrite",
+                config.authenticate_http_readwrite,
+            ),
+        ] {
+            if on {
+                return Err(MasterError::MissingCredentials { flag });
+            }
+        }
     }
     if config.heartbeat_interval.is_zero() {
         return Err(MasterError::ZeroHeartbeatInterval);

@@ -306,7 +306,9 @@ async fn serve_refuses_authentication_without_credentials() {
         .unwrap();
     assert!(matches!(
         result,
-        Err(ratufa_master::MasterError::MissingCredentials)
+        Err(ratufa_master::MasterError::MissingCredentials {
+            flag: "authenticate_http_frameworks"
+        })
     ));
 }
 

@@ -258,6 +258,14 @@ pub(super) fn flags_json(book: &Book) -> Value {
     put("cgroups_root", config.cgroups_root.clone());
     put("cgroups_enable_cfs", config.cgroups_enable_cfs.to_string());
     put("cgroups_limit_swap", config.cgroups_limit_swap.to_string());
+    put(
+        "authenticate_http_readonly",
+        config.authenticate_http_readonly.to_string(),
+    );
+    put(
+        "authenticate_http_readwrite",
+        config.authenticate_http_readwrite.to_string(),
+    );
     put("gc_delay", format!("{}ms", config.gc_delay.as_millis()));
     put(
         "disk_watch_interval",

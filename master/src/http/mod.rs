@@ -15,32 +15,38 @@ mod version;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
 use axum::routing::{any, get};
-use ratufa_gateway::{LeaderProxy, Leadership, health, proxy_to_leader, require_leader};
+use ratufa_gateway::realm::guarded;
+use ratufa_gateway::{LeaderProxy, Leadership, Realm, health, proxy_to_leader, require_leader};
 
 use crate::MasterHandle;
 
 /// The realm Mesos uses for the scheduler API; clients may show it.
 pub const SCHEDULER_REALM: &str = "mesos-master-scheduler";
-
-/// The principal a request authenticated as, when authentication is on.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Principal(pub Option<String>);
+/// Mesos's realm for the master's endpoints that only report
+/// (`--authenticate_http_readonly`).
+pub const READONLY_REALM: &str = "mesos-master-readonly";
+/// Mesos's realm for the master's endpoints that can change the cluster
+/// (`--authenticate_http_readwrite`).
+pub const READWRITE_REALM: &str = "mesos-master-readwrite";
 
 /// The master's routes: the scheduler API, the operator API and the agent link (leader
 /// only), `/health`, `/version`, `/flags` and `/redirect` (any master), each also under
-/// `/master/`.
+/// `/master/`. Each is in the realm Mesos puts it in.
 pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
-    // Agents do not authenticate as frameworks do (Mesos authenticates agents on its
-    // own terms); only leadership applies.
-    let agents = Router::new()
+    let realms = master.operator_realms().clone();
+
+    // Agents do not authenticate as frameworks or operators do (Mesos authenticates
+    // agents on its own terms); only leadership applies.
+    let link = Router::new()
         .route("/agent/api/v1", any(agent_link::agent_api))
-        .route("/master/agent/api/v1", any(agent_link::agent_api))
-        // The read-only endpoints, as Mesos serves them: leader only, each also under
-        // /master/ and with the old `.json` names.
+        .route("/master/agent/api/v1", any(agent_link::agent_api));
+    let link = leader_only(link, &master, &leadership, None);
+
+    // The endpoints that only report, as Mesos serves them: leader only, each also
+    // under /master/ and with the old `.json` names.
+    let reports = Router::new()
         .route("/master/state", get(state::state))
         .route("/master/state.json", get(state::state))
         .route("/state", get(state::state))
@@ -51,19 +57,22 @@ pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
         .route("/slaves", get(state::slaves))
         .route("/master/tasks", get(state::tasks))
         .route("/tasks", get(state::tasks))
-        .route("/metrics/snapshot", get(state::metrics))
+        .route("/metrics/snapshot", get(state::metrics));
+    let reports = leader_only(reports, &master, &leadership, realms.readonly.as_ref());
+
+    // Mesos puts the whole operator API in the read-write realm, GET_* calls too (one
+    // route, one realm), and `/weights` with it, though a GET only reads.
+    let operator = Router::new()
         .route("/weights", get(state::weights))
         .route("/master/weights", get(state::weights))
-        // The operator API. Mesos guards it with `--authenticate_http_readwrite`,
-        // which ratufa does not have yet; the scheduler API's credentials are for
-        // frameworks.
         .route("/api/v1", any(operator::api))
-        .route("/master/api/v1", any(operator::api))
-        .route_layer(middleware::from_fn_with_state(
-            leadership.clone(),
-            require_leader,
-        ));
-    let agents = with_leader_proxy(agents, &master, &leadership).with_state(master.clone());
+        .route("/master/api/v1", any(operator::api));
+    let operator = leader_only(operator, &master, &leadership, realms.readwrite.as_ref());
+
+    let scheduler = Router::new()
+        .route("/api/v1/scheduler", any(scheduler::scheduler))
+        .route("/master/api/v1/scheduler", any(scheduler::scheduler));
+    let scheduler = leader_only(scheduler, &master, &leadership, master.scheduler_realm());
 
     let redirect = {
         let master = master.clone();
@@ -82,31 +91,43 @@ pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
             async move { state::flags(&master) }
         }
     };
-
-    let api = Router::new()
-        .route("/api/v1/scheduler", any(scheduler::scheduler))
-        .route("/master/api/v1/scheduler", any(scheduler::scheduler))
-        .route_layer(middleware::from_fn_with_state(
-            leadership.clone(),
-            require_leader,
-        ));
-    let api = with_leader_proxy(api, &master, &leadership)
-        // Added last, so it runs first: Mesos authenticates before the handler, and so
-        // before it redirects.
-        .route_layer(middleware::from_fn_with_state(master.clone(), authenticate))
-        .with_state(master);
+    let flags = realms.readonly(
+        Router::new()
+            .route("/flags", get(flags.clone()))
+            .route("/master/flags", get(flags)),
+    );
 
     let anywhere = Router::new()
         .route("/health", any(health))
-        .route("/flags", get(flags.clone()))
-        .route("/master/flags", get(flags))
         .route("/master/health", any(health))
         .route("/version", any(version::version))
         .route("/master/version", any(version::version))
         .route("/redirect", get(redirect.clone()))
         .route("/master/redirect", get(redirect));
 
-    api.merge(agents).merge(anywhere)
+    link.merge(reports)
+        .merge(operator)
+        .merge(scheduler)
+        .with_state(master)
+        .merge(flags)
+        .merge(anywhere)
+}
+
+/// Leader-only routes: redirected (or, with `--leader_proxy`, forwarded) to the leader
+/// on a master that does not lead, after authentication in `realm` when there is one:
+/// Mesos authenticates before it redirects, and a forwarded request keeps its
+/// `Authorization` for the leader to check again.
+fn leader_only(
+    router: Router<MasterHandle>,
+    master: &MasterHandle,
+    leadership: &Arc<dyn Leadership>,
+    realm: Option<&Realm>,
+) -> Router<MasterHandle> {
+    let router = router.route_layer(middleware::from_fn_with_state(
+        leadership.clone(),
+        require_leader,
+    ));
+    guarded(with_leader_proxy(router, master, leadership), realm)
 }
 
 /// With `--leader_proxy`, a layer outside [`require_leader`] that forwards to the
@@ -121,27 +142,4 @@ fn with_leader_proxy(
     }
     let proxy = LeaderProxy::new(leadership.clone(), master.max_body_bytes(), master.tls());
     router.route_layer(middleware::from_fn_with_state(proxy, proxy_to_leader))
-}
-
-/// Basic authentication for the scheduler API when `--authenticate_http_frameworks`
-/// is on; the principal is handed on in the request's extensions.
-async fn authenticate(
-    State(master): State<MasterHandle>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let principal = match master.required_credentials() {
-        None => None,
-        Some(credentials) => {
-            // Checked at start-up (serve refuses it); a handle built directly can
-            // still get here, and then nobody can authenticate.
-            let credentials = credentials.cloned().unwrap_or_default();
-            match credentials.authenticate(req.headers(), SCHEDULER_REALM) {
-                Ok(principal) => Some(principal),
-                Err(error) => return error.into_response(),
-            }
-        }
-    };
-    req.extensions_mut().insert(Principal(principal));
-    next.run(req).await
 }

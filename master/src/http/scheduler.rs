@@ -5,11 +5,10 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ratufa_gateway::{ApiError, Heartbeat, MESOS_STREAM_ID};
+use ratufa_gateway::{ApiError, Heartbeat, MESOS_STREAM_ID, Principal};
 use ratufa_proto::v1::scheduler::{Call, Event};
 use tokio::sync::mpsc;
 
-use super::Principal;
 use crate::MasterHandle;
 use crate::core::{
     Rejection, RejectionKind, Reply, SubscribeOutcome, ValidCall, heartbeat_event, validate_call,
@@ -23,7 +22,7 @@ pub(super) async fn scheduler(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let principal = principal.and_then(|Extension(Principal(p))| p);
+    let principal = principal.map(|Extension(Principal(p))| p);
     match handle(master, principal, method, headers, body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),

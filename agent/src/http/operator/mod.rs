@@ -32,7 +32,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::any;
-use ratufa_gateway::ApiError;
+use ratufa_gateway::{ApiError, OperatorRealms};
 use ratufa_proto::Encoding;
 use ratufa_proto::v1::agent::{Call, Response, call, response};
 use serde_json::Value;
@@ -48,11 +48,20 @@ struct Operator {
     started: SystemTime,
 }
 
-pub fn routes(sandboxes: Sandboxes, isolator: Arc<dyn Isolator>) -> Router {
-    Router::new()
+/// `/api/v1` in the read-write realm (as in Mesos, the whole API, GET_* calls too) and
+/// `/metrics/snapshot` in the read-only one.
+pub fn routes(
+    sandboxes: Sandboxes,
+    isolator: Arc<dyn Isolator>,
+    realms: &OperatorRealms,
+) -> Router {
+    let api = Router::new()
         .route("/api/v1", any(api))
-        .route("/slave(1)/api/v1", any(api))
-        .route("/metrics/snapshot", any(snapshot))
+        .route("/slave(1)/api/v1", any(api));
+    let metrics = Router::new().route("/metrics/snapshot", any(snapshot));
+    realms
+        .readwrite(api)
+        .merge(realms.readonly(metrics))
         .with_state(Operator {
             sandboxes,
             isolator,
