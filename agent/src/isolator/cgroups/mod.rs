@@ -91,6 +91,13 @@ pub trait CgroupManager: Send + Sync + std::fmt::Debug {
     fn add_process(&self, pid: i32) -> Result<(), IsolatorError>;
     fn pids(&self) -> Result<Vec<i32>, IsolatorError>;
     fn stats(&self) -> Result<CgroupStats, IsolatorError>;
+    /// How many times the OOM killer acted in the cgroup (`None`: no memory
+    /// controller, or a kernel that does not count): one file, where [`stats`] reads
+    /// some ten. A container's limitation is checked at its start, every 100 ms while
+    /// it runs and at its end.
+    ///
+    /// [`stats`]: CgroupManager::stats
+    fn oom_kills(&self) -> Result<Option<u64>, IsolatorError>;
     /// Removes the cgroup, which must hold no process; gone already is fine.
     fn remove(&self) -> Result<(), IsolatorError>;
     fn exists(&self) -> bool;
@@ -429,8 +436,12 @@ impl Isolator for CgroupsIsolator {
         if !self.controllers.mem {
             return None;
         }
-        let stats = self.manager(container).stats().ok()?;
-        memory_limitation(&stats)
+        let manager = self.manager(container);
+        if manager.oom_kills().ok()?.unwrap_or(0) == 0 {
+            return None;
+        }
+        // The message names the limit and the peak: those only once a kill happened.
+        memory_limitation(&manager.stats().ok()?)
     }
 
     fn recover(&self, known: &[String]) -> Result<Vec<String>, IsolatorError> {

@@ -223,11 +223,13 @@ fn v1_reads_usage_and_the_oom_kill() {
         }
     );
     assert_eq!(isolator.limitation("c"), None);
+    assert_eq!(isolator.manager("c").oom_kills().unwrap(), Some(0));
     std::fs::write(
         cg.join("memory.oom_control"),
         "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
     )
     .unwrap();
+    assert_eq!(isolator.manager("c").oom_kills().unwrap(), Some(1));
     assert_eq!(
         isolator.limitation("c"),
         Some(Limitation {
@@ -290,6 +292,7 @@ fn v2_enables_controllers_and_writes_its_own_files() {
     assert_eq!(usage.cpu_nr_periods, Some(20));
     assert_eq!(usage.cpu_nr_throttled, Some(3));
     assert_eq!(usage.cpu_throttled_ns, Some(4_000_000));
+    assert_eq!(isolator.manager("c").oom_kills().unwrap(), Some(1));
     assert_eq!(
         isolator.limitation("c").unwrap().message,
         "Memory limit exceeded: Requested: 100MB Maximum Used: 100MB"
@@ -370,6 +373,7 @@ async fn real_cgroup_created_limited_joined_and_removed() {
     let usage = isolator.usage("c1").unwrap();
     assert_eq!(usage.mem_limit_bytes, Some(64 << 20));
     assert_eq!(usage.oom_kills, Some(0));
+    assert_eq!(manager.oom_kills().unwrap(), Some(0));
 
     // The child joins before exec: what it forks is inside too.
     let mut process = Process::spawn_in(

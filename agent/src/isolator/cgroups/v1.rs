@@ -166,6 +166,13 @@ impl CgroupManager for V1Manager {
         Ok(stats)
     }
 
+    fn oom_kills(&self) -> Result<Option<u64>, IsolatorError> {
+        match &self.memory {
+            Some(memory) => read_keyed(&memory.join("memory.oom_control"), "oom_kill"),
+            None => Ok(None),
+        }
+    }
+
     fn remove(&self) -> Result<(), IsolatorError> {
         for dir in self.dirs() {
             remove_dir(dir)?;

@@ -50,6 +50,17 @@ impl V2Manager {
         }
         Ok(())
     }
+
+    /// The value of `key` in the flat-keyed file `name`; `None` when the file is not
+    /// there (a controller not enabled, an older kernel).
+    fn keyed(&self, name: &str, key: &str) -> Result<Option<u64>, IsolatorError> {
+        let path = self.dir.join(name);
+        if path.exists() {
+            read_keyed(&path, key)
+        } else {
+            Ok(None)
+        }
+    }
 }
 
 /// cgroup v1 shares (2..262144) to v2 weight (1..10000), as runc and systemd map them.
@@ -113,25 +124,22 @@ impl CgroupManager for V2Manager {
 
     fn stats(&self) -> Result<CgroupStats, IsolatorError> {
         let optional = |name: &str| read_optional_number(&self.dir.join(name));
-        let keyed = |name: &str, key: &str| {
-            let path = self.dir.join(name);
-            if path.exists() {
-                read_keyed(&path, key)
-            } else {
-                Ok(None)
-            }
-        };
+        let keyed = |name: &str, key: &str| self.keyed(name, key);
         Ok(CgroupStats {
             memory_bytes: optional("memory.current")?,
             // memory.peak came with Linux 5.19.
             memory_peak_bytes: optional("memory.peak")?,
             memory_limit_bytes: optional("memory.max")?,
-            oom_kills: keyed("memory.events", "oom_kill")?,
+            oom_kills: self.oom_kills()?,
             cpu_time_ns: keyed("cpu.stat", "usage_usec")?.map(|us| us * 1_000),
             cpu_nr_periods: keyed("cpu.stat", "nr_periods")?,
             cpu_nr_throttled: keyed("cpu.stat", "nr_throttled")?,
             cpu_throttled_ns: keyed("cpu.stat", "throttled_usec")?.map(|us| us * 1_000),
         })
+    }
+
+    fn oom_kills(&self) -> Result<Option<u64>, IsolatorError> {
+        self.keyed("memory.events", "oom_kill")
     }
 
     fn remove(&self) -> Result<(), IsolatorError> {
