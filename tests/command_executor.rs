@@ -55,6 +55,16 @@ fn variables(stdout: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// `ratufa-executor` starts once per task: it is linked position-dependent (build.rs)
+/// so that the dynamic loader has none of its addresses to relocate at each start.
+#[test]
+fn the_executor_binary_is_position_dependent() {
+    let elf = std::fs::read(env!("CARGO_BIN_EXE_ratufa-executor")).unwrap();
+    assert_eq!(&elf[..4], b"\x7fELF");
+    // e_type, little-endian at offset 16: 2 is ET_EXEC, 3 ET_DYN (a PIE).
+    assert_eq!(u16::from_le_bytes([elf[16], elf[17]]), 2, "not ET_EXEC");
+}
+
 /// A launcher dir without `ratufa-executor` (only `ratufa`, linked): the agent runs
 /// its executor as `ratufa executor` instead, and the task runs as well.
 #[tokio::test]

@@ -170,10 +170,6 @@ impl Executor {
     /// Runs until the executor's work is done; returns the process exit status.
     pub async fn run(mut self) -> i32 {
         let start = Instant::now();
-        let mut link = Link::Disconnected {
-            since: start,
-            retry_at: start,
-        };
         let far = start + Duration::from_secs(365 * 86_400);
         // SIGTERM (the agent destroying the container, or an operator) is a shutdown:
         // the tasks get their grace period and their last updates go out, instead of
@@ -181,6 +177,9 @@ impl Executor {
         let mut sigterm = signal(SignalKind::terminate())
             .inspect_err(|e| tracing::warn!(error = %e, "SIGTERM will not be handled"))
             .ok();
+        // The first SUBSCRIBE at once: a timer due now would still wait for the
+        // timer's next millisecond tick, on every task's launch path.
+        let mut link = self.resubscribe(start).await;
         loop {
             if let Some(status) = self.finished() {
                 return status;
