@@ -13,7 +13,9 @@
 //! - implicit and explicit RECONCILE answer per case;
 //! - every update the master writes itself (LOST, UNREACHABLE, reconciliation
 //!   answers, TASK_ERROR, TASK_DROPPED) carries the wall-clock time it was written;
-//! - two frameworks in roles weighted 1 and 3 share the cluster 1:3.
+//! - two frameworks in roles weighted 1 and 3 share the cluster 1:3;
+//! - a framework's `offer_filters` keep offers below its minimum away (another
+//!   framework gets them) until UPDATE_FRAMEWORK lowers it; bad filters refuse SUBSCRIBE.
 //!
 //! Waits are bounded by deadlines; windows in which nothing may happen are a couple of
 //! allocation intervals, so the suite takes seconds.
@@ -657,4 +659,55 @@ fn bad_flags_exit_with_1_and_say_what_is_wrong() {
     ] {
         assert!(stdout.contains(flag), "agent --help lacks {flag}");
     }
+}
+
+/// `offer_filters` asking for at least `cpus` in role `*`.
+fn min_cpus(cpus: f64) -> Value {
+    json!({"*": {"min_allocatable_resources": {"quantities": [{"quantities": {"cpus": {"value": cpus}}}]}}})
+}
+
+#[tokio::test]
+async fn a_frameworks_offer_filters_keep_smaller_offers_away_until_it_updates_them() {
+    let master = local(1, &[]).await; // one agent: cpus:4;mem:1024
+
+    // Refused at SUBSCRIBE, naming the field: an alternative without quantities.
+    let mut bad = framework("bad", &[]);
+    bad["offer_filters"] =
+        json!({"*": {"min_allocatable_resources": {"quantities": [{"quantities": {}}]}}});
+    let mut stream = master
+        .open(support::subscribe_request(&support::subscribe_call(&bad)))
+        .await
+        .unwrap_or_else(|r| panic!("the refusal comes on the stream: {r:?}"));
+    let error = stream.json().await;
+    assert_eq!(error["type"], "ERROR", "{error}");
+    let message = error["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("'FrameworkInfo.offer_filters' for role '*'"),
+        "{error}"
+    );
+
+    // `picky` subscribes first, so it would be first in DRF order; it wants 8 cpus,
+    // more than the agent has, and so the agent goes to `plain`.
+    let mut picky_info = framework("picky", &[]);
+    picky_info["offer_filters"] = min_cpus(8.0);
+    let mut picky = Scheduler::subscribe(&master, &picky_info).await;
+    let mut plain = Scheduler::subscribe(&master, &framework("plain", &[])).await;
+    let offers = plain.offers(&master).await;
+    assert_eq!(offers.len(), 1, "{offers:?}");
+    assert!(
+        picky.next_within(&master, QUIET).await.is_none(),
+        "picky was offered less than it asked for"
+    );
+
+    // UPDATE_FRAMEWORK lowers picky's minimum; the agent, declined by plain, goes to
+    // picky now.
+    let mut info = picky.framework.info.clone();
+    info["offer_filters"] = min_cpus(1.0);
+    let update = json!({"type": "UPDATE_FRAMEWORK", "framework_id": {"value": picky.id()},
+                        "update_framework": {"framework_info": info}});
+    let response = picky.framework.call(&master, &update).await;
+    assert_eq!(response.status, 200, "UPDATE_FRAMEWORK: {response:?}");
+    plain.decline(&master, &offers[0]["id"], 3600.0).await;
+    let offers = picky.offers(&master).await;
+    assert_eq!(offers.len(), 1, "{offers:?}");
 }

@@ -170,7 +170,16 @@ pub(crate) struct Framework {
     pub(crate) default_role: String,
     /// Its clients by role name: subscribed roles, and roles it still holds resources in.
     pub(crate) clients: HashMap<String, ClientIdx>,
+    /// `FrameworkInfo.offer_filters[role].min_allocatable_resources`, for the roles
+    /// that have one: replaces `--min_allocatable_resources` for that role (an empty
+    /// list lets anything be offered).
+    pub(crate) min_allocatable: HashMap<String, Minimums>,
 }
+
+/// Minimum offers: alternatives, each a set of scalar quantities (name, amount) that
+/// an offer must all hold; an offer is allocatable when it meets any one. No
+/// alternatives: anything not empty is.
+pub(crate) type Minimums = Vec<Vec<(String, f64)>>;
 
 /// A framework in one of its roles: what DRF sorts within a role, and what decline
 /// filters and suppression apply to.

@@ -384,6 +384,115 @@ fn min_allocatable_resources() {
     assert_eq!(out[0].agent_id.value, "b");
 }
 
+/// `info` with `offer_filters[role].min_allocatable_resources` set to `alternatives`,
+/// each a list of (name, amount).
+fn with_offer_filter(
+    mut info: FrameworkInfo,
+    role: &str,
+    alternatives: &[&[(&str, f64)]],
+) -> FrameworkInfo {
+    use ratufa_proto::v1::{OfferFilters, offer_filters, value};
+    let quantities = alternatives
+        .iter()
+        .map(|alternative| offer_filters::ResourceQuantities {
+            quantities: alternative
+                .iter()
+                .map(|(name, amount)| (name.to_string(), value::Scalar { value: *amount }))
+                .collect(),
+        })
+        .collect();
+    info.offer_filters.insert(
+        role.to_string(),
+        OfferFilters {
+            min_allocatable_resources: Some(offer_filters::MinAllocatableResources { quantities }),
+        },
+    );
+    info
+}
+
+#[test]
+fn a_frameworks_offer_filters_replace_the_masters_minimum_for_its_role() {
+    // The master's minimum (cpus:0.01|mem:32) would offer both agents.
+    let mut alloc = HierarchicalDrf::new(AllocatorConfig::default());
+    let picky = with_offer_filter(
+        framework("*", &[]),
+        "*",
+        &[&[("cpus", 2.0), ("mem", 256.0)]],
+    );
+    add_framework(&mut alloc, "picky", &picky);
+    add_agent(&mut alloc, "small", "cpus:1;mem:512");
+    add_agent(&mut alloc, "big", "cpus:2;mem:256");
+    let out = alloc.allocate(at(0));
+    assert_eq!(
+        summary(&out)
+            .iter()
+            .map(|s| s.1.as_str())
+            .collect::<Vec<_>>(),
+        vec!["big"]
+    );
+
+    // A framework without filters keeps the master's minimum; an empty list of
+    // alternatives lets it have anything (the master's minimum would refuse mem:16).
+    let mut alloc = HierarchicalDrf::new(AllocatorConfig::default());
+    add_framework(&mut alloc, "plain", &framework("*", &[]));
+    add_agent(&mut alloc, "crumb", "mem:16");
+    assert!(alloc.allocate(at(0)).is_empty());
+    let mut alloc = HierarchicalDrf::new(AllocatorConfig::default());
+    add_framework(
+        &mut alloc,
+        "any",
+        &with_offer_filter(framework("*", &[]), "*", &[]),
+    );
+    add_agent(&mut alloc, "crumb", "mem:16");
+    assert_eq!(alloc.allocate(at(0)).len(), 1);
+}
+
+#[test]
+fn offer_filters_apply_per_role_and_follow_update_framework() {
+    let mut alloc = no_minimum();
+    // Role a wants whole cpus; role b takes anything.
+    let info = with_offer_filter(multi_role(&["a", "b"]), "a", &[&[("cpus", 1.0)]]);
+    add_framework(&mut alloc, "f", &info);
+    add_agent(&mut alloc, "a1", "cpus(a):0.5;cpus(b):0.5");
+    let roles = |out: &[Allocation]| -> Vec<(String, f64)> {
+        out.iter()
+            .map(|a| (a.role.clone(), a.resources.scalar("cpus")))
+            .collect()
+    };
+    let out = alloc.allocate(at(0));
+    assert_eq!(roles(&out), vec![("b".to_string(), 0.5)]);
+
+    // UPDATE_FRAMEWORK drops the filter: role a's leftovers are offered now, without
+    // anything else changing on the agent.
+    alloc.update_framework(&fid("f"), &multi_role(&["a", "b"]), &[]);
+    let out = alloc.allocate(at(1));
+    assert_eq!(roles(&out), vec![("a".to_string(), 0.5)]);
+
+    // And a filter set by an update is honoured from then on.
+    let mut alloc = no_minimum();
+    add_framework(&mut alloc, "g", &framework("*", &[]));
+    alloc.update_framework(
+        &fid("g"),
+        &with_offer_filter(
+            framework("*", &[]),
+            "*",
+            &[&[("mem", 1024.0)], &[("gpus", 1.0)]],
+        ),
+        &[],
+    );
+    add_agent(&mut alloc, "small", "cpus:8;mem:512");
+    add_agent(&mut alloc, "large", "cpus:1;mem:1024");
+    let out = alloc.allocate(at(0));
+    assert_eq!(
+        summary(&out)
+            .iter()
+            .map(|s| s.1.as_str())
+            .collect::<Vec<_>>(),
+        vec!["large"]
+    );
+    alloc.check_invariants().expect("consistent");
+}
+
 #[test]
 fn multi_role_frameworks_get_one_allocation_per_role() {
     let mut alloc = no_minimum();

@@ -280,8 +280,12 @@ pub fn validate_framework_info(info: &FrameworkInfo) -> Result<(), String> {
         validate_id(&id.value)?;
     }
 
-    for filters in info.offer_filters.values() {
-        validate_offer_filters(filters)?;
+    for (role, filters) in &info.offer_filters {
+        // Mesos checks only the quantities; a role that can never be valid is refused
+        // too, as nothing could ever be offered in it.
+        roles::validate_role(role)
+            .and_then(|()| validate_offer_filters(filters))
+            .map_err(|e| format!("'FrameworkInfo.offer_filters' for role '{role}': {e}"))?;
     }
 
     let timeout = info.failover_timeout.unwrap_or(0.0);

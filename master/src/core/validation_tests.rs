@@ -375,13 +375,24 @@ fn offer_filters_quantities() {
     assert_eq!(validate_framework_info(&with_quantity(1.0, false)), Ok(()));
     assert_eq!(
         validate_framework_info(&with_quantity(1.0, true)).unwrap_err(),
-        "Resource quantities must contain at least one quantity"
+        "'FrameworkInfo.offer_filters' for role '*': Resource quantities must contain at \
+         least one quantity"
     );
     assert_eq!(
         validate_framework_info(&with_quantity(-1.0, false)).unwrap_err(),
-        "Invalid resource quantity for 'cpus': Negative values not supported"
+        "'FrameworkInfo.offer_filters' for role '*': Invalid resource quantity for 'cpus': \
+         Negative values not supported"
     );
     assert!(validate_framework_info(&with_quantity(f64::NAN, false)).is_err());
+    // A role no framework could have.
+    let mut bad_role = with_quantity(1.0, false);
+    let filters = bad_role.offer_filters.remove("*").unwrap();
+    bad_role.offer_filters.insert("/bad".to_string(), filters);
+    let err = validate_framework_info(&bad_role).unwrap_err();
+    assert!(
+        err.starts_with("'FrameworkInfo.offer_filters' for role '/bad': "),
+        "{err}"
+    );
 }
 
 #[test]

@@ -11,8 +11,8 @@ use tracing::{debug, warn};
 
 use super::HierarchicalDrf;
 use crate::allocator::state::{
-    AgentIdx, Capabilities, Client, ClientIdx, Framework, FrameworkIdx, Quantities, Role, RoleIdx,
-    Share,
+    AgentIdx, Capabilities, Client, ClientIdx, Framework, FrameworkIdx, Minimums, Quantities, Role,
+    RoleIdx, Share,
 };
 use crate::core::roles::{framework_roles, has_capability, is_multi_role, legacy_role};
 
@@ -323,6 +323,7 @@ impl HierarchicalDrf {
             capabilities: Capabilities::default(),
             default_role: crate::core::roles::DEFAULT_ROLE.to_string(),
             clients: HashMap::new(),
+            min_allocatable: HashMap::new(),
         });
         self.framework_index.insert(id.value.clone(), f);
         f
@@ -382,11 +383,17 @@ impl HierarchicalDrf {
         } else {
             legacy_role(info).to_string()
         };
+        let min_allocatable = offer_filter_minimums(info);
         let old_roles: Vec<(String, ClientIdx)> = match self.frameworks.get_mut(f) {
             Some(framework) => {
                 framework.known = true;
                 framework.capabilities = capabilities;
                 framework.default_role = default_role;
+                if framework.min_allocatable != min_allocatable {
+                    framework.min_allocatable = min_allocatable;
+                    // A lower minimum may make leftovers offerable that were not.
+                    self.rescan_all = true;
+                }
                 framework
                     .clients
                     .iter()
@@ -428,4 +435,30 @@ impl HierarchicalDrf {
                 .collect()
         }
     }
+}
+
+/// The minimum offers a framework asked for per role in `FrameworkInfo.offer_filters`
+/// (validated by the core before it gets here).
+fn offer_filter_minimums(info: &FrameworkInfo) -> HashMap<String, Minimums> {
+    info.offer_filters
+        .iter()
+        .filter_map(|(role, filters)| {
+            let min = filters.min_allocatable_resources.as_ref()?;
+            let alternatives = min
+                .quantities
+                .iter()
+                .map(|q| {
+                    let mut amounts: Vec<(String, f64)> = q
+                        .quantities
+                        .iter()
+                        .map(|(name, scalar)| (name.clone(), scalar.value))
+                        .collect();
+                    // Sorted, so that an unchanged filter compares equal.
+                    amounts.sort_by(|a, b| a.0.cmp(&b.0));
+                    amounts
+                })
+                .collect();
+            Some((role.clone(), alternatives))
+        })
+        .collect()
 }

@@ -7,27 +7,30 @@ use tracing::debug;
 use super::HierarchicalDrf;
 use crate::allocator::Allocation;
 use crate::allocator::bitset::BitSet;
-use crate::allocator::state::{AgentIdx, ClientIdx};
+use crate::allocator::state::{AgentIdx, ClientIdx, Framework};
 
 /// With this many candidates or fewer, pick the lowest directly rather than walking the
 /// whole DRF order past clients that are not candidates.
 const DIRECT_PICK_LIMIT: usize = 16;
 
 impl HierarchicalDrf {
-    /// Whether an offer meets `--min_allocatable_resources`.
-    pub(super) fn allocatable(&self, offer: &Resources) -> bool {
+    /// Whether an offer to `framework` in `role` meets the framework's
+    /// `offer_filters` for the role, or `--min_allocatable_resources` when it has none
+    /// (as Mesos's allocator: the framework's replace the master's).
+    pub(super) fn allocatable(&self, offer: &Resources, framework: &Framework, role: &str) -> bool {
         if offer.is_empty() {
             return false;
         }
-        if self.min_allocatable.is_empty() {
-            return true;
-        }
-        self.min_allocatable.iter().any(|minimum| {
-            minimum
-                .scalar_quantities()
-                .iter()
-                .all(|(name, amount)| offer.scalar(name) >= *amount)
-        })
+        let minimums = framework
+            .min_allocatable
+            .get(role)
+            .unwrap_or(&self.min_allocatable);
+        minimums.is_empty()
+            || minimums.iter().any(|minimum| {
+                minimum
+                    .iter()
+                    .all(|(name, amount)| offer.scalar(name) >= *amount)
+            })
     }
 
     /// The lowest candidate in DRF order: role by weighted share, then client by share.
@@ -70,7 +73,7 @@ impl HierarchicalDrf {
                 && (caps.shared || r.shared.is_none())
                 && (caps.refinement || r.reservations.len() <= 1)
         });
-        if !self.allocatable(&offer) {
+        if !self.allocatable(&offer, framework, &role.name) {
             return None;
         }
         // A filter whose refused resources did not cover the whole free pool (or it

@@ -27,8 +27,8 @@ use ratufa_proto::v1::{AgentId, FrameworkId};
 use super::bitset::BitSet;
 use super::config::AllocatorConfig;
 use super::state::{
-    Agent, AgentIdx, Client, ClientIdx, Framework, FrameworkIdx, Kinds, Quantities, Role, RoleIdx,
-    Share, Slab,
+    Agent, AgentIdx, Client, ClientIdx, Framework, FrameworkIdx, Kinds, Minimums, Quantities, Role,
+    RoleIdx, Share, Slab,
 };
 use crate::core::Time;
 
@@ -48,7 +48,8 @@ pub struct AllocatorStats {
 /// The hierarchical weighted-DRF allocator; see the module documentation.
 #[derive(Debug)]
 pub struct HierarchicalDrf {
-    min_allocatable: Vec<Resources>,
+    /// `--min_allocatable_resources`.
+    min_allocatable: Minimums,
     weights: HashMap<String, f64>,
     kinds: Kinds,
     /// Every agent's total, active or not, as DRF's denominator.
@@ -80,7 +81,17 @@ pub struct HierarchicalDrf {
 impl HierarchicalDrf {
     pub fn new(config: AllocatorConfig) -> HierarchicalDrf {
         HierarchicalDrf {
-            min_allocatable: config.min_allocatable_resources,
+            min_allocatable: config
+                .min_allocatable_resources
+                .iter()
+                .map(|alternative| {
+                    alternative
+                        .scalar_quantities()
+                        .into_iter()
+                        .map(|(name, amount)| (name.to_string(), amount))
+                        .collect()
+                })
+                .collect(),
             weights: config
                 .weights
                 .into_iter()
