@@ -286,16 +286,24 @@ impl HttpAuthFlags {
     }
 }
 
-/// Reads a credentials file, naming the flag that gave it in errors.
+/// Reads a credentials file, naming the flag that gave it in errors. A file without
+/// any credentials is refused, as Mesos refuses an empty one: it can only be a mistake.
 fn read_credentials(
     flag: &str,
     path: Option<&PathBuf>,
 ) -> anyhow::Result<Option<ratufa_gateway::Credentials>> {
-    path.map(|path| {
-        ratufa_gateway::Credentials::from_file(path)
-            .with_context(|| format!("--{flag}={}", path.display()))
-    })
-    .transpose()
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let credentials = ratufa_gateway::Credentials::from_file(path)
+        .with_context(|| format!("--{flag}={}", path.display()))?;
+    if credentials.is_empty() {
+        anyhow::bail!(
+            "--{flag}={}: the file must hold at least one credential",
+            path.display()
+        );
+    }
+    Ok(Some(credentials))
 }
 
 #[derive(Args, Debug, Clone)]

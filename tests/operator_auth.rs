@@ -272,6 +272,20 @@ async fn a_flag_without_credentials_stops_the_daemon() {
     ]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("line 1"), "{stderr}");
+    // One without any credentials is refused, as Mesos refuses an empty one.
+    let empty = fresh_dir("empty-credentials").join("credentials");
+    std::fs::write(&empty, "# nobody yet\n").unwrap();
+    let work_dir = fresh_dir("agent-empty-credentials");
+    let (code, stderr) = run_to_exit(&[
+        "agent".into(),
+        "--master=127.0.0.1:1".into(),
+        format!("--work_dir={}", work_dir.display()),
+        "--ip=127.0.0.1".into(),
+        format!("--port={}", support::free_port()),
+        format!("--http_credentials={}", empty.display()),
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("at least one credential"), "{stderr}");
 }
 
 #[tokio::test]
