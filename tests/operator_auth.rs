@@ -66,13 +66,13 @@ fn with(request: Request, who: As) -> Request {
     }
 }
 
+/// An operator API call in JSON to `path`.
+fn operator_call(path: &str, call: Value) -> Request {
+    api_request(path, JSON, JSON, call.to_string())
+}
+
 fn get_health_call() -> Request {
-    api_request(
-        "/api/v1",
-        JSON,
-        JSON,
-        json!({"type": "GET_HEALTH"}).to_string(),
-    )
+    operator_call("/api/v1", json!({"type": "GET_HEALTH"}))
 }
 
 /// A 401 in `realm` whose body names the fault `needle`.
@@ -122,6 +122,20 @@ where
     );
 }
 
+/// A `/flags` answer shows the two flags with these values.
+fn assert_auth_flags(response: &Response, readonly: &str, readwrite: &str) {
+    let flags: Value = serde_json::from_slice(&response.body).unwrap();
+    let shown = |name: &str| flags["flags"][name].as_str().map(str::to_string);
+    assert_eq!(
+        (
+            shown("authenticate_http_readonly"),
+            shown("authenticate_http_readwrite")
+        ),
+        (Some(readonly.to_string()), Some(readwrite.to_string())),
+        "{flags}"
+    );
+}
+
 fn master_flags(extra: &[&str], credentials: &std::path::Path) -> Vec<String> {
     let mut flags = default_flags();
     flags.push(format!("--credentials={}", credentials.display()));
@@ -142,18 +156,10 @@ async fn each_master_flag_guards_its_own_endpoints() {
     .await;
     let send = |r: Request| master.send(r);
     guarded(send, get_health_call(), "mesos-master-readwrite").await;
-    guarded(
-        send,
-        api_request(
-            "/master/api/v1",
-            JSON,
-            JSON,
-            json!({"type": "UPDATE_WEIGHTS", "update_weights": {"weight_infos": [{"role": "ops", "weight": 2.0}]}})
-                .to_string(),
-        ),
-        "mesos-master-readwrite",
-    )
-    .await;
+    let update_weights = json!({"type": "UPDATE_WEIGHTS",
+        "update_weights": {"weight_infos": [{"role": "ops", "weight": 2.0}]}});
+    let update_weights = operator_call("/master/api/v1", update_weights);
+    guarded(send, update_weights, "mesos-master-readwrite").await;
     guarded(send, Request::get("/weights"), "mesos-master-readwrite").await;
     for path in [
         "/master/state",
@@ -165,15 +171,7 @@ async fn each_master_flag_guards_its_own_endpoints() {
         open(send, Request::get(path)).await;
     }
     let flags = master.send(Request::get("/master/flags")).await;
-    let flags: Value = serde_json::from_slice(&flags.body).unwrap();
-    assert_eq!(
-        flags["flags"]["authenticate_http_readwrite"], "true",
-        "{flags}"
-    );
-    assert_eq!(
-        flags["flags"]["authenticate_http_readonly"], "false",
-        "{flags}"
-    );
+    assert_auth_flags(&flags, "false", "true");
     // The scheduler API is --authenticate_http_frameworks's, off here.
     let subscribed = master
         .open(support::subscribe_request(&support::subscribe_call(
@@ -305,17 +303,8 @@ async fn each_agent_flag_guards_its_own_endpoints() {
     .await;
     let send = |r: Request| agent.send(r);
     guarded(send, get_health_call(), "mesos-agent-readwrite").await;
-    guarded(
-        send,
-        api_request(
-            "/slave(1)/api/v1",
-            JSON,
-            JSON,
-            json!({"type": "GET_STATE"}).to_string(),
-        ),
-        "mesos-agent-readwrite",
-    )
-    .await;
+    let get_state = operator_call("/slave(1)/api/v1", json!({"type": "GET_STATE"}));
+    guarded(send, get_state, "mesos-agent-readwrite").await;
     for path in [
         "/state",
         "/slave(1)/state",
@@ -353,15 +342,7 @@ async fn each_agent_flag_guards_its_own_endpoints() {
     open(send, get_health_call()).await;
     guarded(send, Request::get("/state"), "mesos-agent-readonly").await;
     let flags = agent.send(with(Request::get("/flags"), As::Operator)).await;
-    let flags: Value = serde_json::from_slice(&flags.body).unwrap();
-    assert_eq!(
-        flags["flags"]["authenticate_http_readonly"], "true",
-        "{flags}"
-    );
-    assert_eq!(
-        flags["flags"]["authenticate_http_readwrite"], "false",
-        "{flags}"
-    );
+    assert_auth_flags(&flags, "true", "false");
     agent.assert_alive().await;
 }
 
