@@ -267,25 +267,6 @@ struct HttpAuthFlags {
     authenticate_http_readwrite: bool,
 }
 
-impl HttpAuthFlags {
-    /// The first flag that is on, to name in the refusal when there are no
-    /// credentials to check.
-    fn first_on(&self) -> Option<&'static str> {
-        [
-            (
-                "authenticate_http_readonly",
-                self.authenticate_http_readonly,
-            ),
-            (
-                "authenticate_http_readwrite",
-                self.authenticate_http_readwrite,
-            ),
-        ]
-        .into_iter()
-        .find_map(|(flag, on)| on.then_some(flag))
-    }
-}
-
 /// Reads a credentials file, naming the flag that gave it in errors. A file without
 /// any credentials is refused, as Mesos refuses an empty one: it can only be a mistake.
 fn read_credentials(
@@ -502,13 +483,9 @@ struct AgentFlags {
 
 impl AgentFlags {
     fn into_config(self) -> anyhow::Result<ratufa_agent::AgentConfig> {
+        // A flag without credentials is refused by the agent itself, naming the flag.
         let http_credentials =
             read_credentials("http_credentials", self.http_credentials.as_ref())?;
-        if let Some(flag) = self.http_auth.first_on()
-            && http_credentials.is_none()
-        {
-            anyhow::bail!("--{flag} needs --http_credentials");
-        }
         let mut config = ratufa_agent::AgentConfig {
             master: self.master,
             work_dir: self.work_dir,
@@ -544,16 +521,7 @@ impl AgentFlags {
 impl MasterFlags {
     fn into_config(self) -> anyhow::Result<MasterConfig> {
         let credentials = read_credentials("credentials", self.credentials.as_ref())?;
-        let needs_credentials = if self.authenticate_http_frameworks {
-            Some("authenticate_http_frameworks")
-        } else {
-            self.http_auth.first_on()
-        };
-        if let Some(flag) = needs_credentials
-            && credentials.is_none()
-        {
-            anyhow::bail!("--{flag} needs --credentials");
-        }
+        // A flag without credentials is refused by the master itself, naming the flag.
         if let Some(dir) = &self.work_dir {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("--work_dir={}: cannot create", dir.display()))?;

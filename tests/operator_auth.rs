@@ -239,7 +239,7 @@ async fn a_flag_without_credentials_stops_the_daemon() {
         ]);
         assert_eq!(code, Some(1), "{stderr}");
         assert!(
-            stderr.contains(&format!("{flag} needs --credentials")),
+            stderr.contains(&format!("{flag} is set but no --credentials were given")),
             "{stderr}"
         );
 
@@ -254,7 +254,9 @@ async fn a_flag_without_credentials_stops_the_daemon() {
         ]);
         assert_eq!(code, Some(1), "{stderr}");
         assert!(
-            stderr.contains(&format!("{flag} needs --http_credentials")),
+            stderr.contains(&format!(
+                "{flag} is set but no --http_credentials were given"
+            )),
             "{stderr}"
         );
     }

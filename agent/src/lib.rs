@@ -178,21 +178,21 @@ fn system_hostname() -> Option<String> {
 /// The realms `--authenticate_http_readonly` and `--authenticate_http_readwrite` turn
 /// on; either without `--http_credentials` is refused.
 fn operator_realms(config: &AgentConfig) -> Result<ratufa_gateway::OperatorRealms, AgentError> {
-    if config.http_credentials.is_none() {
-        for (flag, on) in [
-            (
-                "authenticate_http_readonly",
-                config.authenticate_http_readonly,
-            ),
-            (
-                "authenticate_http_readwrite",
-                config.authenticate_http_readwrite,
-            ),
-        ] {
-            if on {
-                return Err(AgentError::MissingCredentials { flag });
-            }
-        }
+    let auth_flags = [
+        (
+            "authenticate_http_readonly",
+            config.authenticate_http_readonly,
+        ),
+        (
+            "authenticate_http_readwrite",
+            config.authenticate_http_readwrite,
+        ),
+    ];
+    let have_credentials = config.http_credentials.is_some();
+    if let Some(flag) =
+        ratufa_gateway::realm::flag_without_credentials(&auth_flags, have_credentials)
+    {
+        return Err(AgentError::MissingCredentials { flag });
     }
     Ok(ratufa_gateway::OperatorRealms::new(
         (http::READONLY_REALM, http::READWRITE_REALM),

@@ -70,6 +70,18 @@ async fn authenticate(State(realm): State<Realm>, mut req: Request, next: Next) 
     }
 }
 
+/// The first of `flags` (name, on) that is on when there are no credentials: what a
+/// daemon names as it refuses to start, since nobody could authenticate.
+pub fn flag_without_credentials(
+    flags: &[(&'static str, bool)],
+    have_credentials: bool,
+) -> Option<&'static str> {
+    if have_credentials {
+        return None;
+    }
+    flags.iter().find_map(|&(flag, on)| on.then_some(flag))
+}
+
 /// A daemon's two operator realms, each present when its flag is on. Which endpoint is
 /// in which follows Mesos: what can change the cluster (or the agent) is read-write,
 /// what only reports is read-only; `/health`, `/version` and `/redirect` are in neither.
@@ -202,6 +214,14 @@ mod tests {
         assert_eq!(challenge, "Basic realm=\"test-readonly\"");
         assert_eq!(get_as(&app, "/teardown", None).await.0, StatusCode::OK);
         assert_eq!(get_as(&app, "/health", None).await.0, StatusCode::OK);
+    }
+
+    #[test]
+    fn the_first_flag_on_is_named_only_without_credentials() {
+        let flags = [("a", false), ("b", true), ("c", true)];
+        assert_eq!(flag_without_credentials(&flags, false), Some("b"));
+        assert_eq!(flag_without_credentials(&flags, true), None);
+        assert_eq!(flag_without_credentials(&[("a", false)], false), None);
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use ratufa_gateway::Leadership;
+use ratufa_gateway::realm::flag_without_credentials;
 use tokio::net::TcpListener;
 
 use crate::config::MIN_AGENT_REREGISTER_TIMEOUT;
@@ -71,25 +72,22 @@ pub async fn serve(
 
 /// Refuses configurations that could only misbehave.
 fn check(config: &MasterConfig) -> Result<(), MasterError> {
-    if config.credentials.is_none() {
-        for (flag, on) in [
-            (
-                "authenticate_http_frameworks",
-                config.authenticate_http_frameworks,
-            ),
-            (
-                "authenticate_http_readonly",
-                config.authenticate_http_readonly,
-            ),
-            (
-                "authenticate_http_readwrite",
-                config.authenticate_http_readwrite,
-            ),
-        ] {
-            if on {
-                return Err(MasterError::MissingCredentials { flag });
-            }
-        }
+    let auth_flags = [
+        (
+            "authenticate_http_frameworks",
+            config.authenticate_http_frameworks,
+        ),
+        (
+            "authenticate_http_readonly",
+            config.authenticate_http_readonly,
+        ),
+        (
+            "authenticate_http_readwrite",
+            config.authenticate_http_readwrite,
+        ),
+    ];
+    if let Some(flag) = flag_without_credentials(&auth_flags, config.credentials.is_some()) {
+        return Err(MasterError::MissingCredentials { flag });
     }
     if config.heartbeat_interval.is_zero() {
         return Err(MasterError::ZeroHeartbeatInterval);
