@@ -65,6 +65,30 @@ fn the_executor_binary_is_position_dependent() {
     assert_eq!(u16::from_le_bytes([elf[16], elf[17]]), 2, "not ET_EXEC");
 }
 
+/// The executor logs at INFO unless RUST_LOG says otherwise, as a plain level or as
+/// per-target directives (its two ways of setting up the filter).
+#[test]
+fn the_executor_logs_at_info_unless_rust_log_says_otherwise() {
+    let logged = |rust_log: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ratufa-executor"));
+        command.env_clear();
+        if let Some(value) = rust_log {
+            command.env("RUST_LOG", value);
+        }
+        // Without the agent's environment it logs an error and exits 1.
+        let output = command.output().unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(stderr.contains("MESOS_FRAMEWORK_ID"), "{stderr}");
+        stderr.contains("ERROR ratufa_executor: cannot start the executor")
+    };
+    assert!(logged(None));
+    assert!(logged(Some("warn")));
+    assert!(!logged(Some("off")));
+    assert!(logged(Some("ratufa_executor=error")));
+    assert!(!logged(Some("ratufa_agent=error")));
+}
+
 /// A launcher dir without `ratufa-executor` (only `ratufa`, linked): the agent runs
 /// its executor as `ratufa executor` instead, and the task runs as well.
 #[tokio::test]
