@@ -610,34 +610,36 @@ fn first_registration(index: usize) -> ratufa_proto::ratufa::agentlink::Call {
     }
 }
 
-#[tokio::test]
-async fn an_agent_that_lost_its_first_answer_and_registers_again_is_one_agent() {
-    use ratufa_agent::link::MasterLink;
+/// An agent (`first_registration(0)`) that registers, loses the answer, and registers
+/// again from the same address until answered. Returns the id of its first
+/// registration, the id it was answered with, and its stream.
+async fn registered_twice(
+    master: &Master,
+    link: &ratufa_agent::link::MasterLink,
+) -> (String, String, ratufa_agent::link::CommandStream) {
     use ratufa_proto::ratufa::agentlink::command;
 
-    let master = Master::start().await;
-    let link = MasterLink::new(&format!("127.0.0.1:{}", master.port()), None).unwrap();
     // The first SUBSCRIBE is admitted (written to the registry), but the agent drops
     // its stream without reading the answer.
     drop(link.subscribe(&first_registration(0)).await.unwrap());
     // Registered once the write is done, connected or not.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while get_json(&master, "/master/state").await["slaves"]
-        .as_array()
-        .unwrap()
-        .is_empty()
-    {
+    let first = loop {
+        let state = get_json(master, "/master/state").await;
+        if let Some(slave) = state["slaves"].as_array().unwrap().first() {
+            break slave["id"].as_str().unwrap().to_string();
+        }
         assert!(
             Instant::now() < deadline,
             "the first registration never took"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
 
     // It registers again from the same address, as a new agent (it has no id), until
     // answered (an attempt while the first is still being written is turned away).
     let deadline = Instant::now() + Duration::from_secs(30);
-    let (id, _stream) = 'answered: loop {
+    loop {
         assert!(
             Instant::now() < deadline,
             "never answered\n{}",
@@ -647,12 +649,20 @@ async fn an_agent_that_lost_its_first_answer_and_registers_again_is_one_agent() 
             while let Ok(Some(received)) = stream.next().await {
                 if received.r#type() == command::Type::Subscribed {
                     let id = received.subscribed.unwrap().agent_id.value;
-                    break 'answered (id, stream);
+                    return (first, id, stream);
                 }
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    }
+}
+
+#[tokio::test]
+async fn an_agent_that_lost_its_first_answer_and_registers_again_is_one_agent() {
+    let master = Master::start().await;
+    let link =
+        ratufa_agent::link::MasterLink::new(&format!("127.0.0.1:{}", master.port()), None).unwrap();
+    let (_, id, _stream) = registered_twice(&master, &link).await;
 
     // One agent: the one answered, connected; no ghost holding the same resources.
     let state = get_json(&master, "/master/state").await;
@@ -661,6 +671,42 @@ async fn an_agent_that_lost_its_first_answer_and_registers_again_is_one_agent() 
     assert_eq!(slaves[0]["id"], id, "{state}");
     assert_eq!(slaves[0]["active"], true, "{state}");
     assert_eq!(slaves[0]["hostname"], "mid-write-0", "{state}");
+}
+
+#[tokio::test]
+async fn the_id_of_an_agent_replaced_at_its_address_is_refused_after() {
+    use ratufa_proto::ratufa::agentlink::command;
+
+    let master = Master::start().await;
+    let link =
+        ratufa_agent::link::MasterLink::new(&format!("127.0.0.1:{}", master.port()), None).unwrap();
+    let (first, id, _stream) = registered_twice(&master, &link).await;
+    assert_ne!(first, id);
+
+    // Something comes back under the removed first id (an agent restarted on that
+    // machine's old work_dir, at another port): it is told it was removed, and stays out.
+    let mut back = first_registration(0);
+    let subscribe = back.subscribe.as_mut().unwrap();
+    subscribe.agent_info.port = Some(5052);
+    subscribe.agent_info.id = Some(agent_id(&first));
+    let mut stream = link.subscribe(&back).await.unwrap();
+    let received = stream
+        .next()
+        .await
+        .unwrap()
+        .expect("an answer before the stream ends");
+    assert_eq!(received.r#type(), command::Type::Error, "{received:?}");
+    let message = received.error.unwrap().message;
+    assert!(message.contains("was removed"), "{message}");
+    assert!(
+        matches!(stream.next().await, Ok(None) | Err(_)),
+        "the stream stays open"
+    );
+
+    let state = get_json(&master, "/master/state").await;
+    let slaves = state["slaves"].as_array().unwrap();
+    assert_eq!(slaves.len(), 1, "{state}");
+    assert_eq!(slaves[0]["id"], id, "{state}");
 }
 
 #[tokio::test]

@@ -17,6 +17,11 @@ use super::{ConnectionId, MasterCore, Output, Rejection, Reply, Time};
 /// Sent (as ERROR) when an agent names an id this master refuses.
 pub const AGENT_NOT_SUBSCRIBED: &str = "Agent is not subscribed: re-subscribe on a new stream";
 
+/// Sent (as ERROR) to an agent re-registering under an id removed when a new agent
+/// registered at its address: its tasks were reported lost.
+pub const AGENT_REMOVED: &str =
+    "Agent was removed (a new agent registered at its address); register as a new agent";
+
 impl MasterCore {
     /// An agent's SUBSCRIBE, arriving on the new agent-link stream `conn`.
     ///
@@ -51,15 +56,15 @@ impl MasterCore {
             self.counters.messages_register_slave += 1;
         }
 
-        if let Some(id) = info
+        if let Some((id, why)) = info
             .id
             .as_ref()
-            .filter(|id| self.gone_agents.contains_key(&id.value))
+            .and_then(|id| Some((id, self.refused_agent_id(&id.value)?)))
         {
             // Mesos tells such an agent to shut down; ours starts over as a new agent.
-            warn!(agent_id = %id.value, %conn, "refusing an agent that was marked gone");
-            self.send_agent_error(conn, super::agent_health::AGENT_GONE);
-            return Err(Rejection::forbidden(super::agent_health::AGENT_GONE));
+            warn!(agent_id = %id.value, %conn, why, "refusing an agent id that may not come back");
+            self.send_agent_error(conn, why);
+            return Err(Rejection::forbidden(why));
         }
         let checked = self.check_agent(&info, tasks, executors, frameworks);
         let (total, report) = match checked {
@@ -290,6 +295,19 @@ impl MasterCore {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Why an agent may not re-register under `agent_id`, if it may not: an operator
+    /// marked it gone, or it was removed (its tasks reported lost) when a new agent
+    /// registered at its address.
+    fn refused_agent_id(&self, agent_id: &str) -> Option<&'static str> {
+        if self.gone_agents.contains_key(agent_id) {
+            Some(super::agent_health::AGENT_GONE)
+        } else if self.removed_agents.contains(agent_id) {
+            Some(AGENT_REMOVED)
+        } else {
+            None
         }
     }
 

@@ -30,6 +30,7 @@ mod output;
 mod reconcile;
 mod registry;
 mod removal;
+mod removed_agents;
 pub mod roles;
 mod snapshot;
 pub mod status;
@@ -51,7 +52,7 @@ use tracing::{debug, info, warn};
 
 pub use crate::allocator::{Allocation, Allocator};
 pub use agent::{Agent, ExecutorEntry, ExecutorKey, TaskKey};
-pub use agents::AGENT_NOT_SUBSCRIBED;
+pub use agents::{AGENT_NOT_SUBSCRIBED, AGENT_REMOVED};
 pub use framework::{CompletedFrameworks, Connection, ConnectionId, Framework};
 pub use null_allocator::NoAllocator;
 pub use offers::{DEFAULT_REFUSE_SECONDS, MAX_REFUSE_SECONDS, OfferEntry, refuse_filter};
@@ -174,6 +175,9 @@ pub struct MasterCore {
     /// Agents an operator marked gone (MARK_AGENT_GONE), with when (wall clock):
     /// refused forever.
     gone_agents: BTreeMap<String, TimeInfo>,
+    /// Agents removed because a new agent registered at their address: refused too,
+    /// as long as they are remembered.
+    removed_agents: removed_agents::RemovedAgents,
     /// Role weights from `--weights` and UPDATE_WEIGHTS; roles not here weigh 1.
     weights: BTreeMap<String, f64>,
     /// Whether an operator is subscribed: only then are `operator_events` queued.
@@ -232,6 +236,7 @@ impl MasterCore {
             addresses: agent_addresses::AddressBook::default(),
             unreachable_agents: BTreeMap::new(),
             gone_agents: BTreeMap::new(),
+            removed_agents: removed_agents::RemovedAgents::default(),
             weights,
             operator_watched: false,
             operator_events: VecDeque::new(),

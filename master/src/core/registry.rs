@@ -191,6 +191,7 @@ impl MasterCore {
     /// The registry no longer lists the replaced agent `agent_id`.
     fn remove_replaced_agent(&mut self, now: Time, agent_id: &str) {
         self.registry.removing.remove(agent_id);
+        self.removed_agents.insert(agent_id);
         if !self.agents.contains_key(agent_id) {
             return;
         }

@@ -178,3 +178,52 @@ fn agents_at_other_addresses_are_other_agents() {
     assert_eq!(h.core.agents().count(), 3);
     h.check();
 }
+
+#[test]
+fn the_replaced_agents_id_is_refused_and_its_tasks_stay_lost() {
+    let mut h = Harness::new();
+    let (sub, old, offer) = h.offered(info("f"), "cpus:2;mem:256");
+    let task = command_task("t", &old.id, "cpus:1;mem:32");
+    assert_eq!(
+        h.call_on(&sub, accept(&[&offer], vec![launch(vec![task])])),
+        Ok(Reply::Accepted)
+    );
+    h.core.handle_agent_stream_closed(h.now, old.conn);
+    let (_, new) = subscribe_agent(&mut h, agent_info("host1", "cpus:2;mem:256"), vec![]);
+    let new = new.unwrap();
+    h.outputs();
+
+    // The old agent comes back (from another port) under its old id, still running
+    // the task that frameworks heard was lost.
+    let mut back = agent_info("host1", "cpus:2;mem:256");
+    back.port = Some(5052);
+    back.id = Some(old.id.clone());
+    let running = ratufa_proto::v1::Task {
+        task_id: ratufa_proto::v1::TaskId { value: "t".into() },
+        framework_id: sub.framework_id(),
+        agent_id: old.id.clone(),
+        state: TaskState::TaskRunning as i32,
+        resources: Resources::parse("cpus:1;mem:32", "*").unwrap().into_vec(),
+        ..Default::default()
+    };
+    let (conn, refused) = subscribe_agent(&mut h, back, vec![running]);
+    assert_eq!(refused.unwrap_err().kind, RejectionKind::Forbidden);
+    let outputs = h.outputs();
+    // Told why (so it starts over as a new agent), and nothing else: no update of the
+    // lost task, no new agent.
+    let commands = commands_on(&outputs, conn);
+    assert_eq!(commands.len(), 1, "{outputs:?}");
+    assert_eq!(command_type(&commands[0]), Some(command::Type::Error));
+    assert_eq!(
+        commands[0].error.as_ref().map(|e| e.message.as_str()),
+        Some(AGENT_REMOVED)
+    );
+    assert_eq!(outputs.len(), 2, "{outputs:?}");
+    assert_eq!(outputs[1], Output::Close { conn });
+    assert_eq!(
+        h.core.agents().map(|a| a.agent_id()).collect::<Vec<_>>(),
+        vec![new]
+    );
+    assert!(h.core.agent(&old.id.value).is_none());
+    h.check();
+}
