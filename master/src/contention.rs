@@ -78,11 +78,11 @@ async fn contend(
             info.clone(),
         );
         let mut leader = election.subscribe();
-        // Following until elected.
-        loop {
+        // Following until elected; then the node it was elected with.
+        let node = loop {
             let now = leader.borrow_and_update().clone();
             match now {
-                Leader::Elected(elected) if elected.is_self => break,
+                Leader::Elected(elected) if elected.is_self => break elected.node,
                 Leader::Elected(elected) => {
                     status.send_replace(LeaderStatus::Following {
                         base_url: base_url(&elected.info, master.tls()),
@@ -95,12 +95,15 @@ async fn contend(
             if leader.changed().await.is_err() {
                 return;
             }
-        }
+        };
         // Elected: read the registry (503 meanwhile), a fresh core recovered from
         // it, then serve until deposed or until the registry cannot be written.
         info!(master_id = %info.id, "elected");
         let term = match registry_store(&url, session_timeout).await {
-            Ok(store) => crate::term::lead(&master, info.clone(), store, &status).await,
+            Ok(store) => {
+                let check = Some(election.check(node));
+                crate::term::lead(&master, info.clone(), store, &status, check).await
+            }
             Err(error) => Err(error),
         };
         match term {

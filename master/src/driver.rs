@@ -13,6 +13,7 @@ use std::time::Duration;
 use ratufa_proto::ratufa::agentlink;
 use ratufa_proto::v1::scheduler::{Event, call};
 use ratufa_proto::v1::{AgentId, FrameworkId};
+use ratufa_zk::LeadershipCheck;
 use tokio::sync::mpsc::{self, UnboundedSender, WeakSender};
 use tokio::sync::{oneshot, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
@@ -137,22 +138,45 @@ pub struct Driver {
     /// Turns true when this driver's term is over (another term swapped in): checked
     /// after a stall, before acting on anything from before it.
     ended: Option<watch::Receiver<bool>>,
+    /// With ZooKeeper: asks it whether this term's node still leads (after a stall).
+    check: Option<LeadershipCheck>,
 }
 
-/// After a stall, gives the rest of the process time to catch up with what happened
-/// meanwhile (a deposal ends the term from outside); whether the term is still on.
-async fn still_on_after_stall(master_id: String, ended: Option<watch::Receiver<bool>>) -> bool {
-    warn!(
-        %master_id,
-        settle = ?stall::SETTLE,
-        "this process did not run for a while: checking the term is still on before acting"
-    );
-    tokio::time::sleep(stall::SETTLE).await;
+/// After a stall, whether the term is still on: ZooKeeper says so when there is a
+/// `check`; otherwise the rest of the process is given time to catch up with what
+/// happened meanwhile (a deposal ends the term from outside).
+async fn still_on_after_stall(
+    master_id: String,
+    ended: Option<watch::Receiver<bool>>,
+    check: Option<LeadershipCheck>,
+) -> bool {
+    let confirmed = match check {
+        Some(check) => {
+            warn!(
+                %master_id,
+                "this process did not run for a while: asking ZooKeeper whether this term still stands before acting"
+            );
+            let answer = tokio::time::timeout(stall::CHECK_LIMIT, check.still_leading()).await;
+            if answer.is_err() {
+                warn!(%master_id, limit = ?stall::CHECK_LIMIT, "no word from ZooKeeper in time");
+            }
+            answer.unwrap_or(false)
+        }
+        None => {
+            warn!(
+                %master_id,
+                settle = ?stall::SETTLE,
+                "this process did not run for a while: checking the term is still on before acting"
+            );
+            tokio::time::sleep(stall::SETTLE).await;
+            true
+        }
+    };
     let ended = ended.is_some_and(|e| *e.borrow());
-    if ended {
+    if ended || !confirmed {
         warn!(%master_id, "the term ended during the stall: stopping without acting");
     }
-    !ended
+    confirmed && !ended
 }
 
 /// What woke the driver. Lives on the stack for one step: boxing the command would
@@ -188,6 +212,7 @@ impl Driver {
             registry_failed: None,
             waiting: HashMap::new(),
             ended: None,
+            check: None,
         };
         (driver, tx)
     }
@@ -196,6 +221,13 @@ impl Driver {
     /// `ended` true: its term was ended meanwhile (a frozen leader was deposed).
     pub fn ending_with(mut self, ended: watch::Receiver<bool>) -> Driver {
         self.ended = Some(ended);
+        self
+    }
+
+    /// Makes this driver ask ZooKeeper through `check`, when it wakes from a stall,
+    /// whether its term still stands; it stops, rather than act, if not.
+    pub fn checking_with(mut self, check: Option<LeadershipCheck>) -> Driver {
+        self.check = check;
         self
     }
 
@@ -238,7 +270,7 @@ impl Driver {
             };
             if stalls.stalled() {
                 let master_id = self.core.master_info().id.clone();
-                if !still_on_after_stall(master_id, self.ended.clone()).await {
+                if !still_on_after_stall(master_id, self.ended.clone(), self.check.clone()).await {
                     break;
                 }
             }

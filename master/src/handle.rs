@@ -10,6 +10,7 @@ use ratufa_gateway::{OperatorRealms, Realm};
 use ratufa_proto::ratufa::agentlink;
 use ratufa_proto::v1::scheduler::{Event, call};
 use ratufa_proto::v1::{AgentId, FrameworkId, MasterInfo};
+use ratufa_zk::LeadershipCheck;
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::sync::{oneshot, watch};
 
@@ -71,8 +72,13 @@ struct CoreSettings {
     allocation_interval: Duration,
 }
 
-/// A leading term's registry, and who hears if it cannot be written.
-type Persistence = (Registrar<SharedStore>, oneshot::Sender<MasterError>);
+/// A leading term's registry, who hears if it cannot be written, and (with
+/// ZooKeeper) how to ask whether the term still stands.
+type Persistence = (
+    Registrar<SharedStore>,
+    oneshot::Sender<MasterError>,
+    Option<LeadershipCheck>,
+);
 
 impl CoreSettings {
     /// A fresh core as `info`, on its own driver task; with `persistence`, recovered
@@ -87,7 +93,7 @@ impl CoreSettings {
             master_info: info,
             ..self.core.clone()
         };
-        if let Some((registrar, _)) = &persistence {
+        if let Some((registrar, _, _)) = &persistence {
             let stored = &registrar.registry().weights;
             // Weights in the registry were set through the operator API after --weights
             // first applied: they win over the flag, as in Mesos.
@@ -100,8 +106,8 @@ impl CoreSettings {
         let (ended, ending) = watch::channel(false);
         let (mut driver, commands) = Driver::new(core, self.allocation_interval);
         driver = driver.ending_with(ending);
-        if let Some((registrar, failed)) = persistence {
-            driver = driver.with_registry(registrar, failed);
+        if let Some((registrar, failed, check)) = persistence {
+            driver = driver.with_registry(registrar, failed).checking_with(check);
         }
         tokio::spawn(driver.run());
         (commands, ended)
@@ -231,11 +237,13 @@ impl MasterHandle {
     /// swaps in a fresh core recovered from it, which writes every change through it.
     /// Until this returns, the caller must not serve (Mesos's "recovering"). The
     /// receiver hears why if the registry later cannot be written: the term is then
-    /// over (its core has stopped), and the master must step down.
+    /// over (its core has stopped), and the master must step down. With `check`
+    /// (ZooKeeper), a core waking from a stall asks it whether the term still stands.
     pub async fn lead(
         &self,
         info: MasterInfo,
         store: SharedStore,
+        check: Option<LeadershipCheck>,
     ) -> Result<oneshot::Receiver<MasterError>, MasterError> {
         let mut registrar = Registrar::recover(store).await?;
         registrar.claim(info.clone()).await?;
@@ -243,7 +251,7 @@ impl MasterHandle {
         let (commands, ended) = self
             .inner
             .settings
-            .spawn_driver(info.clone(), Some((registrar, failed)));
+            .spawn_driver(info.clone(), Some((registrar, failed, check)));
         self.swap_term(commands, ended, info).await;
         Ok(failure)
     }

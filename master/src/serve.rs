@@ -46,7 +46,9 @@ pub async fn serve(
             };
             // A registry that cannot be read at start is an error the operator
             // must see: the master exits rather than serving.
-            let failure = master.lead(master.master_info(), store.clone()).await?;
+            let failure = master
+                .lead(master.master_info(), store.clone(), None)
+                .await?;
             crate::term::single_master(master.clone(), store, failure)
         }
     };

@@ -5,9 +5,10 @@
 //! but it does not know yet: its tasks wake together, and the driver may handle what
 //! queued up meanwhile (agents that left it, timers that fired) before the ZooKeeper
 //! client reads that the session is gone. So the driver asks [`StallWatch::stalled`]
-//! before each step; after a stall it first lets the rest of the process catch up
-//! ([`SETTLE`]), during which a deposed term is ended from outside, and only then
-//! goes on, or stops without a word to anyone.
+//! before each step. After a stall, with ZooKeeper, it asks it (a round trip on the
+//! election's session, within [`CHECK_LIMIT`]) whether its node still leads; without,
+//! it lets the rest of the process catch up ([`SETTLE`]), during which a deposed term
+//! is ended from outside. Then it goes on, or stops without a word to anyone.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,9 @@ pub const STALL: Duration = Duration::from_secs(1);
 /// How long the driver waits after a stall for the rest of the process (the
 /// ZooKeeper client above all) to catch up.
 pub const SETTLE: Duration = Duration::from_secs(1);
+/// How long the driver waits after a stall for ZooKeeper to say whether its term
+/// stands: no answer by then counts as no.
+pub const CHECK_LIMIT: Duration = Duration::from_secs(10);
 
 /// A task beating every [`BEAT`]; stops when dropped.
 pub struct StallWatch {

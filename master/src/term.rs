@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use ratufa_gateway::{LeaderStatus, Leadership};
 use ratufa_proto::v1::MasterInfo;
+use ratufa_zk::LeadershipCheck;
 use tokio::sync::{oneshot, watch};
 
 use crate::registry::SharedStore;
@@ -33,10 +34,11 @@ pub async fn lead(
     info: MasterInfo,
     store: SharedStore,
     status: &watch::Sender<LeaderStatus>,
+    check: Option<LeadershipCheck>,
 ) -> Result<oneshot::Receiver<MasterError>, MasterError> {
     status.send_replace(LeaderStatus::Recovering);
     tracing::info!(master_id = %info.id, store = ?store, "recovering the registry");
-    let failure = master.lead(info.clone(), store).await?;
+    let failure = master.lead(info.clone(), store, check).await?;
     status.send_replace(LeaderStatus::Leading);
     tracing::info!(master_id = %info.id, "now leading");
     Ok(failure)
@@ -69,7 +71,7 @@ pub(crate) fn single_master(
             failure = loop {
                 tokio::time::sleep(RETRY_TERM).await;
                 let info = master.next_master_info();
-                match lead(&master, info, store.clone(), &status).await {
+                match lead(&master, info, store.clone(), &status, None).await {
                     Ok(next) => break next,
                     Err(error) => tracing::error!(%error, "cannot recover the registry"),
                 }

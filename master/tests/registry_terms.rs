@@ -94,7 +94,7 @@ async fn requests_get_503_while_the_registry_is_read() {
         let master = master.clone();
         let info = info.clone();
         tokio::spawn(async move {
-            term::lead(&master, info, store, &status)
+            term::lead(&master, info, store, &status, None)
                 .await
                 .map(|_| status)
         })
@@ -136,7 +136,10 @@ async fn a_write_the_store_refuses_ends_the_term() {
         refuse_writes: refuse_writes.clone(),
     });
     // The term's claim is written; what follows is refused.
-    let failure = master.lead(master.next_master_info(), store).await.unwrap();
+    let failure = master
+        .lead(master.next_master_info(), store, None)
+        .await
+        .unwrap();
     refuse_writes.store(true, Ordering::SeqCst);
     // The write is refused: the call is never answered as done, and the term is over.
     let weights = OperatorChange::UpdateWeights(vec![WeightInfo {

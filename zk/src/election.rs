@@ -11,12 +11,17 @@
 //! leader stops leading the moment it cannot be sure it still holds its node. When
 //! the session does not come back within its timeout (the server expires it then), or
 //! expires, a new session is started and the master contends again.
+//!
+//! A leader that doubts what it knows (its process was frozen, so its session may
+//! have expired unnoticed) asks through a [`LeadershipCheck`]: the election task then
+//! reads the candidates from the server again, and the answer holds only if that
+//! round trip succeeded on the same session and the leader's node is still the lowest.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use ratufa_proto::v1::MasterInfo;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -114,7 +119,34 @@ pub async fn elect<S: Session>(
 /// session).
 pub struct Election {
     leader: watch::Receiver<Leader>,
+    checks: mpsc::UnboundedSender<CheckRequest>,
     task: JoinHandle<()>,
+}
+
+/// Answered with the election as read from the server just now; dropped unanswered
+/// when that read failed or the session is not the one the request was made in.
+type CheckRequest = oneshot::Sender<Leader>;
+
+/// Asks the election whether a given node still leads, by a round trip to ZooKeeper.
+#[derive(Debug, Clone)]
+pub struct LeadershipCheck {
+    checks: mpsc::UnboundedSender<CheckRequest>,
+    /// The node this master was elected with: a node of a later session (contending
+    /// again after an expiry) is another term.
+    node: String,
+}
+
+impl LeadershipCheck {
+    /// Whether the node still leads, read from ZooKeeper now. False when the
+    /// session is gone or in doubt (no answer), or when another node leads. The
+    /// caller bounds how long it waits: a request waits for the server's answer.
+    pub async fn still_leading(&self) -> bool {
+        let (reply, answer) = oneshot::channel();
+        if self.checks.send(reply).is_err() {
+            return false;
+        }
+        matches!(answer.await, Ok(Leader::Elected(e)) if e.is_self && e.node == self.node)
+    }
 }
 
 impl Election {
@@ -125,6 +157,14 @@ impl Election {
 
     pub fn current(&self) -> Leader {
         self.leader.borrow().clone()
+    }
+
+    /// A check of whether `node` (this contender's, as elected) still leads.
+    pub fn check(&self, node: String) -> LeadershipCheck {
+        LeadershipCheck {
+            checks: self.checks.clone(),
+            node,
+        }
     }
 }
 
@@ -147,8 +187,13 @@ pub fn detect<C: Connector>(connector: C, path: String) -> Election {
 
 fn spawn<C: Connector>(connector: C, path: String, own: Option<MasterInfo>) -> Election {
     let (sender, leader) = watch::channel(Leader::Unknown);
-    let task = tokio::spawn(run(connector, path, own, sender));
-    Election { leader, task }
+    let (checks, requests) = mpsc::unbounded_channel();
+    let task = tokio::spawn(run(connector, path, own, sender, requests));
+    Election {
+        leader,
+        checks,
+        task,
+    }
 }
 
 fn publish(sender: &watch::Sender<Leader>, leader: Leader) {
@@ -176,6 +221,7 @@ async fn run<C: Connector>(
     path: String,
     own: Option<MasterInfo>,
     sender: watch::Sender<Leader>,
+    mut checks: mpsc::UnboundedReceiver<CheckRequest>,
 ) {
     let mut retry = RETRY_FIRST;
     loop {
@@ -191,12 +237,16 @@ async fn run<C: Connector>(
         };
         retry = RETRY_FIRST;
         info!(path = %path, "ZooKeeper session established");
+        // Asked before this session: about a term of an earlier one (or of none),
+        // which this session cannot vouch for.
+        while checks.try_recv().is_ok() {}
         let Err(error) = follow(
             &session,
             &path,
             own.as_ref(),
             connector.session_timeout(),
             &sender,
+            &mut checks,
         )
         .await;
         publish(&sender, Leader::Unknown);
@@ -212,6 +262,7 @@ async fn follow<S: Session>(
     own: Option<&MasterInfo>,
     session_timeout: Duration,
     sender: &watch::Sender<Leader>,
+    checks: &mut mpsc::UnboundedReceiver<CheckRequest>,
 ) -> Result<Infallible, ZkError> {
     ensure_path(session, path).await?;
     let mine = match own {
@@ -231,12 +282,18 @@ async fn follow<S: Session>(
     };
     let own_id = own.map(|info| info.id.as_str());
     let mut events = session.events();
+    // Checks asked for since the last read: answered by the next one that succeeds,
+    // dropped (no answer) if it fails.
+    let mut asked: Vec<CheckRequest> = Vec::new();
     loop {
         let listed = match session.get_children_watch(path).await {
             Ok(listed) => Some(listed),
             Err(ZkError::ConnectionLoss) => None,
             Err(error) => return Err(error),
         };
+        if listed.is_none() {
+            asked.clear();
+        }
         if let Some((children, watch)) = listed {
             if let Some(mine) = &mine
                 && !children.contains(mine)
@@ -245,12 +302,22 @@ async fn follow<S: Session>(
                 return Err(ZkError::NoNode(format!("{path}/{mine}")));
             }
             match elect(session, path, &children, own_id).await {
-                Ok(leader) => publish(sender, leader),
-                Err(ZkError::ConnectionLoss) => {}
+                Ok(leader) => {
+                    for reply in asked.drain(..) {
+                        let _ = reply.send(leader.clone());
+                    }
+                    publish(sender, leader);
+                }
+                Err(ZkError::ConnectionLoss) => asked.clear(),
                 Err(error) => return Err(error),
             }
             tokio::select! {
                 () = watch => continue,
+                Some(reply) = checks.recv() => {
+                    // Read again (a round trip) to answer it.
+                    asked.push(reply);
+                    continue;
+                }
                 changed = events.changed() => {
                     if changed.is_err() {
                         return Err(ZkError::SessionExpired);
@@ -463,6 +530,51 @@ mod tests {
             |l| matches!(l, Leader::Elected(e) if e.is_self && e.node == "json.info_0000000001"),
         )
         .await;
+    }
+
+    /// The check's answer, or a failure after a generous wait.
+    async fn checked(check: &LeadershipCheck) -> bool {
+        tokio::time::timeout(Duration::from_secs(20), check.still_leading())
+            .await
+            .expect("a check is answered")
+    }
+
+    #[tokio::test]
+    async fn a_check_holds_only_for_the_node_that_still_leads_on_its_session() {
+        let zk = MemoryZk::new();
+        let a = contend(zk.clone(), "/mesos".into(), info("a", 1));
+        let Leader::Elected(elected) = until(&a, Leader::is_self).await else {
+            unreachable!()
+        };
+        let check = a.check(elected.node.clone());
+        assert!(checked(&check).await);
+        // Another contender does not lead through a's node.
+        let b = contend(zk.clone(), "/mesos".into(), info("b", 2));
+        until(&b, |l| elected_id(l) == Some("a")).await;
+        assert!(!checked(&b.check(elected.node.clone())).await);
+        // a's session expires: whoever leads now, it is not the node a was elected
+        // with, even once a leads again on a new session.
+        zk.expire_all();
+        until(
+            &a,
+            |l| matches!(l, Leader::Elected(e) if e.node != elected.node),
+        )
+        .await;
+        assert!(!checked(&check).await);
+    }
+
+    #[tokio::test]
+    async fn a_check_asked_while_zookeeper_is_unreachable_gets_no_yes() {
+        let zk = MemoryZk::new().with_session_timeout(Duration::from_secs(30));
+        let a = contend(zk.clone(), "/mesos".into(), info("a", 1));
+        let Leader::Elected(elected) = until(&a, Leader::is_self).await else {
+            unreachable!()
+        };
+        zk.suspend_all();
+        until(&a, |l| *l == Leader::Unknown).await;
+        let check = a.check(elected.node.clone());
+        let answer = tokio::time::timeout(Duration::from_millis(300), check.still_leading()).await;
+        assert_ne!(answer, Ok(true), "a yes while the session is in doubt");
     }
 
     #[tokio::test]

@@ -28,7 +28,7 @@ pub mod real;
 pub mod session;
 pub mod url;
 
-pub use election::{Elected, Election, Leader, contend, detect};
+pub use election::{Elected, Election, Leader, LeadershipCheck, contend, detect};
 pub use error::ZkError;
 pub use real::{ZkConnector, ZkSession};
 pub use session::{Connector, CreateMode, Session, SessionEvent};
