@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import http.client
 import os
+import re
 import signal
+import socket
 import threading
 from contextlib import contextmanager
 from typing import Iterator, List, Tuple
@@ -17,6 +19,7 @@ import pytest
 
 from cluster import Ratufa, wait_for
 from ratufa import AsyncScheduler, Scheduler
+from ratufa.zk import shared_sessions
 from zookeeper import ZooKeeper
 
 ZK_PATH = "/ratufa-py"
@@ -172,3 +175,48 @@ def test_async_client_leaves_a_frozen_leader_when_zookeeper_names_another(
     assert ids[0] == ids[1], ids
     assert leaders == [leader.url, follower.url]
     assert "names a new leader" in reason, reason
+
+
+def zk_connections(zk: ZooKeeper) -> int:
+    """The client connections the ZooKeeper server holds (its ``srvr`` word): one
+    per session, plus the one asking."""
+    with socket.create_connection(("127.0.0.1", zk.port), timeout=5) as s:
+        s.sendall(b"srvr")
+        out = b""
+        while chunk := s.recv(4096):
+            out += chunk
+    found = re.search(rb"Connections: (\d+)", out)
+    assert found is not None, out
+    return int(found.group(1))
+
+
+def test_one_zookeeper_session_per_process_for_detection_and_every_stream(
+    ha: Tuple[ZooKeeper, List[Ratufa]],
+) -> None:
+    zk, masters = ha
+    leader_and_follower(masters)
+    before = zk_connections(zk)  # the masters' own sessions
+
+    async def two_streams() -> Tuple[int, int]:
+        url = zk.url(ZK_PATH)
+        async with AsyncScheduler(url, {"name": "py-zk-a"}, backoff_max=1) as a:
+            async with AsyncScheduler(url, {"name": "py-zk-b"}, backoff_max=1) as b:
+                events_a, events_b = a.events(), b.events()
+                # Each stream open (and watching the leader) once SUBSCRIBED arrives.
+                assert (await events_a.__anext__())["type"] == "SUBSCRIBED"
+                assert (await events_b.__anext__())["type"] == "SUBSCRIBED"
+                during = await asyncio.to_thread(zk_connections, zk)
+                sessions = shared_sessions()
+                await a.teardown()
+                await b.teardown()
+                await events_a.aclose()
+                await events_b.aclose()
+        return during, sessions
+
+    during, sessions = asyncio.run(two_streams())
+    # Two schedulers, each with a detection and a leader watch: one session.
+    assert sessions == 1
+    assert during == before + 1, (before, during)
+    # Closed with its last user.
+    assert shared_sessions() == 0
+    wait_for("the session closed", lambda: zk_connections(zk) == before, log=zk.log)

@@ -18,7 +18,7 @@ from .framework import FrameworkInfo, framework_json
 from .recordio import DEFAULT_MAX_RECORD_BYTES
 
 if TYPE_CHECKING:
-    from .zk import LeaderWatch
+    from .zk import LeaderWatch, ZkClient
 
 R = TypeVar("R")
 
@@ -74,6 +74,9 @@ class SchedulerBase(SchedulerCalls[R]):
         self._leader: Optional[str] = None
         # zk:// only: the leader ZooKeeper named last, as (base URL, MasterInfo id).
         self._zk_leader: Optional[tuple[str, str]] = None
+        #: zk:// only: this scheduler's hold on the process's ZooKeeper session, from
+        #: its first detection until its events end (or it is closed).
+        self._zk: Optional["ZkClient"] = None
         self._reconnect_reason: Optional[str] = None
         self._stopped = False
         # Set when a call found no master: the stream is re-subscribed after the event.
@@ -128,11 +131,22 @@ class SchedulerBase(SchedulerCalls[R]):
 
     def _zk_candidates(self) -> List[str]:
         """The leader ZooKeeper names (blocking: the asyncio client runs it in a thread)."""
-        from .zk import detect_leader_info
+        from .zk import ZkClient, detect_leader_info
 
         assert self._masters.zk is not None
-        self._zk_leader = detect_leader_info(self._masters.zk, self._request_timeout, self._masters.scheme)
+        if self._zk is None:
+            self._zk = ZkClient(self._masters.zk, self._request_timeout)
+        self._zk_leader = detect_leader_info(
+            self._masters.zk, self._request_timeout, self._masters.scheme, zk=self._zk
+        )
         return [self._zk_leader[0]]
+
+    def _release_zk(self) -> None:
+        """Lets go of the ZooKeeper session (closed if no one else in the process
+        uses it). Blocking: the asyncio client runs it in a thread."""
+        zk, self._zk = self._zk, None
+        if zk is not None:
+            zk.release()
 
     def _follow_leader(self, response: httpx.Response) -> Optional["LeaderWatch"]:
         """zk:// only, for a stream opened at the leader ZooKeeper named: a watch that

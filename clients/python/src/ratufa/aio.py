@@ -63,6 +63,7 @@ class AsyncScheduler(SchedulerBase[Awaitable[None]]):
     async def aclose(self) -> None:
         self._stopped = True
         await self._client.aclose()
+        await asyncio.to_thread(self._release_zk)
 
     async def __aenter__(self) -> "AsyncScheduler":
         return self
@@ -72,6 +73,13 @@ class AsyncScheduler(SchedulerBase[Awaitable[None]]):
 
     async def events(self) -> AsyncIterator[Json]:
         """As :meth:`ratufa.Scheduler.events`."""
+        try:
+            async for event in self._events():
+                yield event
+        finally:
+            await asyncio.to_thread(self._release_zk)
+
+    async def _events(self) -> AsyncIterator[Json]:
         backoff = Backoff(cap=self._backoff_max)
         while not self._stopped:
             try:

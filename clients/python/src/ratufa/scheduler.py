@@ -71,6 +71,7 @@ class Scheduler(SchedulerBase[None]):
         if self._response is not None:
             self._response.close()
         self._client.close()
+        self._release_zk()
 
     def __enter__(self) -> "Scheduler":
         return self
@@ -84,6 +85,12 @@ class Scheduler(SchedulerBase[None]):
         """The events of the subscription, across reconnections, until :meth:`stop`,
         :meth:`teardown`, an ERROR event (MasterError) or no master for
         ``reconnect_timeout`` (NoLeaderError)."""
+        try:
+            yield from self._events()
+        finally:
+            self._release_zk()
+
+    def _events(self) -> Iterator[Json]:
         backoff = Backoff(cap=self._backoff_max)
         while not self._stopped:
             try:

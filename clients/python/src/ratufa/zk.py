@@ -2,6 +2,10 @@
 
 Each master holds an ephemeral sequential node ``<path>/json.info_<seq>`` with its
 MasterInfo as JSON; the leader is the one with the lowest sequence number.
+
+A process holds one ZooKeeper session per ensemble (hosts and credentials of a zk://
+URL), whoever uses it: detection and every stream's leader watch share it
+(:class:`ZkClient`), and it is closed when the last of them is done.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -52,13 +57,12 @@ def master_address(info: Dict[str, Any], scheme: str = "http") -> str:
     return f"{scheme}://{host}:{port}"
 
 
-def _connect(url: str, timeout: float) -> Tuple[Any, str]:
-    """A started KazooClient for ``url`` and the election path in it."""
+def _connect(url: str, hosts: str, auth: Optional[str], timeout: float) -> Any:
+    """A started KazooClient for the ensemble of ``url``."""
     try:
         from kazoo.client import KazooClient
     except ImportError as e:
         raise ValidationError("zk:// masters need kazoo: pip install 'ratufa[zk]'") from e
-    hosts, path, auth = parse_zk_url(url)
     client = KazooClient(
         hosts=hosts,
         timeout=timeout,
@@ -69,7 +73,63 @@ def _connect(url: str, timeout: float) -> Tuple[Any, str]:
     except Exception as e:  # kazoo raises its own hierarchy and timeouts
         _close(client)
         raise NoLeaderError(f"ZooKeeper {url}: {e!r}") from e
-    return client, path
+    return client
+
+
+class _Shared:
+    """A started client and how many :class:`ZkClient` hold it."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.users = 0
+
+
+#: The process's clients, by ensemble (hosts, credentials).
+_shared: Dict[Tuple[str, Optional[str]], _Shared] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_sessions() -> int:
+    """How many ZooKeeper sessions this process holds open (one per ensemble in use)."""
+    with _shared_lock:
+        return len(_shared)
+
+
+class ZkClient:
+    """One user's hold on the process's shared client for the ensemble of a zk://
+    URL (started by the first user); :meth:`release` once done, and the last user's
+    release closes it. kazoo reconnects by itself, so a long-lived client outlives a
+    lost connection or an expired session."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        hosts, self.path, auth = parse_zk_url(url)
+        self.url = url
+        self._key = (hosts, auth)
+        with _shared_lock:
+            entry = _shared.get(self._key)
+            if entry is None:
+                # Under the lock: two first users must not start two sessions.
+                entry = _Shared(_connect(url, hosts, auth, timeout))
+                _shared[self._key] = entry
+            entry.users += 1
+        self.client: Any = entry.client
+        self._released = False
+
+    def release(self) -> None:
+        closing = None
+        with _shared_lock:
+            if self._released:
+                return
+            self._released = True
+            entry = _shared.get(self._key)
+            if entry is None or entry.client is not self.client:
+                return
+            entry.users -= 1
+            if entry.users == 0:
+                del _shared[self._key]
+                closing = entry.client
+        if closing is not None:
+            _close(closing)
 
 
 def _close(client: Any) -> None:
@@ -90,13 +150,16 @@ def _leader_info(client: Any, path: str, children: List[str]) -> Optional[Dict[s
     return info if isinstance(info, dict) else None
 
 
-def detect_leader_info(url: str, timeout: float, scheme: str = "http") -> Tuple[str, str]:
+def detect_leader_info(
+    url: str, timeout: float, scheme: str = "http", zk: Optional[ZkClient] = None
+) -> Tuple[str, str]:
     """The base URL and MasterInfo id of the leading master registered under ``url``
-    (``https`` for a cluster with TLS)."""
-    client, path = _connect(url, timeout)
+    (``https`` for a cluster with TLS), asked on ``zk`` (kept open) or else on the
+    shared client for as long as it takes."""
+    user = zk if zk is not None else ZkClient(url, timeout)
     try:
-        children = client.get_children(path)
-        info = _leader_info(client, path, children)
+        children = user.client.get_children(user.path)
+        info = _leader_info(user.client, user.path, children)
         if info is None:
             raise NoLeaderError(f"no leading master in {url} (children: {children})")
         return master_address(info, scheme), str(info.get("id", ""))
@@ -105,7 +168,8 @@ def detect_leader_info(url: str, timeout: float, scheme: str = "http") -> Tuple[
     except Exception as e:  # kazoo raises its own hierarchy and timeouts
         raise NoLeaderError(f"ZooKeeper {url}: {e!r}") from e
     finally:
-        _close(client)
+        if zk is None:
+            user.release()
 
 
 def detect_leader(url: str, timeout: float, scheme: str = "http") -> str:
@@ -129,11 +193,12 @@ class LeaderWatch:
         self._done = False
         #: Why the watch fired (None until it does).
         self.reason: Optional[str] = None
-        self._client, self._path = _connect(url, timeout)
+        self._zk = ZkClient(url, timeout)
+        self._client, self._path = self._zk.client, self._zk.path
         try:
             ChildrenWatch(self._client, self._path, self._children)
         except Exception as e:  # the path vanished, the session broke
-            _close(self._client)
+            self._zk.release()
             raise NoLeaderError(f"ZooKeeper {url}: {e!r}") from e
 
     def _children(self, children: List[str]) -> bool:
@@ -157,5 +222,7 @@ class LeaderWatch:
         return False
 
     def stop(self) -> None:
+        """Ends the watch (its next callback returns False) and lets go of the
+        shared client."""
         self._done = True
-        _close(self._client)
+        self._zk.release()
