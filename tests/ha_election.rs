@@ -11,8 +11,6 @@ mod cluster;
 #[path = "support/ha.rs"]
 mod ha;
 mod support;
-#[path = "support/zookeeper.rs"]
-mod zookeeper;
 
 use std::time::{Duration, Instant};
 
@@ -20,9 +18,12 @@ use ratufa_zk::{CreateMode, Session};
 use serde_json::Value;
 
 use cluster::AgentProcess;
-use ha::{SETTLE, await_agents, await_one_leader, await_state_status, state_status, zk_flags};
+use ha::zookeeper::{self, ZooKeeper};
+use ha::{
+    SETTLE, await_agents, await_one_leader, await_state_status, elect_masters, state_status,
+    zk_flags,
+};
 use support::{Master, Request, default_flags};
-use zookeeper::ZooKeeper;
 
 /// The candidates' znodes under `path` as (name, raw data), lowest sequence first.
 /// Other nodes there (the registry, which the leader writes as its term starts) are
@@ -44,16 +45,9 @@ async fn three_masters_elect_one_leader_and_fail_over_when_it_is_killed() {
     if !zookeeper::require() {
         return;
     }
-    let zk = ZooKeeper::ensemble(3);
-    let url = zk.url("/mesos");
-    let flags = zk_flags(&url);
-    let mut masters = [
-        Some(Master::start_with(&flags).await),
-        Some(Master::start_with(&flags).await),
-        Some(Master::start_with(&flags).await),
-    ];
+    let (zk, _, masters, leader) = elect_masters(ZooKeeper::ensemble(3), 3, &[]).await;
+    let mut masters: Vec<Option<Master>> = masters.into_iter().map(Some).collect();
     let all: Vec<&Master> = masters.iter().flatten().collect();
-    let leader = await_one_leader(&all).await;
     let leader_port = all[leader].port();
 
     // The znodes, read as kazoo (pymesos's detector) reads them: raw bytes of JSON.
@@ -234,16 +228,8 @@ async fn an_agent_given_zk_registers_with_the_leader_and_follows_it_after_failov
     if !zookeeper::require() {
         return;
     }
-    let zk = ZooKeeper::standalone();
-    let url = zk.url("/mesos");
-    let flags = zk_flags(&url);
-    let mut masters = [
-        Some(Master::start_with(&flags).await),
-        Some(Master::start_with(&flags).await),
-    ];
-    let all: Vec<&Master> = masters.iter().flatten().collect();
-    let leader = await_one_leader(&all).await;
-    drop(all);
+    let (_zk, url, masters, leader) = elect_masters(ZooKeeper::standalone(), 2, &[]).await;
+    let mut masters: Vec<Option<Master>> = masters.into_iter().map(Some).collect();
 
     let agent = AgentProcess::start_for(&url, &[]);
     let first = await_agents(masters[leader].as_ref().unwrap(), 1, &agent).await;
@@ -481,15 +467,8 @@ async fn resolve_prints_the_leaders_address_as_mesos_resolve_does() {
     if !zookeeper::require() {
         return;
     }
-    let zk = ZooKeeper::standalone();
-    let url = zk.url("/mesos");
-    let flags = zk_flags(&url);
-    let masters = [
-        Master::start_with(&flags).await,
-        Master::start_with(&flags).await,
-    ];
-    let all: Vec<&Master> = masters.iter().collect();
-    let leader = all[await_one_leader(&all).await].port();
+    let (zk, url, masters, leader) = elect_masters(ZooKeeper::standalone(), 2, &[]).await;
+    let leader = masters[leader].port();
 
     let (code, stdout, stderr) = resolve(url.clone()).await;
     assert_eq!(code, Some(0), "{stderr}");

@@ -12,31 +12,19 @@ mod cluster;
 #[path = "support/ha.rs"]
 mod ha;
 mod support;
-#[path = "support/zookeeper.rs"]
-mod zookeeper;
 
 use cluster::AgentProcess;
-use ha::{GatedTask, await_agents, await_one_leader, zk_flags};
+use ha::zookeeper::{self, ZooKeeper};
+use ha::{GatedTask, await_agents, await_one_leader, elect_masters};
 use support::Master;
-use zookeeper::ZooKeeper;
 
 #[tokio::test]
 async fn a_framework_and_its_task_survive_the_leader_being_killed() {
     if !zookeeper::require() {
         return;
     }
-    let zk = ZooKeeper::standalone();
-    let url = zk.url("/mesos");
-    let flags = zk_flags(&url);
-    let mut masters = [
-        Some(Master::start_with(&flags).await),
-        Some(Master::start_with(&flags).await),
-        Some(Master::start_with(&flags).await),
-    ];
-    let leader = {
-        let all: Vec<&Master> = masters.iter().flatten().collect();
-        await_one_leader(&all).await
-    };
+    let (_zk, url, masters, leader) = elect_masters(ZooKeeper::standalone(), 3, &[]).await;
+    let mut masters: Vec<Option<Master>> = masters.into_iter().map(Some).collect();
     let agent_flags = ["--resources=cpus:2;mem:1024"];
     let agent = AgentProcess::start_for(&url, &agent_flags);
     let _other_agent = AgentProcess::start_for(&url, &agent_flags);

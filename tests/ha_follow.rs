@@ -15,32 +15,22 @@ mod cluster;
 #[path = "support/ha.rs"]
 mod ha;
 mod support;
-#[path = "support/zookeeper.rs"]
-mod zookeeper;
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use cluster::{AgentProcess, Scheduler};
-use ha::{GatedTask, SETTLE, await_agents, await_one_leader, state_status, zk_flags};
+use ha::zookeeper::{self, ZooKeeper};
+use ha::{GatedTask, SETTLE, await_agents, await_one_leader, elect_masters, state_status};
 use support::{Master, StreamEnd};
-use zookeeper::ZooKeeper;
 
 #[tokio::test]
 async fn agents_and_a_framework_leave_a_frozen_leader_which_does_not_lead_when_resumed() {
     if !zookeeper::require() {
         return;
     }
-    let zk = ZooKeeper::standalone();
-    let url = zk.url("/mesos");
-    let flags = zk_flags(&url);
-    let masters = [
-        Master::start_with(&flags).await,
-        Master::start_with(&flags).await,
-        Master::start_with(&flags).await,
-    ];
-    let leader = await_one_leader(&masters.iter().collect::<Vec<_>>()).await;
+    let (_zk, url, masters, leader) = elect_masters(ZooKeeper::standalone(), 3, &[]).await;
     let old = &masters[leader];
     let agent_flags = [
         "--resources=cpus:2;mem:1024",

@@ -37,8 +37,6 @@ mod ha;
 #[path = "support/operator.rs"]
 mod operator;
 mod support;
-#[path = "support/zookeeper.rs"]
-mod zookeeper;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,12 +45,12 @@ use serde_json::{Value, json};
 
 use agent::{Agent, await_gone, pid_in};
 use cluster::{AgentProcess, Scheduler, command_task, get_json};
-use ha::{SETTLE, await_agent_ids, await_agents, await_one_leader, zk_flags};
+use ha::zookeeper::{self, ZooKeeper};
+use ha::{SETTLE, await_agent_ids, await_agents, await_one_leader, elect_masters, zk_flags};
 use operator::api_request;
 use ratufa_master::registry::{Registrar, ZkStore};
 use ratufa_proto::v1::{AgentId, TimeInfo};
 use support::{Master, Request, default_flags, fresh_dir};
-use zookeeper::ZooKeeper;
 
 const AGENT_FLAGS: [&str; 1] = ["--resources=cpus:2;mem:1024"];
 const JSON: &str = "application/json";
@@ -261,17 +259,8 @@ async fn an_agent_marked_gone_stays_out_after_the_leader_fails_over() {
     if !zookeeper::require() {
         return;
     }
-    let zk = ZooKeeper::standalone();
-    let url = zk.url("/mesos");
-    let flags = zk_flags(&url);
-    let mut masters = [
-        Some(Master::start_with(&flags).await),
-        Some(Master::start_with(&flags).await),
-    ];
-    let leader = {
-        let all: Vec<&Master> = masters.iter().flatten().collect();
-        await_one_leader(&all).await
-    };
+    let (zk, url, masters, leader) = elect_masters(ZooKeeper::standalone(), 2, &[]).await;
+    let mut masters: Vec<Option<Master>> = masters.into_iter().map(Some).collect();
     let first = masters[leader].as_ref().unwrap();
     let mut agent = Agent::start_for(&url, &AGENT_FLAGS).await;
     let gone = await_agent_ids(first, 1, || agent.log()).await.remove(0);
@@ -324,18 +313,13 @@ async fn an_agent_that_never_returns_after_failover_becomes_unreachable() {
     if !zookeeper::require() {
         return;
     }
-    let zk = ZooKeeper::standalone();
-    let url = zk.url("/mesos");
-    let mut flags = zk_flags(&url);
-    flags.push("--agent_reregister_timeout=10secs".into());
-    let mut masters = [
-        Some(Master::start_with(&flags).await),
-        Some(Master::start_with(&flags).await),
-    ];
-    let leader = {
-        let all: Vec<&Master> = masters.iter().flatten().collect();
-        await_one_leader(&all).await
-    };
+    let (zk, url, masters, leader) = elect_masters(
+        ZooKeeper::standalone(),
+        2,
+        &["--agent_reregister_timeout=10secs"],
+    )
+    .await;
+    let mut masters: Vec<Option<Master>> = masters.into_iter().map(Some).collect();
     let mut agent = AgentProcess::start_for(&url, &AGENT_FLAGS);
     let first = masters[leader].as_ref().unwrap();
     let agents = await_agents(first, 1, &agent).await;
@@ -393,15 +377,8 @@ async fn a_leader_whose_registry_write_conflicts_steps_down_and_a_gone_agent_sta
     if !zookeeper::require() {
         return;
     }
-    let zk = ZooKeeper::standalone();
-    let url = zk.url("/mesos");
-    let flags = zk_flags(&url);
-    let masters = [
-        Master::start_with(&flags).await,
-        Master::start_with(&flags).await,
-    ];
-    let all: Vec<&Master> = masters.iter().collect();
-    let leader = &masters[await_one_leader(&all).await];
+    let (zk, url, masters, leader) = elect_masters(ZooKeeper::standalone(), 2, &[]).await;
+    let leader = &masters[leader];
     let term_before = master_id(leader).await;
     let agent = AgentProcess::start_for(&url, &AGENT_FLAGS);
     let gone = await_agents(leader, 1, &agent).await.remove(0);

@@ -23,8 +23,6 @@ mod ha;
 #[path = "support/operator.rs"]
 mod operator;
 mod support;
-#[path = "support/zookeeper.rs"]
-mod zookeeper;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -33,12 +31,12 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use agent::Agent;
+use ha::zookeeper::{self, ZooKeeper};
 use ha::{SETTLE, await_state_status, zk_flags};
 use operator::api_request;
 use support::{
     JSON, Master, Request, Response, basic_auth, default_flags, fresh_dir, start_local_with_agent,
 };
-use zookeeper::ZooKeeper;
 
 const PRINCIPAL: &str = "ops";
 const SECRET: &str = "hunter2";

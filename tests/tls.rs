@@ -20,8 +20,6 @@ mod cluster;
 #[path = "support/ha.rs"]
 mod ha;
 mod support;
-#[path = "support/zookeeper.rs"]
-mod zookeeper;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -33,11 +31,11 @@ use rustls::pki_types::CertificateDer;
 use serde_json::{Value, json};
 
 use cluster::{AgentProcess, Scheduler, command_task, get_json};
+use ha::zookeeper::{self, ZooKeeper};
 use ha::{await_agents, await_one_leader, state_status, zk_flags};
 use support::{
     FAST_HEARTBEAT, Master, PATIENCE, Request, flags_with_heartbeat, fresh_dir, send_over, send_to,
 };
-use zookeeper::ZooKeeper;
 
 /// A CA and a certificate it signed for 127.0.0.1 and localhost (every process of
 /// these clusters runs here, and all present it), as PEM files, removed on drop.

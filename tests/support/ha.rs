@@ -1,7 +1,11 @@
 //! Helpers for the HA suites: masters started with `--zk`, and waiting for their
-//! election to settle.
+//! election to settle. The ZooKeeper servers come with them ([`zookeeper`]), so a
+//! suite including this file has them without including zookeeper.rs itself.
 
 #![allow(dead_code)] // each test binary uses a different subset
+
+#[path = "zookeeper.rs"]
+pub mod zookeeper;
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::cluster::{AgentProcess, Scheduler, command_task};
 use crate::support::{Master, Request, default_flags};
+use zookeeper::ZooKeeper;
 
 /// The session timeout the masters here run with: short, so failover tests are quick.
 pub const SESSION_TIMEOUT_SECS: u64 = 4;
@@ -23,6 +28,25 @@ pub fn zk_flags(url: &str) -> Vec<String> {
     flags.push(format!("--zk_session_timeout={SESSION_TIMEOUT_SECS}secs"));
     flags.push("--quorum=1".into());
     flags
+}
+
+/// Starts `n` masters with [`zk_flags`] for `/mesos` on `zk` (plus `extra`) and waits
+/// until exactly one leads. Returns `zk` (keep it: the masters lose their sessions when
+/// it goes), the election's `zk://` URL, the masters, and which of them leads.
+pub async fn elect_masters(
+    zk: ZooKeeper,
+    n: usize,
+    extra: &[&str],
+) -> (ZooKeeper, String, Vec<Master>, usize) {
+    let url = zk.url("/mesos");
+    let mut flags = zk_flags(&url);
+    flags.extend(extra.iter().map(|flag| flag.to_string()));
+    let mut masters = Vec::with_capacity(n);
+    for _ in 0..n {
+        masters.push(Master::start_with(&flags).await);
+    }
+    let leader = await_one_leader(&masters.iter().collect::<Vec<_>>()).await;
+    (zk, url, masters, leader)
 }
 
 /// What a master answers for a leader-only route.
