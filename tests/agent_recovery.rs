@@ -60,10 +60,24 @@ fn checkpointing(name: &str) -> Value {
 /// `command`, refusing the rest of the offer for an hour; waits for TASK_RUNNING.
 /// Returns the scheduler and the agent id.
 async fn launch_one(master: &Master, info: &Value, id: &str, command: &str) -> (Scheduler, Value) {
+    launch_with(master, info, id, command, json!({})).await
+}
+
+/// As [`launch_one`], the task also taking the fields of the object `fields`.
+async fn launch_with(
+    master: &Master,
+    info: &Value,
+    id: &str,
+    command: &str,
+    fields: Value,
+) -> (Scheduler, Value) {
     let mut scheduler = Scheduler::subscribe(master, info).await;
     let offer = scheduler.offers(master).await.remove(0);
     let agent_id = offer["agent_id"].clone();
-    let task = command_task(id, &agent_id, 0.5, 64.0, command);
+    let mut task = command_task(id, &agent_id, 0.5, 64.0, command);
+    for (field, value) in fields.as_object().into_iter().flatten() {
+        task[field] = value.clone();
+    }
     scheduler
         .launch(master, &[&offer["id"]], vec![task], 3600.0)
         .await;
@@ -425,4 +439,66 @@ async fn a_reused_executor_pid_is_not_taken_for_the_executor() {
     stranger.kill().unwrap();
     stranger.wait().unwrap();
     agent.assert_alive().await;
+}
+
+/// A check's command (health or generic) goes with its executor: with the agent down
+/// (a live agent would end what the executor's session left), an executor SIGKILLed
+/// while its task's checks run a long `sleep` takes both sleeps with it, as it takes
+/// its task: the kernel's death signal, set for each process the executor starts.
+#[tokio::test]
+async fn check_commands_die_with_their_executor() {
+    let (master, mut agent) = cluster().await;
+    let mut reaper = Reaper::default();
+    let dir = scratch("checked");
+    let d = dir.display();
+    let command = format!("echo $$ > {d}/task.pid; exec sleep 300");
+    let sleeper =
+        |name: &str| json!({"value": format!("echo $$ > {d}/{name}.pid; exec sleep 300")});
+    // No timeout (0): nothing but the executor's end could stop them.
+    let checks = json!({
+        "health_check": {
+            "type": "COMMAND",
+            "command": sleeper("health"),
+            "delay_seconds": 0.0,
+            "timeout_seconds": 0.0,
+            "grace_period_seconds": 3600.0,
+        },
+        "check": {
+            "type": "COMMAND",
+            "command": {"command": sleeper("check")},
+            "delay_seconds": 0.0,
+            "timeout_seconds": 0.0,
+        },
+    });
+    let _scheduler = launch_with(
+        &master,
+        &checkpointing("checked"),
+        "checked",
+        &command,
+        checks,
+    )
+    .await;
+    let task = pid_in(&dir.join("task.pid")).await;
+    let health = pid_in(&dir.join("health.pid")).await;
+    let check = pid_in(&dir.join("check.pid")).await;
+    for pid in [task, health, check] {
+        reaper.add(pid);
+    }
+    let executor = parent(task).unwrap();
+    reaper.add(executor);
+    for pid in [health, check] {
+        assert_eq!(parent(pid), Some(executor), "the executor runs the checks");
+    }
+
+    agent.kill();
+    assert!(
+        alive(executor),
+        "a checkpointing framework's executor survives the agent"
+    );
+    support::send_signal(executor, "KILL");
+    await_gone(executor, "the executor").await;
+    await_gone(task, "the task").await;
+    await_gone(health, "the health check's command").await;
+    await_gone(check, "the generic check's command").await;
+    master.assert_alive().await;
 }

@@ -170,7 +170,7 @@ pub async fn once(
 }
 
 async fn run_command(spec: &ProcessSpec, account: &Option<Account>) -> Result<Reading, String> {
-    let mut child = task::start(spec, Output::Null, account.as_ref(), false)
+    let mut child = task::start(spec, Output::Null, account.as_ref())
         .map_err(|e| format!("cannot run '{}': {e}", spec.program))?;
     // Whatever the command forked goes with it, on timeout as on exit.
     let _reap = KillGroupOnDrop(Some(child.id()));

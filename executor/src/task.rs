@@ -69,7 +69,7 @@ pub async fn run(
     let send = |event| {
         let _ = events.send(event);
     };
-    let mut child = match start(&launch.spec, Output::Inherit, launch.account.as_ref(), true) {
+    let mut child = match start(&launch.spec, Output::Inherit, launch.account.as_ref()) {
         Ok(child) => child,
         Err(e) => {
             let message = format!(
@@ -142,14 +142,13 @@ pub enum Output {
 }
 
 /// Starts `spec` in a process group of its own, stdin from /dev/null, as `account`
-/// when given. With `die_with_the_executor`, the kernel kills it should the executor
-/// die: a task is managed by its executor, and one left behind would be a process
-/// nobody reports on.
+/// when given. The kernel kills it should the executor die: a task or a check's
+/// command is managed by its executor, and one left behind would be a process nobody
+/// reports on or ends (a check may run for as long as its timeout allows).
 pub fn start(
     spec: &ProcessSpec,
     output: Output,
     account: Option<&Account>,
-    die_with_the_executor: bool,
 ) -> std::io::Result<Child> {
     let null = || File::open("/dev/null").map(OwnedFd::from);
     let ours = |stream: std::io::Result<OwnedFd>| match output {
@@ -164,9 +163,7 @@ pub fn start(
     if let Some(account) = account {
         spawn.switch_user(account.uid, account.gid, &account.groups);
     }
-    if die_with_the_executor {
-        spawn.die_with_parent();
-    }
+    spawn.die_with_parent();
     spawn.spawn()
 }
 

@@ -6,8 +6,6 @@ use std::path::Path;
 
 use ratufa_proto::v1::CommandInfo;
 
-use ratufa_agent::process::alive;
-
 use super::*;
 use crate::user::lookup;
 
@@ -43,7 +41,7 @@ async fn the_task_leads_a_process_group_of_its_own_as_its_user_with_its_groups()
          id -G > groups",
         dir.path(),
     );
-    let mut child = start(&spec, Output::Null, Some(&nobody), true).unwrap();
+    let mut child = start(&spec, Output::Null, Some(&nobody)).unwrap();
     assert_eq!(Exit::from_status(child.wait().await), Exit::Code(0));
     let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
     let pid: i32 = read("pid").trim().parse().unwrap();
@@ -65,21 +63,20 @@ async fn the_task_leads_a_process_group_of_its_own_as_its_user_with_its_groups()
 }
 
 /// What the kernel does when the executor dies outright, as seen from children started
-/// by a thread that then ends: the task goes too, also when it runs as another user (a
-/// change of identity clears the death signal, so it is set after the switch); a
-/// check's command (health or generic), started without it, does not.
+/// by a thread that then ends: the process goes too (a task, or a check's command),
+/// also when it runs as another user (a change of identity clears the death signal,
+/// so it is set after the switch).
 #[tokio::test]
 async fn the_task_dies_with_the_thread_that_started_it_also_as_another_user() {
     let dir = open_sandbox();
     let nobody = lookup("nobody").unwrap();
     let handle = tokio::runtime::Handle::current();
     let spec = shell("exec sleep 300", dir.path());
-    let (mut as_nobody, mut as_us, mut check) = std::thread::spawn(move || {
+    let (mut as_nobody, mut as_us) = std::thread::spawn(move || {
         let _runtime = handle.enter();
         (
-            start(&spec, Output::Null, Some(&nobody), true).unwrap(),
-            start(&spec, Output::Null, None, true).unwrap(),
-            start(&spec, Output::Null, None, false).unwrap(),
+            start(&spec, Output::Null, Some(&nobody)).unwrap(),
+            start(&spec, Output::Null, None).unwrap(),
         )
     })
     .join()
@@ -90,16 +87,6 @@ async fn the_task_dies_with_the_thread_that_started_it_also_as_another_user() {
             .expect("the kernel kills the child of the ended thread");
         assert_eq!(Exit::from_status(status), Exit::Signal(libc::SIGKILL));
     }
-    // All three were orphaned in the same moment: the others have had their signal.
-    assert!(
-        alive(check.id()),
-        "the process without the death signal lives on"
-    );
-    signal_group(check.id(), libc::SIGKILL);
-    let status = tokio::time::timeout(Duration::from_secs(30), check.wait())
-        .await
-        .unwrap();
-    assert_eq!(Exit::from_status(status), Exit::Signal(libc::SIGKILL));
 }
 
 #[tokio::test]
@@ -116,7 +103,7 @@ async fn output_goes_to_the_executors_stdout_or_nowhere_and_stdin_is_empty() {
             target(std::process::id() as i32, 2),
         ),
     ] {
-        let mut child = start(&spec, output, None, false).unwrap();
+        let mut child = start(&spec, output, None).unwrap();
         // The exec'd program (no longer the executor's copy) holds its descriptors.
         let exe = || std::fs::read_link(format!("/proc/{}/exe", child.id())).unwrap_or_default();
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
