@@ -229,26 +229,24 @@ impl Process {
         Exit::from_status(self.child.wait().await)
     }
 
-    /// SIGTERM to the group, SIGKILL after `grace` if the process is still there.
+    /// SIGTERM to the group, SIGKILL after `grace` if the process is still there, and
+    /// SIGKILL to what is left of its group and session once it has ended. As in
+    /// [`Process::wait`], the process is reaped after the last kill, never before.
     pub async fn kill(&mut self, grace: Duration) -> Exit {
-        if grace.is_zero() {
-            // A destroy: no SIGTERM first, which an executor would take as a graceful
-            // shutdown and answer with updates of its own before the SIGKILL lands.
-            self.signal_group(libc::SIGKILL);
-            return Exit::from_status(self.child.wait().await);
-        }
-        self.signal_group(libc::SIGTERM);
-        match tokio::time::timeout(grace, self.child.wait()).await {
-            Ok(status) => {
-                self.signal_group(libc::SIGKILL);
-                Exit::from_status(status)
-            }
-            Err(_) => {
+        // A destroy (no grace): no SIGTERM first, which an executor would take as a
+        // graceful shutdown and answer with updates of its own before the SIGKILL lands.
+        if !grace.is_zero() {
+            self.signal_group(libc::SIGTERM);
+            // An error here (not our child any more) shows in the reap below.
+            if tokio::time::timeout(grace, self.child.exited())
+                .await
+                .is_err()
+            {
                 tracing::debug!(pgid = self.pgid, ?grace, "grace period over, SIGKILL");
-                self.signal_group(libc::SIGKILL);
-                Exit::from_status(self.child.wait().await)
             }
         }
+        self.signal_group(libc::SIGKILL);
+        Exit::from_status(self.child.wait().await)
     }
 
     /// Sends `signal` to the whole group, and to every process left in its session;

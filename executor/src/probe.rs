@@ -172,8 +172,12 @@ pub async fn once(
 async fn run_command(spec: &ProcessSpec, account: &Option<Account>) -> Result<Reading, String> {
     let mut child = task::start(spec, Output::Null, account.as_ref())
         .map_err(|e| format!("cannot run '{}': {e}", spec.program))?;
-    // Whatever the command forked goes with it, on timeout as on exit.
-    let _reap = KillGroupOnDrop(Some(child.id()));
+    // Whatever the command forked goes with it, on timeout as on exit; on exit before
+    // the command is reaped, so that its pid (the group's id) names nothing else yet.
+    let group = KillGroupOnDrop(child.id());
+    // An error here (not our child any more) shows in the reap below.
+    let _ = child.exited().await;
+    drop(group);
     let status = child.wait().await.map_err(|e| e.to_string())?;
     status
         .code()
@@ -181,12 +185,11 @@ async fn run_command(spec: &ProcessSpec, account: &Option<Account>) -> Result<Re
         .ok_or_else(|| format!("the command ended with {status}"))
 }
 
-struct KillGroupOnDrop(Option<i32>);
+/// SIGKILL to a process group when dropped.
+struct KillGroupOnDrop(i32);
 
 impl Drop for KillGroupOnDrop {
     fn drop(&mut self) {
-        if let Some(pgid) = self.0 {
-            signal_group(pgid, libc::SIGKILL);
-        }
+        signal_group(self.0, libc::SIGKILL);
     }
 }

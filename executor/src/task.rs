@@ -91,9 +91,12 @@ pub async fn run(
     let mut timed_out = false;
     let mut kills_open = true;
     let far = Instant::now() + Duration::from_secs(365 * 86_400);
-    let status = loop {
+    // The command is reaped only after its group's last kill below: until then its
+    // pid, the group's id, cannot be given to a process the kill would reach.
+    loop {
         tokio::select! {
-            status = child.wait() => break status,
+            // An error here (not our child any more) shows in the reap below.
+            _ = child.exited() => break,
             grace = kills.recv(), if kills_open => {
                 let grace = grace.unwrap_or_else(|| {
                     kills_open = false;
@@ -120,10 +123,10 @@ pub async fn run(
                 escalate_at = Some(Instant::now());
             }
         }
-    };
+    }
     // The container ends with its command: whatever it left in its group goes too.
     signal_group(pgid, libc::SIGKILL);
-    let exit = Exit::from_status(status);
+    let exit = Exit::from_status(child.wait().await);
     tracing::info!(task_id = %task_id, ?exit, "command ended");
     send(TaskEvent::Exited {
         task_id,

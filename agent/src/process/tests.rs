@@ -149,6 +149,41 @@ async fn kill_reaches_the_whole_group_with_sigterm_first() {
     }
 }
 
+/// A leader that ends of the SIGTERM within the grace period takes with it what its
+/// group still holds that ignores SIGTERM: the SIGKILL after its end, sent while the
+/// leader is still a zombie (its pid, the group's id, not yet free for reuse).
+#[tokio::test]
+async fn kill_ends_what_ignores_sigterm_once_the_leader_has_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    // The background sleep inherits the ignored SIGTERM across its exec.
+    let mut process = Process::spawn(&shell(
+        "(trap '' TERM; exec sleep 300) & echo $! > child.pid; wait",
+        dir.path(),
+    ))
+    .unwrap();
+    // Once the sleep runs, its SIGTERM is ignored.
+    let sleeping = || -> Option<i32> {
+        let pid = std::fs::read_to_string(dir.path().join("child.pid")).ok()?;
+        let pid: i32 = pid.trim().parse().ok()?;
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+        exe.ends_with("sleep").then_some(pid)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let child = loop {
+        if let Some(pid) = sleeping() {
+            break pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the shell never started its sleep"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let exit = process.kill(Duration::from_secs(60)).await;
+    assert_eq!(exit, Exit::Signal(libc::SIGTERM));
+    assert_gone(child).await;
+}
+
 /// Polls until `pid` is gone (a zombie of init counts as gone), failing after 10 s.
 async fn assert_gone(pid: i32) {
     let deadline = Instant::now() + Duration::from_secs(10);

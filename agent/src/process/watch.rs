@@ -88,11 +88,22 @@ pub async fn terminate(pid: i32, grace: Duration) {
     // SAFETY: plain integers in, nothing of ours touched.
     unsafe { libc::kill(pid, libc::SIGTERM) };
     super::signal_session(pid, libc::SIGTERM);
-    if tokio::time::timeout(grace, wait_for_exit(pid))
+    let ended = tokio::time::timeout(grace, wait_for_exit(pid))
         .await
-        .is_err()
-    {
+        .is_ok();
+    if !ended {
         tracing::debug!(pid, ?grace, "grace period over, SIGKILL");
+    }
+    // Not our child: whoever reaps it may have done so, and the pid gone to a new
+    // process. While anything of its session is left, the kernel keeps the pid (their
+    // session id) from being given out; a live process under it once the leader has
+    // ended is another one, its session not ours (ours is empty then): left alone.
+    if ended && alive(pid) {
+        tracing::debug!(
+            pid,
+            "the pid names another process now; nothing left to kill"
+        );
+        return;
     }
     // What the leader left in its session goes too.
     // SAFETY: as above.
