@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use ratufa_proto::ratufa::agentlink::{Call, Command, call, command};
 use ratufa_proto::v1::framework_info::capability::Type as Capability;
-use ratufa_proto::v1::{AgentId, AgentInfo, FrameworkId, FrameworkInfo, Task, TaskInfo, TaskState};
+use ratufa_proto::v1::{
+    AgentId, AgentInfo, CommandInfo, FrameworkId, FrameworkInfo, Task, TaskInfo, TaskState,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -91,6 +93,9 @@ enum Link {
 
 pub(crate) struct Agent {
     config: AgentConfig,
+    /// How the agent's own executor starts ([`AgentConfig::executor_command`]),
+    /// resolved once at start rather than looked for in the launcher dir per launch.
+    executor_command: CommandInfo,
     /// What we register with (its id set once we have one).
     info: AgentInfo,
     link: MasterLink,
@@ -173,8 +178,19 @@ impl Agent {
             },
             sandboxes.clone(),
         );
+        let executor_command = config.executor_command();
+        let program = executor_command.value.as_deref().unwrap_or_default();
+        if std::path::Path::new(program).is_file() {
+            info!(executor = program, "the command executor");
+        } else {
+            warn!(
+                executor = program,
+                "the command executor is missing: command tasks will fail to launch"
+            );
+        }
         Agent {
             config,
+            executor_command,
             info,
             link,
             state: Link::Idle {

@@ -961,8 +961,15 @@ impl Agent {
 
 /// Hands `sandbox` to `user` (we are root and the task runs as that user).
 fn chown_to(sandbox: &Path, user: &str) -> Result<(), String> {
-    // SAFETY: geteuid reads our own credentials.
-    if unsafe { libc::geteuid() } != 0 {
+    // SAFETY: geteuid and getegid read our own credentials.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if euid != 0 {
+        return Ok(());
+    }
+    // Root's task in a sandbox we (root, group root) made: it is root's already, and
+    // the password database need not be read (the user is looked up each time
+    // otherwise: accounts change while the agent runs).
+    if user == "root" && egid == 0 {
         return Ok(());
     }
     let name = std::ffi::CString::new(user).map_err(|_| format!("Bad user name '{user}'"))?;
@@ -978,4 +985,41 @@ fn chown_to(sandbox: &Path, user: &str) -> Result<(), String> {
     let (uid, gid) = unsafe { ((*passwd).pw_uid, (*passwd).pw_gid) };
     std::os::unix::fs::chown(sandbox, Some(uid), Some(gid))
         .map_err(|e| format!("Failed to chown the sandbox to '{user}': {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::os::unix::fs::MetadataExt;
+
+    use super::chown_to;
+
+    /// (The tests run as root.) Another user gets the sandbox, looked up by name; root
+    /// keeps it; a user that does not exist is an error naming it.
+    #[test]
+    fn the_sandbox_goes_to_the_tasks_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let owner = || {
+            let meta = std::fs::metadata(dir.path()).unwrap();
+            (meta.uid(), meta.gid())
+        };
+        chown_to(dir.path(), "nobody").unwrap();
+        let nobody = c"nobody";
+        // SAFETY: getpwnam reads the password database; checked non-null, read at once.
+        let expected = unsafe {
+            let passwd = libc::getpwnam(nobody.as_ptr());
+            assert!(!passwd.is_null());
+            ((*passwd).pw_uid, (*passwd).pw_gid)
+        };
+        assert_eq!(owner(), expected);
+        std::os::unix::fs::chown(dir.path(), Some(0), Some(0)).unwrap();
+        chown_to(dir.path(), "root").unwrap();
+        assert_eq!(owner(), (0, 0));
+        let error = chown_to(dir.path(), "no-such-user-smallfix").unwrap_err();
+        assert!(
+            error.contains("'no-such-user-smallfix' does not exist"),
+            "{error}"
+        );
+    }
 }

@@ -48,7 +48,7 @@ impl Agent {
             return;
         }
         // A command task runs under the agent's command executor.
-        let executor = command_executor_info(&task, &framework_id, self.config.executor_command());
+        let executor = command_executor_info(&task, &framework_id, self.executor_command.clone());
         self.tasks.insert(
             key.clone(),
             Agent::task_entry(task.clone(), framework_id, &key.task_id),
@@ -83,7 +83,7 @@ impl Agent {
         executor.framework_id = Some(framework_id.clone());
         let default = executor.r#type != Some(ExecutorType::Custom as i32);
         if default && executor.command.is_none() {
-            executor.command = Some(self.config.executor_command());
+            executor.command = Some(self.executor_command.clone());
         }
         let executor_id = executor.executor_id.value.clone();
         let mut tasks = Vec::new();
