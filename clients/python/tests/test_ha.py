@@ -17,9 +17,11 @@ from typing import Iterator, List, Tuple
 
 import pytest
 
-from cluster import Ratufa, wait_for
+from cluster import Ratufa, free_port, wait_for
 from ratufa import AsyncScheduler, Scheduler
-from ratufa.zk import shared_sessions
+from ratufa import zk as zk_module
+from ratufa.errors import NoLeaderError
+from ratufa.zk import ZkClient, shared_sessions
 from zookeeper import ZooKeeper
 
 ZK_PATH = "/ratufa-py"
@@ -220,3 +222,51 @@ def test_one_zookeeper_session_per_process_for_detection_and_every_stream(
     # Closed with its last user.
     assert shared_sessions() == 0
     wait_for("the session closed", lambda: zk_connections(zk) == before, log=zk.log)
+
+
+def test_a_live_ensembles_users_do_not_wait_for_a_connect_to_an_unreachable_one() -> None:
+    zk = ZooKeeper()
+    # Nothing listens on a port that was just free: kazoo retries until its timeout.
+    dead = f"zk://127.0.0.1:{free_port()}{ZK_PATH}"
+    dead_key = (zk_module.parse_zk_url(dead)[0], None)
+    # Each user's error, by the order they came in (the first one connects).
+    errors: List[BaseException | None] = [None, None]
+
+    def connect_dead(i: int) -> None:
+        try:
+            ZkClient(dead, timeout=30).release()
+        except NoLeaderError as e:
+            errors[i] = e
+
+    def connecting() -> bool:
+        with zk_module._shared_lock:
+            entry = zk_module._shared.get(dead_key)
+            return entry is not None and entry.client is None and entry.users == len(threads)
+
+    threads: List[threading.Thread] = []
+    try:
+        for i in range(2):
+            threads.append(threading.Thread(target=connect_dead, args=(i,), daemon=True))
+            threads[-1].start()
+            # The first connect under way (and the second user waiting on it).
+            wait_for("a connect to the unreachable ensemble under way", connecting)
+        live = ZkClient(zk.url(ZK_PATH), timeout=30)
+        try:
+            # Had the connect above held the process-wide lock, this user would have
+            # waited out its 30 s timeout, and the threads would be done by now.
+            assert all(t.is_alive() for t in threads)
+            assert live.client.connected
+            assert live.client.get_children("/") is not None
+            assert shared_sessions() == 1
+        finally:
+            live.release()
+        for t in threads:
+            t.join(timeout=120)
+        # Both users of the unreachable ensemble failed of one connect attempt: the
+        # one who waited got the first one's error as its cause.
+        assert errors[0] is not None and errors[1] is not None, errors
+        assert errors[1].__cause__ is errors[0], errors
+        assert shared_sessions() == 0
+        assert not zk_module._shared
+    finally:
+        zk.stop()

@@ -77,29 +77,37 @@ def _connect(url: str, hosts: str, auth: Optional[str], timeout: float) -> Any:
 
 
 class _Shared:
-    """A started client and how many :class:`ZkClient` hold it."""
+    """One ensemble's client (None while its first user connects) and how many
+    :class:`ZkClient` hold it or wait for it. ``ready`` is set once the connect has
+    ended, with ``client`` or ``error``."""
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
+    def __init__(self) -> None:
+        self.client: Any = None
+        self.error: Optional[BaseException] = None
+        self.ready = threading.Event()
         self.users = 0
 
 
-#: The process's clients, by ensemble (hosts, credentials).
+#: The process's clients, by ensemble (hosts, credentials). The lock guards only this
+#: table and the entries' counts: a connect (up to its timeout while an ensemble is
+#: unreachable) happens outside it, so users of other ensembles never wait for it.
 _shared: Dict[Tuple[str, Optional[str]], _Shared] = {}
 _shared_lock = threading.Lock()
 
 
 def shared_sessions() -> int:
-    """How many ZooKeeper sessions this process holds open (one per ensemble in use)."""
+    """How many ZooKeeper sessions this process holds open (one per ensemble in use;
+    a connect still under way is not one yet)."""
     with _shared_lock:
-        return len(_shared)
+        return sum(1 for entry in _shared.values() if entry.client is not None)
 
 
 class ZkClient:
     """One user's hold on the process's shared client for the ensemble of a zk://
-    URL (started by the first user); :meth:`release` once done, and the last user's
-    release closes it. kazoo reconnects by itself, so a long-lived client outlives a
-    lost connection or an expired session."""
+    URL (started by the first user; users arriving while it connects wait for that
+    same attempt and share its outcome); :meth:`release` once done, and the last
+    user's release closes it. kazoo reconnects by itself, so a long-lived client
+    outlives a lost connection or an expired session."""
 
     def __init__(self, url: str, timeout: float) -> None:
         hosts, self.path, auth = parse_zk_url(url)
@@ -107,13 +115,40 @@ class ZkClient:
         self._key = (hosts, auth)
         with _shared_lock:
             entry = _shared.get(self._key)
+            first = entry is None
             if entry is None:
-                # Under the lock: two first users must not start two sessions.
-                entry = _Shared(_connect(url, hosts, auth, timeout))
+                # In the table before connecting: a second first user must not start a
+                # second session, but wait for this one.
+                entry = _Shared()
                 _shared[self._key] = entry
             entry.users += 1
+        if first:
+            self._connect_shared(entry, url, hosts, auth, timeout)
+        else:
+            # The first user's connect ends within its own timeout, either way.
+            entry.ready.wait()
+            if entry.error is not None:
+                raise NoLeaderError(f"ZooKeeper {url}: {entry.error!r}") from entry.error
         self.client: Any = entry.client
         self._released = False
+
+    def _connect_shared(
+        self, entry: _Shared, url: str, hosts: str, auth: Optional[str], timeout: float
+    ) -> None:
+        try:
+            client = _connect(url, hosts, auth, timeout)
+        except BaseException as e:
+            # The attempt failed for every user waiting on it: none of them holds the
+            # entry, so it leaves the table and the next user tries afresh.
+            with _shared_lock:
+                entry.error = e
+                if _shared.get(self._key) is entry:
+                    del _shared[self._key]
+            entry.ready.set()
+            raise
+        with _shared_lock:
+            entry.client = client
+        entry.ready.set()
 
     def release(self) -> None:
         closing = None
