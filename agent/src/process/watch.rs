@@ -2,7 +2,7 @@
 //! restart was forked by the previous agent, so there is no wait status to collect,
 //! only the fact that it is gone.
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use tokio::io::Interest;
@@ -56,24 +56,32 @@ fn exited(pid: i32) -> bool {
 /// 5.3), looks every 100 ms. Cancel safe.
 pub async fn wait_for_exit(pid: i32) {
     match pidfd_open(pid) {
-        // SAFETY: an OwnedFd is a valid open descriptor that stays open, the same one,
-        // for as long as the AsyncFd owns it.
-        Ok(fd) => match unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) } {
-            Ok(fd) => {
-                if let Err(error) = fd.readable().await {
-                    tracing::warn!(pid, %error, "cannot poll the pidfd; polling the pid");
-                    poll_until_gone(pid).await;
-                }
-                return;
-            }
-            Err(error) => {
-                tracing::debug!(pid, %error, "cannot register the pidfd; polling the pid");
-            }
-        },
-        Err(error) if error.raw_os_error() == Some(libc::ESRCH) => return,
-        Err(error) => tracing::debug!(pid, %error, "no pidfd; polling the pid"),
+        Ok(fd) => wait_on_pidfd(pid, fd).await,
+        Err(error) if error.raw_os_error() == Some(libc::ESRCH) => {}
+        Err(error) => {
+            tracing::debug!(pid, %error, "no pidfd; polling the pid");
+            poll_until_gone(pid).await;
+        }
     }
-    poll_until_gone(pid).await;
+}
+
+/// Resolves once the process of pidfd `fd` (pid `pid`) has exited; where the pidfd
+/// cannot be polled, looks at the pid every 100 ms.
+async fn wait_on_pidfd(pid: i32, fd: OwnedFd) {
+    // SAFETY: an OwnedFd is a valid open descriptor that stays open, the same one,
+    // for as long as the AsyncFd owns it.
+    match unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) } {
+        Ok(fd) => {
+            if let Err(error) = fd.readable().await {
+                tracing::warn!(pid, %error, "cannot poll the pidfd; polling the pid");
+                poll_until_gone(pid).await;
+            }
+        }
+        Err(error) => {
+            tracing::debug!(pid, %error, "cannot register the pidfd; polling the pid");
+            poll_until_gone(pid).await;
+        }
+    }
 }
 
 /// Ends a process that is not our child and its session (as [`super::Process::kill`]
@@ -84,11 +92,13 @@ pub async fn terminate(pid: i32, grace: Duration) {
     if pid <= 1 {
         return;
     }
+    // Opened once, now: every signal to the leader goes through it, so none can reach
+    // a process that was given the pid after the leader was reaped by someone else.
+    let leader = Leader::open(pid);
     // The leader itself too, should it not lead a session or group.
-    // SAFETY: plain integers in, nothing of ours touched.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    leader.signal(libc::SIGTERM);
     super::signal_session(pid, libc::SIGTERM);
-    let ended = tokio::time::timeout(grace, wait_for_exit(pid))
+    let ended = tokio::time::timeout(grace, leader.wait_for_exit())
         .await
         .is_ok();
     if !ended {
@@ -105,11 +115,94 @@ pub async fn terminate(pid: i32, grace: Duration) {
         );
         return;
     }
+    // The leader may have ended since the grace period ran out: told by the pidfd,
+    // and then a live process under its pid is another one, as above.
+    if !leader.signal(libc::SIGKILL) && leader.has_pidfd() && alive(pid) {
+        tracing::debug!(pid, "the leader ended; the pid names another process now");
+        return;
+    }
     // What the leader left in its session goes too.
-    // SAFETY: as above.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
     super::signal_session(pid, libc::SIGKILL);
-    wait_for_exit(pid).await;
+    leader.wait_for_exit().await;
+}
+
+/// The leader of what [`terminate`] ends, named by a pidfd where the kernel has them (a
+/// pidfd names one process for good), else by its pid.
+enum Leader {
+    Pidfd { pid: i32, fd: OwnedFd },
+    Pid(i32),
+}
+
+impl Leader {
+    fn open(pid: i32) -> Leader {
+        match pidfd_open(pid) {
+            Ok(fd) => Leader::Pidfd { pid, fd },
+            Err(error) => {
+                // ESRCH: gone already, and the pid is as good as a pidfd (its signals
+                // fail alike); else a kernel before 5.3.
+                if error.raw_os_error() != Some(libc::ESRCH) {
+                    tracing::debug!(pid, %error, "no pidfd; signalling by pid");
+                }
+                Leader::Pid(pid)
+            }
+        }
+    }
+
+    fn has_pidfd(&self) -> bool {
+        matches!(self, Leader::Pidfd { .. })
+    }
+
+    /// Sends `signal` to the leader; false when it is gone (ESRCH).
+    fn signal(&self, signal: i32) -> bool {
+        match self {
+            Leader::Pidfd { pid, fd } => {
+                // SAFETY: pidfd_send_signal takes a descriptor we own, a signal number,
+                // a null siginfo (as kill would fill it) and flags; it writes nothing.
+                let rc = unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        fd.as_raw_fd(),
+                        signal,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0,
+                    )
+                };
+                if rc == 0 {
+                    return true;
+                }
+                let error = std::io::Error::last_os_error();
+                match error.raw_os_error() {
+                    Some(libc::ESRCH) => false,
+                    // pidfd_open without pidfd_send_signal (5.1) is no kernel we know
+                    // of, but a seccomp filter may deny the one and not the other.
+                    Some(libc::ENOSYS) => Leader::Pid(*pid).signal(signal),
+                    _ => {
+                        tracing::warn!(pid, signal, %error, "cannot signal the pidfd");
+                        true
+                    }
+                }
+            }
+            Leader::Pid(pid) => {
+                // SAFETY: plain integers in, nothing of ours touched.
+                let rc = unsafe { libc::kill(*pid, signal) };
+                rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+            }
+        }
+    }
+
+    /// Resolves once the leader has exited.
+    async fn wait_for_exit(&self) {
+        match self {
+            Leader::Pidfd { pid, fd } => match fd.try_clone() {
+                Ok(fd) => wait_on_pidfd(*pid, fd).await,
+                Err(error) => {
+                    tracing::debug!(pid, %error, "cannot duplicate the pidfd; polling the pid");
+                    poll_until_gone(*pid).await;
+                }
+            },
+            Leader::Pid(pid) => wait_for_exit(*pid).await,
+        }
+    }
 }
 
 /// The fallback of [`wait_for_exit`].
@@ -290,6 +383,30 @@ mod tests {
         .await
         .expect("terminate resolves once SIGKILL has ended the sleep");
         assert!(!alive(orphan.0));
+    }
+
+    #[tokio::test]
+    async fn the_leaders_pidfd_kills_a_live_process_not_ours_and_then_finds_it_gone() {
+        let orphan = Orphan::start(300);
+        let leader = Leader::open(orphan.0);
+        assert!(leader.has_pidfd(), "this kernel has pidfds (5.3 and later)");
+        assert!(alive(orphan.0));
+        assert!(
+            leader.signal(libc::SIGKILL),
+            "a live leader takes the signal"
+        );
+        tokio::time::timeout(Duration::from_secs(30), leader.wait_for_exit())
+            .await
+            .expect("the pidfd turns readable once the leader is killed");
+        assert!(!alive(orphan.0));
+        // Reaped by init by now or soon: once it is, the pidfd says it is gone (ESRCH)
+        // rather than signal whatever has its pid then. Before, a zombie still takes
+        // signals (and ignores them).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while leader.signal(0) {
+            assert!(std::time::Instant::now() < deadline, "never reaped");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     #[tokio::test]
