@@ -34,16 +34,9 @@ pub struct HealthConfig {
 impl HealthConfig {
     /// Reads `check`; a command check runs in `sandbox`. Errors name the field.
     pub fn from_proto(check: &HealthCheck, sandbox: &Path) -> Result<HealthConfig, String> {
-        let kind = match check.r#type.map(health_check::Type::try_from) {
-            Some(Ok(kind)) => kind,
-            // Before `type` existed the kind was whichever of `command` and `http` is
-            // set (Mesos's master still fills it in so).
-            None if check.command.is_some() && check.http.is_none() => health_check::Type::Command,
-            None if check.http.is_some() && check.command.is_none() => health_check::Type::Http,
-            Some(Err(_)) | None => {
-                return Err("health_check.type must be COMMAND, HTTP or TCP".to_string());
-            }
-        };
+        // The master's reading of the check (a missing `type` inferred as Mesos does).
+        let kind = ratufa_proto::health_check::kind(check)
+            .ok_or("health_check.type must be COMMAND, HTTP or TCP")?;
         let probe = match kind {
             health_check::Type::Command => {
                 let command = check

@@ -9,6 +9,7 @@
 pub mod codec;
 pub mod duration;
 mod error;
+pub mod health_check;
 pub mod json;
 pub mod resources;
 pub mod schema;

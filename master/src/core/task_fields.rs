@@ -53,14 +53,10 @@ pub fn validate_check(check: &CheckInfo) -> Result<(), String> {
 /// A HealthCheck (`TaskInfo.health_check`). Without a `type`, the kind is taken from
 /// which of `command` and `http` is set, as Mesos's master does for old frameworks.
 pub fn validate_health_check(check: &HealthCheck) -> Result<(), String> {
-    let kind = match check.r#type {
-        Some(kind) => health_check::Type::try_from(kind).ok(),
-        None => match (check.command.is_some(), check.http.is_some()) {
-            (true, false) => Some(health_check::Type::Command),
-            (false, true) => Some(health_check::Type::Http),
-            _ => return Err("HealthCheck must specify 'type'".to_string()),
-        },
-    };
+    let kind = ratufa_proto::health_check::kind(check);
+    if kind.is_none() && check.r#type.is_none() {
+        return Err("HealthCheck must specify 'type'".to_string());
+    }
     match kind {
         Some(health_check::Type::Command) => {
             let command = check
