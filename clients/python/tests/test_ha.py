@@ -13,7 +13,7 @@ import signal
 import socket
 import threading
 from contextlib import contextmanager
-from typing import Iterator, List, Tuple
+from typing import Callable, Iterator, List, Tuple
 
 import pytest
 
@@ -99,6 +99,23 @@ def test_zk_url_finds_the_leader(ha: Tuple[ZooKeeper, List[Ratufa]]) -> None:
         sched.teardown()
 
 
+def subscriptions_across(sched: Scheduler, fail: Callable[[], None]) -> Tuple[List[str], List[str]]:
+    """Streams until the second SUBSCRIBED, calling `fail` at the first; the
+    framework id and the leader of each subscription, in order."""
+    ids: List[str] = []
+    leaders: List[str] = []
+    for event in sched.events():
+        if event["type"] == "SUBSCRIBED":
+            ids.append(event["subscribed"]["framework_id"]["value"])
+            leaders.append(sched.leader or "")
+            if len(ids) == 1:
+                fail()
+            else:
+                sched.teardown()
+    sched.close()
+    return ids, leaders
+
+
 def test_resubscribes_to_the_new_leader_after_failover(ha: Tuple[ZooKeeper, List[Ratufa]]) -> None:
     _, masters = ha
     leader, follower = leader_and_follower(masters)
@@ -107,17 +124,7 @@ def test_resubscribes_to_the_new_leader_after_failover(ha: Tuple[ZooKeeper, List
         {"name": "py-failover", "failover_timeout": 3600},
         backoff_max=1,
     )
-    ids: List[str] = []
-    leaders: List[str] = []
-    for event in sched.events():
-        if event["type"] == "SUBSCRIBED":
-            ids.append(event["subscribed"]["framework_id"]["value"])
-            leaders.append(sched.leader or "")
-            if len(ids) == 1:
-                threading.Thread(target=leader.stop).start()
-            else:
-                sched.teardown()
-    sched.close()
+    ids, leaders = subscriptions_across(sched, lambda: threading.Thread(target=leader.stop).start())
     assert ids[0] == ids[1], ids
     assert leaders == [leader.url, follower.url]
 
@@ -135,17 +142,7 @@ def test_leaves_a_frozen_leader_when_zookeeper_names_another(
     zk, masters = ha_slow_heartbeats
     leader, follower = leader_and_follower(masters)
     sched = Scheduler(zk.url(ZK_PATH), {"name": "py-follow", "failover_timeout": 3600}, backoff_max=1)
-    ids: List[str] = []
-    leaders: List[str] = []
-    for event in sched.events():
-        if event["type"] == "SUBSCRIBED":
-            ids.append(event["subscribed"]["framework_id"]["value"])
-            leaders.append(sched.leader or "")
-            if len(ids) == 1:
-                freeze(leader)
-            else:
-                sched.teardown()
-    sched.close()
+    ids, leaders = subscriptions_across(sched, lambda: freeze(leader))
     assert ids[0] == ids[1], ids
     assert leaders == [leader.url, follower.url]
     # Moved by ZooKeeper's word, not by the stream dying or its heartbeat watchdog.
