@@ -11,7 +11,10 @@
 //!
 //! Run: `cargo bench --bench agent_launch` (TASKS=1000, IN_FLIGHT=32 by default;
 //! ISOLATION="posix/cpu,posix/mem;cgroups/cpu,cgroups/mem" lists the isolations, `;`
-//! between them). cgroups isolation needs root.
+//! between them). cgroups isolation needs root. By default every task is a command task
+//! with a command executor of its own; EXECUTOR=default sends each offer's tasks in one
+//! LAUNCH_GROUP to the framework's one default executor instead (one executor process
+//! for many tasks, as Mesos's default executor takes group after group).
 
 #[path = "../tests/support/scratch.rs"]
 mod scratch;
@@ -25,7 +28,10 @@ use std::time::{Duration, Instant};
 
 use prost::Message as _;
 use ratufa_proto::v1::scheduler::{Call, call, event};
-use ratufa_proto::v1::{self, CommandInfo, Filters, FrameworkInfo, TaskInfo, TaskState, offer};
+use ratufa_proto::v1::{
+    self, CommandInfo, ExecutorInfo, Filters, FrameworkInfo, TaskGroupInfo, TaskInfo, TaskState,
+    executor_info, offer,
+};
 use scratch::{free_port, fresh_dir};
 use support::{
     HttpClient, Subscription, client, cpu_seconds, env, own_cpu_seconds, post, scalar, scalar_sum,
@@ -154,7 +160,7 @@ struct Outcome {
 
 /// Launches `tasks` tasks running `true` as fast as offers allow; acknowledges every
 /// update; returns when each task has ended.
-async fn scheduler(client: HttpClient, base: &str, tasks: u64) -> Outcome {
+async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> Outcome {
     let uri = format!("{base}/api/v1/scheduler");
     let info = FrameworkInfo {
         user: "root".into(),
@@ -191,6 +197,8 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64) -> Outcome {
                         let fit = ((scalar_sum(&offer.resources, "cpus") + 1e-9) / TASK_CPUS)
                             .min((scalar_sum(&offer.resources, "mem") + 1e-9) / TASK_MEM)
                             as u64;
+                        // The default executor's own share, when it is not running.
+                        let fit = if group { fit.saturating_sub(1) } else { fit };
                         let count = fit.min(tasks - launched);
                         let task_infos: Vec<TaskInfo> = (launched..launched + count)
                             .map(|i| TaskInfo {
@@ -215,6 +223,27 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64) -> Outcome {
                         }
                         let operations = if task_infos.is_empty() {
                             Vec::new()
+                        } else if group {
+                            vec![offer::Operation {
+                                r#type: Some(offer::operation::Type::LaunchGroup as i32),
+                                launch_group: Some(offer::operation::LaunchGroup {
+                                    executor: ExecutorInfo {
+                                        r#type: Some(executor_info::Type::Default as i32),
+                                        executor_id: v1::ExecutorId {
+                                            value: "default".into(),
+                                        },
+                                        framework_id: framework_id.clone(),
+                                        resources: vec![
+                                            scalar("cpus", TASK_CPUS),
+                                            scalar("mem", TASK_MEM),
+                                            scalar("disk", 10.0),
+                                        ],
+                                        ..Default::default()
+                                    },
+                                    task_group: TaskGroupInfo { tasks: task_infos },
+                                }),
+                                ..Default::default()
+                            }]
                         } else {
                             vec![offer::Operation {
                                 r#type: Some(offer::operation::Type::Launch as i32),
@@ -302,6 +331,9 @@ fn main() {
     let in_flight = env("IN_FLIGHT", 32);
     let isolations = std::env::var("ISOLATION")
         .unwrap_or_else(|_| "posix/cpu,posix/mem;cgroups/cpu,cgroups/mem".to_string());
+    // EXECUTOR=default: each offer's tasks go in one LAUNCH_GROUP to the framework's
+    // one default executor, as Mesos's default executor takes task group after task group.
+    let group = std::env::var("EXECUTOR").is_ok_and(|e| e == "default");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
 
     println!(
@@ -321,7 +353,7 @@ fn main() {
             work_dirs.push(cluster.dir.clone());
             let pid = cluster.child.id();
             let (before, own_before) = (cpu_seconds(pid), own_cpu_seconds(pid));
-            let mut outcome = scheduler(client(), &cluster.base, tasks).await;
+            let mut outcome = scheduler(client(), &cluster.base, tasks, group).await;
             // The last executors are reaped a moment after their task's update.
             tokio::time::sleep(Duration::from_millis(500)).await;
             outcome.cpu = cpu_seconds(pid) - before;
