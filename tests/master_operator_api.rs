@@ -777,3 +777,110 @@ async fn subscribe_streams_the_state_then_every_change() {
     drop(agent);
     master.assert_alive().await;
 }
+
+/// The task ids a `/master/tasks` document lists, in its order.
+async fn listed_tasks(master: &Master, query: &str) -> Vec<String> {
+    let tasks = get_json(master, &format!("/master/tasks{query}")).await;
+    tasks["tasks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{query}: {tasks}"))
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The ids under `list` in a `/master/frameworks` or `/master/slaves` document.
+fn ids(document: &Value, list: &str) -> Vec<String> {
+    document[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("{list}: {document}"))
+        .iter()
+        .map(|item| item["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Mesos's older endpoints as operators' tools use them: `/master/tasks` pages by
+/// `limit` (100 unless given) and `offset`, newest first unless `order=asc`, and
+/// selects by `framework_id` and `task_id`; `/master/frameworks` by `framework_id`;
+/// `/master/slaves` by `slave_id`; `POST /master/teardown` with `frameworkId=` tears a
+/// framework down.
+#[tokio::test]
+async fn the_older_endpoints_take_mesos_query_parameters_and_teardown_forms() {
+    let master = master().await;
+    let _agent = Agent::start(&master, &["--resources=cpus:4;mem:2048"]).await;
+    // One after the other, so that their first statuses come in this order.
+    let (first, agent_id) = running_task(&master, "first", &[], "task-1").await;
+    let (second, _) = running_task(&master, "second", &[], "task-2").await;
+    let (third, _) = running_task(&master, "third", &[], "task-3").await;
+    let agent_id = agent_id["value"].as_str().unwrap();
+
+    assert_eq!(
+        listed_tasks(&master, "").await,
+        ["task-3", "task-2", "task-1"]
+    );
+    assert_eq!(
+        listed_tasks(&master, "?order=asc").await,
+        ["task-1", "task-2", "task-3"]
+    );
+    assert_eq!(listed_tasks(&master, "?limit=1").await, ["task-3"]);
+    assert_eq!(
+        listed_tasks(&master, "?order=asc&limit=1&offset=1").await,
+        ["task-2"]
+    );
+    assert!(listed_tasks(&master, "?offset=3").await.is_empty());
+    assert_eq!(listed_tasks(&master, "?task_id=task-2").await, ["task-2"]);
+    assert_eq!(
+        listed_tasks(&master, &format!("?framework_id={}", first.id())).await,
+        ["task-1"]
+    );
+    assert!(
+        listed_tasks(
+            &master,
+            &format!("?framework_id={}&task_id=task-2", first.id())
+        )
+        .await
+        .is_empty()
+    );
+
+    let frameworks = get_json(
+        &master,
+        &format!("/master/frameworks?framework_id={}", second.id()),
+    )
+    .await;
+    assert_eq!(ids(&frameworks, "frameworks"), [second.id()]);
+    let slaves = get_json(&master, &format!("/master/slaves?slave_id={agent_id}")).await;
+    assert_eq!(ids(&slaves, "slaves"), [agent_id]);
+    let slaves = get_json(&master, "/master/slaves?slave_id=no-such-agent").await;
+    assert!(ids(&slaves, "slaves").is_empty(), "{slaves}");
+
+    // `/master/teardown`: a form body, as `curl -d frameworkId=…` sends it.
+    let form = |body: String| {
+        Request::post("/master/teardown")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+    };
+    let response = master
+        .send(form(format!("frameworkId={}", third.id())))
+        .await;
+    assert_eq!(response.status, 200, "{response:?}");
+    let frameworks = get_json(&master, "/master/frameworks").await;
+    assert!(
+        !ids(&frameworks, "frameworks").contains(&third.id().to_string()),
+        "{frameworks}"
+    );
+    assert!(
+        ids(&frameworks, "completed_frameworks").contains(&third.id().to_string()),
+        "{frameworks}"
+    );
+    for (body, why) in [
+        (format!("frameworkId={}", third.id()), "No framework found"),
+        ("framework_id=x".to_string(), "frameworkId"),
+    ] {
+        let response = master.send(form(body.clone())).await;
+        let message = String::from_utf8_lossy(&response.body);
+        assert_eq!(response.status, 400, "{body}: {response:?}");
+        assert!(message.contains(why), "{body}: {message}");
+    }
+    let response = master.send(Request::get("/master/teardown")).await;
+    assert_eq!(response.status, 405, "{response:?}");
+}

@@ -256,6 +256,13 @@ impl TaskEntry {
         Some(self.unpack_status(flags, bytes))
     }
 
+    /// The first status the master has of the task, decoded (the one kept when older
+    /// statuses are dropped).
+    pub fn first_status(&self) -> Option<TaskStatus> {
+        let (flags, bytes) = self.status_entries().into_iter().next()?;
+        Some(self.unpack_status(flags, bytes))
+    }
+
     /// The state reconciliation reports: that of the last update sent, if any; else
     /// that of the last update the agent sent, which it is still trying to deliver.
     ///

@@ -10,6 +10,7 @@ mod operator;
 mod redirect;
 mod scheduler;
 mod state;
+mod teardown;
 mod version;
 
 use std::sync::Arc;
@@ -61,10 +62,13 @@ pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
     let reports = leader_only(reports, &master, &leadership, realms.readonly.as_ref());
 
     // Mesos puts the whole operator API in the read-write realm, GET_* calls too (one
-    // route, one realm), and `/weights` with it, though a GET only reads.
+    // route, one realm), and `/weights` with it, though a GET only reads; `/teardown`
+    // too.
     let operator = Router::new()
         .route("/weights", get(state::weights))
         .route("/master/weights", get(state::weights))
+        .route("/teardown", any(teardown::teardown))
+        .route("/master/teardown", any(teardown::teardown))
         .route("/api/v1", any(operator::api))
         .route("/master/api/v1", any(operator::api));
     let operator = leader_only(operator, &master, &leadership, realms.readwrite.as_ref());

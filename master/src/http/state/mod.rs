@@ -5,10 +5,10 @@
 //! JSON is built here, off the core, so a large state never holds the core up. The
 //! large documents are written straight to bytes and streamed ([`writer`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use ratufa_proto::v1::value::{Ranges, Set};
 use ratufa_proto::v1::{Attribute, Resource, TaskState};
@@ -20,8 +20,10 @@ use crate::core::{StateSnapshot, Time, WallClock};
 
 #[cfg(test)]
 mod oracle;
+mod query;
 mod writer;
 
+use query::ListQuery;
 use writer::JsonOut;
 
 pub(super) async fn state(State(master): State<MasterHandle>) -> Response {
@@ -31,23 +33,35 @@ pub(super) async fn state(State(master): State<MasterHandle>) -> Response {
     .await
 }
 
-pub(super) async fn frameworks(State(master): State<MasterHandle>) -> Response {
-    stream_snapshot(master, |out, _, snapshot| {
-        writer::frameworks_document(out, snapshot);
+pub(super) async fn frameworks(
+    State(master): State<MasterHandle>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let query = ListQuery::from_params(&params);
+    stream_snapshot(master, move |out, _, snapshot| {
+        writer::frameworks_document(out, snapshot, &query);
     })
     .await
 }
 
-pub(super) async fn slaves(State(master): State<MasterHandle>) -> Response {
-    stream_snapshot(master, |out, _, snapshot| {
-        writer::agents_document(out, snapshot);
+pub(super) async fn slaves(
+    State(master): State<MasterHandle>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let query = ListQuery::from_params(&params);
+    stream_snapshot(master, move |out, _, snapshot| {
+        writer::agents_document(out, snapshot, &query);
     })
     .await
 }
 
-pub(super) async fn tasks(State(master): State<MasterHandle>) -> Response {
-    stream_snapshot(master, |out, _, snapshot| {
-        writer::tasks_document(out, snapshot);
+pub(super) async fn tasks(
+    State(master): State<MasterHandle>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let query = ListQuery::from_params(&params);
+    stream_snapshot(master, move |out, _, snapshot| {
+        writer::tasks_document(out, snapshot, &query);
     })
     .await
 }

@@ -296,6 +296,7 @@ mod tests {
     };
 
     use super::*;
+    use crate::http::state::query::{self, ListQuery};
     use ratufa_proto::ratufa::agentlink;
 
     use crate::core::tests::*;
@@ -513,7 +514,7 @@ mod tests {
             "unregistered_frameworks": [],
         }));
         assert_eq!(
-            written(|out| writer::frameworks_document(out, &snapshot)),
+            written(|out| writer::frameworks_document(out, &snapshot, &ListQuery::default())),
             expected
         );
 
@@ -522,7 +523,7 @@ mod tests {
             "recovered_slaves": snapshot.recovered_agents.iter().map(recovered_agent_json).collect::<Vec<_>>(),
         }));
         assert_eq!(
-            written(|out| writer::agents_document(out, &snapshot)),
+            written(|out| writer::agents_document(out, &snapshot, &ListQuery::default())),
             expected
         );
 
@@ -538,9 +539,20 @@ mod tests {
                     .map(|t| task_json(&t.task()))
             })
             .collect();
+        assert!(tasks.len() <= query::TASK_LIMIT);
+        // Newest first by the first status's time, as Mesos lists them; those without
+        // a status last.
+        let first_time = |task: &Value| task["statuses"][0]["timestamp"].as_f64();
+        let mut tasks = tasks;
+        tasks.sort_by(|a, b| match (first_time(a), first_time(b)) {
+            (Some(a), Some(b)) => b.total_cmp(&a),
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, None) => std::cmp::Ordering::Equal,
+        });
         let expected = reparsed(&json!({ "tasks": tasks }));
         assert_eq!(
-            written(|out| writer::tasks_document(out, &snapshot)),
+            written(|out| writer::tasks_document(out, &snapshot, &ListQuery::default())),
             expected
         );
     }

@@ -12,6 +12,7 @@ use ratufa_proto::v1::{AgentInfo, Attribute, ExecutorInfo, Offer, Resource, Task
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::query::ListQuery;
 use super::{Clock, Summary, attribute_summary, epoch_secs, resource_summary, state_name};
 use crate::core::{AgentSnapshot, FrameworkSnapshot, StateSnapshot, TaskEntry, Time};
 use crate::master_info::VERSION;
@@ -244,44 +245,47 @@ pub(super) fn state(
         out.str(name, value);
     }
     out.end_object();
-    agents(out, snapshot, &clock);
-    frameworks(out, snapshot, &clock);
+    let everything = ListQuery::default();
+    agents(out, snapshot, &clock, &everything);
+    frameworks(out, snapshot, &clock, &everything);
     out.empty_array("orphan_tasks");
     out.empty_array("unregistered_frameworks");
     out.end_object();
 }
 
-/// `/frameworks`.
-pub(super) fn frameworks_document(out: &mut JsonOut, snapshot: &StateSnapshot) {
+/// `/frameworks`, those `query` selects (`framework_id`).
+pub(super) fn frameworks_document(out: &mut JsonOut, snapshot: &StateSnapshot, query: &ListQuery) {
     let clock = Clock::of(snapshot);
     out.object();
-    frameworks(out, snapshot, &clock);
+    frameworks(out, snapshot, &clock, query);
     out.empty_array("unregistered_frameworks");
     out.end_object();
 }
 
-/// `/slaves`.
-pub(super) fn agents_document(out: &mut JsonOut, snapshot: &StateSnapshot) {
+/// `/slaves`, those `query` selects (`slave_id`).
+pub(super) fn agents_document(out: &mut JsonOut, snapshot: &StateSnapshot, query: &ListQuery) {
     let clock = Clock::of(snapshot);
     out.object();
-    agents(out, snapshot, &clock);
+    agents(out, snapshot, &clock, query);
     out.end_object();
 }
 
-/// `/tasks`: every task of every framework, active, unreachable and completed.
-pub(super) fn tasks_document(out: &mut JsonOut, snapshot: &StateSnapshot) {
+/// `/tasks`: the tasks of every framework, active, unreachable and completed, that
+/// `query` selects (`framework_id`, `task_id`), a page of them in its order.
+pub(super) fn tasks_document(out: &mut JsonOut, snapshot: &StateSnapshot, query: &ListQuery) {
     out.object();
     let tasks = snapshot
         .frameworks
         .iter()
         .chain(&snapshot.completed_frameworks)
+        .filter(|f| query.framework(framework_id(f)))
         .flat_map(|f| {
             f.tasks
                 .iter()
                 .chain(&f.unreachable_tasks)
                 .chain(&f.completed_tasks)
         });
-    out.list("tasks", tasks, task_entry);
+    out.list("tasks", query.page(tasks), task_entry);
     out.end_object();
 }
 
@@ -295,29 +299,51 @@ pub(super) fn capability_types(message_json: &Value) -> Vec<Value> {
 }
 
 /// `slaves` and `recovered_slaves`.
-fn agents(out: &mut JsonOut, snapshot: &StateSnapshot, clock: &Clock) {
-    out.list("slaves", &snapshot.agents, |out, agent| {
+fn agents(out: &mut JsonOut, snapshot: &StateSnapshot, clock: &Clock, query: &ListQuery) {
+    let listed = snapshot
+        .agents
+        .iter()
+        .filter(|a| query.agent(agent_id(&a.info)));
+    out.list("slaves", listed, |out, agent| {
         agent_object(out, agent, clock);
     });
-    out.list(
-        "recovered_slaves",
-        &snapshot.recovered_agents,
-        recovered_agent,
-    );
+    let recovered = snapshot
+        .recovered_agents
+        .iter()
+        .filter(|info| query.agent(agent_id(info)));
+    out.list("recovered_slaves", recovered, recovered_agent);
 }
 
 /// `frameworks` and `completed_frameworks`.
-fn frameworks(out: &mut JsonOut, snapshot: &StateSnapshot, clock: &Clock) {
-    out.list("frameworks", &snapshot.frameworks, |out, f| {
+fn frameworks(out: &mut JsonOut, snapshot: &StateSnapshot, clock: &Clock, query: &ListQuery) {
+    let listed = selected(&snapshot.frameworks, query);
+    out.list("frameworks", listed, |out, f| {
         framework(out, f, clock);
     });
-    out.list(
-        "completed_frameworks",
-        &snapshot.completed_frameworks,
-        |out, f| {
-            framework(out, f, clock);
-        },
-    );
+    let completed = selected(&snapshot.completed_frameworks, query);
+    out.list("completed_frameworks", completed, |out, f| {
+        framework(out, f, clock);
+    });
+}
+
+/// The frameworks of `list` that `query` selects.
+fn selected<'a>(
+    list: &'a [FrameworkSnapshot],
+    query: &ListQuery,
+) -> impl Iterator<Item = &'a FrameworkSnapshot> {
+    list.iter().filter(|f| query.framework(framework_id(f)))
+}
+
+fn agent_id(info: &AgentInfo) -> &str {
+    info.id.as_ref().map_or("", |id| id.value.as_str())
+}
+
+fn framework_id(framework: &FrameworkSnapshot) -> &str {
+    framework
+        .info
+        .id
+        .as_ref()
+        .map_or("", |id| id.value.as_str())
 }
 
 /// An agent the registry lists that has not re-registered: what its AgentInfo says.
