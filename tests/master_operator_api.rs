@@ -802,8 +802,8 @@ fn ids(document: &Value, list: &str) -> Vec<String> {
 /// Mesos's older endpoints as operators' tools use them: `/master/tasks` pages by
 /// `limit` (100 unless given) and `offset`, newest first unless `order=asc`, and
 /// selects by `framework_id` and `task_id`; `/master/frameworks` by `framework_id`;
-/// `/master/slaves` by `slave_id`; `POST /master/teardown` with `frameworkId=` tears a
-/// framework down.
+/// `/master/slaves` by `slave_id`; `/master/roles` lists roles in Mesos's shape;
+/// `POST /master/teardown` with `frameworkId=` tears a framework down.
 #[tokio::test]
 async fn the_older_endpoints_take_mesos_query_parameters_and_teardown_forms() {
     let master = master().await;
@@ -852,6 +852,30 @@ async fn the_older_endpoints_take_mesos_query_parameters_and_teardown_forms() {
     assert_eq!(ids(&slaves, "slaves"), [agent_id]);
     let slaves = get_json(&master, "/master/slaves?slave_id=no-such-agent").await;
     assert!(ids(&slaves, "slaves").is_empty(), "{slaves}");
+
+    // `/master/roles`: the role all three run in, its weight, frameworks and what
+    // their tasks hold (0.5 cpus and 32 MB each).
+    let roles = get_json(&master, "/master/roles").await;
+    let ops = find(&roles["roles"], &["name"], "ops").unwrap_or_else(|| panic!("{roles}"));
+    assert_eq!(ops["weight"], 2.0, "{ops}");
+    let mut frameworks: Vec<&str> = ops["frameworks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap())
+        .collect();
+    frameworks.sort_unstable();
+    let mut expected = [first.id(), second.id(), third.id()];
+    expected.sort_unstable();
+    assert_eq!(frameworks, expected, "{ops}");
+    assert_eq!(ops["allocated"]["cpus"], 1.5, "{ops}");
+    assert_eq!(ops["allocated"]["mem"], 96.0, "{ops}");
+    let offered_cpus = ops["offered"]["cpus"].as_f64().unwrap_or(0.0);
+    assert_eq!(ops["resources"]["cpus"], 1.5 + offered_cpus, "{ops}");
+    assert_eq!(ops["quota"]["role"], "ops", "{ops}");
+    assert_eq!(ops["reserved"], json!({}), "{ops}");
+    let roles = get_json(&master, "/roles").await;
+    assert!(find(&roles["roles"], &["name"], "ops").is_some(), "{roles}");
 
     // `/master/teardown`: a form body, as `curl -d frameworkId=…` sends it.
     let form = |body: String| {

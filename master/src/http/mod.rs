@@ -8,6 +8,7 @@
 mod agent_link;
 mod operator;
 mod redirect;
+mod roles;
 mod scheduler;
 mod state;
 mod teardown;
@@ -58,6 +59,10 @@ pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
         .route("/slaves", get(state::slaves))
         .route("/master/tasks", get(state::tasks))
         .route("/tasks", get(state::tasks))
+        .route("/master/roles", get(roles::document))
+        .route("/master/roles.json", get(roles::document))
+        .route("/roles", get(roles::document))
+        .route("/roles.json", get(roles::document))
         .route("/metrics/snapshot", get(state::metrics));
     let reports = leader_only(reports, &master, &leadership, realms.readonly.as_ref());
 

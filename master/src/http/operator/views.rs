@@ -1,8 +1,6 @@
 //! The operator API's answers, built from the same [`StateSnapshot`] that
 //! `/master/state` is built from, as `mesos.v1.master.Response` messages.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use ratufa_proto::resources::Resources;
 use ratufa_proto::v1::master::response::{
     GetAgents, GetExecutors, GetFlags, GetFrameworks, GetMaster, GetMetrics, GetRoles, GetState,
@@ -154,60 +152,20 @@ pub(super) fn tasks(snapshot: &StateSnapshot) -> GetTasks {
 /// a weight, and those frameworks are subscribed to; each with its weight, its
 /// frameworks, and the scalars allocated or offered to it.
 pub(super) fn roles(snapshot: &StateSnapshot) -> GetRoles {
-    let weights: BTreeMap<&str, f64> = snapshot
-        .weights
-        .iter()
-        .map(|(role, weight)| (role.as_str(), *weight))
-        .collect();
-    let mut known: BTreeMap<String, (BTreeSet<String>, BTreeMap<String, f64>)> = BTreeMap::new();
-    for role in snapshot.role_whitelist.iter().flatten() {
-        known.entry(role.clone()).or_default();
-    }
-    for role in weights.keys() {
-        known.entry((*role).to_string()).or_default();
-    }
-    for framework in &snapshot.frameworks {
-        let id = framework
-            .info
-            .id
-            .as_ref()
-            .map(|id| id.value.clone())
-            .unwrap_or_default();
-        for role in &framework.roles {
-            known.entry(role.clone()).or_default().0.insert(id.clone());
-        }
-        let mut held = framework.used_resources();
-        held += &framework.offered_resources;
-        for resource in held.iter() {
-            let Some(role) = resource
-                .allocation_info
-                .as_ref()
-                .and_then(|a| a.role.clone())
-            else {
-                continue;
-            };
-            if let Some(scalar) = &resource.scalar {
-                *known
-                    .entry(role)
-                    .or_default()
-                    .1
-                    .entry(resource.name.clone())
-                    .or_default() += scalar.value;
-            }
-        }
-    }
-    let roles = known
+    let roles = super::super::roles::roles(snapshot)
         .into_iter()
-        .map(|(name, (frameworks, quantities))| Role {
-            weight: weights.get(name.as_str()).copied().unwrap_or(1.0),
-            frameworks: frameworks
-                .into_iter()
-                .map(|value| FrameworkId { value })
+        .map(|(name, usage)| Role {
+            weight: usage.weight,
+            frameworks: usage
+                .frameworks
+                .iter()
+                .map(|value| FrameworkId {
+                    value: value.clone(),
+                })
                 .collect(),
-            // As Mesos: only the four well-known scalars.
-            resources: quantities
+            resources: usage
+                .held()
                 .into_iter()
-                .filter(|(name, _)| ["cpus", "mem", "disk", "gpus"].contains(&name.as_str()))
                 .map(|(name, amount)| scalar(name, amount))
                 .collect(),
             name,

@@ -142,7 +142,7 @@ pub(super) fn metric_values(master: &MasterHandle, snapshot: &StateSnapshot) -> 
 }
 
 /// Takes a snapshot from the core and builds a small document on a blocking thread.
-async fn with_snapshot(
+pub(super) async fn with_snapshot(
     master: MasterHandle,
     build: impl FnOnce(&MasterHandle, &StateSnapshot) -> Value + Send + 'static,
 ) -> Response {
@@ -189,7 +189,7 @@ pub(super) fn epoch_secs(time: std::time::SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-fn number(value: f64) -> Value {
+pub(super) fn number(value: f64) -> Value {
     serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number)
 }
 
