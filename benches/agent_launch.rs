@@ -30,7 +30,7 @@ use prost::Message as _;
 use ratufa_proto::v1::scheduler::{Call, call, event};
 use ratufa_proto::v1::{
     self, CommandInfo, ExecutorInfo, Filters, FrameworkInfo, TaskGroupInfo, TaskInfo, TaskState,
-    executor_info, offer,
+    executor_info, offer, task_status,
 };
 use scratch::{free_port, fresh_dir};
 use support::{
@@ -40,6 +40,10 @@ use support::{
 /// What each task asks for; the agent's resources fit IN_FLIGHT of them at once.
 const TASK_CPUS: f64 = 0.1;
 const TASK_MEM: f64 = 32.0;
+/// EXECUTOR=default: the framework's one default executor, and its disk (its cpus and
+/// mem are one task's).
+const DEFAULT_EXECUTOR_ID: &str = "default";
+const EXECUTOR_DISK: f64 = 10.0;
 
 /// Spawns and reaps `true` `n` times from `threads` threads; returns processes per second.
 fn raw_fork_exec(n: u64, threads: u64) -> f64 {
@@ -155,6 +159,8 @@ struct Outcome {
     own_cpu: f64,
     finished: u64,
     failed: Vec<String>,
+    /// Tasks launched again after their executor ended under them (EXECUTOR=default).
+    relaunched: u64,
     to_running: Vec<Duration>,
 }
 
@@ -173,7 +179,10 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
     let no_filter = Some(Filters {
         refuse_seconds: Some(0.0),
     });
-    let mut launched = 0u64;
+    // Task ids are t0, t1, …; a task lost with its executor is launched again anew.
+    let mut next_id = 0u64;
+    let mut to_launch = tasks;
+    let mut relaunched = 0u64;
     let mut accepted_at: HashMap<String, Instant> = HashMap::new();
     let mut to_running = Vec::with_capacity(tasks as usize);
     let mut finished = 0u64;
@@ -197,10 +206,22 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
                         let fit = ((scalar_sum(&offer.resources, "cpus") + 1e-9) / TASK_CPUS)
                             .min((scalar_sum(&offer.resources, "mem") + 1e-9) / TASK_MEM)
                             as u64;
-                        // The default executor's own share, when it is not running.
-                        let fit = if group { fit.saturating_sub(1) } else { fit };
-                        let count = fit.min(tasks - launched);
-                        let task_infos: Vec<TaskInfo> = (launched..launched + count)
+                        // The default executor's own share when the offer says it is not
+                        // running (it ends once its tasks have): its cpus and mem take
+                        // one task's place, and its disk must be in this offer.
+                        let executor_running = offer
+                            .executor_ids
+                            .iter()
+                            .any(|id| id.value == DEFAULT_EXECUTOR_ID);
+                        let fit = if !group || executor_running {
+                            fit
+                        } else if scalar_sum(&offer.resources, "disk") + 1e-9 < EXECUTOR_DISK {
+                            0
+                        } else {
+                            fit.saturating_sub(1)
+                        };
+                        let count = fit.min(to_launch);
+                        let task_infos: Vec<TaskInfo> = (next_id..next_id + count)
                             .map(|i| TaskInfo {
                                 name: format!("t{i}"),
                                 task_id: v1::TaskId {
@@ -215,7 +236,8 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
                                 ..Default::default()
                             })
                             .collect();
-                        launched += count;
+                        next_id += count;
+                        to_launch -= count;
                         let now = Instant::now();
                         start.get_or_insert(now);
                         for task in &task_infos {
@@ -230,13 +252,13 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
                                     executor: ExecutorInfo {
                                         r#type: Some(executor_info::Type::Default as i32),
                                         executor_id: v1::ExecutorId {
-                                            value: "default".into(),
+                                            value: DEFAULT_EXECUTOR_ID.into(),
                                         },
                                         framework_id: framework_id.clone(),
                                         resources: vec![
                                             scalar("cpus", TASK_CPUS),
                                             scalar("mem", TASK_MEM),
-                                            scalar("disk", 10.0),
+                                            scalar("disk", EXECUTOR_DISK),
                                         ],
                                         ..Default::default()
                                     },
@@ -277,6 +299,18 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
                         }
                         TaskState::TaskFinished => finished += 1,
                         TaskState::TaskStarting | TaskState::TaskStaging => {}
+                        // The default executor ends once its tasks have; a group the
+                        // agent handed it just as it ended is lost with it (as with
+                        // Mesos's default executor): a scheduler launches such tasks
+                        // again.
+                        TaskState::TaskFailed
+                            if group
+                                && status.reason
+                                    == Some(task_status::Reason::ExecutorTerminated as i32) =>
+                        {
+                            to_launch += 1;
+                            relaunched += 1;
+                        }
                         other => failed.push(format!(
                             "{task_id}: {} {}",
                             other.as_str_name(),
@@ -307,6 +341,7 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
                             own_cpu: 0.0,
                             finished,
                             failed,
+                            relaunched,
                             to_running,
                         };
                     }
@@ -380,6 +415,12 @@ fn main() {
             1000.0 * outcome.cpu / tasks as f64,
             1000.0 * outcome.own_cpu / tasks as f64
         );
+        if outcome.relaunched > 0 {
+            println!(
+                "    {} tasks launched again: their executor ended as they reached it",
+                outcome.relaunched
+            );
+        }
         if !outcome.failed.is_empty() {
             println!(
                 "    {} tasks did not finish, e.g. {}",

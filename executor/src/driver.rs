@@ -8,7 +8,8 @@
 //!
 //! - this module: the subscription, its loss and renewal, and the events;
 //! - `tasks`: launching, killing, and what tasks and their health checks report;
-//! - `updates`: the status updates, kept until acknowledged.
+//! - `updates`: the status updates, kept until acknowledged;
+//! - `outbox`: the updates on their way to the agent, a few at once, a task's in order.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -29,8 +30,11 @@ use crate::health::HealthConfig;
 use crate::task::TaskEvent;
 use crate::user::Account;
 
+mod outbox;
 mod tasks;
 mod updates;
+
+use outbox::Outbox;
 
 pub use updates::terminal_state;
 
@@ -116,13 +120,19 @@ enum Link {
 pub struct Executor {
     env: ExecutorEnv,
     client: AgentClient,
+    /// The UPDATEs being sent.
+    outbox: Outbox,
     connected: bool,
     /// Whether a subscription ever succeeded (the first connect has its own deadline).
     subscribed_once: bool,
     default_executor: bool,
     framework: Option<FrameworkInfo>,
     agent_id: Option<AgentId>,
+    /// The tasks running, and those ended whose updates are not all acknowledged yet
+    /// (a resubscription names them); a task leaves once the agent has them all.
     tasks: BTreeMap<String, Task>,
+    /// Whether any task was launched (an executor that ran tasks ends with the last).
+    launched_any: bool,
     /// In the order sent: resubscription replays them in that order.
     unacknowledged: Vec<call::Update>,
     events_tx: mpsc::UnboundedSender<TaskEvent>,
@@ -142,6 +152,7 @@ impl Executor {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         Executor {
             env,
+            outbox: Outbox::new(client.clone()),
             client,
             connected: false,
             subscribed_once: false,
@@ -149,6 +160,7 @@ impl Executor {
             framework: None,
             agent_id: None,
             tasks: BTreeMap::new(),
+            launched_any: false,
             unacknowledged: Vec::new(),
             events_tx,
             events_rx,
@@ -194,6 +206,7 @@ impl Executor {
                             Err(e) => link = self.lost(&e.to_string()),
                         },
                         Some(event) = self.events_rx.recv() => self.handle_task_event(event).await,
+                        () = self.outbox.answered() => {}
                         () = terminated(&mut sigterm), if !self.shutting_down => {
                             tracing::info!("SIGTERM");
                             self.shutdown().await;
@@ -237,12 +250,11 @@ impl Executor {
 
     /// `Some(exit status)` when there is nothing left to do.
     fn finished(&self) -> Option<i32> {
-        let all_ended = self.tasks.values().all(Task::terminal);
-        if self.tasks.is_empty() {
+        if !self.launched_any {
             // Nothing launched: only a shutdown or a lost agent ends us.
             return (self.shutting_down || self.abandoned).then_some(0);
         }
-        if !all_ended {
+        if !self.tasks.values().all(Task::terminal) {
             return None;
         }
         if self.abandoned {
@@ -299,6 +311,7 @@ impl Executor {
     /// checkpoints (the agent may be restarting), else end the tasks and exit.
     fn lost(&mut self, why: &str) -> Link {
         self.connected = false;
+        self.outbox.clear();
         let now = Instant::now();
         if self.env.checkpoint {
             let backoff = random_up_to(self.env.subscription_backoff_max);
@@ -389,11 +402,25 @@ impl Executor {
     }
 
     fn acknowledged(&mut self, uuid: &[u8]) {
-        let before = self.unacknowledged.len();
-        self.unacknowledged
-            .retain(|update| update.status.uuid.as_deref() != Some(uuid));
-        if self.unacknowledged.len() == before {
+        let Some(at) = self
+            .unacknowledged
+            .iter()
+            .position(|update| update.status.uuid.as_deref() == Some(uuid))
+        else {
             tracing::warn!("acknowledgement of an unknown status update");
+            return;
+        };
+        let task_id = self.unacknowledged.remove(at).status.task_id.value;
+        // An ended task the agent has every update of is done with (Mesos's default
+        // executor forgets a task's container when it ends): an executor taking group
+        // after group keeps only the tasks that still need it.
+        let done = self.tasks.get(&task_id).is_some_and(Task::terminal)
+            && !self
+                .unacknowledged
+                .iter()
+                .any(|update| update.status.task_id.value == task_id);
+        if done {
+            self.tasks.remove(&task_id);
         }
     }
 }
@@ -426,6 +453,76 @@ mod tests {
     use ratufa_agent::process::Exit;
 
     use super::*;
+
+    fn executor() -> Executor {
+        let env = ExecutorEnv {
+            framework_id: "fw-1".into(),
+            executor_id: "ex-1".into(),
+            agent_endpoint: "127.0.0.1:1".into(),
+            directory: "/tmp".into(),
+            sandbox: "/tmp".into(),
+            checkpoint: false,
+            recovery_timeout: Duration::from_secs(60),
+            subscription_backoff_max: Duration::from_secs(1),
+            shutdown_grace_period: Duration::from_secs(5),
+            http_command_executor: false,
+            tls: None,
+        };
+        let client = AgentClient::new(&env.agent_endpoint, None).unwrap();
+        Executor::new(env, client)
+    }
+
+    /// A task of `executor` in `state`, with its update of that state unacknowledged.
+    fn task_with_update(executor: &mut Executor, id: &str, state: TaskState) -> Vec<u8> {
+        let task_id = ratufa_proto::v1::TaskId { value: id.into() };
+        let status = executor.status(&task_id, state);
+        executor.tasks.insert(
+            id.into(),
+            Task {
+                info: TaskInfo {
+                    task_id,
+                    ..TaskInfo::default()
+                },
+                group: Some(0),
+                kill: None,
+                cause: None,
+                last: Some(status.clone()),
+                checkers: Checkers::default(),
+            },
+        );
+        let uuid = status.uuid.clone().unwrap();
+        executor.unacknowledged.push(call::Update { status });
+        uuid
+    }
+
+    #[test]
+    fn an_ended_task_is_forgotten_once_the_agent_has_all_its_updates() {
+        let mut executor = executor();
+        let running = task_with_update(&mut executor, "running", TaskState::TaskRunning);
+        let ended = task_with_update(&mut executor, "ended", TaskState::TaskFinished);
+        // A second update of the ended task, still unacknowledged after the first.
+        let task_id = ratufa_proto::v1::TaskId {
+            value: "ended".into(),
+        };
+        let mut again = executor.status(&task_id, TaskState::TaskFinished);
+        again.uuid = Some(uuid::Uuid::new_v4().as_bytes().to_vec());
+        let again_uuid = again.uuid.clone().unwrap();
+        executor.unacknowledged.push(call::Update { status: again });
+
+        executor.acknowledged(&running);
+        assert!(executor.tasks.contains_key("running"), "it still runs");
+        executor.acknowledged(&ended);
+        assert!(
+            executor.tasks.contains_key("ended"),
+            "one of its updates is not acknowledged yet"
+        );
+        executor.acknowledged(&again_uuid);
+        assert!(!executor.tasks.contains_key("ended"));
+        assert!(executor.unacknowledged.is_empty());
+        // Not done while a task runs; done once it has ended and been acknowledged.
+        executor.launched_any = true;
+        assert_eq!(executor.finished(), None);
+    }
 
     #[test]
     fn random_backoff_stays_within_its_bound() {

@@ -46,7 +46,7 @@ impl Executor {
                 .fail_unlaunched(info.task_id, "the executor is shutting down")
                 .await;
         }
-        if !self.default_executor && !self.tasks.is_empty() {
+        if !self.default_executor && self.launched_any {
             return self
                 .fail_unlaunched(
                     info.task_id,
@@ -61,6 +61,7 @@ impl Executor {
         // A live task again: the wait for the last acknowledgements starts over once
         // every task has ended.
         self.ack_deadline = None;
+        self.launched_any = true;
         let (kill_tx, kill_rx) = mpsc::unbounded_channel();
         self.tasks.insert(
             task_id.clone(),
@@ -164,7 +165,7 @@ impl Executor {
     pub(super) async fn kill_requested(&mut self, task_id: &TaskId, policy: Option<&KillPolicy>) {
         let Some(task) = self.tasks.get(&task_id.value) else {
             tracing::warn!(task_id = %task_id.value, "KILL for a task this executor does not run");
-            if self.tasks.is_empty() && !self.default_executor {
+            if !self.launched_any && !self.default_executor {
                 // Mesos's command executor ends when told to kill before any launch.
                 self.shutting_down = true;
             }

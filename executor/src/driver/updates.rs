@@ -59,10 +59,8 @@ impl Executor {
             update: Some(update),
             ..self.call(call::Type::Update)
         };
-        if let Err(e) = self.client.call(&call).await {
-            // Kept: a resubscription hands it over again.
-            tracing::warn!(task_id, error = %e, "status update not delivered");
-        }
+        // Not awaited: the loop goes on while the agent takes it.
+        self.outbox.send(task_id, call);
     }
 }
 

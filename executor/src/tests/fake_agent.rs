@@ -2,6 +2,7 @@
 //! SUBSCRIBE is answered with a stream that starts with SUBSCRIBED and carries what the
 //! test sends with `send`, until the test drops it with `drop_stream`.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +25,7 @@ use ratufa_proto::v1::{
     executor_info, framework_info,
 };
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use crate::ExecutorEnv;
@@ -39,6 +40,9 @@ struct Shared {
     refuse: Arc<AtomicBool>,
     stream: Arc<Mutex<Option<mpsc::UnboundedSender<Bytes>>>>,
     subscribed: Arc<Mutex<event::Subscribed>>,
+    /// Tasks whose UPDATEs are taken (seen on `calls`) but answered only once their
+    /// gate opens.
+    gates: Arc<Mutex<HashMap<String, watch::Receiver<bool>>>>,
 }
 
 pub struct FakeAgent {
@@ -75,6 +79,7 @@ impl FakeAgent {
             refuse: Arc::new(AtomicBool::new(false)),
             stream: Arc::new(Mutex::new(None)),
             subscribed: Arc::new(Mutex::new(subscribed)),
+            gates: Arc::new(Mutex::new(HashMap::new())),
         };
         let router = Router::new()
             .route("/api/v1/executor", post(executor_api))
@@ -145,6 +150,18 @@ impl FakeAgent {
             .unwrap();
     }
 
+    /// From now on the UPDATEs of `task_id` are answered only once the returned gate
+    /// is opened (`send(true)`), as by an agent slow to take them.
+    pub fn hold_updates_of(&self, task_id: &str) -> watch::Sender<bool> {
+        let (gate, open) = watch::channel(false);
+        self.shared
+            .gates
+            .lock()
+            .unwrap()
+            .insert(task_id.to_string(), open);
+        gate
+    }
+
     /// From now on SUBSCRIBE gets 503.
     pub fn refuse_subscriptions(&self) {
         self.shared.refuse.store(true, Ordering::SeqCst);
@@ -210,7 +227,18 @@ async fn executor_api(State(shared): State<Shared>, body: Bytes) -> Response {
         return (StatusCode::BAD_REQUEST, "not a protobuf Call").into_response();
     };
     let subscribe = call.r#type == Some(call::Type::Subscribe as i32);
+    let gate = call.update.as_ref().and_then(|u| {
+        shared
+            .gates
+            .lock()
+            .unwrap()
+            .get(&u.status.task_id.value)
+            .cloned()
+    });
     shared.calls.send(call).unwrap();
+    if let Some(mut open) = gate {
+        let _ = open.wait_for(|open| *open).await;
+    }
     if !subscribe {
         return StatusCode::ACCEPTED.into_response();
     }

@@ -407,3 +407,40 @@ async fn a_group_launched_after_the_others_ended_is_not_cut_short_by_their_wait(
     h.expect_acked(&[TaskState::TaskFinished]).await;
     assert_eq!(h.exit_status().await, 0);
 }
+
+#[tokio::test]
+async fn an_unanswered_update_holds_back_its_task_only() {
+    let mut h = Harness::start_as(&[], false, executor_info::Type::Default).await;
+    let gate = h.agent.hold_updates_of("slow");
+    h.agent.launch_group(vec![
+        shell_task("slow", "true"),
+        shell_task("quick", "true"),
+    ]);
+    // "slow"'s STARTING waits for its answer; "quick" reports all it has meanwhile,
+    // and "slow" nothing more: its RUNNING may not overtake its STARTING.
+    let mut seen: BTreeMap<String, Vec<TaskState>> = BTreeMap::new();
+    let quick_done = |seen: &BTreeMap<String, Vec<TaskState>>| {
+        seen.get("quick").and_then(|s| s.last()) == Some(&TaskState::TaskFinished)
+    };
+    while !quick_done(&seen) || !seen.contains_key("slow") {
+        let status = h.agent.next_call().await.update.expect("an UPDATE").status;
+        h.agent.ack(&status);
+        seen.entry(status.task_id.value.clone())
+            .or_default()
+            .push(TaskState::try_from(status.state).unwrap());
+    }
+    assert_eq!(
+        seen["quick"],
+        [
+            TaskState::TaskStarting,
+            TaskState::TaskRunning,
+            TaskState::TaskFinished
+        ]
+    );
+    assert_eq!(seen["slow"], [TaskState::TaskStarting]);
+    // Answered, "slow"'s other updates follow, in order.
+    gate.send(true).unwrap();
+    h.expect_acked(&[TaskState::TaskRunning, TaskState::TaskFinished])
+        .await;
+    assert_eq!(h.exit_status().await, 0);
+}
