@@ -55,14 +55,28 @@ fn variables(stdout: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// `ratufa-executor` starts once per task: it is linked position-dependent (build.rs)
-/// so that the dynamic loader has none of its addresses to relocate at each start.
+/// `ratufa-executor` starts once per task: it is linked position-dependent and
+/// statically (build.rs), so that at its start there is no dynamic loader, no library
+/// to map and none of its addresses to relocate.
 #[test]
-fn the_executor_binary_is_position_dependent() {
+fn the_executor_binary_is_static_and_position_dependent() {
     let elf = std::fs::read(env!("CARGO_BIN_EXE_ratufa-executor")).unwrap();
     assert_eq!(&elf[..4], b"\x7fELF");
+    let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]);
     // e_type, little-endian at offset 16: 2 is ET_EXEC, 3 ET_DYN (a PIE).
-    assert_eq!(u16::from_le_bytes([elf[16], elf[17]]), 2, "not ET_EXEC");
+    assert_eq!(u16_at(16), 2, "not ET_EXEC");
+    // The program headers (e_phoff, e_phentsize, e_phnum of ELF64): none may be
+    // PT_INTERP (3, a dynamic loader to run) or PT_DYNAMIC (2, libraries to load).
+    let table = usize::try_from(u64::from_le_bytes(elf[32..40].try_into().unwrap())).unwrap();
+    let types: Vec<u32> = (0..usize::from(u16_at(56)))
+        .map(|i| table + i * usize::from(u16_at(54)))
+        .map(|at| u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()))
+        .collect();
+    assert!(types.contains(&1), "no PT_LOAD in {types:?}");
+    assert!(
+        !types.contains(&3) && !types.contains(&2),
+        "dynamically linked (program header types {types:?}); build.rs warns why"
+    );
 }
 
 /// The executor logs at INFO unless RUST_LOG says otherwise, as a plain level or as
@@ -156,7 +170,7 @@ async fn tasks_run_under_their_own_executor_with_the_mesos_environment() {
         "value": "/nonexistent/ratufa-no-such-command",
         "arguments": ["ratufa-no-such-command"],
     });
-    let mut nobody = command_task("nobody", &agent_id, 0.1, 32.0, "id -un");
+    let mut nobody = command_task("nobody", &agent_id, 0.1, 32.0, "id -un; id -G");
     nobody["command"]["user"] = json!("nobody");
 
     scheduler
@@ -266,6 +280,17 @@ async fn tasks_run_under_their_own_executor_with_the_mesos_environment() {
     assert!(
         who.lines().any(|l| l == "nobody"),
         "`id -un` printed {who:?}"
+    );
+    // Its groups are nobody's, as the C library's user database gives them here (the
+    // executor, linked statically, looks them up through its own copy of it).
+    let groups = std::process::Command::new("id")
+        .args(["-G", "nobody"])
+        .output()
+        .unwrap();
+    let groups = String::from_utf8(groups.stdout).unwrap();
+    assert!(
+        who.lines().any(|l| l == groups.trim()),
+        "`id -G` printed {who:?}, nobody's groups are {groups:?}"
     );
 
     agent.assert_alive().await;
