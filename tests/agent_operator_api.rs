@@ -174,6 +174,23 @@ async fn simple_calls(agent: &Agent) {
         Some(proto.get_version.unwrap().version_info.version.as_str()),
         endpoint["version"].as_str()
     );
+    // The Mesos version the agent implements, as a Mesos agent's /version says, and
+    // ratufa's own beside it; /state says the same.
+    assert_eq!(
+        endpoint["version"],
+        ratufa_gateway::version::MESOS_VERSION,
+        "{endpoint}"
+    );
+    assert_eq!(
+        endpoint["ratufa_version"],
+        ratufa_gateway::version::RATUFA_VERSION,
+        "{endpoint}"
+    );
+    assert!(endpoint["build_time"].is_number(), "{endpoint}");
+    assert_eq!(
+        agent.get_json("/state").await["version"],
+        endpoint["version"]
+    );
 
     // GET_METRICS
     let metrics = json_call(agent, &json!({"type": "GET_METRICS", "get_metrics": {}})).await;

@@ -212,6 +212,12 @@ async fn state_calls(master: &Master, framework_id: &str, agent_id: &str) {
     let allocated = find(&agent["allocated_resources"], &["name"], "cpus").unwrap();
     assert_eq!(allocated["scalar"]["value"], 0.5, "{agent}");
     assert!(agent["registered_time"]["nanoseconds"].as_i64().unwrap() > 0);
+    // An agent reports the Mesos version it implements, as the master does (tools
+    // compare the two), not ratufa's own.
+    let master_version = get_json(master, "/version").await["version"].clone();
+    assert_eq!(agent["version"], master_version, "{agent}");
+    let slaves = get_json(master, "/master/slaves").await;
+    assert_eq!(slaves["slaves"][0]["version"], master_version, "{slaves}");
     let proto = proto_call(master, bare(call::Type::GetAgents)).await;
     let agents = proto.get_agents.unwrap().agents;
     assert_eq!(agents.len(), 1);

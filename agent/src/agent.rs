@@ -30,7 +30,7 @@ use crate::link::{CommandStream, MasterLink};
 use crate::master_detector::{Detected, LeaderChanges};
 use crate::runner::{Progress, Report};
 use crate::updates::{Outgoing, StatusUpdates, TaskKey};
-use crate::{AgentConfig, AgentError, VERSION};
+use crate::{AgentConfig, AgentError};
 
 mod executors;
 mod recovery;
@@ -383,7 +383,7 @@ impl Agent {
                 tasks,
                 executors,
                 frameworks,
-                version: Some(VERSION.to_string()),
+                version: Some(ratufa_gateway::version::MESOS_VERSION.to_string()),
             }),
             ..Call::default()
         }

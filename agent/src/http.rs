@@ -10,11 +10,9 @@ mod state;
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::Router;
 use axum::routing::any;
 use ratufa_gateway::OperatorRealms;
-use serde_json::{Value, json};
 
 use crate::files::Sandboxes;
 use crate::isolator::Isolator;
@@ -47,7 +45,7 @@ pub(crate) fn app(
     Router::new()
         .route("/health", any(ratufa_gateway::health))
         .route("/slave(1)/health", any(ratufa_gateway::health))
-        .route("/version", any(version))
+        .route("/version", any(ratufa_gateway::version::version))
         .merge(realms.readonly(state_routes))
         .merge(operator::routes(
             sandboxes.clone(),
@@ -57,8 +55,4 @@ pub(crate) fn app(
         .merge(executor_routes)
         .merge(realms.readonly(monitor::routes(sandboxes.clone(), isolator)))
         .merge(realms.readonly(crate::files::routes(sandboxes)))
-}
-
-async fn version() -> Json<Value> {
-    Json(json!({ "version": crate::VERSION }))
 }

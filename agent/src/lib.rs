@@ -47,9 +47,6 @@ pub use config::{
 pub use error::AgentError;
 pub use runner::grace_period;
 
-/// Our version, as `/version` and re-registration report it.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
 /// Binds `--ip`/`--port` and runs the agent until `shutdown` resolves.
 pub async fn run(
     config: AgentConfig,

@@ -17,6 +17,7 @@ pub mod request;
 pub mod stream;
 pub mod tcp;
 pub mod tls;
+pub mod version;
 
 #[cfg(test)]
 mod test_server;

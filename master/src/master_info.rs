@@ -9,14 +9,7 @@ use ratufa_proto::v1::{Address, MasterInfo};
 
 use crate::MasterConfig;
 
-/// The version clients see in MasterInfo, `/version` and `/master/state`: the Apache
-/// Mesos release whose v1 API this master implements. Clients parse it and switch
-/// features on it (pymesos asks for GPU resources and reads inverse offers the 1.x way
-/// only from "1.0.0" up), so it must read as a Mesos 1.x version, not as ratufa's own.
-pub const VERSION: &str = "1.11.0";
-
-/// ratufa's own version, reported beside [`VERSION`] as `ratufa_version`.
-pub const RATUFA_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use ratufa_gateway::version::{MESOS_VERSION as VERSION, RATUFA_VERSION};
 
 /// The capabilities a Mesos 1.x master advertises. Clients use them to decide which
 /// calls they may make, so they are advertised as Mesos does.

@@ -45,7 +45,7 @@ pub fn state_json(book: &Book) -> Value {
         .map(|(id, runs)| framework_json(id, runs, &agent_id))
         .collect();
     json!({
-        "version": crate::VERSION,
+        "version": ratufa_gateway::version::MESOS_VERSION,
         "id": agent_id,
         "pid": format!("slave(1)@{ip}:{port}"),
         "hostname": info.hostname,

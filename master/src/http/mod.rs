@@ -12,7 +12,6 @@ mod roles;
 mod scheduler;
 mod state;
 mod teardown;
-mod version;
 
 use std::sync::Arc;
 
@@ -109,8 +108,8 @@ pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
     let anywhere = Router::new()
         .route("/health", any(health))
         .route("/master/health", any(health))
-        .route("/version", any(version::version))
-        .route("/master/version", any(version::version))
+        .route("/version", any(ratufa_gateway::version::version))
+        .route("/master/version", any(ratufa_gateway::version::version))
         .route("/redirect", get(redirect.clone()))
         .route("/master/redirect", get(redirect));
 

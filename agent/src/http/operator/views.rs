@@ -40,10 +40,7 @@ pub(super) fn flags(book: &Book) -> GetFlags {
 
 /// The version `/version` shows.
 pub(super) fn version() -> VersionInfo {
-    VersionInfo {
-        version: crate::VERSION.to_string(),
-        ..VersionInfo::default()
-    }
+    ratufa_gateway::version::version_info()
 }
 
 pub(super) fn agent(book: &Book) -> GetAgent {

@@ -28,9 +28,9 @@ use ratufa_proto::Encoding;
 use ratufa_proto::v1::master::{Call, Response, call, response};
 
 use super::scheduler::{rejected, stopped};
-use super::version::version_info;
 use crate::MasterHandle;
 use crate::core::OperatorChange;
+use ratufa_gateway::version::version_info;
 
 pub(super) async fn api(
     State(master): State<MasterHandle>,

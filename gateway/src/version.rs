@@ -1,15 +1,25 @@
-//! `/version`: what Mesos's endpoint of that name answers. `version` is the Mesos API
-//! level we implement (clients parse it as numbers); `ratufa_version` is our own.
+//! `/version`, on the master and on the agent: what Mesos's endpoint of that name
+//! answers. `version` is the Mesos release whose v1 API we implement (clients parse it
+//! as numbers and switch features on it); `ratufa_version` is our own.
 
 use axum::Json;
 use serde_json::{Value, json};
 
-use crate::master_info::{RATUFA_VERSION, VERSION};
+/// The version clients see in MasterInfo, `/version`, `/master/state` and an agent's
+/// version: the Apache Mesos release whose v1 API ratufa implements. Clients parse it
+/// and switch features on it (pymesos asks for GPU resources and reads inverse offers
+/// the 1.x way only from "1.0.0" up), so it must read as a Mesos 1.x version, not as
+/// ratufa's own.
+pub const MESOS_VERSION: &str = "1.11.0";
+
+/// ratufa's own version, reported beside [`MESOS_VERSION`] as `ratufa_version`.
+pub const RATUFA_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 const BUILD_TIME: &str = env!("RATUFA_BUILD_TIME");
 const BUILD_USER: &str = env!("RATUFA_BUILD_USER");
 
-pub(super) async fn version() -> Json<Value> {
+/// The `/version` handler.
+pub async fn version() -> Json<Value> {
     Json(version_json())
 }
 
@@ -24,11 +34,11 @@ fn version_json() -> Value {
     })
 }
 
-/// What `/version` shows, as the operator API's GET_VERSION carries it.
-pub(super) fn version_info() -> ratufa_proto::v1::VersionInfo {
+/// What `/version` shows, as the operator APIs' GET_VERSION carry it.
+pub fn version_info() -> ratufa_proto::v1::VersionInfo {
     let build_time: u64 = BUILD_TIME.parse().unwrap_or(0);
     ratufa_proto::v1::VersionInfo {
-        version: VERSION.to_string(),
+        version: MESOS_VERSION.to_string(),
         build_date: Some(format_utc(build_time)),
         build_time: Some(build_time as f64),
         build_user: Some(BUILD_USER.to_string()),

@@ -1,4 +1,4 @@
-//! Records when and by whom the master was built, for `/version`.
+//! Records when and by whom ratufa was built, for `/version` (master and agent).
 //! `SOURCE_DATE_EPOCH` wins over the clock, for reproducible builds.
 
 use std::time::{SystemTime, UNIX_EPOCH};
