@@ -191,6 +191,12 @@ async fn simple_calls(agent: &Agent) {
         agent.get_json("/state").await["version"],
         endpoint["version"]
     );
+    // `?jsonp=<callback>`, as Mesos's web UI asks an agent: the same document, wrapped.
+    let response = agent.send(Request::get("/state?jsonp=JSON_CALLBACK")).await;
+    assert_eq!(
+        response.jsonp_document("JSON_CALLBACK")["version"],
+        endpoint["version"]
+    );
 
     // GET_METRICS
     let metrics = json_call(agent, &json!({"type": "GET_METRICS", "get_metrics": {}})).await;

@@ -883,6 +883,30 @@ async fn the_older_endpoints_take_mesos_query_parameters_and_teardown_forms() {
     let roles = get_json(&master, "/roles").await;
     assert!(find(&roles["roles"], &["name"], "ops").is_some(), "{roles}");
 
+    // `?jsonp=<callback>`, as Mesos's web UI asks: the same documents, wrapped.
+    let response = master
+        .send(Request::get("/master/state?jsonp=JSON_CALLBACK"))
+        .await;
+    let state = response.jsonp_document("JSON_CALLBACK");
+    assert_eq!(state["id"], get_json(&master, "/master/state").await["id"]);
+    // Its build fields are those /version shows.
+    let version = get_json(&master, "/version").await;
+    for field in ["build_date", "build_time", "build_user"] {
+        assert_eq!(state[field], version[field], "{field}");
+    }
+    let response = master
+        .send(Request::get("/metrics/snapshot?jsonp=angular.callbacks._1"))
+        .await;
+    assert_eq!(
+        response.jsonp_document("angular.callbacks._1")["master/elected"],
+        1.0
+    );
+    let response = master
+        .send(Request::get("/master/roles?jsonp=alert(1)"))
+        .await;
+    assert_eq!(response.status, 400, "{response:?}");
+    assert!(response.text().contains("'jsonp'"), "{response:?}");
+
     // `/master/teardown`: a form body, as `curl -d frameworkId=…` sends it.
     let form = |body: String| {
         Request::post("/master/teardown")

@@ -55,4 +55,5 @@ pub(crate) fn app(
         .merge(executor_routes)
         .merge(realms.readonly(monitor::routes(sandboxes.clone(), isolator)))
         .merge(realms.readonly(crate::files::routes(sandboxes)))
+        .layer(axum::middleware::from_fn(ratufa_gateway::jsonp::jsonp))
 }

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod jsonp;
 pub mod leader;
 pub mod negotiate;
 pub mod proxy;

@@ -441,6 +441,23 @@ impl Response {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+
+    /// The JSON document of a `?jsonp=<callback>` answer: 200, `text/javascript`,
+    /// `<callback>(<document>);` as Mesos writes it.
+    pub fn jsonp_document(&self, callback: &str) -> serde_json::Value {
+        assert_eq!(self.status, 200, "{self:?}");
+        assert_eq!(
+            self.header("Content-Type"),
+            Some("text/javascript"),
+            "{self:?}"
+        );
+        let text = self.text();
+        let inner = text
+            .strip_prefix(&format!("{callback}("))
+            .and_then(|rest| rest.strip_suffix(");"))
+            .unwrap_or_else(|| panic!("not {callback}(…); : {text}"));
+        serde_json::from_str(inner).unwrap_or_else(|e| panic!("{e}: {inner}"))
+    }
 }
 
 impl std::fmt::Debug for Response {

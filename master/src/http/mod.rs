@@ -119,6 +119,7 @@ pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
         .with_state(master)
         .merge(flags)
         .merge(anywhere)
+        .layer(middleware::from_fn(ratufa_gateway::jsonp::jsonp))
 }
 
 /// Leader-only routes: redirected (or, with `--leader_proxy`, forwarded) to the leader

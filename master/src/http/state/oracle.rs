@@ -34,9 +34,9 @@ pub(super) fn state_json(
     let active = snapshot.agents.iter().filter(|a| a.active).count();
     json!({
         "version": VERSION,
-        "build_date": "",
-        "build_time": 0.0,
-        "build_user": "",
+        "build_date": ratufa_gateway::version::version_info().build_date,
+        "build_time": ratufa_gateway::version::version_info().build_time,
+        "build_user": ratufa_gateway::version::version_info().build_user,
         "start_time": start,
         "elected_time": elected,
         "id": info.id,

@@ -215,10 +215,17 @@ pub(super) fn state(
     let active = snapshot.agents.iter().filter(|a| a.active).count();
     out.object();
     out.str("version", VERSION);
-    out.str("build_date", "");
-    // A double in Mesos (seconds since the epoch); there is no build time here.
-    out.f64("build_time", 0.0);
-    out.str("build_user", "");
+    // As `/version` says them; `build_time` a double, as in Mesos.
+    let build = ratufa_gateway::version::version_info();
+    out.str(
+        "build_date",
+        build.build_date.as_deref().unwrap_or_default(),
+    );
+    out.f64("build_time", build.build_time.unwrap_or_default());
+    out.str(
+        "build_user",
+        build.build_user.as_deref().unwrap_or_default(),
+    );
     // The process started once; this term (its core) began when it was elected.
     out.f64("start_time", epoch_secs(started_at));
     out.f64("elected_time", clock.epoch_secs(Time::ZERO));
