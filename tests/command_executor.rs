@@ -103,6 +103,23 @@ fn the_executor_logs_at_info_unless_rust_log_says_otherwise() {
     assert!(!logged(Some("ratufa_agent=error")));
 }
 
+/// `ratufa-executor` takes no arguments: one given is named and the executor exits 1
+/// without starting.
+#[test]
+fn the_executor_refuses_arguments() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ratufa-executor"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unexpected argument \"--help\""),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("MESOS_FRAMEWORK_ID"), "{stderr}");
+}
+
 /// A launcher dir without `ratufa-executor` (only `ratufa`, linked): the agent runs
 /// its executor as `ratufa executor` instead, and the task runs as well.
 #[tokio::test]
@@ -153,6 +170,8 @@ async fn tasks_run_under_their_own_executor_with_the_mesos_environment() {
         32.0,
         "echo \"PARENT_PID=$PPID\"; \
          echo \"PARENT_CMDLINE=$(tr '\\0' ' ' < /proc/$PPID/cmdline)\"; \
+         echo \"PARENT_SIGIGN=$(awk '/^SigIgn/ {print $2}' /proc/$PPID/status)\"; \
+         echo \"OWN_SIGIGN=$(awk '/^SigIgn/ {print $2}' /proc/$$/status)\"; \
          env | grep '^MESOS_' | sort; echo \"GREETING=$GREETING\"",
     );
     env["command"]["environment"] =
@@ -210,6 +229,14 @@ async fn tasks_run_under_their_own_executor_with_the_mesos_environment() {
         ["ratufa-executor"],
         "the task's parent is not a `ratufa-executor` process"
     );
+    // The executor ignores SIGPIPE (a write to a connection the agent closed is an
+    // error to handle, not its end); the task does not inherit that.
+    let ignored = |name: &str| {
+        let mask = u64::from_str_radix(&vars[name], 16).unwrap();
+        mask & (1 << (libc::SIGPIPE - 1)) != 0
+    };
+    assert!(ignored("PARENT_SIGIGN"), "stdout:\n{stdout}");
+    assert!(!ignored("OWN_SIGIGN"), "stdout:\n{stdout}");
     let expected = [
         ("MESOS_FRAMEWORK_ID", framework_id.clone()),
         ("MESOS_EXECUTOR_ID", "env".to_string()),
