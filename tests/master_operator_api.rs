@@ -808,7 +808,8 @@ fn ids(document: &Value, list: &str) -> Vec<String> {
 /// Mesos's older endpoints as operators' tools use them: `/master/tasks` pages by
 /// `limit` (100 unless given) and `offset`, newest first unless `order=asc`, and
 /// selects by `framework_id` and `task_id`; `/master/frameworks` by `framework_id`;
-/// `/master/slaves` by `slave_id`; `/master/roles` lists roles in Mesos's shape;
+/// `/master/slaves` by `slave_id`; `/master/roles` and `/master/state-summary` are
+/// in Mesos's shape; `?jsonp=` wraps documents;
 /// `POST /master/teardown` with `frameworkId=` tears a framework down.
 #[tokio::test]
 async fn the_older_endpoints_take_mesos_query_parameters_and_teardown_forms() {
@@ -882,6 +883,32 @@ async fn the_older_endpoints_take_mesos_query_parameters_and_teardown_forms() {
     assert_eq!(ops["reserved"], json!({}), "{ops}");
     let roles = get_json(&master, "/roles").await;
     assert!(find(&roles["roles"], &["name"], "ops").is_some(), "{roles}");
+
+    // `/master/state-summary`: per agent and per framework, tasks by state and where
+    // they run.
+    let summary = get_json(&master, "/master/state-summary").await;
+    assert_eq!(summary["hostname"], "localhost", "{summary}");
+    let slave = find(&summary["slaves"], &["id"], agent_id).unwrap_or_else(|| panic!("{summary}"));
+    assert_eq!(slave["TASK_RUNNING"], 3, "{slave}");
+    assert_eq!(slave["TASK_FINISHED"], 0, "{slave}");
+    assert_eq!(slave["resources"]["cpus"], 4.0, "{slave}");
+    let mut on_agent: Vec<&str> = slave["framework_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap())
+        .collect();
+    on_agent.sort_unstable();
+    assert_eq!(on_agent, expected, "{slave}");
+    let entry =
+        find(&summary["frameworks"], &["id"], second.id()).unwrap_or_else(|| panic!("{summary}"));
+    assert_eq!(entry["name"], "second", "{entry}");
+    assert_eq!(entry["TASK_RUNNING"], 1, "{entry}");
+    assert_eq!(entry["slave_ids"], json!([agent_id]), "{entry}");
+    assert!(
+        entry.get("tasks").is_none(),
+        "a summary lists no tasks: {entry}"
+    );
 
     // `?jsonp=<callback>`, as Mesos's web UI asks: the same documents, wrapped.
     let response = master

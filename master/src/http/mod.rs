@@ -52,6 +52,8 @@ pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
         .route("/master/state.json", get(state::state))
         .route("/state", get(state::state))
         .route("/state.json", get(state::state))
+        .route("/master/state-summary", get(state::state_summary))
+        .route("/state-summary", get(state::state_summary))
         .route("/master/frameworks", get(state::frameworks))
         .route("/frameworks", get(state::frameworks))
         .route("/master/slaves", get(state::slaves))

@@ -33,6 +33,13 @@ pub(super) async fn state(State(master): State<MasterHandle>) -> Response {
     .await
 }
 
+pub(super) async fn state_summary(State(master): State<MasterHandle>) -> Response {
+    stream_snapshot(master, |out, _, snapshot| {
+        writer::state_summary(out, snapshot);
+    })
+    .await
+}
+
 pub(super) async fn frameworks(
     State(master): State<MasterHandle>,
     Query(params): Query<HashMap<String, String>>,

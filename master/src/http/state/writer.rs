@@ -6,9 +6,11 @@
 //! messages (labels, container infos, the leader's MasterInfo…) are spliced in as
 //! the JSON mapping encodes them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use ratufa_proto::v1::{AgentInfo, Attribute, ExecutorInfo, Offer, Resource, Task, TaskStatus};
+use ratufa_proto::v1::{
+    AgentInfo, Attribute, ExecutorInfo, Offer, Resource, Task, TaskState, TaskStatus,
+};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -365,8 +367,14 @@ fn recovered_agent(out: &mut JsonOut, info: &AgentInfo) {
 }
 
 fn agent_object(out: &mut JsonOut, agent: &AgentSnapshot, clock: &Clock) {
-    let info = &agent.info;
     out.object();
+    agent_fields(out, agent, clock);
+    out.end_object();
+}
+
+/// An agent's fields, as `/master/state` and `/master/state-summary` write them.
+fn agent_fields(out: &mut JsonOut, agent: &AgentSnapshot, clock: &Clock) {
+    let info = &agent.info;
     out.str("id", info.id.as_ref().map_or("", |id| id.value.as_str()));
     out.str("hostname", &info.hostname);
     out.int("port", i64::from(info.port.unwrap_or(0)));
@@ -400,7 +408,6 @@ fn agent_object(out: &mut JsonOut, agent: &AgentSnapshot, clock: &Clock) {
     if let Some(at) = agent.reregistered_time {
         out.f64("reregistered_time", clock.epoch_secs(at));
     }
-    out.end_object();
 }
 
 fn framework(out: &mut JsonOut, framework: &FrameworkSnapshot, clock: &Clock) {
@@ -408,24 +415,10 @@ fn framework(out: &mut JsonOut, framework: &FrameworkSnapshot, clock: &Clock) {
     let info_json = ratufa_proto::json::to_value(info);
     let capabilities = capability_types(&info_json);
     let multi_role = capabilities.iter().any(|c| c == "MULTI_ROLE");
-    let used = framework.used_resources();
-    let mut total = used.clone();
+    let mut total = framework.used_resources();
     total += &framework.offered_resources;
     out.object();
-    out.str("id", info.id.as_ref().map_or("", |id| id.value.as_str()));
-    out.str("name", &info.name);
-    resources(out, "used_resources", used.as_slice());
-    resources(
-        out,
-        "offered_resources",
-        framework.offered_resources.as_slice(),
-    );
-    out.value("capabilities", &Value::Array(capabilities));
-    out.str("hostname", info.hostname.as_deref().unwrap_or_default());
-    out.str("webui_url", info.webui_url.as_deref().unwrap_or_default());
-    out.bool("active", framework.active);
-    out.bool("connected", framework.connected);
-    out.bool("recovered", framework.recovered);
+    framework_summary(out, framework, capabilities);
     out.str("user", &info.user);
     out.f64("failover_timeout", info.failover_timeout.unwrap_or(0.0));
     out.bool("checkpoint", info.checkpoint.unwrap_or(false));
@@ -451,13 +444,7 @@ fn framework(out: &mut JsonOut, framework: &FrameworkSnapshot, clock: &Clock) {
         executor(out, agent_id, e);
     });
     if multi_role {
-        out.key("roles");
-        out.array();
-        for role in &framework.roles {
-            out.comma();
-            out.write_str(role);
-        }
-        out.end_array();
+        strings(out, "roles", &framework.roles);
     } else {
         out.str("role", framework.roles.first().map_or("*", String::as_str));
     }
@@ -471,6 +458,119 @@ fn framework(out: &mut JsonOut, framework: &FrameworkSnapshot, clock: &Clock) {
         out.message("labels", labels);
     }
     out.end_object();
+}
+
+/// The fields Mesos writes for a framework everywhere (its `Summary<Framework>`):
+/// `/master/state`, `/frameworks` and `/master/state-summary`.
+fn framework_summary(out: &mut JsonOut, framework: &FrameworkSnapshot, capabilities: Vec<Value>) {
+    let info = &framework.info;
+    out.str("id", framework_id(framework));
+    out.str("name", &info.name);
+    resources(out, "used_resources", framework.used_resources().as_slice());
+    resources(
+        out,
+        "offered_resources",
+        framework.offered_resources.as_slice(),
+    );
+    out.value("capabilities", &Value::Array(capabilities));
+    out.str("hostname", info.hostname.as_deref().unwrap_or_default());
+    out.str("webui_url", info.webui_url.as_deref().unwrap_or_default());
+    out.bool("active", framework.active);
+    out.bool("connected", framework.connected);
+    out.bool("recovered", framework.recovered);
+}
+
+/// `/master/state-summary`: the master's hostname, and each agent and each framework
+/// (not the completed ones) with how many of its tasks are in each state and which
+/// frameworks run on the agent / which agents the framework's tasks are on, as Mesos
+/// writes it. Tasks counted are those `/master/state` lists: active, unreachable and
+/// completed.
+pub(super) fn state_summary(out: &mut JsonOut, snapshot: &StateSnapshot) {
+    let clock = Clock::of(snapshot);
+    let mut by_agent: BTreeMap<&str, (TaskCounts, BTreeSet<&str>)> = BTreeMap::new();
+    let mut by_framework: BTreeMap<&str, (TaskCounts, BTreeSet<&str>)> = BTreeMap::new();
+    for framework in &snapshot.frameworks {
+        let id = framework_id(framework);
+        let tasks = framework
+            .tasks
+            .iter()
+            .chain(&framework.unreachable_tasks)
+            .chain(&framework.completed_tasks);
+        for task in tasks {
+            let agent = by_agent.entry(task.agent_id()).or_default();
+            agent.0.count(task.state());
+            agent.1.insert(id);
+            let of_framework = by_framework.entry(id).or_default();
+            of_framework.0.count(task.state());
+            of_framework.1.insert(task.agent_id());
+        }
+    }
+    let none = (TaskCounts::default(), BTreeSet::new());
+    out.object();
+    out.str(
+        "hostname",
+        snapshot.master_info.hostname.as_deref().unwrap_or_default(),
+    );
+    out.list("slaves", &snapshot.agents, |out, agent| {
+        let (counts, frameworks) = by_agent.get(agent_id(&agent.info)).unwrap_or(&none);
+        out.object();
+        agent_fields(out, agent, &clock);
+        counts.write(out);
+        strings(out, "framework_ids", frameworks);
+        out.end_object();
+    });
+    out.list("frameworks", &snapshot.frameworks, |out, framework| {
+        let (counts, agents) = by_framework.get(framework_id(framework)).unwrap_or(&none);
+        let info_json = ratufa_proto::json::to_value(&framework.info);
+        out.object();
+        framework_summary(out, framework, capability_types(&info_json));
+        counts.write(out);
+        strings(out, "slave_ids", agents);
+        out.end_object();
+    });
+    out.end_object();
+}
+
+/// Tasks by state, as `/master/state-summary` counts them.
+#[derive(Debug, Default)]
+struct TaskCounts(BTreeMap<i32, i64>);
+
+impl TaskCounts {
+    /// The states Mesos writes a count of, in its order.
+    const WRITTEN: [TaskState; 10] = [
+        TaskState::TaskStaging,
+        TaskState::TaskStarting,
+        TaskState::TaskRunning,
+        TaskState::TaskKilling,
+        TaskState::TaskFinished,
+        TaskState::TaskKilled,
+        TaskState::TaskFailed,
+        TaskState::TaskLost,
+        TaskState::TaskError,
+        TaskState::TaskUnreachable,
+    ];
+
+    fn count(&mut self, state: TaskState) {
+        *self.0.entry(state as i32).or_default() += 1;
+    }
+
+    fn write(&self, out: &mut JsonOut) {
+        for state in Self::WRITTEN {
+            let count = self.0.get(&(state as i32)).copied().unwrap_or(0);
+            out.int(state.as_str_name(), count);
+        }
+    }
+}
+
+/// `key`: an array of strings.
+fn strings(out: &mut JsonOut, key: &str, values: impl IntoIterator<Item = impl AsRef<str>>) {
+    out.key(key);
+    out.array();
+    for value in values {
+        out.comma();
+        out.write_str(value.as_ref());
+    }
+    out.end_array();
 }
 
 fn task_entry(out: &mut JsonOut, entry: &std::sync::Arc<TaskEntry>) {
