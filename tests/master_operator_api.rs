@@ -964,4 +964,18 @@ async fn the_older_endpoints_take_mesos_query_parameters_and_teardown_forms() {
     }
     let response = master.send(Request::get("/master/teardown")).await;
     assert_eq!(response.status, 405, "{response:?}");
+
+    // Mesos's endpoints for what ratufa lacks say so (501), not 404.
+    for (request, names) in [
+        (Request::get("/master/maintenance/schedule"), "maintenance"),
+        (Request::post("/machine/down"), "maintenance"),
+        (Request::get("/master/quota"), "quota"),
+        (Request::post("/master/reserve"), "reservations"),
+        (Request::post("/create-volumes"), "volumes"),
+    ] {
+        let what = format!("{} {}", request.method, request.path);
+        let response = master.send(request).await;
+        assert_eq!(response.status, 501, "{what}: {response:?}");
+        assert!(response.text().contains(names), "{what}: {response:?}");
+    }
 }

@@ -6,6 +6,7 @@
 //! core's own answers.
 
 mod agent_link;
+mod not_there;
 mod operator;
 mod redirect;
 mod roles;
@@ -75,6 +76,7 @@ pub fn app(master: MasterHandle, leadership: Arc<dyn Leadership>) -> Router {
         .route("/master/weights", get(state::weights))
         .route("/teardown", any(teardown::teardown))
         .route("/master/teardown", any(teardown::teardown))
+        .merge(not_there::routes())
         .route("/api/v1", any(operator::api))
         .route("/master/api/v1", any(operator::api));
     let operator = leader_only(operator, &master, &leadership, realms.readwrite.as_ref());
