@@ -26,12 +26,15 @@
 //!
 //! Then `GET /master/state` STATE_REQUESTS times, one after another, on the failed-over
 //! master with every agent and task: how long each takes to read whole, and the
-//! master's CPU for them; and the operator API's GET_STATE once in JSON and once in
-//! protobuf.
+//! master's CPU for them. Then once each, with the master's CPU and its peak RSS
+//! above what it held before: `/master/state`, the operator API's GET_STATE and
+//! GET_TASKS in JSON and in protobuf, and an operator SUBSCRIBE's SUBSCRIBED event
+//! (the whole state) in each. READS=state,GET_STATE,GET_TASKS,SUBSCRIBE (the default)
+//! picks which and in what order; ENCODINGS=json,protobuf (the default) the encodings.
 //!
 //! Run: `cargo bench --bench master_failover` (AGENTS=20000 TASKS_PER_AGENT=10
 //! FRAMEWORKS=5 IN_FLIGHT=1000 STATE_REQUESTS=3 by default; BENCH_LOG=info keeps the
-//! master's log).
+//! master's log; RATUFA_BIN=<path> runs another build's `ratufa` as the masters).
 
 #[path = "../tests/support/scratch.rs"]
 mod scratch;
@@ -48,7 +51,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use ratufa_agent::link::MasterLink;
+use ratufa_gateway::recordio::RecordIoDecoder;
 use ratufa_proto::ratufa::agentlink::{Call as AgentCall, call as agent_call, command};
+use ratufa_proto::v1::master::{Event, Response};
 use ratufa_proto::v1::{
     AgentId, AgentInfo, CommandInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, Label,
     Labels, Task, TaskId, TaskState,
@@ -56,7 +61,7 @@ use ratufa_proto::v1::{
 use scratch::{free_port, fresh_dir};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
-use support::{cpu_seconds, env, load_average, rss_bytes, scalar};
+use support::{cpu_seconds, env, load_average, peak_rss_bytes, reset_peak_rss, rss_bytes, scalar};
 use tokio::sync::{Notify, Semaphore};
 
 /// The id prefix of the agents, as the master that first admitted them named them.
@@ -139,9 +144,15 @@ impl Drop for Master {
 async fn start_master(dir: &std::path::Path, name: &str) -> (Master, Duration) {
     let port = free_port();
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ratufa"));
+    // RATUFA_BIN: another build's binary, to compare builds in the same bench.
+    let binary =
+        std::env::var("RATUFA_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ratufa").to_string());
+    let mut command = Command::new(binary);
     command
         .arg("master")
+        // The simulated agents do not answer PINGs (see `sim_agent`); the reads after
+        // the failover must find every agent still there.
+        .arg("--agent_ping_timeout=10mins")
         // Every address of the loopback, so that the agents can come from several
         // (see LOOPBACKS).
         .arg("--ip=0.0.0.0")
@@ -273,9 +284,9 @@ struct Progress {
 
 /// One simulated agent: re-registers, holds its permit until SUBSCRIBED arrives, then
 /// keeps its stream open until the master goes away. It does not answer PINGs: a PONG
-/// would need a second connection per agent, which the open-file limit may not hold,
-/// and the run ends long before the master would give up on an agent
-/// (`--agent_ping_timeout` × `--max_agent_ping_timeouts`, 75 s by default).
+/// would need a second connection per agent, which the open-file limit may not hold;
+/// the masters ping every 10 minutes instead of 15 s, so that no agent is given up on
+/// (after `--max_agent_ping_timeouts` unanswered PINGs) before the run ends.
 async fn sim_agent(
     link: MasterLink,
     call: AgentCall,
@@ -370,25 +381,115 @@ async fn master_state(base: &str) -> (usize, usize, Duration, usize) {
     (state.slaves.len(), tasks, took, body.len())
 }
 
-/// The operator API's GET_STATE, answered in JSON or protobuf: how long until read
-/// whole, and how many bytes.
-async fn operator_get_state(base: &str, accept: &str) -> (Duration, usize) {
+/// ENCODINGS=json,protobuf (the default): the operator API's encodings to ask for.
+fn encodings() -> Vec<&'static str> {
+    let wanted = std::env::var("ENCODINGS").unwrap_or_else(|_| "json,protobuf".to_string());
+    [
+        ("json", "application/json"),
+        ("protobuf", support::PROTOBUF),
+    ]
+    .into_iter()
+    .filter(|(name, _)| wanted.split(',').any(|w| w == *name))
+    .map(|(_, media_type)| media_type)
+    .collect()
+}
+
+/// POSTs the operator API call of type `call` (JSON), asking for `accept`: when it
+/// was sent, and the 200 response.
+async fn operator_call(
+    base: &str,
+    call: &str,
+    accept: &str,
+) -> (Instant, hyper::Response<hyper::body::Incoming>) {
     let client = support::client();
     let request = hyper::Request::post(format!("{base}/api/v1"))
         .header("Content-Type", "application/json")
         .header("Accept", accept)
-        .body(Full::new(Bytes::from_static(br#"{"type":"GET_STATE"}"#)))
+        .body(Full::new(Bytes::from(format!(r#"{{"type":"{call}"}}"#))))
         .expect("request");
     let start = Instant::now();
     let response = client.request(request).await.expect("POST /api/v1");
-    assert_eq!(response.status(), 200, "GET_STATE");
+    assert_eq!(response.status(), 200, "{call}");
+    (start, response)
+}
+
+/// An operator API read (`call`, e.g. GET_STATE) answered in `accept`: how long until
+/// read whole, its bytes, and how many tasks it lists (the body decoded, to check it).
+async fn operator_read(base: &str, call: &str, accept: &str) -> (Duration, usize, usize) {
+    let (start, response) = operator_call(base, call, accept).await;
     let body = response
         .into_body()
         .collect()
         .await
-        .expect("GET_STATE body")
+        .expect("operator API body")
         .to_bytes();
-    (start.elapsed(), body.len())
+    let took = start.elapsed();
+    let response: Response = ratufa_proto::Encoding::from_media_type(accept)
+        .expect("encoding")
+        .decode(&body)
+        .expect("operator API response");
+    let tasks = response
+        .get_tasks
+        .as_ref()
+        .or_else(|| response.get_state.as_ref()?.get_tasks.as_ref())
+        .map_or(0, |t| t.tasks.len());
+    (took, body.len(), tasks)
+}
+
+/// An operator SUBSCRIBE in `accept`: how long until its first event (SUBSCRIBED, the
+/// whole state) is read whole, its bytes, and how many tasks it lists.
+async fn operator_subscribed(base: &str, accept: &str) -> (Duration, usize, usize) {
+    let (start, response) = operator_call(base, "SUBSCRIBE", accept).await;
+    let mut body = response.into_body();
+    let mut decoder = RecordIoDecoder::new(1 << 30);
+    let record = loop {
+        let frame = body
+            .frame()
+            .await
+            .expect("SUBSCRIBED before the stream ends")
+            .expect("frame");
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if let Some(record) = decoder.feed(&data).expect("recordio").into_iter().next() {
+            break record;
+        }
+    };
+    let took = start.elapsed();
+    let event: Event = ratufa_proto::Encoding::from_media_type(accept)
+        .expect("encoding")
+        .decode(&record)
+        .expect("SUBSCRIBED event");
+    let tasks = event
+        .subscribed
+        .as_ref()
+        .and_then(|s| s.get_state.as_ref()?.get_tasks.as_ref())
+        .map_or(0, |t| t.tasks.len());
+    (took, record.len(), tasks)
+}
+
+/// Runs `read` on the master `pid` and prints how long it took, the master's CPU for
+/// it and its peak RSS above what it held before (the peak is reset first).
+async fn measured<F: std::future::Future<Output = (Duration, usize, usize)>>(
+    what: &str,
+    pid: u32,
+    expected_tasks: u64,
+    read: F,
+) {
+    let rss_before = rss_bytes(pid);
+    reset_peak_rss(pid);
+    let cpu = cpu_seconds(pid);
+    let (took, bytes, tasks) = read.await;
+    let cpu = cpu_seconds(pid) - cpu;
+    let peak = peak_rss_bytes(pid).saturating_sub(rss_before);
+    assert_eq!(tasks as u64, expected_tasks, "tasks in {what}");
+    println!(
+        "  {what:<44} {:>6.1} MiB in {:>5.2} s; master CPU {:>5.2} s, peak RSS +{:.0} MiB",
+        bytes as f64 / 1048576.0,
+        took.as_secs_f64(),
+        cpu,
+        peak as f64 / 1048576.0
+    );
 }
 
 fn main() {
@@ -473,15 +574,36 @@ fn main() {
             took.iter().map(|t| format!("{t:.2}")).collect::<Vec<_>>().join(", "),
             master_cpu / state_requests as f64
         );
-        for accept in ["application/json", "application/x-protobuf"] {
-            let master_cpu = cpu_seconds(second.pid());
-            let (took, bytes) = operator_get_state(&second.base, accept).await;
-            println!(
-                "  operator API GET_STATE ({accept}): {:.1} MiB in {:.2} s; master CPU {:.2} s",
-                bytes as f64 / 1048576.0,
-                took.as_secs_f64(),
-                cpu_seconds(second.pid()) - master_cpu
-            );
+        let pid = second.pid();
+        let tasks = agents * tasks_per_agent;
+        let base = &second.base;
+        // READS: which of the reads below, in that order (an allocator keeps memory a
+        // read freed, which hides what the next read needs from the peak RSS).
+        let reads = std::env::var("READS").unwrap_or_else(|_| {
+            "state,GET_STATE,GET_TASKS,SUBSCRIBE".to_string()
+        });
+        for read in reads.split(',') {
+            match read {
+                "state" => {
+                    measured("/master/state", pid, tasks, async {
+                        let (_, tasks, took, bytes) = master_state(base).await;
+                        (took, bytes, tasks)
+                    })
+                    .await;
+                }
+                "SUBSCRIBE" => {
+                    for accept in encodings() {
+                        let what = format!("operator SUBSCRIBE: SUBSCRIBED ({accept})");
+                        measured(&what, pid, tasks, operator_subscribed(base, accept)).await;
+                    }
+                }
+                call => {
+                    for accept in encodings() {
+                        let what = format!("operator API {call} ({accept})");
+                        measured(&what, pid, tasks, operator_read(base, call, accept)).await;
+                    }
+                }
+            }
         }
         drop(back.streams);
         drop(second);

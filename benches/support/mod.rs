@@ -82,12 +82,28 @@ fn clock_ticks_per_second() -> f64 {
 
 /// The resident set size of process `pid` in bytes (VmRSS), 0 when it cannot be read.
 pub fn rss_bytes(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:") * 1024
+}
+
+/// A `kB` line of `/proc/<pid>/status`, 0 when it cannot be read.
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kib| kib * 1024)
+        .unwrap_or(0)
+}
+
+/// Resets process `pid`'s peak RSS (VmHWM) to its current RSS (`/proc/<pid>/clear_refs`,
+/// Linux 4.0 on); the peak then tells what one request took on top.
+pub fn reset_peak_rss(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
+/// The peak resident set size of process `pid` in bytes (VmHWM), 0 when unreadable.
+pub fn peak_rss_bytes(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:") * 1024
 }
 
 /// The 1-minute load average, to record how busy the machine was.
