@@ -37,7 +37,7 @@ pub use request::{
     DEFAULT_MAX_BODY_BYTES, decode_call, decode_call_keeping_body, missing_or_unknown_type,
     stream_id,
 };
-pub use stream::{Heartbeat, event_stream, new_stream_id};
+pub use stream::{Heartbeat, event_stream, event_stream_after, new_stream_id};
 pub use tls::{Tls, TlsSettings};
 
 /// `Mesos-Stream-Id`: set on a SUBSCRIBE response, required on the scheduler's later

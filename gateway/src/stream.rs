@@ -60,6 +60,36 @@ pub fn event_stream<M: MesosMessage, E: Borrow<M> + Send + 'static>(
     events: UnboundedReceiver<E>,
     heartbeat: Option<Heartbeat<M>>,
 ) -> Response {
+    open_stream(encoding, stream_id, None, events, heartbeat)
+}
+
+/// [`event_stream`] whose first event (SUBSCRIBED) comes already encoded in
+/// `encoding`: one too large to build as a message first (an operator's SUBSCRIBED
+/// holds the whole cluster's state). The queued events follow it.
+pub fn event_stream_after<M: MesosMessage, E: Borrow<M> + Send + 'static>(
+    encoding: Encoding,
+    stream_id: Option<String>,
+    first: &[u8],
+    events: UnboundedReceiver<E>,
+    heartbeat: Option<Heartbeat<M>>,
+) -> Response {
+    if first.is_empty() {
+        // As `encode_event`: an empty record would break every Mesos client.
+        return ApiError::internal("the first event encodes to zero bytes").into_response();
+    }
+    // Room for the heartbeat that follows it in the same chunk: no second copy.
+    let mut framed = BytesMut::with_capacity(first.len() + 512);
+    recordio::encode(first, &mut framed);
+    open_stream(encoding, stream_id, Some(framed), events, heartbeat)
+}
+
+fn open_stream<M: MesosMessage, E: Borrow<M> + Send + 'static>(
+    encoding: Encoding,
+    stream_id: Option<String>,
+    first: Option<BytesMut>,
+    events: UnboundedReceiver<E>,
+    heartbeat: Option<Heartbeat<M>>,
+) -> Response {
     let stream_id_header = match stream_id.as_deref().map(HeaderValue::from_str) {
         None => None,
         Some(Ok(value)) => Some(value),
@@ -81,6 +111,7 @@ pub fn event_stream<M: MesosMessage, E: Borrow<M> + Send + 'static>(
         events,
         heartbeat,
         ticker: None,
+        first,
         first_sent: false,
         message: std::marker::PhantomData,
     };
@@ -129,6 +160,8 @@ struct EventStream<M, E> {
     heartbeat: Option<(Duration, Bytes)>,
     /// Started once the first event is out.
     ticker: Option<Interval>,
+    /// A first event given already framed, sent before any queued one.
+    first: Option<BytesMut>,
     first_sent: bool,
     message: std::marker::PhantomData<fn() -> M>,
 }
@@ -137,6 +170,11 @@ impl<M: MesosMessage, E: Borrow<M>> EventStream<M, E> {
     /// The next chunk to write, or `None` once the producer is gone and its queue is
     /// drained (which ends the body).
     async fn next_chunk(&mut self) -> Option<Bytes> {
+        if let Some(mut chunk) = self.first.take() {
+            self.first_sent = true;
+            self.follow_first(&mut chunk);
+            return Some(chunk.freeze());
+        }
         loop {
             let Self { events, ticker, .. } = self;
             let tick = async {
@@ -161,12 +199,7 @@ impl<M: MesosMessage, E: Borrow<M>> EventStream<M, E> {
             }
             if !self.first_sent {
                 self.first_sent = true;
-                // The first event is SUBSCRIBED; a heartbeat follows it at once so the
-                // client sees the rhythm begin.
-                if let Some((interval, frame)) = &self.heartbeat {
-                    chunk.extend_from_slice(frame);
-                    self.ticker = start_ticker(*interval);
-                }
+                self.follow_first(&mut chunk);
             } else {
                 // Whatever else is already queued goes out in the same write.
                 while chunk.len() < MAX_BATCH_BYTES {
@@ -181,6 +214,17 @@ impl<M: MesosMessage, E: Borrow<M>> EventStream<M, E> {
             if !chunk.is_empty() {
                 return Some(chunk.freeze());
             }
+        }
+    }
+}
+
+impl<M, E> EventStream<M, E> {
+    /// The first event is SUBSCRIBED; a heartbeat follows it at once so the client
+    /// sees the rhythm begin.
+    fn follow_first(&mut self, chunk: &mut BytesMut) {
+        if let Some((interval, frame)) = &self.heartbeat {
+            chunk.extend_from_slice(frame);
+            self.ticker = start_ticker(*interval);
         }
     }
 }

@@ -36,21 +36,28 @@ fn type_of(record: &[u8]) -> event::Type {
 struct Setup {
     encoding: Encoding,
     heartbeat: Option<Duration>,
+    /// A first event given already encoded (`event_stream_after`).
+    first: Option<Vec<u8>>,
     senders: Arc<Mutex<mpsc::UnboundedSender<UnboundedSender<Event>>>>,
 }
 
 async fn subscribe(State(setup): State<Setup>) -> Response {
     let (tx, rx) = mpsc::unbounded_channel();
     setup.senders.lock().await.send(tx).unwrap();
-    event_stream(
-        setup.encoding,
-        Some("stream-1".into()),
-        rx,
-        setup.heartbeat.map(|interval| Heartbeat {
-            interval,
-            event: typed(event::Type::Heartbeat),
-        }),
-    )
+    let heartbeat = setup.heartbeat.map(|interval| Heartbeat {
+        interval,
+        event: typed(event::Type::Heartbeat),
+    });
+    match &setup.first {
+        Some(first) => event_stream_after(
+            setup.encoding,
+            Some("stream-1".into()),
+            first,
+            rx,
+            heartbeat,
+        ),
+        None => event_stream(setup.encoding, Some("stream-1".into()), rx, heartbeat),
+    }
 }
 
 /// Serves one stream; returns the producer's sender, the response headers, the
@@ -64,10 +71,25 @@ async fn open(
     Records,
     tokio::task::JoinHandle<()>,
 ) {
+    open_with(encoding, heartbeat, None).await
+}
+
+/// [`open`], the stream's first event given already encoded when `first` is.
+async fn open_with(
+    encoding: Encoding,
+    heartbeat: Option<Duration>,
+    first: Option<Vec<u8>>,
+) -> (
+    UnboundedSender<Event>,
+    axum::http::response::Parts,
+    Records,
+    tokio::task::JoinHandle<()>,
+) {
     let (senders_tx, mut senders_rx) = mpsc::unbounded_channel();
     let setup = Setup {
         encoding,
         heartbeat,
+        first,
         senders: Arc::new(Mutex::new(senders_tx)),
     };
     let addr = serve(
@@ -94,6 +116,29 @@ async fn open(
         let _ = conn.await;
     });
     (tx, parts, Records::new(body), conn)
+}
+
+#[tokio::test]
+async fn an_encoded_first_event_comes_first_then_a_heartbeat_then_the_queue() {
+    let mut subscribed = typed(event::Type::Subscribed);
+    subscribed.subscribed = Some(event::Subscribed {
+        framework_id: ratufa_proto::v1::FrameworkId {
+            value: "f".repeat(100_000),
+        },
+        ..Default::default()
+    });
+    let first = subscribed.encode_to_vec();
+    let (tx, _, mut records, _conn) = open_with(
+        Encoding::Protobuf,
+        Some(Duration::from_secs(3600)),
+        Some(first.clone()),
+    )
+    .await;
+    // Queued before the stream is read: still after the first event.
+    tx.send(typed(event::Type::Offers)).unwrap();
+    assert_eq!(records.record(WAIT).await, first);
+    assert_eq!(type_of(&records.record(WAIT).await), event::Type::Heartbeat);
+    assert_eq!(type_of(&records.record(WAIT).await), event::Type::Offers);
 }
 
 #[test]

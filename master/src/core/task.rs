@@ -172,6 +172,84 @@ impl TaskEntry {
         task
     }
 
+    /// Appends the protobuf encoding of [`TaskEntry::task`] to `out`, the same bytes
+    /// (prost writes fields in number order), without decoding the record: the stored
+    /// encodings are copied with the task's own fields put in their places. For large
+    /// answers (the operator API's GET_STATE lists every task).
+    pub fn encode_task(&self, out: &mut Vec<u8>) {
+        use prost::encoding::{WireType, encode_key, encode_varint, message};
+        let ids = |out: &mut Vec<u8>| {
+            message::encode(2, &self.task_id_proto(), out);
+            message::encode(3, &self.framework_id_proto(), out);
+        };
+        let mut rest = &self.rest[..];
+        // Fields 2 (task_id) and 3 (framework_id), 5 (agent_id) and 6 (state) are
+        // placeholders in `rest`; 8 (statuses), 9 and 10 (the forwarded update) are
+        // absent from it.
+        let mut written = 0u32;
+        let put_before = |number: u32, out: &mut Vec<u8>, written: &mut u32| {
+            if *written < 2 && number > 1 {
+                ids(out);
+                *written = 3;
+            }
+            if *written < 5 && number > 4 {
+                message::encode(5, &self.agent_id_proto(), out);
+                encode_key(6, WireType::Varint, out);
+                encode_varint(self.state as i64 as u64, out);
+                *written = 6;
+            }
+            if *written < 8 && number > 7 {
+                for (flags, bytes) in self.status_entries() {
+                    encode_key(8, WireType::LengthDelimited, out);
+                    let start = out.len();
+                    self.encode_status(flags, bytes, out);
+                    let status = out.split_off(start);
+                    encode_varint(status.len() as u64, out);
+                    out.extend_from_slice(&status);
+                }
+                if let Some(state) = self.forwarded_state() {
+                    encode_key(9, WireType::Varint, out);
+                    encode_varint(state as i64 as u64, out);
+                }
+                if let Some(uuid) = self.status_update_uuid() {
+                    encode_key(10, WireType::LengthDelimited, out);
+                    encode_varint(uuid.len() as u64, out);
+                    out.extend_from_slice(uuid);
+                }
+                *written = 10;
+            }
+        };
+        while let Some((number, field)) = next_field(&mut rest) {
+            put_before(number, out, &mut written);
+            if !matches!(number, 2 | 3 | 5 | 6) {
+                out.extend_from_slice(field);
+            }
+        }
+        put_before(u32::MAX, out, &mut written);
+    }
+
+    /// Appends the protobuf encoding of a stored status as [`TaskEntry::unpack_status`]
+    /// gives it: the ids left out put back in their places (task_id is field 1,
+    /// agent_id field 5).
+    fn encode_status(&self, flags: u8, mut bytes: &[u8], out: &mut Vec<u8>) {
+        use prost::encoding::message;
+        let mut agent_id_due = flags & OWN_AGENT_ID != 0;
+        while let Some((number, field)) = next_field(&mut bytes) {
+            if agent_id_due && number > 5 {
+                message::encode(5, &self.agent_id_proto(), out);
+                agent_id_due = false;
+            }
+            if number == 1 && flags & OWN_TASK_ID != 0 {
+                message::encode(1, &self.task_id_proto(), out);
+            } else {
+                out.extend_from_slice(field);
+            }
+        }
+        if agent_id_due {
+            message::encode(5, &self.agent_id_proto(), out);
+        }
+    }
+
     pub fn task_id(&self) -> &str {
         &self.task_id
     }
@@ -184,6 +262,12 @@ impl TaskEntry {
     pub fn task_id_proto(&self) -> TaskId {
         TaskId {
             value: self.task_id.to_string(),
+        }
+    }
+
+    fn framework_id_proto(&self) -> FrameworkId {
+        FrameworkId {
+            value: self.framework_id.to_string(),
         }
     }
 
@@ -378,6 +462,30 @@ impl TaskEntry {
         self.has |= FORWARDED;
         self.status_update_uuid = uuid.map(StatusUuid::new);
     }
+}
+
+/// The next field of protobuf bytes our own encoder wrote: its number and its bytes,
+/// key included. `None` at the end (or on bytes it cannot read, which our own
+/// encodings never are).
+fn next_field<'a>(bytes: &mut &'a [u8]) -> Option<(u32, &'a [u8])> {
+    use prost::encoding::decode_varint;
+    let all: &'a [u8] = bytes;
+    let mut tail: &'a [u8] = bytes;
+    let key = decode_varint(&mut tail).ok()?;
+    let value_len = match key & 7 {
+        0 => {
+            decode_varint(&mut tail).ok()?;
+            0
+        }
+        1 => 8,
+        2 => usize::try_from(decode_varint(&mut tail).ok()?).ok()?,
+        5 => 4,
+        _ => return None,
+    };
+    let end = all.len() - tail.len() + value_len;
+    let field = all.get(..end)?;
+    *bytes = &all[end..];
+    Some((u32::try_from(key >> 3).ok()?, field))
 }
 
 fn encode(message: &impl Message) -> Box<[u8]> {

@@ -6,6 +6,7 @@
 //! core's own answers.
 
 mod agent_link;
+mod chunks;
 mod not_there;
 mod operator;
 mod redirect;

@@ -223,6 +223,14 @@ pub(crate) fn write_scalar(kind: &Kind, value: &Value, out: &mut String) {
     }
 }
 
+/// A double as the mapping writes it (`"Infinity"` and the like in quotes), for
+/// writers that put documents together from parts.
+pub fn float_text(v: f64) -> String {
+    let mut out = String::new();
+    write_float(v, &mut out);
+    out
+}
+
 pub(crate) fn write_float(v: f64, out: &mut String) {
     if v.is_finite() {
         // serde_json prints the shortest representation that round-trips.

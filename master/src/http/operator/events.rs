@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::super::scheduler::stopped;
 use super::super::state::Clock;
-use super::views;
+use super::{parts, views};
 use crate::MasterHandle;
 use crate::core::OperatorEvent;
 
@@ -24,18 +24,14 @@ pub(super) async fn subscribe(
     let snapshot = master.operator_subscribe(changes).await.map_err(stopped)?;
     let heartbeat_interval = master.heartbeat_interval();
     let clock = Clock::of(&snapshot);
-    let state = tokio::task::spawn_blocking(move || views::state(&snapshot))
-        .await
-        .map_err(|e| ApiError::internal(format!("building the state failed: {e}")))?;
+    let interval = heartbeat_interval.as_secs_f64();
+    // Written straight from the snapshot, off the async workers (see `parts`).
+    let subscribed =
+        tokio::task::spawn_blocking(move || parts::subscribed(&snapshot, interval, encoding))
+            .await
+            .map_err(|e| ApiError::internal(format!("writing the state failed: {e}")))?
+            .map_err(|why| ApiError::internal(format!("writing the state failed: {why}")))?;
     let (events, receiver) = mpsc::unbounded_channel::<Event>();
-    let _ = events.send(Event {
-        r#type: Some(event::Type::Subscribed as i32),
-        subscribed: Some(event::Subscribed {
-            get_state: Some(state),
-            heartbeat_interval_seconds: Some(heartbeat_interval.as_secs_f64()),
-        }),
-        ..Event::default()
-    });
     // Turns the core's changes into events until the client goes away; dropping
     // `changed` then tells the driver to stop queueing for this stream.
     tokio::spawn(async move {
@@ -51,9 +47,10 @@ pub(super) async fn subscribe(
             }
         }
     });
-    Ok(ratufa_gateway::event_stream(
+    Ok(ratufa_gateway::event_stream_after(
         encoding,
         None,
+        &subscribed,
         receiver,
         Some(Heartbeat {
             interval: heartbeat_interval,

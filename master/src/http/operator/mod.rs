@@ -16,6 +16,9 @@
 //! allows neither JSON nor protobuf.
 
 mod events;
+#[cfg(test)]
+mod oracle;
+mod parts;
 mod views;
 
 use axum::body::Body;
@@ -27,6 +30,7 @@ use ratufa_gateway::ApiError;
 use ratufa_proto::Encoding;
 use ratufa_proto::v1::master::{Call, Response, call, response};
 
+use super::chunks::{Chunks, stream_body};
 use super::scheduler::{rejected, stopped};
 use crate::MasterHandle;
 use crate::core::OperatorChange;
@@ -149,17 +153,21 @@ fn validate(call: Call, encoding: Encoding, body: &[u8]) -> Result<Request, ApiE
     Ok(request)
 }
 
-/// Answers a read from a fresh snapshot, built and encoded off the async workers: at
-/// 20,000 agents and 200,000 tasks GET_STATE takes seconds of CPU, mostly encoding.
-async fn read(
-    master: MasterHandle,
-    kind: call::Type,
-    accept: Encoding,
-) -> Result<Vec<u8>, ApiError> {
+/// Answers a read from a fresh snapshot, off the async workers. The big answers (the
+/// state and its lists) are written part by part and streamed (see `parts`); the
+/// small ones are built and encoded.
+async fn read(master: MasterHandle, kind: call::Type, accept: Encoding) -> Result<Body, ApiError> {
     let snapshot = master.snapshot().await.map_err(stopped)?;
-    tokio::task::spawn_blocking(move || accept.encode(&answer(&master, &snapshot, kind)))
-        .await
-        .map_err(|e| ApiError::internal(format!("building the response failed: {e}")))
+    if parts::is_big(kind) {
+        return Ok(stream_body(move |sink| {
+            parts::write(&snapshot, kind, accept, Chunks::streaming(sink));
+        }));
+    }
+    let body =
+        tokio::task::spawn_blocking(move || accept.encode(&answer(&master, &snapshot, kind)))
+            .await
+            .map_err(|e| ApiError::internal(format!("building the response failed: {e}")))?;
+    Ok(Body::from(body))
 }
 
 fn answer(
@@ -189,26 +197,6 @@ fn answer(
             out.get_metrics = Some(views::metrics(master, snapshot));
             R::GetMetrics
         }
-        T::GetState => {
-            out.get_state = Some(views::state(snapshot));
-            R::GetState
-        }
-        T::GetAgents => {
-            out.get_agents = Some(views::agents(snapshot));
-            R::GetAgents
-        }
-        T::GetFrameworks => {
-            out.get_frameworks = Some(views::frameworks(snapshot));
-            R::GetFrameworks
-        }
-        T::GetExecutors => {
-            out.get_executors = Some(views::executors(snapshot));
-            R::GetExecutors
-        }
-        T::GetTasks => {
-            out.get_tasks = Some(views::tasks(snapshot));
-            R::GetTasks
-        }
         T::GetRoles => {
             out.get_roles = Some(views::roles(snapshot));
             R::GetRoles
@@ -221,7 +209,8 @@ fn answer(
             out.get_master = Some(views::master(master, snapshot));
             R::GetMaster
         }
-        // `validate` lets no other type through as a read.
+        // `validate` lets no other type through as a read, and `read` writes the big
+        // ones in parts.
         _ => R::Unknown,
     };
     out.r#type = Some(r#type as i32);

@@ -1,18 +1,18 @@
 //! The operator API's answers, built from the same [`StateSnapshot`] that
-//! `/master/state` is built from, as `mesos.v1.master.Response` messages.
+//! `/master/state` is built from, as `mesos.v1.master.Response` messages. The big
+//! ones (the state and its lists) are written in parts instead (see `parts`), with
+//! the builders in `oracle` as the tests' reference.
 
 use ratufa_proto::resources::Resources;
 use ratufa_proto::v1::master::response::{
-    GetAgents, GetExecutors, GetFlags, GetFrameworks, GetMaster, GetMetrics, GetRoles, GetState,
-    GetTasks, GetWeights, get_agents, get_executors, get_frameworks,
+    GetFlags, GetMaster, GetMetrics, GetRoles, GetWeights, get_agents, get_frameworks,
 };
-use ratufa_proto::v1::{
-    AgentId, Flag, FrameworkId, Metric, Resource, Role, Task, WeightInfo, value,
-};
+
+use ratufa_proto::v1::{Flag, FrameworkId, Metric, Resource, Role, WeightInfo, value};
 
 use super::super::state::{Clock, agent_pid, epoch_secs, metric_values};
 use crate::MasterHandle;
-use crate::core::{AgentSnapshot, FrameworkSnapshot, StateSnapshot, TaskEntry, Time};
+use crate::core::{AgentSnapshot, FrameworkSnapshot, StateSnapshot, Time};
 
 pub(super) fn flags(master: &MasterHandle) -> GetFlags {
     GetFlags {
@@ -36,23 +36,6 @@ pub(super) fn metrics(master: &MasterHandle, snapshot: &StateSnapshot) -> GetMet
                 value: Some(value),
             })
             .collect(),
-    }
-}
-
-pub(super) fn state(snapshot: &StateSnapshot) -> GetState {
-    GetState {
-        get_tasks: Some(tasks(snapshot)),
-        get_executors: Some(executors(snapshot)),
-        get_frameworks: Some(frameworks(snapshot)),
-        get_agents: Some(agents(snapshot)),
-    }
-}
-
-pub(super) fn agents(snapshot: &StateSnapshot) -> GetAgents {
-    let clock = Clock::of(snapshot);
-    GetAgents {
-        agents: snapshot.agents.iter().map(|a| agent(&clock, a)).collect(),
-        recovered_agents: snapshot.recovered_agents.clone(),
     }
 }
 
@@ -89,62 +72,6 @@ pub(super) fn framework(clock: &Clock, f: &FrameworkSnapshot) -> get_frameworks:
         allocated_resources: f.used_resources().into_vec(),
         offered_resources: f.offered_resources.as_slice().to_vec(),
         ..get_frameworks::Framework::default()
-    }
-}
-
-pub(super) fn frameworks(snapshot: &StateSnapshot) -> GetFrameworks {
-    let clock = Clock::of(snapshot);
-    let framework = |f: &FrameworkSnapshot| framework(&clock, f);
-    #[allow(deprecated)] // `recovered_frameworks` is deprecated in the schema
-    GetFrameworks {
-        frameworks: snapshot.frameworks.iter().map(framework).collect(),
-        completed_frameworks: snapshot
-            .completed_frameworks
-            .iter()
-            .map(framework)
-            .collect(),
-        recovered_frameworks: Vec::new(),
-    }
-}
-
-pub(super) fn executors(snapshot: &StateSnapshot) -> GetExecutors {
-    #[allow(deprecated)] // `orphan_executors` is deprecated in the schema
-    GetExecutors {
-        executors: snapshot
-            .frameworks
-            .iter()
-            .flat_map(|f| &f.executors)
-            .map(|(agent_id, executor)| get_executors::Executor {
-                executor_info: executor.clone(),
-                agent_id: AgentId {
-                    value: agent_id.clone(),
-                },
-            })
-            .collect(),
-        orphan_executors: Vec::new(),
-    }
-}
-
-/// Active, unreachable and completed tasks, of frameworks removed too.
-pub(super) fn tasks(snapshot: &StateSnapshot) -> GetTasks {
-    let all = || {
-        snapshot
-            .frameworks
-            .iter()
-            .chain(&snapshot.completed_frameworks)
-    };
-    let collect = |pick: fn(&FrameworkSnapshot) -> &[std::sync::Arc<TaskEntry>]| {
-        all()
-            .flat_map(|f| pick(f).iter().map(|t| t.task()))
-            .collect::<Vec<Task>>()
-    };
-    #[allow(deprecated)] // `pending_tasks` and `orphan_tasks` are deprecated
-    GetTasks {
-        pending_tasks: Vec::new(),
-        tasks: collect(|f| &f.tasks),
-        unreachable_tasks: collect(|f| &f.unreachable_tasks),
-        completed_tasks: collect(|f| &f.completed_tasks),
-        orphan_tasks: Vec::new(),
     }
 }
 

@@ -7,19 +7,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use ratufa_proto::v1::value::{Ranges, Set};
 use ratufa_proto::v1::{Attribute, Resource, TaskState};
 use serde_json::{Map, Value, json};
 
+use super::chunks::{Chunks, stream_body};
 use super::scheduler::stopped;
 use crate::MasterHandle;
 use crate::core::{StateSnapshot, Time, WallClock};
 
 #[cfg(test)]
-mod oracle;
+pub(super) mod oracle;
 mod query;
 mod writer;
 
@@ -73,9 +73,8 @@ pub(super) async fn tasks(
     .await
 }
 
-/// Takes a snapshot from the core (cheap: shared records) and writes the document on
-/// a blocking thread, which must hold up neither the core nor the async workers
-/// serving scheduler streams; the response streams the chunks as they are written.
+/// Takes a snapshot from the core (cheap: shared records) and streams the document
+/// written from it (see [`chunks`](super::chunks)).
 async fn stream_snapshot(
     master: MasterHandle,
     write: impl FnOnce(&mut JsonOut, &MasterHandle, &StateSnapshot) + Send + 'static,
@@ -84,21 +83,11 @@ async fn stream_snapshot(
         Ok(snapshot) => snapshot,
         Err(e) => return stopped(e).into_response(),
     };
-    // A few chunks ahead of the client at most.
-    let (sink, mut chunks) = tokio::sync::mpsc::channel(4);
-    let writing = tokio::task::spawn_blocking(move || {
-        let mut out = JsonOut::streaming(sink);
+    let body = stream_body(move |sink| {
+        let mut out = JsonOut::new(Chunks::streaming(sink));
         write(&mut out, &master, &snapshot);
         out.finish();
     });
-    // The status is sent before the document is done: a writer that failed can only
-    // cut the body short, and says so here.
-    tokio::spawn(async move {
-        if let Err(e) = writing.await {
-            tracing::error!(error = %e, "writing a state document failed; its response was cut short");
-        }
-    });
-    let body = Body::from_stream(futures::stream::poll_fn(move |cx| chunks.poll_recv(cx)));
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         body,

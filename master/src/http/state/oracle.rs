@@ -282,7 +282,7 @@ pub(super) fn attributes_json(attributes: &[Attribute]) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use std::time::{Duration, SystemTime};
@@ -321,7 +321,7 @@ mod tests {
     /// labels, discovery, a health check and statuses (healthy, labels, container
     /// status), a task with its own executor, completed tasks, outstanding offers and
     /// a completed framework.
-    fn cluster() -> StateSnapshot {
+    pub(crate) fn cluster() -> StateSnapshot {
         let mut registry = Registry::default();
         let mut recovered = agent_info("recovered", "cpus:1;mem:64");
         recovered.id = Some(AgentId {
@@ -373,6 +373,12 @@ mod tests {
         });
         rich.check = Some(CheckInfo {
             r#type: Some(check_info::Type::Command as i32),
+            command: Some(check_info::Command {
+                command: CommandInfo {
+                    value: Some("true".into()),
+                    ..Default::default()
+                },
+            }),
             ..Default::default()
         });
         let done = command_task("done", &agent.id, "cpus:0.5;mem:32");

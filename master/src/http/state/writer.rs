@@ -1,6 +1,6 @@
 //! The large state documents (`/master/state`, `/frameworks`, `/slaves`, `/tasks`)
 //! written straight from a [`StateSnapshot`] to JSON bytes, in chunks handed to the
-//! response as they fill: no `serde_json::Value` of the whole document (at 20,000
+//! response as they fill (see [`chunks`](super::super::chunks)): no `serde_json::Value` of the whole document (at 20,000
 //! agents and 200,000 tasks that tree alone took seconds and several times the
 //! document's size), and the client reads while the rest is written. Embedded protobuf
 //! messages (labels, container infos, the leader's MasterInfo…) are spliced in as
@@ -12,101 +12,63 @@ use ratufa_proto::v1::{
     AgentInfo, Attribute, ExecutorInfo, Offer, Resource, Task, TaskState, TaskStatus,
 };
 use serde_json::Value;
-use tokio::sync::mpsc;
 
+use super::super::chunks::Chunks;
 use super::query::ListQuery;
 use super::{Clock, Summary, attribute_summary, epoch_secs, resource_summary, state_name};
 use crate::core::{AgentSnapshot, FrameworkSnapshot, StateSnapshot, TaskEntry, Time};
 use crate::master_info::VERSION;
 
-/// How much is written before it is handed to the response.
-const CHUNK: usize = 256 * 1024;
-
-/// Where a chunk goes: the response body.
-pub(super) type Sink = mpsc::Sender<Result<Vec<u8>, std::io::Error>>;
-
 /// A JSON writer: values are separated by commas as they come, keys written before
-/// their value. Chunks go to `sink` at element boundaries; once the client is gone,
-/// the lists stop early.
+/// their value. Chunks go out at element boundaries; once the client is gone, the
+/// lists stop early.
 pub(super) struct JsonOut {
-    buf: Vec<u8>,
+    out: Chunks,
     /// Whether the next value is the first in its object or array (no comma).
     first: bool,
-    sink: Option<Sink>,
-    gone: bool,
 }
 
 impl JsonOut {
+    pub(super) fn new(out: Chunks) -> JsonOut {
+        JsonOut { out, first: true }
+    }
+
     /// A writer that keeps everything.
     #[cfg(test)]
     pub(super) fn buffered() -> JsonOut {
-        JsonOut {
-            buf: Vec::new(),
-            first: true,
-            sink: None,
-            gone: false,
-        }
-    }
-
-    /// A writer that sends chunks to `sink` (from a blocking thread).
-    pub(super) fn streaming(sink: Sink) -> JsonOut {
-        JsonOut {
-            buf: Vec::with_capacity(CHUNK + CHUNK / 4),
-            first: true,
-            sink: Some(sink),
-            gone: false,
-        }
+        JsonOut::new(Chunks::whole())
     }
 
     /// What was written and not sent.
     #[cfg(test)]
     pub(super) fn into_bytes(self) -> Vec<u8> {
-        self.buf
+        self.out.into_bytes()
     }
 
-    /// Sends what was written once a chunk's worth is there. Returns false when the
-    /// client is gone (nothing more need be written).
     fn boundary(&mut self) -> bool {
-        if self.gone {
-            return false;
-        }
-        if self.buf.len() >= CHUNK
-            && let Some(sink) = &self.sink
-        {
-            let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK + CHUNK / 4));
-            if sink.blocking_send(Ok(chunk)).is_err() {
-                self.gone = true;
-                return false;
-            }
-        }
-        true
+        self.out.boundary()
     }
 
     /// Sends the rest.
-    pub(super) fn finish(mut self) {
-        if let Some(sink) = self.sink.take()
-            && !self.gone
-            && !self.buf.is_empty()
-        {
-            let _ = sink.blocking_send(Ok(std::mem::take(&mut self.buf)));
-        }
+    pub(super) fn finish(self) {
+        self.out.finish();
     }
 
     fn comma(&mut self) {
         if !self.first {
-            self.buf.push(b',');
+            self.out.buf.push(b',');
         }
         self.first = false;
     }
 
     fn begin(&mut self, bracket: u8) {
         self.comma();
-        self.buf.push(bracket);
+        self.out.buf.push(bracket);
         self.first = true;
     }
 
     fn end(&mut self, bracket: u8) {
-        self.buf.push(bracket);
+        self.out.buf.push(bracket);
         self.first = false;
     }
 
@@ -129,13 +91,13 @@ impl JsonOut {
     fn key(&mut self, key: &str) {
         self.comma();
         self.write_str(key);
-        self.buf.push(b':');
+        self.out.buf.push(b':');
         self.first = true;
     }
 
     fn write_str(&mut self, value: &str) {
         // Writing to a Vec cannot fail; serde_json escapes as Mesos's JSON needs.
-        let _ = serde_json::to_writer(&mut self.buf, value);
+        let _ = serde_json::to_writer(&mut self.out.buf, value);
     }
 
     fn str(&mut self, key: &str, value: &str) {
@@ -148,19 +110,20 @@ impl JsonOut {
     fn f64(&mut self, key: &str, value: f64) {
         self.key(key);
         self.comma();
-        let _ = serde_json::to_writer(&mut self.buf, &value);
+        let _ = serde_json::to_writer(&mut self.out.buf, &value);
     }
 
     fn int(&mut self, key: &str, value: i64) {
         self.key(key);
         self.comma();
-        let _ = serde_json::to_writer(&mut self.buf, &value);
+        let _ = serde_json::to_writer(&mut self.out.buf, &value);
     }
 
     fn bool(&mut self, key: &str, value: bool) {
         self.key(key);
         self.comma();
-        self.buf
+        self.out
+            .buf
             .extend_from_slice(if value { b"true" } else { b"false" });
     }
 
@@ -168,14 +131,15 @@ impl JsonOut {
     fn value(&mut self, key: &str, value: &Value) {
         self.key(key);
         self.comma();
-        let _ = serde_json::to_writer(&mut self.buf, value);
+        let _ = serde_json::to_writer(&mut self.out.buf, value);
     }
 
     /// A protobuf message as Mesos's JSON mapping writes it.
     fn message<M: ratufa_proto::MesosMessage>(&mut self, key: &str, message: &M) {
         self.key(key);
         self.comma();
-        self.buf
+        self.out
+            .buf
             .extend_from_slice(&ratufa_proto::json::encode(message));
     }
 
