@@ -20,7 +20,7 @@
 mod scratch;
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -162,6 +162,12 @@ struct Outcome {
     /// Tasks launched again after their executor ended under them (EXECUTOR=default).
     relaunched: u64,
     to_running: Vec<Duration>,
+    /// ACCEPTs that launched something.
+    launches: u64,
+    /// What this process (the scheduler, a client sharing the cores) used meanwhile.
+    scheduler_cpu: f64,
+    /// The machine's idle share over the run (all cores, from /proc/stat).
+    idle: f64,
 }
 
 /// Launches `tasks` tasks running `true` as fast as offers allow; acknowledges every
@@ -183,11 +189,14 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
     let mut next_id = 0u64;
     let mut to_launch = tasks;
     let mut relaunched = 0u64;
+    // Tasks launched without the executor's share, the offer saying it ran.
+    let mut counted_on_executor: HashSet<String> = HashSet::new();
     let mut accepted_at: HashMap<String, Instant> = HashMap::new();
     let mut to_running = Vec::with_capacity(tasks as usize);
     let mut finished = 0u64;
     let mut failed = Vec::new();
     let mut start = None;
+    let mut launches = 0u64;
     // Calls in flight: all answered before the cluster goes away.
     let mut calls = tokio::task::JoinSet::new();
     while let Some(events) = subscription.next_events().await {
@@ -242,7 +251,11 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
                         start.get_or_insert(now);
                         for task in &task_infos {
                             accepted_at.insert(task.task_id.value.clone(), now);
+                            if group && executor_running {
+                                counted_on_executor.insert(task.task_id.value.clone());
+                            }
                         }
+                        launches += u64::from(!task_infos.is_empty());
                         let operations = if task_infos.is_empty() {
                             Vec::new()
                         } else if group {
@@ -297,7 +310,10 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
                                 to_running.push(at.elapsed());
                             }
                         }
-                        TaskState::TaskFinished => finished += 1,
+                        TaskState::TaskFinished => {
+                            finished += 1;
+                            counted_on_executor.remove(&task_id);
+                        }
                         TaskState::TaskStarting | TaskState::TaskStaging => {}
                         // The default executor ends once its tasks have; a group the
                         // agent handed it just as it ended is lost with it (as with
@@ -308,6 +324,13 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
                                 && status.reason
                                     == Some(task_status::Reason::ExecutorTerminated as i32) =>
                         {
+                            to_launch += 1;
+                            relaunched += 1;
+                        }
+                        // The same race seen by the master: the offer named the executor
+                        // as running, so its share was not asked for, and it had ended
+                        // by the ACCEPT.
+                        TaskState::TaskError if counted_on_executor.remove(&task_id) => {
                             to_launch += 1;
                             relaunched += 1;
                         }
@@ -343,6 +366,9 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
                             failed,
                             relaunched,
                             to_running,
+                            launches,
+                            scheduler_cpu: 0.0,
+                            idle: 0.0,
                         };
                     }
                 }
@@ -351,6 +377,22 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
         }
     }
     panic!("the scheduler's event stream ended after {finished} of {tasks} tasks");
+}
+
+/// The machine's idle and total CPU ticks so far (idle and iowait of /proc/stat's
+/// `cpu` line against all of its fields).
+fn machine_ticks() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let idle = ticks.get(3).copied().unwrap_or(0.0) + ticks.get(4).copied().unwrap_or(0.0);
+    (idle, ticks.iter().sum())
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -388,7 +430,12 @@ fn main() {
             work_dirs.push(cluster.dir.clone());
             let pid = cluster.child.id();
             let (before, own_before) = (cpu_seconds(pid), own_cpu_seconds(pid));
+            let scheduler_before = own_cpu_seconds(std::process::id());
+            let idle_before = machine_ticks();
             let mut outcome = scheduler(client(), &cluster.base, tasks, group).await;
+            outcome.scheduler_cpu = own_cpu_seconds(std::process::id()) - scheduler_before;
+            let idle_after = machine_ticks();
+            outcome.idle = (idle_after.0 - idle_before.0) / (idle_after.1 - idle_before.1).max(1.0);
             // The last executors are reaped a moment after their task's update.
             tokio::time::sleep(Duration::from_millis(500)).await;
             outcome.cpu = cpu_seconds(pid) - before;
@@ -414,6 +461,12 @@ fn main() {
             "    CPU of ratufa local and its executors: {:.2} ms per task ({:.2} ms ratufa local itself)",
             1000.0 * outcome.cpu / tasks as f64,
             1000.0 * outcome.own_cpu / tasks as f64
+        );
+        println!(
+            "    the bench's scheduler: {:.2} ms of CPU per task; {:.1} tasks per launching ACCEPT; machine idle {:.0}%",
+            1000.0 * outcome.scheduler_cpu / tasks as f64,
+            (tasks + outcome.relaunched) as f64 / outcome.launches.max(1) as f64,
+            100.0 * outcome.idle
         );
         if outcome.relaunched > 0 {
             println!(
