@@ -14,7 +14,8 @@
 //! between them). cgroups isolation needs root. By default every task is a command task
 //! with a command executor of its own; EXECUTOR=default sends each offer's tasks in one
 //! LAUNCH_GROUP to the framework's one default executor instead (one executor process
-//! for many tasks, as Mesos's default executor takes group after group).
+//! for many tasks, as Mesos's default executor takes group after group);
+//! EXECUTOR="command;default" runs both, each with every isolation.
 
 #[path = "../tests/support/scratch.rs"]
 mod scratch;
@@ -315,10 +316,10 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
                             counted_on_executor.remove(&task_id);
                         }
                         TaskState::TaskStarting | TaskState::TaskStaging => {}
-                        // The default executor ends once its tasks have; a group the
-                        // agent handed it just as it ended is lost with it (as with
-                        // Mesos's default executor): a scheduler launches such tasks
-                        // again.
+                        // The default executor ends once its tasks have (after a
+                        // second idle; Mesos's at once); a group the agent handed it
+                        // just as it ended is lost with it: a scheduler launches such
+                        // tasks again.
                         TaskState::TaskFailed
                             if group
                                 && status.reason
@@ -410,7 +411,18 @@ fn main() {
         .unwrap_or_else(|_| "posix/cpu,posix/mem;cgroups/cpu,cgroups/mem".to_string());
     // EXECUTOR=default: each offer's tasks go in one LAUNCH_GROUP to the framework's
     // one default executor, as Mesos's default executor takes task group after task group.
-    let group = std::env::var("EXECUTOR").is_ok_and(|e| e == "default");
+    // A list (EXECUTOR="command;default") measures each, after the same baseline.
+    let executors = std::env::var("EXECUTOR").unwrap_or_else(|_| "command".to_string());
+    let runs: Vec<(bool, &str)> = executors
+        .split(';')
+        .filter(|e| !e.is_empty())
+        .flat_map(|executor| {
+            isolations
+                .split(';')
+                .filter(|s| !s.is_empty())
+                .map(move |isolation| (executor == "default", isolation))
+        })
+        .collect();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
 
     println!(
@@ -424,7 +436,7 @@ fn main() {
     println!("  baseline: raw fork+exec+wait of `true`, one at a time  {raw_serial:>8.0} /s");
 
     let mut work_dirs = Vec::new();
-    for isolation in isolations.split(';').filter(|s| !s.is_empty()) {
+    for (group, isolation) in runs {
         let outcome = runtime.block_on(async {
             let cluster = start_cluster(isolation, in_flight).await;
             work_dirs.push(cluster.dir.clone());
@@ -445,7 +457,12 @@ fn main() {
         let mut to_running = outcome.to_running;
         to_running.sort();
         let rate = outcome.finished as f64 / outcome.elapsed.as_secs_f64();
-        println!("  --isolation={isolation}");
+        let executor = if group {
+            "one default executor, a LAUNCH_GROUP per offer"
+        } else {
+            "a command executor per task"
+        };
+        println!("  --isolation={isolation}, {executor}");
         println!(
             "    tasks/s, first ACCEPT to last TASK_FINISHED        {rate:>8.0}   ({:.0}% of the raw parallel rate)",
             100.0 * rate / raw_parallel
