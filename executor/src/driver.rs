@@ -47,6 +47,14 @@ const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for the acknowledgement of the last terminal update before exiting
 /// anyway (Mesos's command executor waits a minute too).
 const TERMINAL_ACK_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the default executor stays, idle, once its last task ended and the agent
+/// acknowledged everything, for a group the framework may be launching on it now.
+/// Mesos's default executor exits at once, and a group the agent hands it as it exits
+/// is lost (its tasks fail with REASON_EXECUTOR_TERMINATED): a framework taking the
+/// resources its tasks just freed for the next group on the same executor races the
+/// exit. Ratufa's master offers freed resources at once, so such a group follows the
+/// last task's end by milliseconds; one allocation interval covers it.
+pub const IDLE_LINGER: Duration = Duration::from_secs(1);
 /// What Mesos keeps back from the shutdown grace period so that TASK_KILLED reaches
 /// the agent before it destroys the container.
 const SHUTDOWN_MARGIN: Duration = Duration::from_secs(2);
@@ -145,6 +153,11 @@ pub struct Executor {
     ack_deadline: Option<Instant>,
     /// How long that limit is.
     terminal_ack_timeout: Duration,
+    /// The default executor with nothing left to do: when it exits unless a task
+    /// arrives first.
+    idle_until: Option<Instant>,
+    /// How long it waits so (IDLE_LINGER).
+    idle_linger: Duration,
 }
 
 impl Executor {
@@ -169,6 +182,8 @@ impl Executor {
             abandoned: false,
             ack_deadline: None,
             terminal_ack_timeout: TERMINAL_ACK_TIMEOUT,
+            idle_until: None,
+            idle_linger: IDLE_LINGER,
         }
     }
 
@@ -176,6 +191,13 @@ impl Executor {
     /// has ended (a minute by default) before exiting anyway.
     pub fn with_terminal_ack_timeout(mut self, timeout: Duration) -> Executor {
         self.terminal_ack_timeout = timeout;
+        self
+    }
+
+    /// How long the default executor waits, idle, for another group before it exits
+    /// (IDLE_LINGER by default).
+    pub fn with_idle_linger(mut self, linger: Duration) -> Executor {
+        self.idle_linger = linger;
         self
     }
 
@@ -194,9 +216,14 @@ impl Executor {
         let mut link = self.resubscribe(start).await;
         loop {
             if let Some(status) = self.finished() {
-                return status;
+                if !self.lingers() {
+                    return status;
+                }
+                self.idle_until
+                    .get_or_insert_with(|| Instant::now() + self.idle_linger);
             }
             let ack_deadline = self.ack_deadline;
+            let idle_until = self.idle_until;
             match &mut link {
                 Link::Connected(stream) => {
                     tokio::select! {
@@ -213,6 +240,10 @@ impl Executor {
                         }
                         () = tokio::time::sleep_until(ack_deadline.unwrap_or(far)), if ack_deadline.is_some() => {
                             tracing::warn!("no acknowledgement of the last terminal update; exiting");
+                            return 0;
+                        }
+                        () = tokio::time::sleep_until(idle_until.unwrap_or(far)), if idle_until.is_some() => {
+                            tracing::info!("no task left and none launched; exiting");
                             return 0;
                         }
                     }
@@ -262,6 +293,18 @@ impl Executor {
         }
         // Every update acknowledged: the agent has them all checkpointed.
         self.unacknowledged.is_empty().then_some(0)
+    }
+
+    /// Whether an executor done with its work waits for more (IDLE_LINGER): the
+    /// default executor, connected, not told to shut down, after it ran tasks. A
+    /// lost agent or a SHUTDOWN still ends it at once.
+    fn lingers(&self) -> bool {
+        self.default_executor
+            && self.connected
+            && !self.shutting_down
+            && !self.abandoned
+            && self.launched_any
+            && !self.idle_linger.is_zero()
     }
 
     /// One attempt to subscribe; the link that results.

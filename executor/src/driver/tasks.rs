@@ -61,6 +61,7 @@ impl Executor {
         // A live task again: the wait for the last acknowledgements starts over once
         // every task has ended.
         self.ack_deadline = None;
+        self.idle_until = None;
         self.launched_any = true;
         let (kill_tx, kill_rx) = mpsc::unbounded_channel();
         self.tasks.insert(

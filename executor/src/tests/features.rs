@@ -10,7 +10,7 @@ use ratufa_proto::v1::{
     health_check,
 };
 
-use super::fake_agent::shell_task;
+use super::fake_agent::{WAIT, shell_task};
 use super::protocol::{Harness, wait_for_file};
 
 #[tokio::test]
@@ -442,5 +442,43 @@ async fn an_unanswered_update_holds_back_its_task_only() {
     gate.send(true).unwrap();
     h.expect_acked(&[TaskState::TaskRunning, TaskState::TaskFinished])
         .await;
+    assert_eq!(h.exit_status().await, 0);
+}
+
+#[tokio::test]
+async fn an_idle_default_executor_takes_a_group_launched_after_its_last_task_ended() {
+    // Idle for longer than any test takes: the next group always finds it.
+    let mut h = Harness::start_lingering(WAIT).await;
+    h.agent.launch_group(vec![shell_task("first", "true")]);
+    h.expect_acked(&[
+        TaskState::TaskStarting,
+        TaskState::TaskRunning,
+        TaskState::TaskFinished,
+    ])
+    .await;
+    // Everything ended and acknowledged: a group the framework launches now runs.
+    h.agent.launch_group(vec![shell_task("second", "true")]);
+    h.expect_acked(&[
+        TaskState::TaskStarting,
+        TaskState::TaskRunning,
+        TaskState::TaskFinished,
+    ])
+    .await;
+    assert!(!h.executor_ended());
+    // A SHUTDOWN ends the wait.
+    h.agent.shutdown();
+    assert_eq!(h.exit_status().await, 0);
+}
+
+#[tokio::test]
+async fn an_idle_default_executor_exits_when_no_group_comes() {
+    let mut h = Harness::start_lingering(Duration::from_millis(100)).await;
+    h.agent.launch_group(vec![shell_task("only", "true")]);
+    h.expect_acked(&[
+        TaskState::TaskStarting,
+        TaskState::TaskRunning,
+        TaskState::TaskFinished,
+    ])
+    .await;
     assert_eq!(h.exit_status().await, 0);
 }

@@ -54,6 +54,16 @@ impl Harness {
         Harness::subscribed(agent, dir, tokio::spawn(executor.run())).await
     }
 
+    /// A default executor that waits `linger` for more work once it has none.
+    pub async fn start_lingering(linger: Duration) -> Harness {
+        let agent = FakeAgent::start(framework(&[]), executor_info::Type::Default).await;
+        let dir = tempfile::tempdir().unwrap();
+        let env = agent.env(dir.path(), false);
+        let client = crate::client::AgentClient::new(&env.agent_endpoint, None).unwrap();
+        let executor = crate::Executor::new(env, client).with_idle_linger(linger);
+        Harness::subscribed(agent, dir, tokio::spawn(executor.run())).await
+    }
+
     async fn subscribed(mut agent: FakeAgent, dir: TempDir, executor: JoinHandle<i32>) -> Harness {
         let subscribe = agent.subscribe().await;
         assert!(subscribe.unacknowledged_updates.is_empty());
