@@ -270,6 +270,7 @@ fn reregistration(index: u64, tasks_per_agent: u64, frameworks: u64) -> AgentCal
             executors,
             frameworks,
             version: Some("bench".into()),
+            ip: None,
         }),
         ..Default::default()
     }

@@ -436,6 +436,12 @@ struct AgentFlags {
     #[arg(long)]
     hostname: Option<String>,
 
+    /// IP address the master shows this agent at (its pid in /master/state, offers'
+    /// url), when it differs from --ip (NAT, containers). Defaults to --ip when set,
+    /// else the address this host reaches others from.
+    #[arg(long = "advertise_ip")]
+    advertise_ip: Option<IpAddr>,
+
     /// Total resources, e.g. `cpus:4;mem:4096;ports:[31000-32000];cpus(prod):2`, or
     /// their JSON array form. cpus, mem, disk and ports left out are detected.
     #[arg(long)]
@@ -492,6 +498,7 @@ impl AgentFlags {
             ip: self.ip,
             port: self.port,
             hostname: self.hostname,
+            advertise_ip: self.advertise_ip,
             resources: self.resources,
             attributes: self.attributes,
             default_role: self.default_role,
@@ -688,6 +695,7 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
             ip: config.ip,
             port,
             hostname: hostname.clone(),
+            advertise_ip: None,
             resources: flags.resources.clone(),
             attributes: flags.attributes.clone(),
             default_role: flags.default_role.clone(),

@@ -99,6 +99,10 @@ async fn running_task(
 ) -> (Scheduler, Value) {
     let mut scheduler = Scheduler::subscribe(master, &framework(name, capabilities)).await;
     let offer = scheduler.offers(master).await.remove(0);
+    // As Mesos: the agent's name, and the address it is reached at.
+    let address = &offer["url"]["address"];
+    assert_eq!(address["hostname"], "localhost", "{offer}");
+    assert_eq!(address["ip"], "127.0.0.1", "{offer}");
     let agent_id = offer["agent_id"].clone();
     scheduler
         .launch(
@@ -857,6 +861,13 @@ async fn the_older_endpoints_take_mesos_query_parameters_and_teardown_forms() {
     assert_eq!(ids(&frameworks, "frameworks"), [second.id()]);
     let slaves = get_json(&master, &format!("/master/slaves?slave_id={agent_id}")).await;
     assert_eq!(ids(&slaves, "slaves"), [agent_id]);
+    // The pid tools parse for the agent's address: its IP, not its --hostname.
+    let port = slaves["slaves"][0]["port"].as_i64().unwrap();
+    assert_eq!(
+        slaves["slaves"][0]["pid"],
+        format!("slave(1)@127.0.0.1:{port}"),
+        "{slaves}"
+    );
     let slaves = get_json(&master, "/master/slaves?slave_id=no-such-agent").await;
     assert!(ids(&slaves, "slaves").is_empty(), "{slaves}");
 

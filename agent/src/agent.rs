@@ -384,6 +384,7 @@ impl Agent {
                 executors,
                 frameworks,
                 version: Some(ratufa_gateway::version::MESOS_VERSION.to_string()),
+                ip: self.config.advertise_ip.map(|ip| ip.to_string()),
             }),
             ..Call::default()
         }

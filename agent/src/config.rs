@@ -65,6 +65,10 @@ pub struct AgentConfig {
     pub port: u16,
     /// `--hostname`: advertised in AgentInfo (and so in offers).
     pub hostname: Option<String>,
+    /// `--advertise_ip`: the IP address the master shows the agent at (the host of
+    /// its pid in `/master/state`, offers' `url.address.ip`). Unset: `--ip` when it
+    /// names one address, else the address this host reaches others from.
+    pub advertise_ip: Option<IpAddr>,
     /// `--resources`, Mesos's text or JSON form. What it leaves out of cpus, mem, disk
     /// and ports is detected.
     pub resources: Option<String>,
@@ -138,6 +142,7 @@ impl AgentConfig {
             ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             port: DEFAULT_PORT,
             hostname: None,
+            advertise_ip: None,
             resources: None,
             attributes: None,
             default_role: "*".to_string(),

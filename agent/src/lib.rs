@@ -73,6 +73,14 @@ pub async fn serve(
     })?;
     let bound = listener.local_addr()?;
     let info = agent_info(&config, bound)?;
+    let mut config = config;
+    config.advertise_ip = Some(config.advertise_ip.unwrap_or_else(|| {
+        if bound.ip().is_unspecified() {
+            ratufa_gateway::tcp::outward_ip()
+        } else {
+            bound.ip()
+        }
+    }));
     tracing::info!(
         %bound,
         master = link.master(),

@@ -190,6 +190,23 @@ pub async fn refusal(response: hyper::Response<hyper::body::Incoming>) -> (u16, 
     (status, body)
 }
 
+/// The address this host would use to reach others, found by "connecting" a UDP socket
+/// (no packet is sent); loopback when the host has no route at all.
+pub fn outward_ip() -> std::net::IpAddr {
+    // RFC 5737 TEST-NET-1: never a real peer, but routed like any outside address.
+    let probe = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0))
+        .and_then(|socket| {
+            socket
+                .connect((std::net::Ipv4Addr::new(192, 0, 2, 1), 9))
+                .map(|()| socket)
+        })
+        .and_then(|socket| socket.local_addr());
+    match probe {
+        Ok(addr) if !addr.ip().is_unspecified() => addr.ip(),
+        _ => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! The MasterInfo this master advertises: who it is and where to reach it. Built once
 //! at start; the core and the `/version`-style endpoints only read it.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 
 use ratufa_proto::v1::master_info::Capability;
 use ratufa_proto::v1::master_info::capability::Type as CapabilityType;
@@ -37,7 +37,7 @@ pub fn advertised(config: &MasterConfig, bound: Option<SocketAddr>) -> Advertise
     let bound_ip = bound.map_or(config.ip, |addr| addr.ip());
     let ip = config.advertise_ip.unwrap_or_else(|| {
         if bound_ip.is_unspecified() {
-            discover_ip()
+            ratufa_gateway::tcp::outward_ip()
         } else {
             bound_ip
         }
@@ -79,23 +79,6 @@ pub fn ip_as_u32(ip: IpAddr) -> u32 {
     match ip {
         IpAddr::V4(v4) => u32::from_le_bytes(v4.octets()),
         IpAddr::V6(_) => 0,
-    }
-}
-
-/// The address this host would use to reach others, found by "connecting" a UDP socket
-/// (no packet is sent); loopback when the host has no route at all.
-fn discover_ip() -> IpAddr {
-    // RFC 5737 TEST-NET-1: never a real peer, but routed like any outside address.
-    let probe = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
-        .and_then(|socket| {
-            socket
-                .connect((Ipv4Addr::new(192, 0, 2, 1), 9))
-                .map(|()| socket)
-        })
-        .and_then(|socket| socket.local_addr());
-    match probe {
-        Ok(addr) if !addr.ip().is_unspecified() => addr.ip(),
-        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
     }
 }
 

@@ -25,10 +25,11 @@ pub fn state_json(book: &Book) -> Value {
         .map(|id| id.value.clone())
         .unwrap_or_default();
     let port = info.port.unwrap_or(0);
-    let ip = if book.config.ip.is_unspecified() {
-        info.hostname.clone()
-    } else {
-        book.config.ip.to_string()
+    // The address the master shows for this agent (see `AgentConfig::advertise_ip`).
+    let ip = match book.config.advertise_ip {
+        Some(ip) => ip.to_string(),
+        None if book.config.ip.is_unspecified() => info.hostname.clone(),
+        None => book.config.ip.to_string(),
     };
     // As Mesos's agent: a framework whose executors have all ended is completed (with
     // them among its completed executors).

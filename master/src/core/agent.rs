@@ -51,6 +51,8 @@ pub struct Agent {
     pub(super) registered_time: Time,
     pub(super) reregistered_time: Option<Time>,
     pub(super) version: Option<String>,
+    /// The IP address it said it is reached at.
+    pub(super) ip: Option<String>,
     /// Resources of tasks (not yet terminal) and executors, per framework, in
     /// allocated form (`allocation_info` set). A list: an agent runs tasks of a few
     /// frameworks, and a map's first node alone would take half a kilobyte.
@@ -82,6 +84,7 @@ impl Agent {
             registered_time: now,
             reregistered_time: None,
             version: None,
+            ip: None,
             used: Vec::new(),
             offers: BTreeSet::new(),
             tasks: BTreeSet::new(),

@@ -14,6 +14,7 @@ use super::agent::task_key;
 use super::agent_addresses::address_of;
 use super::framework::Framework;
 use super::launch_validation::allocated;
+use super::registry::Reported;
 use super::status::{MasterStatus, frees_resources, is_terminal, task_state};
 use super::tasks::{kill_task_command, shutdown_framework_command};
 use super::validation::validate_id;
@@ -249,7 +250,7 @@ impl MasterCore {
         conn: ConnectionId,
         info: ratufa_proto::v1::AgentInfo,
         total: Resources,
-        version: Option<String>,
+        said: Reported,
         report: Report,
     ) {
         let Some(agent_id) = info.id.as_ref().map(|id| id.value.clone()) else {
@@ -390,7 +391,8 @@ impl MasterCore {
             agent.total = Arc::new(total);
             agent.conn = Some(conn);
             agent.reregistered_time = Some(now);
-            agent.version = version;
+            agent.version = said.version;
+            agent.ip = said.ip;
             agent.pong_pending = false;
             agent.pings_missed = 0;
         }

@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use super::agent::Agent;
 use super::agent_addresses::{AtAddress, address_of};
-use super::registry::Admission;
+use super::registry::{Admission, Reported};
 use super::{ConnectionId, MasterCore, Output, Rejection, Reply, Time};
 
 /// Sent (as ERROR) when an agent names an id this master refuses.
@@ -48,6 +48,7 @@ impl MasterCore {
             executors,
             frameworks,
             version,
+            ip,
         } = subscribe;
         let reregistering = info.id.as_ref().is_some_and(|id| !id.value.is_empty());
         if reregistering {
@@ -116,7 +117,7 @@ impl MasterCore {
                 conn,
                 info,
                 total,
-                version,
+                reported: Reported { version, ip },
                 report,
                 reregistering,
             },
@@ -131,7 +132,7 @@ impl MasterCore {
             conn,
             info,
             total,
-            version,
+            reported,
             report,
             reregistering,
         } = admission;
@@ -159,7 +160,7 @@ impl MasterCore {
             if reregistering {
                 self.counters.slave_reregistrations += 1;
             }
-            self.reregister_known_agent(now, conn, info, total, version, report);
+            self.reregister_known_agent(now, conn, info, total, reported, report);
         } else {
             let was_unreachable = self.unreachable_agents.remove(&id.value).is_some();
             if reregistering {
@@ -170,7 +171,8 @@ impl MasterCore {
             info!(agent_id = %id.value, hostname = %info.hostname, %conn, reregistering, was_unreachable, "agent registered");
             self.addresses.registered(&info, &id.value);
             let mut agent = Agent::new(info, total, conn, now);
-            agent.version = version;
+            agent.version = reported.version;
+            agent.ip = reported.ip;
             if reregistering {
                 agent.reregistered_time = Some(now);
             }

@@ -189,7 +189,7 @@ impl MasterCore {
                 scheme: "http".to_string(),
                 address: Address {
                     hostname: Some(agent.info.hostname.clone()),
-                    ip: None,
+                    ip: agent.ip.clone(),
                     port: agent.info.port.unwrap_or(5051),
                 },
                 path: Some("/slave(1)".to_string()),

@@ -76,13 +76,22 @@ enum Pending {
     Weights(Vec<(String, f64)>),
 }
 
+/// What an agent says of itself beside its AgentInfo.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Reported {
+    /// The Mesos version it implements.
+    pub(super) version: Option<String>,
+    /// The IP address it is reached at.
+    pub(super) ip: Option<String>,
+}
+
 /// An agent's SUBSCRIBE, checked, waiting for its admission to be written.
 #[derive(Debug)]
 pub(super) struct Admission {
     pub(super) conn: ConnectionId,
     pub(super) info: AgentInfo,
     pub(super) total: Resources,
-    pub(super) version: Option<String>,
+    pub(super) reported: Reported,
     pub(super) report: Report,
     pub(super) reregistering: bool,
 }

@@ -107,6 +107,8 @@ pub struct AgentSnapshot {
     /// Offered from: connected (deactivation by operators comes later).
     pub active: bool,
     pub version: Option<String>,
+    /// The IP address the agent said it is reached at (the host of its pid).
+    pub ip: Option<String>,
     pub registered_time: Time,
     pub reregistered_time: Option<Time>,
     pub total: Arc<Resources>,
@@ -387,6 +389,7 @@ impl MasterCore {
             connected: a.is_connected(),
             active: a.is_connected(),
             version: a.version.clone(),
+            ip: a.ip.clone(),
             registered_time: a.registered_time,
             reregistered_time: a.reregistered_time,
             total: a.total.clone(),

@@ -120,6 +120,7 @@ impl SimAgent {
             executors: Vec::new(),
             frameworks: frameworks.into_values().collect(),
             version: Some("sim".to_string()),
+            ip: None,
         }
     }
 

@@ -72,6 +72,7 @@ fn reregistration() -> AgentCall {
                 ..Default::default()
             }],
             version: Some("1".into()),
+            ip: Some("10.0.0.1".into()),
         }),
         ..Default::default()
     }

@@ -49,7 +49,7 @@ pub(super) fn agent(clock: &Clock, agent: &AgentSnapshot) -> get_agents::Agent {
         active: agent.active,
         deactivated: Some(false),
         version: agent.version.clone().unwrap_or_default(),
-        pid: Some(agent_pid(&agent.info)),
+        pid: Some(agent_pid(agent)),
         registered_time: Some(clock.time_info(agent.registered_time)),
         reregistered_time: agent.reregistered_time.map(|t| clock.time_info(t)),
         total_resources: agent.total.as_slice().to_vec(),

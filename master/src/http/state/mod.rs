@@ -202,10 +202,13 @@ fn flags_json(master: &MasterHandle) -> Map<String, Value> {
         .collect()
 }
 
-/// The libprocess pid Mesos shows for an agent; ours is made up from its address,
-/// since the agent link is no libprocess.
-pub(super) fn agent_pid(info: &ratufa_proto::v1::AgentInfo) -> String {
-    format!("slave(1)@{}:{}", info.hostname, info.port.unwrap_or(0))
+/// The libprocess pid Mesos shows for an agent (`slave(1)@ip:port`, which tools parse
+/// for the agent's address); ours is made up from the IP address the agent said it is
+/// reached at, or its hostname from an agent that did not say, since the agent link is
+/// no libprocess.
+pub(super) fn agent_pid(agent: &crate::core::AgentSnapshot) -> String {
+    let host = agent.ip.as_deref().unwrap_or(&agent.info.hostname);
+    format!("slave(1)@{host}:{}", agent.info.port.unwrap_or(0))
 }
 
 /// One entry of Mesos's summaries of resources and attributes.

@@ -98,7 +98,7 @@ pub(super) fn agent_json(agent: &AgentSnapshot, clock: &Clock) -> Value {
         "hostname": info.hostname,
         "port": info.port.unwrap_or(0),
         "attributes": attributes_json(&info.attributes),
-        "pid": agent_pid(info),
+        "pid": agent_pid(agent),
         "registered_time": secs(clock, agent.registered_time),
         "resources": resources_json(agent.total.as_slice()),
         "used_resources": resources_json(agent.used().as_slice()),

@@ -343,7 +343,7 @@ fn agent_fields(out: &mut JsonOut, agent: &AgentSnapshot, clock: &Clock) {
     out.str("hostname", &info.hostname);
     out.int("port", i64::from(info.port.unwrap_or(0)));
     attributes(out, "attributes", &info.attributes);
-    out.str("pid", &super::agent_pid(info));
+    out.str("pid", &super::agent_pid(agent));
     out.f64("registered_time", clock.epoch_secs(agent.registered_time));
     resources(out, "resources", agent.total.as_slice());
     resources(out, "used_resources", agent.used().as_slice());
