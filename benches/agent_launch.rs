@@ -15,7 +15,9 @@
 //! with a command executor of its own; EXECUTOR=default sends each offer's tasks in one
 //! LAUNCH_GROUP to the framework's one default executor instead (one executor process
 //! for many tasks, as Mesos's default executor takes group after group);
-//! EXECUTOR="command;default" runs both, each with every isolation.
+//! EXECUTOR="command;default" runs both, each with every isolation. Offers of one agent
+//! that arrive together are taken in one ACCEPT (their resources pooled); HOLD_MS=5
+//! holds offers that long first, so that a group gathers the slots freed meanwhile.
 
 #[path = "../tests/support/scratch.rs"]
 mod scratch;
@@ -196,109 +198,36 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
     let mut to_running = Vec::with_capacity(tasks as usize);
     let mut finished = 0u64;
     let mut failed = Vec::new();
-    let mut start = None;
+    let mut start: Option<Instant> = None;
     let mut launches = 0u64;
+    // HOLD_MS: offers wait that long to be taken together (0: each chunk's at once).
+    let hold = Duration::from_millis(env("HOLD_MS", 0));
+    let mut held: Vec<v1::Offer> = Vec::new();
+    let mut flush_at: Option<Instant> = None;
     // Calls in flight: all answered before the cluster goes away.
     let mut calls = tokio::task::JoinSet::new();
-    while let Some(events) = subscription.next_events().await {
+    let far = Instant::now() + Duration::from_secs(365 * 86_400);
+    loop {
+        let events = tokio::select! {
+            events = subscription.next_events() => match events {
+                Some(events) => events,
+                None => break,
+            },
+            () = tokio::time::sleep_until(flush_at.unwrap_or(far).into()), if flush_at.is_some() => Vec::new(),
+        };
+        let send = |calls: &mut tokio::task::JoinSet<()>, call: Call| {
+            let (client, uri, sid) = (client.clone(), uri.clone(), stream_id.clone());
+            calls.spawn(async move {
+                let r = post(&client, &uri, Some(&sid), call.encode_to_vec()).await;
+                assert_eq!(r.status(), 202, "{call:?}");
+            });
+        };
         for event in events {
             let framework_id = subscription.framework_id.clone();
-            let mut send = |call: Call| {
-                let (client, uri, sid) = (client.clone(), uri.clone(), stream_id.clone());
-                calls.spawn(async move {
-                    let r = post(&client, &uri, Some(&sid), call.encode_to_vec()).await;
-                    assert_eq!(r.status(), 202, "{call:?}");
-                });
-            };
             match event.r#type() {
                 event::Type::Offers => {
-                    for offer in event.offers.map(|o| o.offers).unwrap_or_default() {
-                        let fit = ((scalar_sum(&offer.resources, "cpus") + 1e-9) / TASK_CPUS)
-                            .min((scalar_sum(&offer.resources, "mem") + 1e-9) / TASK_MEM)
-                            as u64;
-                        // The default executor's own share when the offer says it is not
-                        // running (it ends once its tasks have): its cpus and mem take
-                        // one task's place, and its disk must be in this offer.
-                        let executor_running = offer
-                            .executor_ids
-                            .iter()
-                            .any(|id| id.value == DEFAULT_EXECUTOR_ID);
-                        let fit = if !group || executor_running {
-                            fit
-                        } else if scalar_sum(&offer.resources, "disk") + 1e-9 < EXECUTOR_DISK {
-                            0
-                        } else {
-                            fit.saturating_sub(1)
-                        };
-                        let count = fit.min(to_launch);
-                        let task_infos: Vec<TaskInfo> = (next_id..next_id + count)
-                            .map(|i| TaskInfo {
-                                name: format!("t{i}"),
-                                task_id: v1::TaskId {
-                                    value: format!("t{i}"),
-                                },
-                                agent_id: offer.agent_id.clone(),
-                                resources: vec![scalar("cpus", TASK_CPUS), scalar("mem", TASK_MEM)],
-                                command: Some(CommandInfo {
-                                    value: Some("true".into()),
-                                    ..Default::default()
-                                }),
-                                ..Default::default()
-                            })
-                            .collect();
-                        next_id += count;
-                        to_launch -= count;
-                        let now = Instant::now();
-                        start.get_or_insert(now);
-                        for task in &task_infos {
-                            accepted_at.insert(task.task_id.value.clone(), now);
-                            if group && executor_running {
-                                counted_on_executor.insert(task.task_id.value.clone());
-                            }
-                        }
-                        launches += u64::from(!task_infos.is_empty());
-                        let operations = if task_infos.is_empty() {
-                            Vec::new()
-                        } else if group {
-                            vec![offer::Operation {
-                                r#type: Some(offer::operation::Type::LaunchGroup as i32),
-                                launch_group: Some(offer::operation::LaunchGroup {
-                                    executor: ExecutorInfo {
-                                        r#type: Some(executor_info::Type::Default as i32),
-                                        executor_id: v1::ExecutorId {
-                                            value: DEFAULT_EXECUTOR_ID.into(),
-                                        },
-                                        framework_id: framework_id.clone(),
-                                        resources: vec![
-                                            scalar("cpus", TASK_CPUS),
-                                            scalar("mem", TASK_MEM),
-                                            scalar("disk", EXECUTOR_DISK),
-                                        ],
-                                        ..Default::default()
-                                    },
-                                    task_group: TaskGroupInfo { tasks: task_infos },
-                                }),
-                                ..Default::default()
-                            }]
-                        } else {
-                            vec![offer::Operation {
-                                r#type: Some(offer::operation::Type::Launch as i32),
-                                launch: Some(offer::operation::Launch { task_infos }),
-                                ..Default::default()
-                            }]
-                        };
-                        // An ACCEPT without operations declines the offer.
-                        send(Call {
-                            framework_id: framework_id.clone(),
-                            r#type: Some(call::Type::Accept as i32),
-                            accept: Some(call::Accept {
-                                offer_ids: vec![offer.id.clone()],
-                                operations,
-                                filters: no_filter,
-                            }),
-                            ..Default::default()
-                        });
-                    }
+                    held.extend(event.offers.map(|o| o.offers).unwrap_or_default());
+                    flush_at.get_or_insert(Instant::now() + hold);
                 }
                 event::Type::Update => {
                     let Some(status) = event.update.map(|u| u.status) else {
@@ -342,16 +271,19 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
                         )),
                     }
                     if let Some(uuid) = status.uuid.clone() {
-                        send(Call {
-                            framework_id: framework_id.clone(),
-                            r#type: Some(call::Type::Acknowledge as i32),
-                            acknowledge: Some(call::Acknowledge {
-                                agent_id: status.agent_id.clone().unwrap_or_default(),
-                                task_id: status.task_id.clone(),
-                                uuid,
-                            }),
-                            ..Default::default()
-                        });
+                        send(
+                            &mut calls,
+                            Call {
+                                framework_id: framework_id.clone(),
+                                r#type: Some(call::Type::Acknowledge as i32),
+                                acknowledge: Some(call::Acknowledge {
+                                    agent_id: status.agent_id.clone().unwrap_or_default(),
+                                    task_id: status.task_id.clone(),
+                                    uuid,
+                                }),
+                                ..Default::default()
+                            },
+                        );
                     }
                     while calls.try_join_next().is_some() {}
                     if finished + failed.len() as u64 >= tasks {
@@ -376,6 +308,103 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
                 _ => {}
             }
         }
+        // The offers held (HOLD_MS) go out together: one ACCEPT per agent names
+        // them all, their resources pooled, as Mesos lets a scheduler take several
+        // offers of one agent at once.
+        if flush_at.is_some_and(|at| at <= Instant::now()) {
+            flush_at = None;
+            let framework_id = subscription.framework_id.clone();
+            for (offer, offer_ids) in pooled(std::mem::take(&mut held)) {
+                let fit = ((scalar_sum(&offer.resources, "cpus") + 1e-9) / TASK_CPUS)
+                    .min((scalar_sum(&offer.resources, "mem") + 1e-9) / TASK_MEM)
+                    as u64;
+                // The default executor's own share when the offer says it is not
+                // running (it ends once its tasks have): its cpus and mem take
+                // one task's place, and its disk must be in this offer.
+                let executor_running = offer
+                    .executor_ids
+                    .iter()
+                    .any(|id| id.value == DEFAULT_EXECUTOR_ID);
+                let fit = if !group || executor_running {
+                    fit
+                } else if scalar_sum(&offer.resources, "disk") + 1e-9 < EXECUTOR_DISK {
+                    0
+                } else {
+                    fit.saturating_sub(1)
+                };
+                let count = fit.min(to_launch);
+                let task_infos: Vec<TaskInfo> = (next_id..next_id + count)
+                    .map(|i| TaskInfo {
+                        name: format!("t{i}"),
+                        task_id: v1::TaskId {
+                            value: format!("t{i}"),
+                        },
+                        agent_id: offer.agent_id.clone(),
+                        resources: vec![scalar("cpus", TASK_CPUS), scalar("mem", TASK_MEM)],
+                        command: Some(CommandInfo {
+                            value: Some("true".into()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    })
+                    .collect();
+                next_id += count;
+                to_launch -= count;
+                let now = Instant::now();
+                start.get_or_insert(now);
+                for task in &task_infos {
+                    accepted_at.insert(task.task_id.value.clone(), now);
+                    if group && executor_running {
+                        counted_on_executor.insert(task.task_id.value.clone());
+                    }
+                }
+                launches += u64::from(!task_infos.is_empty());
+                let operations = if task_infos.is_empty() {
+                    Vec::new()
+                } else if group {
+                    vec![offer::Operation {
+                        r#type: Some(offer::operation::Type::LaunchGroup as i32),
+                        launch_group: Some(offer::operation::LaunchGroup {
+                            executor: ExecutorInfo {
+                                r#type: Some(executor_info::Type::Default as i32),
+                                executor_id: v1::ExecutorId {
+                                    value: DEFAULT_EXECUTOR_ID.into(),
+                                },
+                                framework_id: framework_id.clone(),
+                                resources: vec![
+                                    scalar("cpus", TASK_CPUS),
+                                    scalar("mem", TASK_MEM),
+                                    scalar("disk", EXECUTOR_DISK),
+                                ],
+                                ..Default::default()
+                            },
+                            task_group: TaskGroupInfo { tasks: task_infos },
+                        }),
+                        ..Default::default()
+                    }]
+                } else {
+                    vec![offer::Operation {
+                        r#type: Some(offer::operation::Type::Launch as i32),
+                        launch: Some(offer::operation::Launch { task_infos }),
+                        ..Default::default()
+                    }]
+                };
+                // An ACCEPT without operations declines the offer.
+                send(
+                    &mut calls,
+                    Call {
+                        framework_id: framework_id.clone(),
+                        r#type: Some(call::Type::Accept as i32),
+                        accept: Some(call::Accept {
+                            offer_ids,
+                            operations,
+                            filters: no_filter,
+                        }),
+                        ..Default::default()
+                    },
+                );
+            }
+        }
     }
     panic!("the scheduler's event stream ended after {finished} of {tasks} tasks");
 }
@@ -394,6 +423,29 @@ fn machine_ticks() -> (f64, f64) {
         .collect();
     let idle = ticks.get(3).copied().unwrap_or(0.0) + ticks.get(4).copied().unwrap_or(0.0);
     (idle, ticks.iter().sum())
+}
+
+/// Offers pooled per agent: one offer carrying all their resources and executors, and
+/// every offer's id.
+fn pooled(offers: Vec<v1::Offer>) -> Vec<(v1::Offer, Vec<v1::OfferId>)> {
+    let mut by_agent: Vec<(v1::Offer, Vec<v1::OfferId>)> = Vec::new();
+    for offer in offers {
+        match by_agent
+            .iter_mut()
+            .find(|(pool, _)| pool.agent_id == offer.agent_id)
+        {
+            Some((pool, ids)) => {
+                ids.push(offer.id.clone());
+                pool.resources.extend(offer.resources);
+                pool.executor_ids.extend(offer.executor_ids);
+            }
+            None => {
+                let ids = vec![offer.id.clone()];
+                by_agent.push((offer, ids));
+            }
+        }
+    }
+    by_agent
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
