@@ -27,6 +27,16 @@ pub fn encode(record: &[u8], out: &mut BytesMut) {
     out.put_slice(record);
 }
 
+/// The header of a record of `len` bytes (`<len>\n`), for a record sent as a buffer
+/// of its own after it (one too large to copy into a frame).
+pub fn header(len: usize) -> Bytes {
+    let mut digits = [0u8; 20];
+    let mut out = BytesMut::with_capacity(21);
+    out.put_slice(format_decimal(len, &mut digits));
+    out.put_u8(b'\n');
+    out.freeze()
+}
+
 /// One record, framed, as a buffer of its own (one HTTP chunk of an event stream).
 pub fn frame(record: &[u8]) -> Bytes {
     let mut out = BytesMut::new();

@@ -14,6 +14,7 @@
 //!   interval, which bounds how late the disconnect is seen.
 
 use std::borrow::Borrow;
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -60,7 +61,7 @@ pub fn event_stream<M: MesosMessage, E: Borrow<M> + Send + 'static>(
     events: UnboundedReceiver<E>,
     heartbeat: Option<Heartbeat<M>>,
 ) -> Response {
-    open_stream(encoding, stream_id, None, events, heartbeat)
+    open_stream(encoding, stream_id, VecDeque::new(), events, heartbeat)
 }
 
 /// [`event_stream`] whose first event (SUBSCRIBED) comes already encoded in
@@ -69,7 +70,7 @@ pub fn event_stream<M: MesosMessage, E: Borrow<M> + Send + 'static>(
 pub fn event_stream_after<M: MesosMessage, E: Borrow<M> + Send + 'static>(
     encoding: Encoding,
     stream_id: Option<String>,
-    first: &[u8],
+    first: Vec<u8>,
     events: UnboundedReceiver<E>,
     heartbeat: Option<Heartbeat<M>>,
 ) -> Response {
@@ -77,16 +78,15 @@ pub fn event_stream_after<M: MesosMessage, E: Borrow<M> + Send + 'static>(
         // As `encode_event`: an empty record would break every Mesos client.
         return ApiError::internal("the first event encodes to zero bytes").into_response();
     }
-    // Room for the heartbeat that follows it in the same chunk: no second copy.
-    let mut framed = BytesMut::with_capacity(first.len() + 512);
-    recordio::encode(first, &mut framed);
-    open_stream(encoding, stream_id, Some(framed), events, heartbeat)
+    // The header and the record go out as chunks of their own: no copy of the record.
+    let first = [recordio::header(first.len()), Bytes::from(first)];
+    open_stream(encoding, stream_id, first.into(), events, heartbeat)
 }
 
 fn open_stream<M: MesosMessage, E: Borrow<M> + Send + 'static>(
     encoding: Encoding,
     stream_id: Option<String>,
-    first: Option<BytesMut>,
+    first: VecDeque<Bytes>,
     events: UnboundedReceiver<E>,
     heartbeat: Option<Heartbeat<M>>,
 ) -> Response {
@@ -160,8 +160,8 @@ struct EventStream<M, E> {
     heartbeat: Option<(Duration, Bytes)>,
     /// Started once the first event is out.
     ticker: Option<Interval>,
-    /// A first event given already framed, sent before any queued one.
-    first: Option<BytesMut>,
+    /// A first event given already framed, in chunks sent before any queued event.
+    first: VecDeque<Bytes>,
     first_sent: bool,
     message: std::marker::PhantomData<fn() -> M>,
 }
@@ -170,10 +170,14 @@ impl<M: MesosMessage, E: Borrow<M>> EventStream<M, E> {
     /// The next chunk to write, or `None` once the producer is gone and its queue is
     /// drained (which ends the body).
     async fn next_chunk(&mut self) -> Option<Bytes> {
-        if let Some(mut chunk) = self.first.take() {
-            self.first_sent = true;
-            self.follow_first(&mut chunk);
-            return Some(chunk.freeze());
+        if let Some(chunk) = self.first.pop_front() {
+            if self.first.is_empty() && !self.first_sent {
+                self.first_sent = true;
+                if let Some(heartbeat) = self.follow_first() {
+                    self.first.push_back(heartbeat);
+                }
+            }
+            return Some(chunk);
         }
         loop {
             let Self { events, ticker, .. } = self;
@@ -199,7 +203,9 @@ impl<M: MesosMessage, E: Borrow<M>> EventStream<M, E> {
             }
             if !self.first_sent {
                 self.first_sent = true;
-                self.follow_first(&mut chunk);
+                if let Some(heartbeat) = self.follow_first() {
+                    chunk.extend_from_slice(&heartbeat);
+                }
             } else {
                 // Whatever else is already queued goes out in the same write.
                 while chunk.len() < MAX_BATCH_BYTES {
@@ -220,12 +226,11 @@ impl<M: MesosMessage, E: Borrow<M>> EventStream<M, E> {
 
 impl<M, E> EventStream<M, E> {
     /// The first event is SUBSCRIBED; a heartbeat follows it at once so the client
-    /// sees the rhythm begin.
-    fn follow_first(&mut self, chunk: &mut BytesMut) {
-        if let Some((interval, frame)) = &self.heartbeat {
-            chunk.extend_from_slice(frame);
-            self.ticker = start_ticker(*interval);
-        }
+    /// sees the rhythm begin: the heartbeat to send, if any, with the ticker started.
+    fn follow_first(&mut self) -> Option<Bytes> {
+        let (interval, frame) = self.heartbeat.as_ref()?;
+        self.ticker = start_ticker(*interval);
+        Some(frame.clone())
     }
 }
 

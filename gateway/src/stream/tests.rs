@@ -52,7 +52,7 @@ async fn subscribe(State(setup): State<Setup>) -> Response {
         Some(first) => event_stream_after(
             setup.encoding,
             Some("stream-1".into()),
-            first,
+            first.clone(),
             rx,
             heartbeat,
         ),

@@ -50,7 +50,7 @@ pub(super) async fn subscribe(
     Ok(ratufa_gateway::event_stream_after(
         encoding,
         None,
-        &subscribed,
+        subscribed,
         receiver,
         Some(Heartbeat {
             interval: heartbeat_interval,
