@@ -3,9 +3,9 @@
 //!
 //! The master link lives in a reader task per connection that forwards commands here,
 //! tagged with a generation so that a late message from a dropped connection is
-//! ignored. Calls to the master (PONG, STATUS_UPDATE) go out on their own tasks so a
-//! slow master never stalls the loop; a lost update is resent by the status-update
-//! manager's retry timer.
+//! ignored. Calls to the master (PONG, STATUS_UPDATE) go out through the stream's
+//! [`Outbox`], a task of its own, so a slow master never stalls the loop; a lost
+//! update is resent by the status-update manager's retry timer.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -22,15 +22,15 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::AgentConfig;
 use crate::backoff::RegistrationBackoff;
 use crate::executors::{ExecutorKey, Executors};
 use crate::http::executor::{ExecutorApi, ExecutorCall};
 use crate::isolator::{Isolator, PosixIsolator};
-use crate::link::{CommandStream, MasterLink};
+use crate::link::{CommandStream, MasterLink, Outbox};
 use crate::master_detector::{Detected, LeaderChanges};
 use crate::runner::{Progress, Report};
 use crate::updates::{Outgoing, StatusUpdates, TaskKey};
-use crate::{AgentConfig, AgentError};
 
 mod executors;
 mod recovery;
@@ -88,6 +88,8 @@ enum Link {
     Connected {
         stream_id: String,
         reader: JoinHandle<()>,
+        /// Sends this stream's calls; dropped (and stopped) with it.
+        outbox: Outbox,
     },
 }
 
@@ -426,7 +428,20 @@ impl Agent {
                 if let Link::Connecting { reader } = std::mem::replace(&mut self.state, idle_now())
                 {
                     debug!(%stream_id, "agent link stream open");
-                    self.state = Link::Connected { stream_id, reader };
+                    let events = self.link_tx.clone();
+                    let generation = self.generation;
+                    let refused = move |body| {
+                        let _ = events.send(Tagged {
+                            generation,
+                            event: LinkEvent::Refused { reason: body },
+                        });
+                    };
+                    let outbox = Outbox::start(self.link.clone(), stream_id.clone(), refused);
+                    self.state = Link::Connected {
+                        stream_id,
+                        reader,
+                        outbox,
+                    };
                 }
             }
             LinkEvent::Command(command) => self.on_command(*command),
@@ -510,28 +525,14 @@ impl Agent {
         self.info.id.as_ref()
     }
 
-    /// Sends a call on the current stream from its own task; a 403 (the master no
+    /// Sends a call on the current stream through its outbox; a 403 (the master no
     /// longer takes this stream) makes the agent subscribe again.
     fn send_call(&self, mut call: Call) {
-        let Some(stream_id) = self.stream_id().map(str::to_string) else {
+        let Link::Connected { outbox, .. } = &self.state else {
             return;
         };
         call.agent_id = self.agent_id().cloned();
-        let link = self.link.clone();
-        let events = self.link_tx.clone();
-        let generation = self.generation;
-        tokio::spawn(async move {
-            match link.call(&call, &stream_id).await {
-                Ok(()) => {}
-                Err(AgentError::Refused { status: 403, body }) => {
-                    let _ = events.send(Tagged {
-                        generation,
-                        event: LinkEvent::Refused { reason: body },
-                    });
-                }
-                Err(e) => debug!(error = %e, "agent call failed; a retry will follow"),
-            }
-        });
+        outbox.send(call);
     }
 
     fn flush_updates(&mut self) {

@@ -15,6 +15,10 @@ use ratufa_proto::ratufa::agentlink::{Call, Command};
 use crate::AgentError;
 use crate::master_detector::MasterDetector;
 
+mod outbox;
+
+pub(crate) use outbox::Outbox;
+
 /// Where the master serves the agent link.
 pub const AGENT_API_PATH: &str = "/agent/api/v1";
 const PROTOBUF: &str = "application/x-protobuf";

@@ -218,7 +218,25 @@ impl MasterCore {
                 let update = call.status_update.ok_or_else(|| {
                     Rejection::bad_request("Expecting 'status_update' to be present")
                 })?;
-                self.agent_status_update(now, &agent_id, update)
+                self.check_update_uuid(&update, "status_update")?;
+                self.agent_status_update(now, &agent_id, update);
+                Ok(Reply::Accepted)
+            }
+            Some(Type::StatusUpdates) => {
+                if call.status_updates.is_empty() {
+                    return Err(Rejection::bad_request(
+                        "Expecting 'status_updates' to hold at least one update",
+                    ));
+                }
+                // All or nothing: the agent resends the whole call, so a rejected
+                // call must not have forwarded any of its updates.
+                for (i, update) in call.status_updates.iter().enumerate() {
+                    self.check_update_uuid(update, &format!("status_updates[{i}]"))?;
+                }
+                for update in call.status_updates {
+                    self.agent_status_update(now, &agent_id, update);
+                }
+                Ok(Reply::Accepted)
             }
             Some(Type::ExecutorExited) => {
                 let exited = call.executor_exited.ok_or_else(|| {
@@ -349,26 +367,13 @@ impl MasterCore {
         self.allocator.add_agent(&id, &info, total, &used);
     }
 
-    fn agent_status_update(
-        &mut self,
-        now: Time,
-        agent_id: &str,
-        update: agent_call::StatusUpdate,
-    ) -> Result<Reply, Rejection> {
+    fn agent_status_update(&mut self, now: Time, agent_id: &str, update: agent_call::StatusUpdate) {
         self.counters.messages_status_update += 1;
         let agent_call::StatusUpdate {
             framework_id,
             mut status,
             latest_state,
         } = update;
-        let uuid_ok = status.uuid.as_ref().is_some_and(|u| u.len() == 16);
-        if !uuid_ok {
-            self.counters.invalid_status_updates += 1;
-            return Err(Rejection::bad_request(
-                "Expecting 'status_update.status.uuid' to be 16 bytes: agents' updates are \
-                 acknowledged by uuid",
-            ));
-        }
         // The agent is the authority on where its tasks run.
         status.agent_id = Some(AgentId {
             value: agent_id.to_string(),
@@ -407,14 +412,32 @@ impl MasterCore {
                     ..Command::default()
                 },
             );
-            return Ok(Reply::Accepted);
+            return;
         }
         if self.forward_agent_update(now, agent_id, &framework_id, status, latest) {
             self.counters.valid_status_updates += 1;
         } else {
             self.counters.invalid_status_updates += 1;
         }
-        Ok(Reply::Accepted)
+    }
+
+    /// Agents' updates are acknowledged by uuid: one without a 16-byte uuid is
+    /// refused (and counted as received and invalid). `field` names it in the
+    /// message.
+    fn check_update_uuid(
+        &mut self,
+        update: &agent_call::StatusUpdate,
+        field: &str,
+    ) -> Result<(), Rejection> {
+        if update.status.uuid.as_ref().is_some_and(|u| u.len() == 16) {
+            return Ok(());
+        }
+        self.counters.messages_status_update += 1;
+        self.counters.invalid_status_updates += 1;
+        Err(Rejection::bad_request(format!(
+            "Expecting '{field}.status.uuid' to be 16 bytes: agents' updates are \
+             acknowledged by uuid"
+        )))
     }
 
     fn executor_exited(&mut self, now: Time, agent_id: &str, exited: agent_call::ExecutorExited) {

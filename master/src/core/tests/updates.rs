@@ -146,6 +146,107 @@ fn agent_updates_need_a_uuid() {
     assert!(err.message.contains("uuid"), "{}", err.message);
 }
 
+fn batched(fw: &FrameworkId, updates: &[(&str, TaskState, Option<Vec<u8>>)]) -> agentlink::Call {
+    agentlink::Call {
+        r#type: Some(agentlink::call::Type::StatusUpdates as i32),
+        status_updates: updates
+            .iter()
+            .map(|(task, state, uuid)| agentlink::call::StatusUpdate {
+                framework_id: fw.clone(),
+                status: TaskStatus {
+                    task_id: TaskId {
+                        value: (*task).into(),
+                    },
+                    state: *state as i32,
+                    source: Some(ratufa_proto::v1::task_status::Source::Executor as i32),
+                    uuid: uuid.clone(),
+                    ..TaskStatus::default()
+                },
+                latest_state: None,
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// Two tasks running on one agent of framework "f".
+fn two_running(h: &mut Harness) -> (Subscription, TestAgent, FrameworkId) {
+    let (sub, agent, offer) = h.offered(info("f"), "cpus:2;mem:256");
+    let tasks = ["a", "b"].map(|t| command_task(t, &offer.agent_id, "cpus:1;mem:128"));
+    assert_eq!(
+        h.call_on(&sub, accept(&[&offer], vec![launch(tasks.to_vec())])),
+        Ok(Reply::Accepted)
+    );
+    h.check();
+    h.outputs();
+    let fw = sub.framework_id();
+    (sub, agent, fw)
+}
+
+#[test]
+fn a_batch_of_updates_is_forwarded_in_its_order() {
+    let mut h = Harness::new();
+    let (sub, agent, fw) = two_running(&mut h);
+    let call = batched(
+        &fw,
+        &[
+            ("b", TaskState::TaskRunning, Some(uuid(1))),
+            ("a", TaskState::TaskRunning, Some(uuid(2))),
+            ("b", TaskState::TaskFinished, Some(uuid(3))),
+        ],
+    );
+    assert_eq!(h.agent_call(&agent, call), Ok(Reply::Accepted));
+    h.check();
+    let updates = updates_on(&h.outputs(), sub.conn);
+    let seen: Vec<(&str, TaskState, Option<&[u8]>)> = updates
+        .iter()
+        .map(|u| (u.task_id.value.as_str(), state_of(u), u.uuid.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("b", TaskState::TaskRunning, Some(&uuid(1)[..])),
+            ("a", TaskState::TaskRunning, Some(&uuid(2)[..])),
+            ("b", TaskState::TaskFinished, Some(&uuid(3)[..])),
+        ]
+    );
+    assert_eq!(h.core.counters().valid_status_updates, 3);
+    // Each update is acknowledged on its own, as if it had come alone.
+    ack(&mut h, &sub, &agent, "a", uuid(2));
+    let commands = commands_on(&h.outputs(), agent.conn);
+    let acked = commands[0].acknowledge.as_ref().unwrap();
+    assert_eq!((acked.task_id.value.as_str(), &acked.uuid), ("a", &uuid(2)));
+}
+
+#[test]
+fn a_batch_with_an_update_lacking_its_uuid_is_refused_whole() {
+    let mut h = Harness::new();
+    let (sub, agent, fw) = two_running(&mut h);
+    let call = batched(
+        &fw,
+        &[
+            ("a", TaskState::TaskRunning, Some(uuid(1))),
+            ("b", TaskState::TaskRunning, None),
+        ],
+    );
+    let err = h.agent_call(&agent, call).unwrap_err();
+    assert_eq!(err.kind, RejectionKind::BadRequest);
+    assert!(
+        err.message.contains("'status_updates[1].status.uuid'"),
+        "{}",
+        err.message
+    );
+    // Not even the good one went: the agent resends the whole call.
+    assert!(updates_on(&h.outputs(), sub.conn).is_empty());
+    assert_eq!(
+        h.core.task(&fw.value, "a").unwrap().state(),
+        TaskState::TaskStaging
+    );
+    let empty = batched(&fw, &[]);
+    let err = h.agent_call(&agent, empty).unwrap_err();
+    assert!(err.message.contains("'status_updates'"), "{}", err.message);
+}
+
 #[test]
 fn kill_of_known_task_goes_to_its_agent() {
     let mut h = Harness::new();
