@@ -204,6 +204,8 @@ async fn simple_calls(agent: &Agent) {
     assert_eq!(metric(&metrics, "slave/tasks_running"), 1.0);
     assert_eq!(metric(&metrics, "slave/cpus_total"), 4.0);
     assert_eq!(metric(&metrics, "slave/cpus_used"), 0.5);
+    assert!(metric(&metrics, "system/cpus_total") >= 1.0);
+    assert!(metric(&metrics, "system/load_15min") >= 0.0);
     // The same numbers as Mesos's flat /metrics/snapshot.
     let snapshot = agent.get_json("/metrics/snapshot").await;
     assert_eq!(snapshot["slave/registered"], 1.0, "{snapshot}");

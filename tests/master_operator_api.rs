@@ -177,6 +177,15 @@ async fn simple_calls(master: &Master) {
     assert_eq!(metric(&metrics, "master/slaves_active"), 1.0);
     assert_eq!(metric(&metrics, "master/tasks_running"), 1.0);
     assert_eq!(metric(&metrics, "master/elected"), 1.0);
+    // The host's, as every Mesos daemon reports them.
+    assert!(metric(&metrics, "system/cpus_total") >= 1.0);
+    assert!(metric(&metrics, "system/mem_total_bytes") > 0.0);
+    assert!(metric(&metrics, "system/load_1min") >= 0.0);
+    let snapshot = get_json(master, "/metrics/snapshot").await;
+    assert!(
+        snapshot["system/mem_free_bytes"].as_f64() > Some(0.0),
+        "{snapshot}"
+    );
     let mut call = bare(call::Type::GetMetrics);
     call.get_metrics = Some(Default::default());
     let proto = proto_call(master, call).await;

@@ -16,6 +16,7 @@ pub mod realm;
 pub mod recordio;
 pub mod request;
 pub mod stream;
+pub mod system_metrics;
 pub mod tcp;
 pub mod tls;
 pub mod version;

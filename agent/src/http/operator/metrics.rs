@@ -1,6 +1,8 @@
 //! GET_METRICS: the agent's gauges under Mesos's names (`slave/…`), computed from the
 //! book when asked.
 //!
+//! With them the host's `system/*` metrics, as every Mesos daemon has them.
+//!
 //! Only what the book can say exactly is reported: registration, uptime, live
 //! frameworks, executors and tasks by state, and resources total / used / percent.
 //! Mesos's cumulative counters (`slave/tasks_finished`, …) are left out rather than
@@ -67,6 +69,9 @@ pub(super) fn metrics(book: &Book, started: SystemTime) -> GetMetrics {
         let percent = if total > 0.0 { used / total } else { 0.0 };
         values.insert(format!("slave/{name}_percent"), percent);
     }
+
+    // The host's, as every Mesos daemon reports them.
+    values.extend(ratufa_gateway::system_metrics::system_metrics());
 
     GetMetrics {
         metrics: values

@@ -134,6 +134,8 @@ pub(super) fn metric_values(master: &MasterHandle, snapshot: &StateSnapshot) -> 
             .elapsed()
             .map_or(0.0, |d| d.as_secs_f64()),
     ));
+    // The host's, as every Mesos daemon reports them.
+    out.extend(ratufa_gateway::system_metrics::system_metrics());
     out
 }
 
