@@ -8,11 +8,10 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use ratufa_gateway::ApiError;
 
-use super::scheduler::{rejected, stopped};
 use crate::MasterHandle;
 use crate::core::OperatorChange;
 
@@ -39,14 +38,7 @@ async fn serve(
     }
     let body = ratufa_gateway::request::read_body(headers, body, master.max_body_bytes()).await?;
     let framework_id = framework_id(&body)?;
-    match master
-        .operator(OperatorChange::Teardown(framework_id))
-        .await
-        .map_err(stopped)?
-    {
-        Ok(_) => Ok(StatusCode::OK.into_response()),
-        Err(rejection) => Err(rejected(rejection)),
-    }
+    super::operator::apply(&master, OperatorChange::Teardown(framework_id)).await
 }
 
 /// The `frameworkId` of a form body (the last one, if given more than once).

@@ -72,10 +72,19 @@ async fn serve(
             let accept = ratufa_gateway::response_encoding(headers)?;
             events::subscribe(master, accept).await
         }
-        Request::Change(change) => match master.operator(change).await.map_err(stopped)? {
-            Ok(_) => Ok(StatusCode::OK.into_response()),
-            Err(rejection) => Err(rejected(rejection)),
-        },
+        Request::Change(change) => apply(&master, change).await,
+    }
+}
+
+/// Hands `change` to the core: 200 with no body once made, or the core's refusal.
+/// Also `/master/teardown`'s answer.
+pub(super) async fn apply(
+    master: &MasterHandle,
+    change: OperatorChange,
+) -> Result<HttpResponse, ApiError> {
+    match master.operator(change).await.map_err(stopped)? {
+        Ok(_) => Ok(StatusCode::OK.into_response()),
+        Err(rejection) => Err(rejected(rejection)),
     }
 }
 
