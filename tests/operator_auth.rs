@@ -159,6 +159,18 @@ async fn each_master_flag_guards_its_own_endpoints() {
     let update_weights = operator_call("/master/api/v1", update_weights);
     guarded(send, update_weights, "mesos-master-readwrite").await;
     guarded(send, Request::get("/weights"), "mesos-master-readwrite").await;
+    // `/master/teardown` too; with credentials it gets as far as the unknown framework.
+    let teardown = || Request::post("/master/teardown").body("frameworkId=no-such-framework");
+    let response = send(with(teardown(), As::Nobody)).await;
+    let missing = "Missing 'Authorization' header";
+    assert_refused(
+        &response,
+        "mesos-master-readwrite",
+        missing,
+        "/master/teardown",
+    );
+    let response = send(with(teardown(), As::Operator)).await;
+    assert_eq!(response.status, 400, "{response:?}");
     for path in [
         "/master/state",
         "/metrics/snapshot",
@@ -192,6 +204,8 @@ async fn each_master_flag_guards_its_own_endpoints() {
         "/master/frameworks",
         "/master/slaves",
         "/master/tasks",
+        "/master/state-summary",
+        "/master/roles",
         "/metrics/snapshot",
         "/flags",
         "/master/flags",
