@@ -125,6 +125,10 @@ struct MasterFlags {
     #[arg(long = "max_completed_frameworks", default_value_t = 50)]
     max_completed_frameworks: usize,
 
+    /// Operator API SUBSCRIBE streams open at once; more are refused with 503.
+    #[arg(long = "max_operator_event_stream_subscribers", default_value_t = 1000)]
+    max_operator_event_stream_subscribers: usize,
+
     /// Require HTTP basic authentication of schedulers (principals from --credentials).
     #[arg(
         long = "authenticate_http_frameworks",
@@ -579,6 +583,7 @@ impl MasterFlags {
             roles: self.roles,
             heartbeat_interval: self.scheduler_heartbeat_interval,
             max_completed_frameworks: self.max_completed_frameworks,
+            max_operator_event_stream_subscribers: self.max_operator_event_stream_subscribers,
             max_body_bytes: self.max_request_body_bytes,
             authenticate_http_frameworks: self.authenticate_http_frameworks,
             authenticate_http_readonly: self.http_auth.authenticate_http_readonly,

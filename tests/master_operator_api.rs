@@ -999,3 +999,41 @@ async fn the_older_endpoints_take_mesos_query_parameters_and_teardown_forms() {
         assert!(response.text().contains(names), "{what}: {response:?}");
     }
 }
+
+/// As Mesos: at most `--max_operator_event_stream_subscribers` operator SUBSCRIBE
+/// streams at once (503 beyond, naming the flag); the count is a metric, and a place
+/// frees when its client goes away.
+#[tokio::test]
+async fn operator_event_streams_are_bounded() {
+    let mut flags = flags_with_heartbeat(FAST_HEARTBEAT);
+    flags.push("--max_operator_event_stream_subscribers=1".to_string());
+    let master = Master::start_with(&flags).await;
+    let subscribe = || api_request(API, JSON, JSON, json!({"type": "SUBSCRIBE"}).to_string());
+    let mut first = master
+        .open(subscribe())
+        .await
+        .unwrap_or_else(|refused| panic!("SUBSCRIBE: {refused:?}"));
+    assert_eq!(first.json().await["type"], "SUBSCRIBED");
+    let refused = master
+        .open(subscribe())
+        .await
+        .err()
+        .expect("a second stream is refused");
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert!(
+        refused
+            .text()
+            .contains("max_operator_event_stream_subscribers"),
+        "{refused:?}"
+    );
+    let metrics = get_json(&master, "/metrics/snapshot").await;
+    assert_eq!(
+        metrics["master/operator_event_stream_subscribers"], 1.0,
+        "{metrics}"
+    );
+    drop(first);
+    wait_for("the first stream's place to be free", PATIENCE, || async {
+        master.open(subscribe()).await.ok()
+    })
+    .await;
+}

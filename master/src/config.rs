@@ -9,6 +9,8 @@ use ratufa_proto::resources::Resources;
 
 use crate::removal_flags::{RecoveryRemovalLimit, RemovalRate};
 
+/// Mesos's default `--max_operator_event_stream_subscribers`.
+pub const DEFAULT_MAX_OPERATOR_EVENT_STREAM_SUBSCRIBERS: usize = 1000;
 /// Mesos's default `--max_completed_frameworks`.
 pub const DEFAULT_MAX_COMPLETED_FRAMEWORKS: usize = 50;
 /// Mesos's fixed scheduler heartbeat interval (ratufa makes it a flag).
@@ -57,6 +59,9 @@ pub struct MasterConfig {
     pub heartbeat_interval: Duration,
     /// `--max_completed_frameworks`.
     pub max_completed_frameworks: usize,
+    /// `--max_operator_event_stream_subscribers`: operator SUBSCRIBE streams open at
+    /// once; more are refused (503).
+    pub max_operator_event_stream_subscribers: usize,
     /// The largest call body accepted (413 beyond).
     pub max_body_bytes: usize,
     /// `--authenticate_http_frameworks`: require HTTP basic authentication on
@@ -125,6 +130,7 @@ impl Default for MasterConfig {
             roles: None,
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             max_completed_frameworks: DEFAULT_MAX_COMPLETED_FRAMEWORKS,
+            max_operator_event_stream_subscribers: DEFAULT_MAX_OPERATOR_EVENT_STREAM_SUBSCRIBERS,
             max_body_bytes: ratufa_gateway::DEFAULT_MAX_BODY_BYTES,
             authenticate_http_frameworks: false,
             authenticate_http_readonly: false,
@@ -165,6 +171,10 @@ impl MasterConfig {
             (
                 "max_completed_frameworks".to_string(),
                 self.max_completed_frameworks.to_string(),
+            ),
+            (
+                "max_operator_event_stream_subscribers".to_string(),
+                self.max_operator_event_stream_subscribers.to_string(),
             ),
             (
                 "authenticate_http_frameworks".to_string(),

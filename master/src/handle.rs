@@ -36,6 +36,17 @@ pub struct MasterHandle {
     inner: Arc<Inner>,
 }
 
+/// One open operator SUBSCRIBE stream, counted while held
+/// ([`MasterHandle::operator_subscriber_slot`]).
+#[derive(Debug)]
+pub struct OperatorSubscriberSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for OperatorSubscriberSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 struct Inner {
     /// The core of the current term; replaced by [`MasterHandle::restart_core`].
     term: RwLock<Term>,
@@ -43,6 +54,9 @@ struct Inner {
     settings: CoreSettings,
     heartbeat_interval: Duration,
     max_body_bytes: usize,
+    /// Operator SUBSCRIBE streams open now, and how many may be.
+    operator_subscribers: Arc<std::sync::atomic::AtomicUsize>,
+    max_operator_subscribers: usize,
     leader_proxy: bool,
     tls: Option<Tls>,
     /// The scheduler API's realm, when `--authenticate_http_frameworks` is on.
@@ -195,6 +209,8 @@ impl MasterHandle {
                 settings,
                 heartbeat_interval: config.heartbeat_interval,
                 max_body_bytes: config.max_body_bytes,
+                operator_subscribers: Arc::default(),
+                max_operator_subscribers: config.max_operator_event_stream_subscribers,
                 leader_proxy: config.leader_proxy,
                 tls: config.tls.clone(),
                 scheduler_realm: config.authenticate_http_frameworks.then(|| {
@@ -291,6 +307,31 @@ impl MasterHandle {
 
     pub fn max_body_bytes(&self) -> usize {
         self.inner.max_body_bytes
+    }
+
+    /// A place for one more operator SUBSCRIBE stream, held until the stream ends;
+    /// none when `--max_operator_event_stream_subscribers` are open already.
+    pub fn operator_subscriber_slot(&self) -> Option<OperatorSubscriberSlot> {
+        use std::sync::atomic::Ordering;
+        let count = &self.inner.operator_subscribers;
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < self.inner.max_operator_subscribers).then_some(open + 1)
+            })
+            .ok()?;
+        Some(OperatorSubscriberSlot(count.clone()))
+    }
+
+    /// Operator SUBSCRIBE streams open now.
+    pub fn operator_subscribers(&self) -> usize {
+        self.inner
+            .operator_subscribers
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// `--max_operator_event_stream_subscribers`.
+    pub fn max_operator_subscribers(&self) -> usize {
+        self.inner.max_operator_subscribers
     }
 
     /// This master's TLS, when it serves https.

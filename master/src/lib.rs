@@ -28,6 +28,6 @@ pub use config::{
     DEFAULT_ZK_SESSION_TIMEOUT, MasterConfig,
 };
 pub use error::MasterError;
-pub use handle::{MasterHandle, Stopped};
+pub use handle::{MasterHandle, OperatorSubscriberSlot, Stopped};
 pub use http::app;
 pub use serve::serve;

@@ -1,6 +1,7 @@
 //! SUBSCRIBE on the operator API: SUBSCRIBED with the whole state, then every change
 //! as the core reports it, with HEARTBEATs between.
 
+use axum::http::StatusCode;
 use axum::response::Response as HttpResponse;
 use ratufa_gateway::{ApiError, Heartbeat};
 use ratufa_proto::Encoding;
@@ -20,6 +21,17 @@ pub(super) async fn subscribe(
     master: MasterHandle,
     encoding: Encoding,
 ) -> Result<HttpResponse, ApiError> {
+    // As Mesos: a bounded number of streams, the rest refused until one ends.
+    let slot = master.operator_subscriber_slot().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "Maximum number of subscribers to the operator event stream ({}) reached \
+                 (--max_operator_event_stream_subscribers)",
+                master.max_operator_subscribers()
+            ),
+        )
+    })?;
     let (changes, mut changed) = mpsc::unbounded_channel::<OperatorEvent>();
     let snapshot = master.operator_subscribe(changes).await.map_err(stopped)?;
     let heartbeat_interval = master.heartbeat_interval();
@@ -35,6 +47,8 @@ pub(super) async fn subscribe(
     // Turns the core's changes into events until the client goes away; dropping
     // `changed` then tells the driver to stop queueing for this stream.
     tokio::spawn(async move {
+        // The stream counts until its client goes away.
+        let _slot = slot;
         loop {
             tokio::select! {
                 change = changed.recv() => {

@@ -134,6 +134,10 @@ pub(super) fn metric_values(master: &MasterHandle, snapshot: &StateSnapshot) -> 
             .elapsed()
             .map_or(0.0, |d| d.as_secs_f64()),
     ));
+    out.push((
+        "master/operator_event_stream_subscribers".to_string(),
+        master.operator_subscribers() as f64,
+    ));
     // The host's, as every Mesos daemon reports them.
     out.extend(ratufa_gateway::system_metrics::system_metrics());
     out
