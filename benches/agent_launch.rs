@@ -37,7 +37,8 @@ use ratufa_proto::v1::{
 };
 use scratch::{free_port, fresh_dir};
 use support::{
-    HttpClient, Subscription, client, cpu_seconds, env, own_cpu_seconds, post, scalar, scalar_sum,
+    HttpClient, Subscription, acknowledgement, client, cpu_seconds, env, own_cpu_seconds, post,
+    scalar, scalar_sum,
 };
 
 /// What each task asks for; the agent's resources fit IN_FLIGHT of them at once.
@@ -270,20 +271,8 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
                             status.message.clone().unwrap_or_default()
                         )),
                     }
-                    if let Some(uuid) = status.uuid.clone() {
-                        send(
-                            &mut calls,
-                            Call {
-                                framework_id: framework_id.clone(),
-                                r#type: Some(call::Type::Acknowledge as i32),
-                                acknowledge: Some(call::Acknowledge {
-                                    agent_id: status.agent_id.clone().unwrap_or_default(),
-                                    task_id: status.task_id.clone(),
-                                    uuid,
-                                }),
-                                ..Default::default()
-                            },
-                        );
+                    if let Some(ack) = acknowledgement(framework_id.clone(), &status) {
+                        send(&mut calls, ack);
                     }
                     while calls.try_join_next().is_some() {}
                     if finished + failed.len() as u64 >= tasks {

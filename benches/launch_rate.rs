@@ -32,7 +32,7 @@ use ratufa_proto::v1::{
     self, AgentInfo, CommandInfo, FrameworkInfo, TaskInfo, TaskState, TaskStatus, offer,
     task_status,
 };
-use support::{HttpClient, Subscription, client, env, post, scalar, scalar_sum};
+use support::{HttpClient, Subscription, acknowledgement, client, env, post, scalar, scalar_sum};
 
 /// Calls in flight at once, per side (agents together; the scheduler): bounded so the
 /// client pools reuse connections instead of opening one per call.
@@ -210,17 +210,7 @@ async fn scheduler(client: HttpClient, base: String, tasks: u64) -> Outcome {
                     if status.state() == TaskState::TaskRunning {
                         running += 1;
                     }
-                    if let Some(uuid) = status.uuid.clone() {
-                        let ack = Call {
-                            framework_id: framework_id.clone(),
-                            r#type: Some(call::Type::Acknowledge as i32),
-                            acknowledge: Some(call::Acknowledge {
-                                agent_id: status.agent_id.clone().unwrap_or_default(),
-                                task_id: status.task_id.clone(),
-                                uuid,
-                            }),
-                            ..Default::default()
-                        };
+                    if let Some(ack) = acknowledgement(framework_id.clone(), &status) {
                         let (client, uri, sid) = (client.clone(), uri.clone(), stream_id.clone());
                         let acked = acked.clone();
                         let permit = limit.clone().acquire_owned().await.expect("permit");

@@ -14,7 +14,7 @@ use hyper_util::rt::TokioExecutor;
 use prost::Message as _;
 use ratufa_gateway::recordio::RecordIoDecoder;
 use ratufa_proto::v1::scheduler::{Call, Event, call};
-use ratufa_proto::v1::{FrameworkId, FrameworkInfo, Resource, value};
+use ratufa_proto::v1::{FrameworkId, FrameworkInfo, Resource, TaskStatus, value};
 
 pub const PROTOBUF: &str = "application/x-protobuf";
 
@@ -24,6 +24,21 @@ pub fn env(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The ACKNOWLEDGE call for `status`; `None` for an update without a uuid (nothing to
+/// acknowledge).
+pub fn acknowledgement(framework_id: Option<FrameworkId>, status: &TaskStatus) -> Option<Call> {
+    Some(Call {
+        framework_id,
+        r#type: Some(call::Type::Acknowledge as i32),
+        acknowledge: Some(call::Acknowledge {
+            agent_id: status.agent_id.clone().unwrap_or_default(),
+            task_id: status.task_id.clone(),
+            uuid: status.uuid.clone()?,
+        }),
+        ..Default::default()
+    })
 }
 
 pub fn scalar(name: &str, v: f64) -> Resource {
