@@ -45,6 +45,9 @@ pub struct Heartbeat<M> {
 /// burst costs few writes without one chunk growing without bound.
 const MAX_BATCH_BYTES: usize = 64 * 1024;
 
+/// A first event given encoded goes out in slices of this size.
+const FIRST_SLICE_BYTES: usize = 256 * 1024;
+
 /// The streaming response for a subscription: 200, `Content-Type` of `encoding`,
 /// `Mesos-Stream-Id` when given, and a chunked body of RecordIO records.
 ///
@@ -78,9 +81,17 @@ pub fn event_stream_after<M: MesosMessage, E: Borrow<M> + Send + 'static>(
         // As `encode_event`: an empty record would break every Mesos client.
         return ApiError::internal("the first event encodes to zero bytes").into_response();
     }
-    // The header and the record go out as chunks of their own: no copy of the record.
-    let first = [recordio::header(first.len()), Bytes::from(first)];
-    open_stream(encoding, stream_id, first.into(), events, heartbeat)
+    // The header, then the record in slices of it (no copy): hyper copies each chunk
+    // into its write buffer, and a chunk of the whole record would be copied whole.
+    let mut chunks = VecDeque::from([recordio::header(first.len())]);
+    let record = Bytes::from(first);
+    let mut start = 0;
+    while start < record.len() {
+        let end = record.len().min(start + FIRST_SLICE_BYTES);
+        chunks.push_back(record.slice(start..end));
+        start = end;
+    }
+    open_stream(encoding, stream_id, chunks, events, heartbeat)
 }
 
 fn open_stream<M: MesosMessage, E: Borrow<M> + Send + 'static>(

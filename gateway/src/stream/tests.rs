@@ -123,7 +123,8 @@ async fn an_encoded_first_event_comes_first_then_a_heartbeat_then_the_queue() {
     let mut subscribed = typed(event::Type::Subscribed);
     subscribed.subscribed = Some(event::Subscribed {
         framework_id: ratufa_proto::v1::FrameworkId {
-            value: "f".repeat(100_000),
+            // Over two of the slices it goes out in.
+            value: "f".repeat(600_000),
         },
         ..Default::default()
     });

@@ -22,8 +22,13 @@ pub(super) struct Chunks {
 impl Chunks {
     /// Chunks that are kept rather than sent: the whole body, for [`Chunks::into_bytes`].
     pub(super) fn whole() -> Chunks {
+        Chunks::whole_with_capacity(0)
+    }
+
+    /// [`Chunks::whole`] for a body of `len` bytes.
+    pub(super) fn whole_with_capacity(len: usize) -> Chunks {
         Chunks {
-            buf: Vec::new(),
+            buf: Vec::with_capacity(len),
             sink: None,
             gone: false,
         }

@@ -335,14 +335,22 @@ pub(super) fn subscribed(
     let desc = ratufa_proto::schema::descriptor::<Event>().map_err(|e| e.to_string())?;
     let mut parts = Parts::new(desc);
     parts.put(1, Part::Enum(event::Type::Subscribed as i32));
-    let mut out = Chunks::whole();
     parts
         .message(2, |subscribed| {
             subscribed.message(1, |p| state(p, snapshot))?;
             subscribed.put(2, Part::Double(heartbeat_interval_seconds));
             Ok(())
         })
-        .and_then(|()| parts.write_to(encoding, &mut out))
+        .map_err(|Unwritable(why)| why)?;
+    // Protobuf's length is counted before it is written anyway: the record's buffer
+    // is allocated once, rather than grown by doubling (each step copying what was
+    // written, both copies resident meanwhile). JSON's is not known ahead.
+    let mut out = match encoding {
+        Encoding::Protobuf => Chunks::whole_with_capacity(parts.len()),
+        Encoding::Json => Chunks::whole(),
+    };
+    parts
+        .write_to(encoding, &mut out)
         .map_err(|Unwritable(why)| why)?;
     Ok(out.into_bytes())
 }
@@ -530,6 +538,8 @@ mod tests {
             };
             let protobuf = subscribed(snapshot, 15.5, Encoding::Protobuf).expect("written");
             assert_eq!(protobuf, expected.encode_to_vec());
+            // Allocated once, at the length counted first.
+            assert_eq!(protobuf.capacity(), protobuf.len());
             let json = subscribed(snapshot, 15.5, Encoding::Json).expect("written");
             assert_eq!(
                 String::from_utf8(json).expect("UTF-8"),
