@@ -502,6 +502,49 @@ mod tests {
         h.core.state_snapshot()
     }
 
+    /// Many copies of the rich fixture's frameworks, agents and tasks: answers of
+    /// several MiB, so many chunks.
+    fn big_cluster() -> StateSnapshot {
+        let mut snapshot = crate::http::state::oracle::tests::cluster();
+        let frameworks = snapshot.frameworks.clone();
+        let agents = snapshot.agents.clone();
+        for _ in 0..2000 {
+            snapshot.frameworks.extend(frameworks.iter().cloned());
+            snapshot.agents.extend(agents.iter().cloned());
+        }
+        snapshot
+    }
+
+    #[test]
+    fn streamed_answers_are_the_whole_answers_in_chunks() {
+        let snapshot = Arc::new(big_cluster());
+        for encoding in [Encoding::Protobuf, Encoding::Json] {
+            let whole = written(&snapshot, call::Type::GetState, encoding);
+            assert!(whole.len() > 4 << 20, "{} bytes", whole.len());
+            let (sink, mut chunks) = tokio::sync::mpsc::channel(4);
+            let writer = {
+                let snapshot = snapshot.clone();
+                std::thread::spawn(move || {
+                    write(
+                        &snapshot,
+                        call::Type::GetState,
+                        encoding,
+                        Chunks::streaming(sink),
+                    );
+                })
+            };
+            let mut streamed = Vec::new();
+            let mut count = 0;
+            while let Some(chunk) = chunks.blocking_recv() {
+                streamed.extend_from_slice(&chunk.expect("no error"));
+                count += 1;
+            }
+            writer.join().expect("the writer");
+            assert!(count > 10, "{count} chunks");
+            assert_eq!(streamed, whole, "{encoding:?}");
+        }
+    }
+
     #[test]
     fn the_parts_written_are_the_built_answers_encoded() {
         let rich = crate::http::state::oracle::tests::cluster();
