@@ -32,13 +32,13 @@ use std::time::{Duration, Instant};
 use prost::Message as _;
 use ratufa_proto::v1::scheduler::{Call, call, event};
 use ratufa_proto::v1::{
-    self, CommandInfo, ExecutorInfo, Filters, FrameworkInfo, TaskGroupInfo, TaskInfo, TaskState,
-    executor_info, offer, task_status,
+    self, ExecutorInfo, Filters, FrameworkInfo, TaskGroupInfo, TaskInfo, TaskState, executor_info,
+    offer, task_status,
 };
 use scratch::{free_port, fresh_dir};
 use support::{
     HttpClient, Subscription, acknowledgement, client, cpu_seconds, env, own_cpu_seconds, post,
-    scalar, scalar_sum,
+    scalar, scalar_sum, true_task,
 };
 
 /// What each task asks for; the agent's resources fit IN_FLIGHT of them at once.
@@ -323,19 +323,7 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
                 };
                 let count = fit.min(to_launch);
                 let task_infos: Vec<TaskInfo> = (next_id..next_id + count)
-                    .map(|i| TaskInfo {
-                        name: format!("t{i}"),
-                        task_id: v1::TaskId {
-                            value: format!("t{i}"),
-                        },
-                        agent_id: offer.agent_id.clone(),
-                        resources: vec![scalar("cpus", TASK_CPUS), scalar("mem", TASK_MEM)],
-                        command: Some(CommandInfo {
-                            value: Some("true".into()),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    })
+                    .map(|i| true_task(i, offer.agent_id.clone(), TASK_CPUS, TASK_MEM))
                     .collect();
                 next_id += count;
                 to_launch -= count;

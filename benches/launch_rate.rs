@@ -29,10 +29,11 @@ use ratufa_master::MasterConfig;
 use ratufa_proto::ratufa::agentlink::{Call as AgentCall, call as agent_call, command};
 use ratufa_proto::v1::scheduler::{Call, call, event};
 use ratufa_proto::v1::{
-    self, AgentInfo, CommandInfo, FrameworkInfo, TaskInfo, TaskState, TaskStatus, offer,
-    task_status,
+    self, AgentInfo, FrameworkInfo, TaskInfo, TaskState, TaskStatus, offer, task_status,
 };
-use support::{HttpClient, Subscription, acknowledgement, client, env, post, scalar, scalar_sum};
+use support::{
+    HttpClient, Subscription, acknowledgement, client, env, post, scalar, scalar_sum, true_task,
+};
 
 /// Calls in flight at once, per side (agents together; the scheduler): bounded so the
 /// client pools reuse connections instead of opening one per call.
@@ -165,19 +166,7 @@ async fn scheduler(client: HttpClient, base: String, tasks: u64) -> Outcome {
                             continue;
                         }
                         let task_infos: Vec<TaskInfo> = (launched..launched + count)
-                            .map(|i| TaskInfo {
-                                name: format!("t{i}"),
-                                task_id: v1::TaskId {
-                                    value: format!("t{i}"),
-                                },
-                                agent_id: offer.agent_id.clone(),
-                                resources: vec![scalar("cpus", 0.1), scalar("mem", 5.0)],
-                                command: Some(CommandInfo {
-                                    value: Some("true".into()),
-                                    ..Default::default()
-                                }),
-                                ..Default::default()
-                            })
+                            .map(|i| true_task(i, offer.agent_id.clone(), 0.1, 5.0))
                             .collect();
                         launched += count;
                         accepts += 1;

@@ -14,7 +14,9 @@ use hyper_util::rt::TokioExecutor;
 use prost::Message as _;
 use ratufa_gateway::recordio::RecordIoDecoder;
 use ratufa_proto::v1::scheduler::{Call, Event, call};
-use ratufa_proto::v1::{FrameworkId, FrameworkInfo, Resource, TaskStatus, value};
+use ratufa_proto::v1::{
+    AgentId, CommandInfo, FrameworkId, FrameworkInfo, Resource, TaskId, TaskInfo, TaskStatus, value,
+};
 
 pub const PROTOBUF: &str = "application/x-protobuf";
 
@@ -39,6 +41,23 @@ pub fn acknowledgement(framework_id: Option<FrameworkId>, status: &TaskStatus) -
         }),
         ..Default::default()
     })
+}
+
+/// Task `t<i>` on `agent_id`: a command task running `true` with `cpus` and `mem`.
+pub fn true_task(i: u64, agent_id: AgentId, cpus: f64, mem: f64) -> TaskInfo {
+    TaskInfo {
+        name: format!("t{i}"),
+        task_id: TaskId {
+            value: format!("t{i}"),
+        },
+        agent_id,
+        resources: vec![scalar("cpus", cpus), scalar("mem", mem)],
+        command: Some(CommandInfo {
+            value: Some("true".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 pub fn scalar(name: &str, v: f64) -> Resource {
