@@ -7,6 +7,7 @@
 //! - [`client`]: SUBSCRIBE and its event stream, and the other calls;
 //! - `driver`: the loop that owns the tasks and the unacknowledged updates;
 //! - [`task`]: one task's process, its kill and its time limit;
+//! - [`starter`]: the threads that start processes, off the loop;
 //! - [`health`]: health checks (COMMAND, HTTP, TCP);
 //! - [`user`]: running a task as its user.
 
@@ -17,6 +18,7 @@ pub mod env;
 mod error;
 pub mod health;
 pub mod probe;
+pub mod starter;
 pub mod task;
 pub mod user;
 

@@ -14,7 +14,8 @@ use hyper_util::client::legacy::Client;
 use ratufa_agent::process::ProcessSpec;
 use ratufa_proto::v1::network_info::Protocol;
 
-use crate::task::{self, Output, signal_group};
+use crate::starter::start_off_loop;
+use crate::task::{Output, signal_group};
 use crate::user::Account;
 
 /// Mesos's defaults for the timing fields a check leaves out.
@@ -170,7 +171,8 @@ pub async fn once(
 }
 
 async fn run_command(spec: &ProcessSpec, account: &Option<Account>) -> Result<Reading, String> {
-    let mut child = task::start(spec, Output::Null, account.as_ref())
+    let mut child = start_off_loop(spec, Output::Null, account.as_ref())
+        .await
         .map_err(|e| format!("cannot run '{}': {e}", spec.program))?;
     // Whatever the command forked goes with it, on timeout as on exit; on exit before
     // the command is reaped, so that its pid (the group's id) names nothing else yet.

@@ -69,7 +69,10 @@ pub async fn run(
     let send = |event| {
         let _ = events.send(event);
     };
-    let mut child = match start(&launch.spec, Output::Inherit, launch.account.as_ref()) {
+    let started =
+        crate::starter::start_off_loop(&launch.spec, Output::Inherit, launch.account.as_ref())
+            .await;
+    let mut child = match started {
         Ok(child) => child,
         Err(e) => {
             let message = format!(
