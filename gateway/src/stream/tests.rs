@@ -329,3 +329,69 @@ async fn invalid_stream_id_is_a_500_not_a_panic() {
     let response = event_stream(Encoding::Protobuf, Some("bad\nid".into()), rx, None);
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
+
+/// The records of one chunk of a stream's body, by event type.
+fn types_in(chunk: &[u8]) -> Vec<event::Type> {
+    let mut types = Vec::new();
+    let mut rest = chunk;
+    while !rest.is_empty() {
+        let newline = rest.iter().position(|&b| b == b'\n').unwrap();
+        let length: usize = std::str::from_utf8(&rest[..newline])
+            .unwrap()
+            .parse()
+            .unwrap();
+        let record = &rest[newline + 1..newline + 1 + length];
+        types.push(type_of(record));
+        rest = &rest[newline + 1 + length..];
+    }
+    types
+}
+
+/// The clock is paused: it moves only when told to, or when everything waits on it.
+#[tokio::test(start_paused = true)]
+async fn events_in_the_window_after_a_write_go_out_together_and_one_after_a_quiet_spell_at_once() {
+    use futures::FutureExt;
+    use http_body_util::BodyExt;
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut body = event_stream::<Event, Event>(Encoding::Protobuf, None, rx, None).into_body();
+    fn data(frame: Option<Result<http_body::Frame<Bytes>, axum::Error>>) -> Bytes {
+        frame.unwrap().unwrap().into_data().unwrap()
+    }
+
+    // The first event goes out alone and at once.
+    tx.send(typed(event::Type::Subscribed)).unwrap();
+    let chunk = data(
+        body.frame()
+            .now_or_never()
+            .expect("the first event at once"),
+    );
+    assert_eq!(types_in(&chunk), [event::Type::Subscribed]);
+
+    // One right after waits out the window, and the next joins it.
+    tx.send(typed(event::Type::Offers)).unwrap();
+    assert!(
+        body.frame().now_or_never().is_none(),
+        "an event within the window of the last write is held"
+    );
+    tx.send(typed(event::Type::Update)).unwrap();
+    let chunk = data(body.frame().await);
+    assert_eq!(types_in(&chunk), [event::Type::Offers, event::Type::Update]);
+
+    // After a quiet spell an event goes out at once again.
+    tokio::time::advance(COALESCE_WINDOW * 4).await;
+    tx.send(typed(event::Type::Rescind)).unwrap();
+    let chunk = data(
+        body.frame()
+            .now_or_never()
+            .expect("at once after a quiet spell"),
+    );
+    assert_eq!(types_in(&chunk), [event::Type::Rescind]);
+
+    // The producer gone, what was held goes out before the body ends.
+    tx.send(typed(event::Type::Message)).unwrap();
+    drop(tx);
+    let chunk = data(body.frame().await);
+    assert_eq!(types_in(&chunk), [event::Type::Message]);
+    assert!(body.frame().await.is_none(), "the body ends");
+}
