@@ -153,13 +153,8 @@ impl ExecutorEntry {
     /// What its container may use: the executor's own resources plus its live tasks'
     /// (a command executor's resources already hold its task's).
     pub fn limits(&self) -> Limits {
-        let mut all = self.info.resources.clone();
-        if !self.command {
-            for resources in self.tasks.values() {
-                all.extend(resources.iter().cloned());
-            }
-        }
-        Limits::of(&all)
+        let tasks = self.tasks.values().filter(|_| !self.command).flatten();
+        Limits::of(self.info.resources.iter().chain(tasks))
     }
 
     /// Sends `event` on the subscription; false when there is none (or it closed).

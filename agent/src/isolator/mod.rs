@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ratufa_proto::resources::Resources;
+use ratufa_proto::resources::scalar_sum;
 use ratufa_proto::v1::Resource;
 use thiserror::Error;
 
@@ -62,11 +62,15 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn of(resources: &[Resource]) -> Limits {
-        let resources = Resources::try_from_vec(resources.to_vec()).unwrap_or_default();
+    /// The cpus and mem of `resources` summed, as their `Resources` would count them.
+    /// Summed in place: a default executor's container is resized on each of its
+    /// tasks' updates, and building a `Resources` of every live task's entries each
+    /// time was a tenth of the agent's CPU with 128 tasks in one container
+    /// (BENCHMARKS.md agent_launch).
+    pub fn of<'a>(resources: impl IntoIterator<Item = &'a Resource> + Clone) -> Limits {
         Limits {
-            cpus: resources.cpus(),
-            mem_mb: resources.mem(),
+            cpus: scalar_sum(resources.clone(), "cpus"),
+            mem_mb: scalar_sum(resources, "mem"),
         }
     }
 }
@@ -246,9 +250,10 @@ mod tests {
 
     #[test]
     fn limits_sum_the_scalars() {
-        let resources: Vec<Resource> = Resources::parse("cpus:0.5;mem:64;cpus(prod):1", "*")
-            .unwrap()
-            .into_vec();
+        let resources: Vec<Resource> =
+            ratufa_proto::resources::Resources::parse("cpus:0.5;mem:64;cpus(prod):1", "*")
+                .unwrap()
+                .into_vec();
         assert_eq!(
             Limits::of(&resources),
             Limits {

@@ -151,13 +151,7 @@ impl Resources {
 
     /// The sum of the scalar entries called `name`, whatever their reservations.
     pub fn scalar(&self, name: &str) -> f64 {
-        let fixed: i64 = self
-            .items
-            .iter()
-            .filter(|r| r.name == name && r.r#type == ValueType::Scalar as i32)
-            .map(|r| value::to_fixed(arith::scalar(r)))
-            .sum();
-        value::from_fixed(fixed)
+        scalar_sum(&self.items, name)
     }
 
     pub fn cpus(&self) -> f64 {
@@ -413,6 +407,19 @@ fn normalized(mut resource: Resource) -> Resource {
         _ => {}
     }
     resource
+}
+
+/// The sum of the scalar entries called `name` among `resources`, whatever their
+/// reservations: what [`Resources::scalar`] gives for them normalized (each entry is
+/// taken in Mesos's fixed point, and fixed-point sums do not depend on grouping),
+/// without building and normalizing a `Resources` first.
+pub fn scalar_sum<'a>(resources: impl IntoIterator<Item = &'a Resource>, name: &str) -> f64 {
+    let fixed: i64 = resources
+        .into_iter()
+        .filter(|r| r.name == name && r.r#type == ValueType::Scalar as i32)
+        .map(|r| value::to_fixed(arith::scalar(r)))
+        .sum();
+    value::from_fixed(fixed)
 }
 
 pub fn is_unreserved(resource: &Resource) -> bool {

@@ -442,6 +442,19 @@ fn naive(spans: &[(u64, u64)]) -> BTreeSet<u64> {
 }
 
 proptest! {
+    /// A container's limits are summed straight from its tasks' entries: the same
+    /// figure as the normalized whole, at any scale of many small entries.
+    #[test]
+    fn scalar_sum_of_entries_is_the_normalized_wholes(
+        parts in prop::collection::vec(arb_resources(), 0..40),
+    ) {
+        let entries: Vec<Resource> = parts.iter().flat_map(|r| r.iter().cloned()).collect();
+        let whole = Resources::try_from_vec(entries.clone()).expect("valid");
+        for name in ["cpus", "mem", "disk"] {
+            prop_assert_eq!(scalar_sum(&entries, name), whole.scalar(name));
+        }
+    }
+
     #[test]
     fn add_then_sub_is_identity(a in arb_resources(), b in arb_resources()) {
         let sum = &a + &b;
