@@ -21,6 +21,7 @@ use ratufa_proto::v1::{
 pub use endpoints::routes;
 pub(crate) use endpoints::{list, read_file};
 pub(crate) use info::file_info_proto;
+use ratufa_proto::task_state::is_terminal;
 use resolve::{Attached, Refusal};
 
 use crate::AgentConfig;
@@ -28,6 +29,11 @@ use crate::AgentConfig;
 /// Mesos's `--max_completed_executors_per_framework`: older ones are forgotten and
 /// their sandboxes detached.
 pub const MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK: usize = 150;
+
+/// Mesos's bound on the ended tasks an executor's run remembers (the agent's
+/// MAX_COMPLETED_TASKS_PER_EXECUTOR): a default or custom executor may run task after
+/// task for as long as it lives, and each kept would hold its TaskInfo and updates.
+pub const MAX_COMPLETED_TASKS_PER_EXECUTOR: usize = 200;
 
 /// One executor's run (a command task's executor id is its task id).
 #[derive(Debug, Clone)]
@@ -43,9 +49,12 @@ pub struct ExecutorRun {
     /// The ExecutorInfo the executor runs under, once the agent said (the operator API
     /// reports it); a command task run in the agent itself has none.
     pub executor: Option<ExecutorInfo>,
-    /// Every task given to the executor, by task id, with its latest state (an executor
-    /// of a task group, or a custom one, runs several).
+    /// The tasks given to the executor, by task id, with their latest state (an
+    /// executor of a task group, or a custom one, runs several): every live one, and
+    /// the last [`MAX_COMPLETED_TASKS_PER_EXECUTOR`] ended.
     pub tasks: BTreeMap<String, RunTask>,
+    /// The ids of the ended tasks in `tasks`, oldest first.
+    pub ended: VecDeque<String>,
 }
 
 impl ExecutorRun {
@@ -201,6 +210,7 @@ impl Sandboxes {
                         statuses: Vec::new(),
                     },
                 )]),
+                ended: VecDeque::new(),
             },
         );
         if let Some(previous) = previous {
@@ -237,12 +247,24 @@ impl Sandboxes {
                 state,
                 statuses: Vec::new(),
             });
+        let ends = !is_terminal(entry.state) && is_terminal(state);
         entry.state = state;
         if entry.statuses.len() >= MAX_STATUSES_PER_TASK {
             // Keep the first (when the task started) and the newest.
             entry.statuses.remove(1);
         }
         entry.statuses.push(status.clone());
+        if ends {
+            run.ended.push_back(task.task_id.value.clone());
+            while run.ended.len() > MAX_COMPLETED_TASKS_PER_EXECUTOR {
+                // A task id used again since it ended is live under it now: kept.
+                if let Some(oldest) = run.ended.pop_front()
+                    && run.tasks.get(&oldest).is_some_and(|t| is_terminal(t.state))
+                {
+                    run.tasks.remove(&oldest);
+                }
+            }
+        }
     }
 
     /// `executor_id` runs under `info`.
@@ -357,6 +379,45 @@ mod tests {
             task_id: TaskId { value: id.into() },
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn an_executor_run_keeps_its_live_tasks_and_the_last_200_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let sandboxes =
+            Sandboxes::new(AgentConfig::new("m:5050", dir.path()), AgentInfo::default());
+        sandboxes.attach(&framework(), "E", "c", dir.path(), &task("first"));
+        sandboxes.task_status("F", "E", &task("live"), &status(TaskState::TaskRunning));
+        let ended = MAX_COMPLETED_TASKS_PER_EXECUTOR + 50;
+        for n in 0..ended {
+            let t = task(&format!("t{n}"));
+            sandboxes.task_status("F", "E", &t, &status(TaskState::TaskRunning));
+            sandboxes.task_status("F", "E", &t, &status(TaskState::TaskFinished));
+            // A retried terminal update does not count twice.
+            sandboxes.task_status("F", "E", &t, &status(TaskState::TaskFinished));
+        }
+        let book = sandboxes.snapshot();
+        let run = &book.frameworks["F"].executors["E"];
+        let ended_kept: Vec<&String> = run
+            .tasks
+            .iter()
+            .filter(|(_, t)| is_terminal(t.state))
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(ended_kept.len(), MAX_COMPLETED_TASKS_PER_EXECUTOR);
+        assert!(
+            !run.tasks.contains_key("t49"),
+            "the oldest ended are forgotten"
+        );
+        assert!(
+            run.tasks.contains_key("t50") && run.tasks.contains_key(&format!("t{}", ended - 1))
+        );
+        assert_eq!(
+            run.tasks["live"].state,
+            TaskState::TaskRunning,
+            "live tasks stay"
+        );
+        assert!(run.tasks.contains_key("first"), "not ended, so kept");
     }
 
     #[test]
