@@ -28,7 +28,7 @@ use crate::client::{AgentClient, EventStream};
 use crate::env::ExecutorEnv;
 use crate::health::HealthConfig;
 use crate::task::TaskEvent;
-use crate::user::Account;
+use crate::user::{Account, Accounts};
 
 mod outbox;
 mod tasks;
@@ -136,6 +136,8 @@ pub struct Executor {
     default_executor: bool,
     framework: Option<FrameworkInfo>,
     agent_id: Option<AgentId>,
+    /// The users tasks ran as, looked up once each.
+    accounts: Accounts,
     /// The tasks running, and those ended whose updates are not all acknowledged yet
     /// (a resubscription names them); a task leaves once the agent has them all.
     tasks: BTreeMap<String, Task>,
@@ -183,6 +185,7 @@ impl Executor {
             ack_deadline: None,
             terminal_ack_timeout: TERMINAL_ACK_TIMEOUT,
             idle_until: None,
+            accounts: Accounts::default(),
             idle_linger: IDLE_LINGER,
         }
     }

@@ -39,6 +39,29 @@ pub fn account_to_switch_to(user: &str) -> Result<Option<Account>, String> {
     }))
 }
 
+/// [`account_to_switch_to`], each user looked up once: an executor running task
+/// after task as one user read the password database (and stat'd nsswitch.conf) for
+/// every one of them. Only found users are kept; a user missing now is looked up
+/// again next time. A change to an account while the executor runs is not seen, as
+/// a process started earlier would not see it either.
+#[derive(Debug, Default)]
+pub struct Accounts {
+    known: std::cell::RefCell<std::collections::HashMap<String, Option<Account>>>,
+}
+
+impl Accounts {
+    pub fn to_switch_to(&self, user: &str) -> Result<Option<Account>, String> {
+        if let Some(known) = self.known.borrow().get(user) {
+            return Ok(known.clone());
+        }
+        let account = account_to_switch_to(user)?;
+        self.known
+            .borrow_mut()
+            .insert(user.to_string(), account.clone());
+        Ok(account)
+    }
+}
+
 /// Looks `user` up in the password database, with its groups.
 pub fn lookup(user: &str) -> Result<Account, String> {
     let name = c_name(user)?;
@@ -133,6 +156,19 @@ mod tests {
         assert_ne!(nobody.uid, 0);
         // getgrouplist lists the primary group among the supplementary ones.
         assert!(nobody.groups.contains(&nobody.gid), "{nobody:?}");
+    }
+
+    #[test]
+    fn accounts_are_kept_once_found_and_a_missing_one_is_asked_again() {
+        let accounts = Accounts::default();
+        let nobody = accounts.to_switch_to("nobody").unwrap();
+        assert_eq!(nobody, account_to_switch_to("nobody").unwrap());
+        assert!(accounts.known.borrow().contains_key("nobody"));
+        assert_eq!(accounts.to_switch_to("nobody").unwrap(), nobody);
+        assert_eq!(accounts.to_switch_to("root").unwrap(), None);
+        let missing = accounts.to_switch_to("no-such-user-ratufa").unwrap_err();
+        assert!(missing.contains("does not exist"), "{missing}");
+        assert!(!accounts.known.borrow().contains_key("no-such-user-ratufa"));
     }
 
     #[test]

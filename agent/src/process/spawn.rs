@@ -14,6 +14,7 @@
 //! of its own, joining the container's cgroups, stdio, the working directory, the
 //! task's user, the death signal.
 
+use std::collections::HashSet;
 use std::ffi::{CString, OsStr, OsString, c_char, c_int, c_void};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -102,11 +103,22 @@ impl Spawn {
         cwd: &Path,
         stdio: [OwnedFd; 3],
     ) -> std::io::Result<Spawn> {
-        let mut vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-        for (name, value) in env {
-            vars.retain(|(existing, _)| existing.as_os_str() != OsStr::new(name));
-            vars.push((name.into(), value.into()));
-        }
+        // Ours less what `env` names, then `env` less entries a later one of the same
+        // name overrides (a task's environment holds the executor's MESOS_* too: one
+        // pass, not a pass over ours per variable).
+        let named: HashSet<&str> = env.iter().map(|(name, _)| name.as_str()).collect();
+        let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
+            .filter(|(name, _)| !name.to_str().is_some_and(|name| named.contains(name)))
+            .collect();
+        let mut later: HashSet<&str> = HashSet::with_capacity(env.len());
+        let mut own: Vec<(OsString, OsString)> = env
+            .iter()
+            .rev()
+            .filter(|(name, _)| later.insert(name.as_str()))
+            .map(|(name, value)| (name.into(), value.into()))
+            .collect();
+        own.reverse();
+        vars.append(&mut own);
         let path = vars
             .iter()
             .find(|(name, _)| name == "PATH")

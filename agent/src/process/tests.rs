@@ -408,3 +408,39 @@ fn a_running_child_dropped_by_a_runtime_shutting_down_is_let_go() {
         assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
     }
 }
+
+/// The child's environment: ours, less what the spec names, then the spec's, the
+/// later of two entries of one name winning; each name once.
+#[tokio::test]
+async fn the_spec_environment_overrides_ours_and_its_later_entries_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let variable = |name: &str, value: &str| Variable {
+        name: name.to_string(),
+        value: Some(value.to_string()),
+        ..Variable::default()
+    };
+    let command = CommandInfo {
+        value: Some("env > env.txt".to_string()),
+        environment: Some(Environment {
+            variables: vec![
+                variable("HOME", "/from-the-task"),
+                variable("GREETING", "first"),
+                variable("GREETING", "second"),
+            ],
+        }),
+        ..CommandInfo::default()
+    };
+    let spec = ProcessSpec::from_command(&command, dir.path().to_path_buf()).unwrap();
+    let mut process = Process::spawn(&spec).unwrap();
+    assert_eq!(process.wait().await, Exit::Code(0));
+    let env = read(dir.path(), "env.txt");
+    let values = |name: &str| -> Vec<&str> {
+        env.lines()
+            .filter_map(|line| line.strip_prefix(&format!("{name}=")))
+            .collect()
+    };
+    assert_eq!(values("HOME"), ["/from-the-task"], "{env}");
+    assert_eq!(values("GREETING"), ["second"], "{env}");
+    let ours = std::env::var("PATH").unwrap();
+    assert_eq!(values("PATH"), [ours.as_str()], "ours kept: {env}");
+}

@@ -17,7 +17,6 @@ use super::{Checkers, Executor, KillCause, SHUTDOWN_MARGIN, Task};
 use crate::check::{self, CheckConfig};
 use crate::health::{self, HealthConfig};
 use crate::task::{self, Launch, TaskEvent};
-use crate::user::account_to_switch_to;
 
 impl Executor {
     pub(super) async fn launch_group(&mut self, tasks: Vec<TaskInfo>) {
@@ -140,7 +139,9 @@ impl Executor {
             .clone()
             .or_else(|| self.framework.as_ref().map(|f| f.user.clone()))
             .unwrap_or_default();
-        let account = account_to_switch_to(&user)
+        let account = self
+            .accounts
+            .to_switch_to(&user)
             .map_err(|message| format!("Failed to run the task as its user: {message}"))?;
         let max_completion_time = info
             .max_completion_time
