@@ -22,6 +22,7 @@ use tracing::{error, info};
 
 mod logging;
 mod resolve;
+mod runtime;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -817,13 +818,14 @@ fn main() -> ExitCode {
         let status = ratufa_executor::main_from_env();
         return ExitCode::from(u8::try_from(status).unwrap_or(1));
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime::build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ratufa: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
+    info!(workers = runtime.metrics().num_workers(), "runtime started");
     let result = runtime.block_on(async {
         match cli.command {
             Command::Master(flags) => run_master(flags).await,

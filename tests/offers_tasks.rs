@@ -711,3 +711,37 @@ async fn a_frameworks_offer_filters_keep_smaller_offers_away_until_it_updates_th
     let offers = picky.offers(&master).await;
     assert_eq!(offers.len(), 1, "{offers:?}");
 }
+
+/// LIBPROCESS_NUM_WORKER_THREADS sizes the worker pool as it sizes libprocess's: 1 to
+/// 1024 is taken; anything else is ignored with a warning naming it, as Mesos does.
+#[tokio::test]
+async fn libprocess_num_worker_threads_sizes_the_worker_pool() {
+    let start = |value: &str| {
+        let env = [(
+            "LIBPROCESS_NUM_WORKER_THREADS".to_string(),
+            value.to_string(),
+        )];
+        async move { Master::launch("local", &local_flags(1, &[]), &env, None).await }
+    };
+    let one = start("1").await;
+    assert!(
+        one.log().contains("runtime started workers=1"),
+        "{}",
+        one.log()
+    );
+    drop(one);
+    let three = start("3").await;
+    assert!(three.log().contains("runtime started workers=3"));
+    drop(three);
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let bad = start("0").await;
+    let log = bad.log();
+    assert!(
+        log.contains("Ignoring invalid value '0' for LIBPROCESS_NUM_WORKER_THREADS"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("runtime started workers={cores}")),
+        "{log}"
+    );
+}

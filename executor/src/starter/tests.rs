@@ -82,9 +82,8 @@ async fn a_program_that_does_not_exist_is_an_error_from_the_thread() {
         ..CommandInfo::default()
     };
     let spec = ProcessSpec::from_command(&command, dir.path().to_path_buf()).unwrap();
-    let error = start_off_loop(&spec, Output::Null, None)
-        .await
-        .err()
-        .expect("no such program");
+    let Err(error) = start_off_loop(&spec, Output::Null, None).await else {
+        panic!("no such program, yet it started");
+    };
     assert_eq!(error.kind(), std::io::ErrorKind::NotFound, "{error}");
 }
