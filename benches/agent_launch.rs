@@ -18,6 +18,9 @@
 //! EXECUTOR="command;default" runs both, each with every isolation. Offers of one agent
 //! that arrive together are taken in one ACCEPT (their resources pooled); HOLD_MS=5
 //! holds offers that long first, so that a group gathers the slots freed meanwhile.
+//! COMMAND=argv runs `true` itself (shell false, argv ["true"]), as the baseline does,
+//! instead of the default `sh -c true`. WORKERS=n starts `ratufa local` with
+//! LIBPROCESS_NUM_WORKER_THREADS=n (its default is one worker per core).
 
 #[path = "../tests/support/scratch.rs"]
 mod scratch;
@@ -32,8 +35,8 @@ use std::time::{Duration, Instant};
 use prost::Message as _;
 use ratufa_proto::v1::scheduler::{Call, call, event};
 use ratufa_proto::v1::{
-    self, ExecutorInfo, Filters, FrameworkInfo, TaskGroupInfo, TaskInfo, TaskState, executor_info,
-    offer, task_status,
+    self, CommandInfo, ExecutorInfo, Filters, FrameworkInfo, TaskGroupInfo, TaskInfo, TaskState,
+    executor_info, offer, task_status,
 };
 use scratch::{free_port, fresh_dir};
 use support::{
@@ -119,6 +122,11 @@ async fn start_cluster(isolation: &str, in_flight: u64) -> Cluster {
             in_flight as f64 * TASK_MEM
         ))
         .arg(format!("--isolation={isolation}"))
+        .envs(
+            std::env::var("WORKERS")
+                .ok()
+                .map(|n| ("LIBPROCESS_NUM_WORKER_THREADS", n)),
+        )
         .env(
             "RUST_LOG",
             std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".to_string()),
@@ -166,6 +174,9 @@ struct Outcome {
     /// Tasks launched again after their executor ended under them (EXECUTOR=default).
     relaunched: u64,
     to_running: Vec<Duration>,
+    /// ACCEPT → TASK_STARTING and ACCEPT → TASK_FINISHED, per task.
+    to_starting: Vec<Duration>,
+    to_finished: Vec<Duration>,
     /// ACCEPTs that launched something.
     launches: u64,
     /// What this process (the scheduler, a client sharing the cores) used meanwhile.
@@ -176,7 +187,13 @@ struct Outcome {
 
 /// Launches `tasks` tasks running `true` as fast as offers allow; acknowledges every
 /// update; returns when each task has ended.
-async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> Outcome {
+async fn scheduler(
+    client: HttpClient,
+    base: &str,
+    tasks: u64,
+    group: bool,
+    command: Option<&CommandInfo>,
+) -> Outcome {
     let uri = format!("{base}/api/v1/scheduler");
     let info = FrameworkInfo {
         user: "root".into(),
@@ -197,6 +214,8 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
     let mut counted_on_executor: HashSet<String> = HashSet::new();
     let mut accepted_at: HashMap<String, Instant> = HashMap::new();
     let mut to_running = Vec::with_capacity(tasks as usize);
+    let mut to_starting = Vec::with_capacity(tasks as usize);
+    let mut to_finished = Vec::with_capacity(tasks as usize);
     let mut finished = 0u64;
     let mut failed = Vec::new();
     let mut start: Option<Instant> = None;
@@ -235,17 +254,16 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
                         continue;
                     };
                     let task_id = status.task_id.value.clone();
+                    let since_accept = accepted_at.get(&task_id).map(Instant::elapsed);
                     match status.state() {
-                        TaskState::TaskRunning => {
-                            if let Some(at) = accepted_at.get(&task_id) {
-                                to_running.push(at.elapsed());
-                            }
-                        }
+                        TaskState::TaskRunning => to_running.extend(since_accept),
                         TaskState::TaskFinished => {
                             finished += 1;
                             counted_on_executor.remove(&task_id);
+                            to_finished.extend(since_accept);
                         }
-                        TaskState::TaskStarting | TaskState::TaskStaging => {}
+                        TaskState::TaskStarting => to_starting.extend(since_accept),
+                        TaskState::TaskStaging => {}
                         // The default executor ends once its tasks have (after a
                         // second idle; Mesos's at once); a group the agent handed it
                         // just as it ended is lost with it: a scheduler launches such
@@ -288,6 +306,8 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
                             failed,
                             relaunched,
                             to_running,
+                            to_starting,
+                            to_finished,
                             launches,
                             scheduler_cpu: 0.0,
                             idle: 0.0,
@@ -323,7 +343,13 @@ async fn scheduler(client: HttpClient, base: &str, tasks: u64, group: bool) -> O
                 };
                 let count = fit.min(to_launch);
                 let task_infos: Vec<TaskInfo> = (next_id..next_id + count)
-                    .map(|i| true_task(i, offer.agent_id.clone(), TASK_CPUS, TASK_MEM))
+                    .map(|i| {
+                        let mut task = true_task(i, offer.agent_id.clone(), TASK_CPUS, TASK_MEM);
+                        if let Some(command) = command {
+                            task.command = Some(command.clone());
+                        }
+                        task
+                    })
                     .collect();
                 next_id += count;
                 to_launch -= count;
@@ -452,7 +478,28 @@ fn main() {
                 .map(move |isolation| (executor == "default", isolation))
         })
         .collect();
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    // COMMAND=argv: `true` itself, found on PATH as the baseline finds it.
+    let command = match std::env::var("COMMAND").as_deref() {
+        Ok("argv") => Some(CommandInfo {
+            shell: Some(false),
+            value: Some("true".into()),
+            arguments: vec!["true".into()],
+            ..Default::default()
+        }),
+        Ok("shell") | Err(_) => None,
+        Ok(other) => panic!("COMMAND={other}: expected shell or argv"),
+    };
+    let command_shown = if command.is_some() {
+        "`true` (no shell)"
+    } else {
+        "`sh -c true`"
+    };
+    // The scheduler is one client on one thread, as most are: a worker pool would only
+    // add hand-offs between threads on cores the measured processes share.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
 
     println!(
         "agent_launch: {tasks} tasks running `true` through one agent, tasks cpus:{TASK_CPUS};mem:{TASK_MEM}, at most {in_flight} at once"
@@ -473,7 +520,8 @@ fn main() {
             let (before, own_before) = (cpu_seconds(pid), own_cpu_seconds(pid));
             let scheduler_before = own_cpu_seconds(std::process::id());
             let idle_before = machine_ticks();
-            let mut outcome = scheduler(client(), &cluster.base, tasks, group).await;
+            let mut outcome =
+                scheduler(client(), &cluster.base, tasks, group, command.as_ref()).await;
             outcome.scheduler_cpu = own_cpu_seconds(std::process::id()) - scheduler_before;
             let idle_after = machine_ticks();
             outcome.idle = (idle_after.0 - idle_before.0) / (idle_after.1 - idle_before.1).max(1.0);
@@ -485,13 +533,22 @@ fn main() {
         });
         let mut to_running = outcome.to_running;
         to_running.sort();
+        let (mut to_starting, mut to_finished) = (outcome.to_starting, outcome.to_finished);
+        to_starting.sort();
+        to_finished.sort();
         let rate = outcome.finished as f64 / outcome.elapsed.as_secs_f64();
         let executor = if group {
             "one default executor, a LAUNCH_GROUP per offer"
         } else {
             "a command executor per task"
         };
-        println!("  --isolation={isolation}, {executor}");
+        let workers = std::env::var("WORKERS").map_or_else(
+            |_| "one per core".to_string(),
+            |n| format!("LIBPROCESS_NUM_WORKER_THREADS={n}"),
+        );
+        println!(
+            "  --isolation={isolation}, {executor}, tasks run {command_shown}, workers: {workers}"
+        );
         println!(
             "    tasks/s, first ACCEPT to last TASK_FINISHED        {rate:>8.0}   ({:.0}% of the raw parallel rate)",
             100.0 * rate / raw_parallel
@@ -502,6 +559,11 @@ fn main() {
             percentile(&to_running, 0.99).as_secs_f64() * 1000.0,
             outcome.finished,
             outcome.elapsed.as_secs_f64()
+        );
+        println!(
+            "    ACCEPT -> TASK_STARTING p50 {:>7.1} ms, -> TASK_FINISHED p50 {:>7.1} ms",
+            percentile(&to_starting, 0.5).as_secs_f64() * 1000.0,
+            percentile(&to_finished, 0.5).as_secs_f64() * 1000.0,
         );
         println!(
             "    CPU of ratufa local and its executors: {:.2} ms per task ({:.2} ms ratufa local itself)",
