@@ -18,8 +18,9 @@
 //! EXECUTOR="command;default" runs both, each with every isolation. Offers of one agent
 //! that arrive together are taken in one ACCEPT (their resources pooled); HOLD_MS=5
 //! holds offers that long first, so that a group gathers the slots freed meanwhile.
-//! COMMAND=argv runs `true` itself (shell false, argv ["true"]), as the baseline does,
-//! instead of the default `sh -c true`. WORKERS=n starts `ratufa local` with
+//! Each task runs `true` itself (CommandInfo shell false, value and argv `true`, found
+//! on PATH), the program the baseline runs; COMMAND=shell runs `sh -c true` instead
+//! (the shell form, what earlier sessions measured: a shell starts dearer than `true`). WORKERS=n starts `ratufa local` with
 //! LIBPROCESS_NUM_WORKER_THREADS=n (its default is one worker per core).
 
 #[path = "../tests/support/scratch.rs"]
@@ -478,16 +479,16 @@ fn main() {
                 .map(move |isolation| (executor == "default", isolation))
         })
         .collect();
-    // COMMAND=argv: `true` itself, found on PATH as the baseline finds it.
+    // `true` itself, found on PATH as the baseline finds it; COMMAND=shell: `sh -c true`.
     let command = match std::env::var("COMMAND").as_deref() {
-        Ok("argv") => Some(CommandInfo {
+        Ok("argv") | Err(_) => Some(CommandInfo {
             shell: Some(false),
             value: Some("true".into()),
             arguments: vec!["true".into()],
             ..Default::default()
         }),
-        Ok("shell") | Err(_) => None,
-        Ok(other) => panic!("COMMAND={other}: expected shell or argv"),
+        Ok("shell") => None,
+        Ok(other) => panic!("COMMAND={other}: expected argv or shell"),
     };
     let command_shown = if command.is_some() {
         "`true` (no shell)"
