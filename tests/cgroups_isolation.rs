@@ -133,3 +133,64 @@ test "$(cat /sys/fs/cgroup/cpu$cpu/cpu.shares)" = 614 || exit 13"#
     }
     master.assert_alive().await;
 }
+
+/// A default executor's container follows its tasks: it holds the executor's and every
+/// task's memory while they run, and shrinks to what is still running once a task
+/// ends (a moment later: shrinks are gathered, growth never waits). The long task
+/// checks its own container from inside and exits 0 only after seeing both.
+#[tokio::test]
+async fn a_default_executors_container_shrinks_when_one_of_its_tasks_ends() {
+    let root = format!("ratufa-e2e-{}", uuid::Uuid::new_v4());
+    let roots = Roots(v1_roots(&root));
+    let mut flags = flags_with_heartbeat(FAST_HEARTBEAT);
+    flags.extend([
+        "--resources=cpus:4;mem:1024;disk:1000".to_string(),
+        "--isolation=cgroups/cpu,cgroups/mem".to_string(),
+        format!("--cgroups_root={root}"),
+    ]);
+    let master = Master::start_as("local", &flags).await;
+    let mut scheduler =
+        Scheduler::subscribe(&master, &json!({"user": "root", "name": "shrink"})).await;
+    let offer = scheduler.offers(&master).await.remove(0);
+    let agent = &offer["agent_id"];
+
+    // The executor's 32 MB plus 100 and 64 while both run; 32 + 64 once `short` ended.
+    let (both, one) = (196 * 1024 * 1024, 96 * 1024 * 1024);
+    let long = format!(
+        r#"limit() {{ cat /sys/fs/cgroup/memory$(sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup)/memory.limit_in_bytes; }}
+i=0; until [ "$(limit)" = {both} ]; do i=$((i+1)); [ $i -lt 400 ] || exit 10; sleep 0.05; done
+touch grown
+i=0; until [ "$(limit)" = {one} ]; do i=$((i+1)); [ $i -lt 400 ] || exit 11; sleep 0.05; done"#
+    );
+    let short =
+        "i=0; until [ -e grown ]; do i=$((i+1)); [ $i -lt 400 ] || exit 12; sleep 0.05; done";
+    let tasks = vec![
+        command_task("short", agent, 1.0, 100.0, short),
+        command_task("long", agent, 0.5, 64.0, &long),
+    ];
+    let executor = scheduler.default_executor("group");
+    scheduler
+        .launch_group(&master, &[&offer["id"]], executor, tasks, 30.0)
+        .await;
+    let short_end = scheduler
+        .await_state(&master, "short", "TASK_FINISHED")
+        .await;
+    assert_eq!(
+        short_end["message"], "Command exited with status 0",
+        "{short_end}"
+    );
+    let long_end = scheduler
+        .await_state(&master, "long", "TASK_FINISHED")
+        .await;
+    assert_eq!(
+        long_end["message"], "Command exited with status 0",
+        "{long_end}"
+    );
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !leftovers(&roots.0).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "cgroups left behind");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    master.assert_alive().await;
+}

@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 use super::{Agent, TaskEntry};
 use crate::checkpoint::RunPath;
 use crate::container_info;
-use crate::executors::{ExecutorEntry, ExecutorKey, Failure, Phase, Queued};
+use crate::executors::{ExecutorEntry, ExecutorKey, Failure, Phase, Queued, SHRINK_DELAY};
 use crate::http::executor::ExecutorCall;
 use crate::isolator::LimitedResource;
 use crate::process::Exit;
@@ -328,10 +328,12 @@ impl Agent {
     }
 
     /// The container follows its tasks: new limits after a task starts or ends.
-    fn resize(&self, key: &ExecutorKey) {
-        let Some(entry) = self.executors.get(key) else {
+    fn resize(&mut self, key: &ExecutorKey) {
+        let Some(entry) = self.executors.get_mut(key) else {
             return;
         };
+        // The limits written now are the live tasks': a pending shrink is done too.
+        entry.shrink_at = None;
         if entry.command || entry.pid.is_none() {
             return;
         }
@@ -652,8 +654,11 @@ impl Agent {
         };
         if let Some(entry) = self.executors.get_mut(&executor) {
             entry.task_ended(&key.task_id);
+            // Shrinking waits (SHRINK_DELAY), so tasks ending together cost one.
+            entry
+                .shrink_at
+                .get_or_insert_with(|| Instant::now() + SHRINK_DELAY);
         }
-        self.resize(&executor);
     }
 
     // -----------------------------------------------------------------------------
@@ -802,6 +807,9 @@ impl Agent {
         }
         for key in self.executors.destroy_due(now) {
             self.destroy_executor(&key, None);
+        }
+        for key in self.executors.shrink_due(now) {
+            self.resize(&key);
         }
     }
 
