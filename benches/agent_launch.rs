@@ -77,6 +77,11 @@ fn raw_fork_exec(n: u64, threads: u64) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
+/// WORKERS: the worker threads asked of `ratufa local`; unset or empty, its default.
+fn workers() -> Option<String> {
+    std::env::var("WORKERS").ok().filter(|n| !n.is_empty())
+}
+
 /// `ratufa local` with one agent on a free port; killed on drop.
 struct Cluster {
     child: Child,
@@ -123,11 +128,7 @@ async fn start_cluster(isolation: &str, in_flight: u64) -> Cluster {
             in_flight as f64 * TASK_MEM
         ))
         .arg(format!("--isolation={isolation}"))
-        .envs(
-            std::env::var("WORKERS")
-                .ok()
-                .map(|n| ("LIBPROCESS_NUM_WORKER_THREADS", n)),
-        )
+        .envs(workers().map(|n| ("LIBPROCESS_NUM_WORKER_THREADS", n)))
         .env(
             "RUST_LOG",
             std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".to_string()),
@@ -543,8 +544,8 @@ fn main() {
         } else {
             "a command executor per task"
         };
-        let workers = std::env::var("WORKERS").map_or_else(
-            |_| "one per core".to_string(),
+        let workers = workers().map_or_else(
+            || "one per core".to_string(),
             |n| format!("LIBPROCESS_NUM_WORKER_THREADS={n}"),
         );
         println!(
