@@ -59,18 +59,40 @@ fn leftovers(roots: &[PathBuf]) -> Vec<PathBuf> {
         .collect()
 }
 
-#[tokio::test]
-async fn memory_limit_kills_and_fails_the_task_and_cgroups_go_away() {
+/// `ratufa local` with one agent of `resources` under cgroups isolation, in a cgroups
+/// root of its own: the master, the root's directories (removed when dropped) and
+/// the root's name.
+async fn cgroups_local(resources: &str) -> (Master, Roots, String) {
     let root = format!("ratufa-e2e-{}", uuid::Uuid::new_v4());
     let roots = Roots(v1_roots(&root));
-
     let mut flags = flags_with_heartbeat(FAST_HEARTBEAT);
     flags.extend([
-        "--resources=cpus:4;mem:1024".to_string(),
+        format!("--resources={resources}"),
         "--isolation=cgroups/cpu,cgroups/mem".to_string(),
         format!("--cgroups_root={root}"),
     ]);
-    let master = Master::start_as("local", &flags).await;
+    (Master::start_as("local", &flags).await, roots, root)
+}
+
+/// Waits until no container cgroup is left under `roots`; fails after 30 s naming them.
+async fn no_cgroups_left(roots: &Roots) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let left = leftovers(&roots.0);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cgroups left behind: {left:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn memory_limit_kills_and_fails_the_task_and_cgroups_go_away() {
+    let (master, roots, root) = cgroups_local("cpus:4;mem:1024").await;
     let info = json!({"user": "root", "name": "cgroups"});
     let mut scheduler = Scheduler::subscribe(&master, &info).await;
     let offer = scheduler.offers(&master).await.remove(0);
@@ -119,18 +141,7 @@ test "$(cat /sys/fs/cgroup/cpu$cpu/cpu.shares)" = 614 || exit 13"#
 
     // Both containers end (their executors exit once their last update is
     // acknowledged, or are destroyed with the limitation), and their cgroups with them.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let left = leftovers(&roots.0);
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "cgroups left behind: {left:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    no_cgroups_left(&roots).await;
     master.assert_alive().await;
 }
 
@@ -140,15 +151,7 @@ test "$(cat /sys/fs/cgroup/cpu$cpu/cpu.shares)" = 614 || exit 13"#
 /// checks its own container from inside and exits 0 only after seeing both.
 #[tokio::test]
 async fn a_default_executors_container_shrinks_when_one_of_its_tasks_ends() {
-    let root = format!("ratufa-e2e-{}", uuid::Uuid::new_v4());
-    let roots = Roots(v1_roots(&root));
-    let mut flags = flags_with_heartbeat(FAST_HEARTBEAT);
-    flags.extend([
-        "--resources=cpus:4;mem:1024;disk:1000".to_string(),
-        "--isolation=cgroups/cpu,cgroups/mem".to_string(),
-        format!("--cgroups_root={root}"),
-    ]);
-    let master = Master::start_as("local", &flags).await;
+    let (master, roots, _root) = cgroups_local("cpus:4;mem:1024;disk:1000").await;
     let mut scheduler =
         Scheduler::subscribe(&master, &json!({"user": "root", "name": "shrink"})).await;
     let offer = scheduler.offers(&master).await.remove(0);
@@ -187,10 +190,6 @@ i=0; until [ "$(limit)" = {one} ]; do i=$((i+1)); [ $i -lt 400 ] || exit 11; sle
         "{long_end}"
     );
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !leftovers(&roots.0).is_empty() {
-        assert!(std::time::Instant::now() < deadline, "cgroups left behind");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    no_cgroups_left(&roots).await;
     master.assert_alive().await;
 }

@@ -327,18 +327,23 @@ impl Executors {
 
     /// Executors whose shutdown grace period is over.
     pub fn destroy_due(&self, now: Instant) -> Vec<ExecutorKey> {
-        self.entries
-            .iter()
-            .filter(|(_, e)| e.destroy_at.is_some_and(|d| d <= now))
-            .map(|(k, _)| k.clone())
-            .collect()
+        self.due(now, |e| e.destroy_at)
     }
 
     /// Executors whose container is due to shrink (at `now`).
     pub fn shrink_due(&self, now: Instant) -> Vec<ExecutorKey> {
+        self.due(now, |e| e.shrink_at)
+    }
+
+    /// Executors whose time `at` has come (at `now`).
+    fn due(
+        &self,
+        now: Instant,
+        at: impl Fn(&ExecutorEntry) -> Option<Instant>,
+    ) -> Vec<ExecutorKey> {
         self.entries
             .iter()
-            .filter(|(_, e)| e.shrink_at.is_some_and(|d| d <= now))
+            .filter(|(_, e)| at(e).is_some_and(|d| d <= now))
             .map(|(k, _)| k.clone())
             .collect()
     }

@@ -33,6 +33,17 @@ pub struct ProcessSpec {
 }
 
 impl ProcessSpec {
+    /// `sh -c script` in `cwd`, with our environment.
+    pub fn shell(script: impl Into<String>, cwd: PathBuf) -> ProcessSpec {
+        ProcessSpec {
+            program: "sh".to_string(),
+            arg0: None,
+            args: vec!["-c".to_string(), script.into()],
+            env: Vec::new(),
+            cwd,
+        }
+    }
+
     /// `shell` (the default) runs `sh -c value`; otherwise `value` is executed with
     /// `arguments` as its whole argv, `arguments[0]` being argv[0], as Mesos does.
     pub fn from_command(command: &CommandInfo, cwd: PathBuf) -> Result<ProcessSpec, String> {
@@ -60,11 +71,8 @@ impl ProcessSpec {
         }
         if command.shell.unwrap_or(true) {
             Ok(ProcessSpec {
-                program: "sh".to_string(),
-                arg0: None,
-                args: vec!["-c".to_string(), value],
                 env,
-                cwd,
+                ..ProcessSpec::shell(value, cwd)
             })
         } else {
             let mut arguments = command.arguments.clone().into_iter();

@@ -8,11 +8,7 @@ use ratufa_proto::v1::Environment;
 use ratufa_proto::v1::environment::Variable;
 
 fn shell(value: &str, cwd: &Path) -> ProcessSpec {
-    let command = CommandInfo {
-        value: Some(value.to_string()),
-        ..CommandInfo::default()
-    };
-    ProcessSpec::from_command(&command, cwd.to_path_buf()).unwrap()
+    ProcessSpec::shell(value, cwd.to_path_buf())
 }
 
 fn read(dir: &Path, name: &str) -> String {

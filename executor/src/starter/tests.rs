@@ -12,11 +12,7 @@ use ratufa_proto::v1::CommandInfo;
 use super::*;
 
 fn shell(value: &str, cwd: &Path) -> ProcessSpec {
-    let command = CommandInfo {
-        value: Some(value.to_string()),
-        ..CommandInfo::default()
-    };
-    ProcessSpec::from_command(&command, cwd.to_path_buf()).unwrap()
+    ProcessSpec::shell(value, cwd.to_path_buf())
 }
 
 /// The threads of this process named "starter".

@@ -4,17 +4,11 @@
 
 use std::path::Path;
 
-use ratufa_proto::v1::CommandInfo;
-
 use super::*;
 use crate::user::lookup;
 
 fn shell(value: &str, cwd: &Path) -> ProcessSpec {
-    let command = CommandInfo {
-        value: Some(value.to_string()),
-        ..CommandInfo::default()
-    };
-    ProcessSpec::from_command(&command, cwd.to_path_buf()).unwrap()
+    ProcessSpec::shell(value, cwd.to_path_buf())
 }
 
 /// A sandbox the task's user may write to, as the agent makes it for that user.
