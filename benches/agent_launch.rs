@@ -20,8 +20,9 @@
 //! holds offers that long first, so that a group gathers the slots freed meanwhile.
 //! Each task runs `true` itself (CommandInfo shell false, value and argv `true`, found
 //! on PATH), the program the baseline runs; COMMAND=shell runs `sh -c true` instead
-//! (the shell form, what earlier sessions measured: a shell starts dearer than `true`). WORKERS=n starts `ratufa local` with
-//! LIBPROCESS_NUM_WORKER_THREADS=n (its default is one worker per core).
+//! (the shell form, what earlier sessions measured: a shell starts dearer than
+//! `true`). WORKERS=n starts `ratufa local` with LIBPROCESS_NUM_WORKER_THREADS=n (its
+//! default is one worker per core).
 
 #[path = "../tests/support/scratch.rs"]
 mod scratch;
@@ -194,7 +195,7 @@ async fn scheduler(
     base: &str,
     tasks: u64,
     group: bool,
-    command: Option<&CommandInfo>,
+    command: &CommandInfo,
 ) -> Outcome {
     let uri = format!("{base}/api/v1/scheduler");
     let info = FrameworkInfo {
@@ -345,12 +346,9 @@ async fn scheduler(
                 };
                 let count = fit.min(to_launch);
                 let task_infos: Vec<TaskInfo> = (next_id..next_id + count)
-                    .map(|i| {
-                        let mut task = true_task(i, offer.agent_id.clone(), TASK_CPUS, TASK_MEM);
-                        if let Some(command) = command {
-                            task.command = Some(command.clone());
-                        }
-                        task
+                    .map(|i| TaskInfo {
+                        command: Some(command.clone()),
+                        ..true_task(i, offer.agent_id.clone(), TASK_CPUS, TASK_MEM)
                     })
                     .collect();
                 next_id += count;
@@ -481,20 +479,24 @@ fn main() {
         })
         .collect();
     // `true` itself, found on PATH as the baseline finds it; COMMAND=shell: `sh -c true`.
-    let command = match std::env::var("COMMAND").as_deref() {
-        Ok("argv") | Err(_) => Some(CommandInfo {
-            shell: Some(false),
-            value: Some("true".into()),
-            arguments: vec!["true".into()],
-            ..Default::default()
-        }),
-        Ok("shell") => None,
+    let (command, command_shown) = match std::env::var("COMMAND").as_deref() {
+        Ok("argv") | Err(_) => (
+            CommandInfo {
+                shell: Some(false),
+                value: Some("true".into()),
+                arguments: vec!["true".into()],
+                ..Default::default()
+            },
+            "`true` (no shell)",
+        ),
+        Ok("shell") => (
+            CommandInfo {
+                value: Some("true".into()),
+                ..Default::default()
+            },
+            "`sh -c true`",
+        ),
         Ok(other) => panic!("COMMAND={other}: expected argv or shell"),
-    };
-    let command_shown = if command.is_some() {
-        "`true` (no shell)"
-    } else {
-        "`sh -c true`"
     };
     // The scheduler is one client on one thread, as most are: a worker pool would only
     // add hand-offs between threads on cores the measured processes share.
@@ -522,8 +524,7 @@ fn main() {
             let (before, own_before) = (cpu_seconds(pid), own_cpu_seconds(pid));
             let scheduler_before = own_cpu_seconds(std::process::id());
             let idle_before = machine_ticks();
-            let mut outcome =
-                scheduler(client(), &cluster.base, tasks, group, command.as_ref()).await;
+            let mut outcome = scheduler(client(), &cluster.base, tasks, group, &command).await;
             outcome.scheduler_cpu = own_cpu_seconds(std::process::id()) - scheduler_before;
             let idle_after = machine_ticks();
             outcome.idle = (idle_after.0 - idle_before.0) / (idle_after.1 - idle_before.1).max(1.0);

@@ -221,9 +221,7 @@ impl<M: MesosMessage, E: Borrow<M>> EventStream<M, E> {
             };
 
             let mut chunk = BytesMut::new();
-            if let Some(frame) = encode_event::<M>(self.encoding, event.borrow()) {
-                chunk.extend_from_slice(&frame);
-            }
+            self.append(&mut chunk, &event);
             if !self.first_sent {
                 self.first_sent = true;
                 if let Some(heartbeat) = self.follow_first() {
@@ -241,9 +239,7 @@ impl<M: MesosMessage, E: Borrow<M>> EventStream<M, E> {
                     };
                     // The producer gone: what is in hand goes out, the end comes next.
                     let Some(event) = event else { break };
-                    if let Some(frame) = encode_event::<M>(self.encoding, event.borrow()) {
-                        chunk.extend_from_slice(&frame);
-                    }
+                    self.append(&mut chunk, &event);
                     self.take_queued(&mut chunk);
                 }
             }
@@ -253,18 +249,21 @@ impl<M: MesosMessage, E: Borrow<M>> EventStream<M, E> {
             }
         }
     }
-}
 
-impl<M: MesosMessage, E: Borrow<M>> EventStream<M, E> {
     /// Appends the events already queued, up to the batch size.
     fn take_queued(&mut self, chunk: &mut BytesMut) {
         while chunk.len() < MAX_BATCH_BYTES {
             let Ok(event) = self.events.try_recv() else {
                 break;
             };
-            if let Some(frame) = encode_event::<M>(self.encoding, event.borrow()) {
-                chunk.extend_from_slice(&frame);
-            }
+            self.append(chunk, &event);
+        }
+    }
+
+    /// Appends `event`'s record (nothing for one that encodes to nothing).
+    fn append(&self, chunk: &mut BytesMut, event: &E) {
+        if let Some(frame) = encode_event::<M>(self.encoding, event.borrow()) {
+            chunk.extend_from_slice(&frame);
         }
     }
 }

@@ -654,10 +654,13 @@ impl Agent {
         };
         if let Some(entry) = self.executors.get_mut(&executor) {
             entry.task_ended(&key.task_id);
-            // Shrinking waits (SHRINK_DELAY), so tasks ending together cost one.
-            entry
-                .shrink_at
-                .get_or_insert_with(|| Instant::now() + SHRINK_DELAY);
+            // Shrinking waits (SHRINK_DELAY), so tasks ending together cost one; a
+            // command executor's container never follows its task (see `resize`).
+            if !entry.command {
+                entry
+                    .shrink_at
+                    .get_or_insert_with(|| Instant::now() + SHRINK_DELAY);
+            }
         }
     }
 
